@@ -1,0 +1,27 @@
+/**
+ * CLI error handling: every failure is one line on stderr and a non-zero exit;
+ * the stack trace only with --verbose (or REPGHOST_VERBOSE=1).
+ */
+
+/** An error whose message is meant for the user as is (bad flags, bad input). */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** Prints `repghost: <message>` (plus the stack when verbose) and sets a failing exit code. */
+export function reportError(err: unknown, verbose: boolean): void {
+  const e = err instanceof Error ? err : new Error(String(err));
+  const oneLine = e.message.replace(/\s*\n\s*/g, ' ').trim() || e.name;
+  process.stderr.write(`repghost: ${oneLine}\n`);
+  if (verbose && e.stack) process.stderr.write(`${e.stack}\n`);
+  process.exitCode = e instanceof UsageError ? 2 : 1;
+}
+
+/** Parses a positive integer flag value or throws a UsageError naming the flag. */
+export function positiveInt(flag: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} takes a positive integer, got '${v}'`);
+    return n;
+  };
+}
