@@ -24,7 +24,8 @@ export interface SafetensorsContents {
 function viewAs(dtype: DType, bytes: Uint8Array, count: number): Tensor['data'] {
   // Copy into a fresh, aligned buffer: the file's offsets need not be aligned,
   // and a copy keeps tensors independent of the (possibly huge) file buffer.
-  const buf = bytes.slice().buffer;
+  // (`new Uint8Array(view)` always copies; a Node Buffer's own slice() would not.)
+  const buf = new Uint8Array(bytes).buffer;
   switch (dtype) {
     case 'F64': return new Float64Array(buf, 0, count);
     case 'F32': return new Float32Array(buf, 0, count);

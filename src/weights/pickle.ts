@@ -1,0 +1,939 @@
+/**
+ * A restricted Python unpickler (protocols 2-5) for PyTorch checkpoints, and the
+ * matching pickler that writes what `torch.load(f, weights_only=True)` accepts.
+ *
+ * Safety model: nothing in a file can run code. GLOBAL/STACK_GLOBAL resolve only the
+ * allow-listed names below (tensor rebuild functions, storage classes, dtypes,
+ * OrderedDict, argparse.Namespace, torch.Size, set/frozenset) and map them to inert
+ * tags that this module interprets itself; any other name is refused when it is
+ * read. REDUCE/NEWOBJ/BUILD act only on those tags. Input is bounds-checked (lengths
+ * against the remaining bytes, memo indices against the input size), MARK nesting
+ * and the result's nesting depth are capped, reference cycles are refused and the
+ * bytes materialized for tensors are budgeted, so a hostile pickle can neither
+ * allocate without bound nor hang: every opcode consumes input and does work
+ * linear in what earlier opcodes pushed.
+ *
+ * Python values map to JS as follows:
+ * - None -> null; bool -> boolean; float -> number; str -> string; bytes/bytearray -> Uint8Array
+ * - int -> number when it is a safe integer (|v| <= 2^53 - 1), else bigint
+ * - list -> array; tuple and torch.Size -> array tagged as a tuple ({@link isTuple})
+ * - dict and collections.OrderedDict -> Map (insertion order kept); a plain dict is
+ *   tagged ({@link isPlainDict}), OrderedDict attributes such as `_metadata` set by
+ *   BUILD are kept aside ({@link pyAttributes})
+ * - set/frozenset -> Set; argparse.Namespace -> plain object of its attributes
+ * - torch tensors/parameters -> {@link Tensor} (contiguous copies, independent of the input)
+ * - torch dtype objects (torch.float32, ...) -> {@link TorchDtype}
+ */
+import { DTYPE_SIZE, numel, type DType, type Tensor, type TensorData } from './tensor.js';
+
+/** Raised for any malformed, hostile or unsupported pickle; the message names the cause. */
+export class PickleError extends Error {
+  override name = 'PickleError';
+}
+
+// ---------------------------------------------------------------------------
+// Value tags shared by the reader and the writer
+
+const TUPLES = new WeakSet<object>();
+const PLAIN_DICTS = new WeakSet<object>();
+const NAMESPACES = new WeakSet<object>();
+const ATTRIBUTES = new WeakMap<object, Map<string, unknown>>();
+
+/** True for arrays that were Python tuples (or are marked by {@link tuple}); the writer keeps them tuples. */
+export function isTuple(v: unknown): v is unknown[] {
+  return Array.isArray(v) && TUPLES.has(v);
+}
+
+/** Makes an array that the writer emits as a Python tuple. */
+export function tuple<T>(...items: T[]): T[] {
+  return markTuple(items);
+}
+
+/** Tags an existing array as a tuple (no spread: a pickle's TUPLE may hold very many items). */
+function markTuple<T>(items: T[]): T[] {
+  TUPLES.add(items);
+  return items;
+}
+
+/** True for Maps read from a plain Python dict (the writer emits untagged Maps as OrderedDict). */
+export function isPlainDict(v: unknown): v is Map<unknown, unknown> {
+  return v instanceof Map && PLAIN_DICTS.has(v);
+}
+
+/** Tags a Map so the writer emits it as a plain `dict` instead of `collections.OrderedDict`. */
+export function plainDict<K, V>(m: Map<K, V>): Map<K, V> {
+  PLAIN_DICTS.add(m);
+  return m;
+}
+
+/** True for objects read from an `argparse.Namespace`. */
+export function isNamespace(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && NAMESPACES.has(v);
+}
+
+/**
+ * Attributes an OrderedDict got through BUILD (torch state dicts carry `_metadata`,
+ * the per-module version numbers). The writer re-emits them.
+ */
+export function pyAttributes(m: Map<unknown, unknown>): Map<string, unknown> | undefined {
+  return ATTRIBUTES.get(m);
+}
+
+/** Sets the OrderedDict attributes the writer emits for `m` (see {@link pyAttributes}). */
+export function setPyAttributes(m: Map<unknown, unknown>, attrs: Map<string, unknown>): void {
+  ATTRIBUTES.set(m, attrs);
+}
+
+/** A number the writer must emit as a Python float even when it is integral (e.g. `lr = 1.0`). */
+export class PyFloat {
+  constructor(readonly value: number) {}
+}
+
+/** A torch dtype object (e.g. `torch.float32`) found in the data. */
+export class TorchDtype {
+  constructor(readonly name: string, readonly dtype: DType) {}
+}
+
+const DTYPES = new Set(Object.keys(DTYPE_SIZE));
+
+/** True when `v` has the shape of a {@link Tensor} (dtype tag, shape array, typed array data). */
+export function isTensor(v: unknown): v is Tensor {
+  if (typeof v !== 'object' || v === null) return false;
+  const t = v as Partial<Tensor>;
+  return typeof t.dtype === 'string' && DTYPES.has(t.dtype) && Array.isArray(t.shape) && ArrayBuffer.isView(t.data);
+}
+
+// ---------------------------------------------------------------------------
+// Allow-listed globals
+
+type GlobalKind =
+  | 'rebuild_tensor_v2' | 'rebuild_tensor' | 'rebuild_parameter' | 'rebuild_parameter_with_state'
+  | 'ordered_dict' | 'namespace' | 'size' | 'set' | 'frozenset' | 'storage';
+
+/** An allow-listed Python global: an inert tag interpreted by REDUCE/NEWOBJ/persistent ids. */
+class PyGlobal {
+  constructor(readonly fullName: string, readonly kind: GlobalKind, readonly dtype?: DType | 'untyped') {}
+}
+
+const STORAGE_DTYPES: Record<string, DType> = {
+  FloatStorage: 'F32', DoubleStorage: 'F64', HalfStorage: 'F16', BFloat16Storage: 'BF16',
+  LongStorage: 'I64', IntStorage: 'I32', ShortStorage: 'I16', CharStorage: 'I8',
+  ByteStorage: 'U8', BoolStorage: 'BOOL',
+};
+
+const TORCH_DTYPES: Record<string, DType> = {
+  float32: 'F32', float: 'F32', float64: 'F64', double: 'F64', float16: 'F16', half: 'F16',
+  bfloat16: 'BF16', int64: 'I64', long: 'I64', int32: 'I32', int: 'I32', int16: 'I16',
+  short: 'I16', int8: 'I8', uint8: 'U8', bool: 'BOOL',
+};
+
+const ALLOWED = new Map<string, PyGlobal | TorchDtype>();
+{
+  const add = (name: string, kind: GlobalKind, dtype?: DType | 'untyped'): void => {
+    ALLOWED.set(name, new PyGlobal(name, kind, dtype));
+  };
+  add('torch._utils._rebuild_tensor_v2', 'rebuild_tensor_v2');
+  add('torch._utils._rebuild_tensor', 'rebuild_tensor');
+  add('torch._utils._rebuild_parameter', 'rebuild_parameter');
+  add('torch._utils._rebuild_parameter_with_state', 'rebuild_parameter_with_state');
+  add('collections.OrderedDict', 'ordered_dict');
+  add('argparse.Namespace', 'namespace');
+  add('torch.Size', 'size');
+  add('builtins.set', 'set');
+  add('builtins.frozenset', 'frozenset');
+  for (const [cls, dt] of Object.entries(STORAGE_DTYPES)) add(`torch.${cls}`, 'storage', dt);
+  add('torch.UntypedStorage', 'storage', 'untyped');
+  add('torch.storage.UntypedStorage', 'storage', 'untyped');
+  for (const [n, dt] of Object.entries(TORCH_DTYPES)) ALLOWED.set(`torch.${n}`, new TorchDtype(`torch.${n}`, dt));
+}
+
+function resolveGlobal(module: string, name: string): PyGlobal | TorchDtype {
+  const full = `${module}.${name}`;
+  const g = ALLOWED.get(full);
+  if (!g) {
+    throw new PickleError(`pickle: global '${full}' is not allowed (repghost loads only tensors and plain data; re-save the file with torch.save(model.state_dict()))`);
+  }
+  return g;
+}
+
+// ---------------------------------------------------------------------------
+// Storages and tensors
+
+/** A torch storage referenced by a persistent id; its bytes come from the caller. */
+class StorageRef {
+  private typed?: TensorData;
+  constructor(readonly key: string, readonly dtype: DType, readonly numel: number, readonly bytes: Uint8Array) {}
+
+  /** The whole storage as an aligned typed array (copied once), for strided reads. */
+  asTyped(): TensorData {
+    this.typed ??= typedFrom(this.dtype, this.bytes.slice(), this.numel);
+    return this.typed;
+  }
+}
+
+/** Loads the bytes of storage `key` (numel elements of dtype); must throw when absent. */
+export type StorageLoader = (key: string, dtype: DType, numel: number, location: string) => Uint8Array;
+
+function typedFrom(dtype: DType, bytes: Uint8Array, count: number): TensorData {
+  // `bytes` must start at offset 0 of its own buffer (a fresh slice) for alignment.
+  const b = bytes.buffer;
+  switch (dtype) {
+    case 'F64': return new Float64Array(b, bytes.byteOffset, count);
+    case 'F32': return new Float32Array(b, bytes.byteOffset, count);
+    case 'F16': case 'BF16': return new Uint16Array(b, bytes.byteOffset, count);
+    case 'I64': return new BigInt64Array(b, bytes.byteOffset, count);
+    case 'I32': return new Int32Array(b, bytes.byteOffset, count);
+    case 'I16': return new Int16Array(b, bytes.byteOffset, count);
+    case 'I8': return new Int8Array(b, bytes.byteOffset, count);
+    case 'U8': case 'BOOL': return new Uint8Array(b, bytes.byteOffset, count);
+  }
+}
+
+const MAX_DIMS = 64;
+
+function intList(v: unknown, what: string): number[] {
+  if (!Array.isArray(v) || v.length > MAX_DIMS) throw new PickleError(`pickle: tensor ${what} is not a tuple of at most ${MAX_DIMS} ints`);
+  return v.map((d) => {
+    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
+      throw new PickleError(`pickle: tensor ${what} holds ${describe(d)} ${String(d)}, not a non-negative int`);
+    }
+    return d;
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Reader
+
+/** Options for {@link unpickle}. */
+export interface UnpickleOptions {
+  /** Resolves storage persistent ids; without it any persistent id is an error. */
+  loadStorage?: StorageLoader;
+  /** Maximum nesting of MARKs and of the resulting containers (default 256). */
+  maxDepth?: number;
+  /** Budget for bytes materialized into tensors (default 4 GiB). */
+  maxTensorBytes?: number;
+}
+
+const OPNAMES: Record<number, string> = {
+  0x69: 'INST', 0x6f: 'OBJ', 0x50: 'PERSID', 0x82: 'EXT1', 0x83: 'EXT2', 0x84: 'EXT4',
+  0x97: 'NEXT_BUFFER', 0x98: 'READONLY_BUFFER', 0x49: 'INT', 0x4c: 'LONG', 0x46: 'FLOAT',
+  0x53: 'STRING', 0x56: 'UNICODE', 0x67: 'GET', 0x70: 'PUT',
+};
+
+/** Short Python-ish type name of a decoded value, for error messages. */
+function describe(v: unknown): string {
+  if (v === null) return 'None';
+  if (v === undefined) return 'nothing';
+  if (typeof v === 'number' || typeof v === 'bigint') return 'int/float';
+  if (typeof v === 'string') return 'str';
+  if (typeof v === 'boolean') return 'bool';
+  if (v instanceof PyGlobal) return `global '${v.fullName}'`;
+  if (v instanceof TorchDtype) return v.name;
+  if (v instanceof StorageRef) return 'storage';
+  if (Array.isArray(v)) return TUPLES.has(v) ? 'tuple' : 'list';
+  if (v instanceof Map) return PLAIN_DICTS.has(v) ? 'dict' : 'OrderedDict';
+  if (v instanceof Set) return 'set';
+  if (v instanceof Uint8Array) return 'bytes';
+  if (isTensor(v)) return 'tensor';
+  if (NAMESPACES.has(v as object)) return 'argparse.Namespace';
+  return typeof v;
+}
+
+function setAttr(obj: object, key: unknown, value: unknown): void {
+  if (typeof key !== 'string') throw new PickleError(`pickle: attribute name is ${describe(key)}, not str`);
+  // defineProperty, not assignment: a key named "__proto__" must stay a plain attribute.
+  Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/** Runs a restricted pickle machine over `data`; see the module comment for the value mapping. */
+export function unpickle(data: Uint8Array, opts: UnpickleOptions = {}): unknown {
+  return new Unpickler(data, opts).load();
+}
+
+class Unpickler {
+  private pos = 0;
+  private stack: unknown[] = [];
+  private readonly metastack: unknown[][] = [];
+  private readonly memo = new Map<number, unknown>();
+  private readonly storages = new Map<string, StorageRef>();
+  private readonly view: DataView;
+  private readonly maxDepth: number;
+  private tensorBudget: number;
+  private op = 0;
+  private opPos = 0;
+
+  constructor(private readonly data: Uint8Array, private readonly opts: UnpickleOptions) {
+    this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    this.maxDepth = opts.maxDepth ?? 256;
+    this.tensorBudget = opts.maxTensorBytes ?? 4 * 2 ** 30;
+  }
+
+  private fail(msg: string): never {
+    throw new PickleError(`pickle: ${msg} (opcode 0x${this.op.toString(16).padStart(2, '0')} at offset ${this.opPos})`);
+  }
+
+  private need(n: number): number {
+    if (n > this.data.length - this.pos) {
+      this.fail(`needs ${n} more bytes but only ${this.data.length - this.pos} remain: truncated or corrupt pickle`);
+    }
+    const p = this.pos;
+    this.pos += n;
+    return p;
+  }
+
+  private u8(): number { return this.data[this.need(1)]!; }
+  private u16(): number { return this.view.getUint16(this.need(2), true); }
+  private u32(): number { return this.view.getUint32(this.need(4), true); }
+  private i32(): number { return this.view.getInt32(this.need(4), true); }
+  private u64(): number {
+    const v = this.view.getBigUint64(this.need(8), true);
+    // Anything larger than the input cannot be a valid length; avoid precision loss first.
+    return v > BigInt(this.data.length) ? this.data.length + 1 : Number(v);
+  }
+
+  private bytes(n: number): Uint8Array {
+    const p = this.need(n);
+    return this.data.subarray(p, p + n);
+  }
+
+  private text(n: number): string {
+    const b = this.bytes(n);
+    try {
+      return UTF8.decode(b);
+    } catch {
+      this.fail('string is not valid UTF-8');
+    }
+  }
+
+  private line(): string {
+    // GLOBAL operands are short dotted names; cap the search so a missing newline is cheap.
+    const nl = this.data.subarray(this.pos, this.pos + 1025).indexOf(0x0a);
+    if (nl < 0) this.fail('GLOBAL operand is not a newline-terminated name');
+    const s = this.text(nl);
+    this.pos++;
+    return s;
+  }
+
+  private push(v: unknown): void { this.stack.push(v); }
+
+  private pop(): unknown {
+    if (this.stack.length === 0) this.fail('stack underflow: corrupt pickle');
+    return this.stack.pop();
+  }
+
+  private top(): unknown {
+    if (this.stack.length === 0) this.fail('stack underflow: corrupt pickle');
+    return this.stack[this.stack.length - 1];
+  }
+
+  private popMark(): unknown[] {
+    const items = this.stack;
+    const prev = this.metastack.pop();
+    if (!prev) this.fail('no MARK for this opcode: corrupt pickle');
+    this.stack = prev;
+    return items;
+  }
+
+  private put(index: number): void {
+    // A real pickler numbers memo slots 0, 1, 2, ...; each PUT takes at least two bytes,
+    // so an index beyond the input size is hostile. Checking keeps the memo small.
+    if (index > this.data.length) this.fail(`memo index ${index} out of range for a ${this.data.length}-byte pickle`);
+    this.memo.set(index, this.top());
+  }
+
+  private get(index: number): void {
+    if (!this.memo.has(index)) this.fail(`memo index ${index} was never stored: corrupt pickle`);
+    this.push(this.memo.get(index));
+  }
+
+  private int(v: bigint): number | bigint {
+    return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+  }
+
+  private long(n: number): number | bigint {
+    if (n > 256) this.fail(`integer of ${n} bytes is too large`);
+    const b = this.bytes(n);
+    if (n === 0) return 0;
+    let v = 0n;
+    for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
+    if (b[n - 1]! & 0x80) v -= 1n << BigInt(8 * n);
+    return this.int(v);
+  }
+
+  load(): unknown {
+    const d = this.data;
+    while (true) {
+      if (this.pos >= d.length) {
+        throw new PickleError(`pickle: data ended at offset ${this.pos} without STOP: truncated pickle`);
+      }
+      this.opPos = this.pos;
+      const op = (this.op = d[this.pos++]!);
+      switch (op) {
+        case 0x80: { // PROTO
+          const v = this.u8();
+          if (v > 5) this.fail(`unsupported pickle protocol ${v}`);
+          break;
+        }
+        case 0x95: { // FRAME: an advisory length; check it, then read on
+          const n = this.u64();
+          if (n > d.length - this.pos) this.fail(`frame of ${n} bytes exceeds the remaining input: truncated pickle`);
+          break;
+        }
+        case 0x2e: { // STOP
+          const result = this.pop();
+          checkResult(result, this.maxDepth);
+          return result;
+        }
+        case 0x28: // MARK
+          if (this.metastack.length >= this.maxDepth) this.fail(`MARKs nested deeper than ${this.maxDepth}`);
+          this.metastack.push(this.stack);
+          this.stack = [];
+          break;
+        case 0x30: this.pop(); break; // POP
+        case 0x31: this.popMark(); break; // POP_MARK
+        case 0x32: this.push(this.top()); break; // DUP
+
+        case 0x4e: this.push(null); break; // NONE
+        case 0x88: this.push(true); break; // NEWTRUE
+        case 0x89: this.push(false); break; // NEWFALSE
+        case 0x4a: this.push(this.i32()); break; // BININT
+        case 0x4b: this.push(this.u8()); break; // BININT1
+        case 0x4d: this.push(this.u16()); break; // BININT2
+        case 0x8a: this.push(this.long(this.u8())); break; // LONG1
+        case 0x8b: { // LONG4
+          const n = this.i32();
+          if (n < 0) this.fail('negative LONG4 length');
+          this.push(this.long(n));
+          break;
+        }
+        case 0x47: this.push(this.view.getFloat64(this.need(8), false)); break; // BINFLOAT (big-endian)
+
+        case 0x58: this.push(this.text(this.u32())); break; // BINUNICODE
+        case 0x8c: this.push(this.text(this.u8())); break; // SHORT_BINUNICODE
+        case 0x8d: this.push(this.text(this.u64())); break; // BINUNICODE8
+        case 0x55: this.push(this.text(this.u8())); break; // SHORT_BINSTRING (torch.load decodes as UTF-8)
+        case 0x54: { // BINSTRING
+          const n = this.i32();
+          if (n < 0) this.fail('negative BINSTRING length');
+          this.push(this.text(n));
+          break;
+        }
+        case 0x43: this.push(this.bytes(this.u8()).slice()); break; // SHORT_BINBYTES
+        case 0x42: this.push(this.bytes(this.u32()).slice()); break; // BINBYTES
+        case 0x8e: case 0x96: this.push(this.bytes(this.u64()).slice()); break; // BINBYTES8, BYTEARRAY8
+
+        case 0x7d: this.push(plainDict(new Map())); break; // EMPTY_DICT
+        case 0x5d: this.push([]); break; // EMPTY_LIST
+        case 0x29: this.push(tuple()); break; // EMPTY_TUPLE
+        case 0x8f: this.push(new Set()); break; // EMPTY_SET
+        case 0x74: this.push(markTuple(this.popMark())); break; // TUPLE
+        case 0x85: this.push(tuple(this.pop())); break; // TUPLE1
+        case 0x86: { const b = this.pop(); const a = this.pop(); this.push(tuple(a, b)); break; } // TUPLE2
+        case 0x87: { // TUPLE3
+          const c = this.pop(); const b = this.pop(); const a = this.pop();
+          this.push(tuple(a, b, c));
+          break;
+        }
+        case 0x6c: this.push(this.popMark()); break; // LIST
+        case 0x64: { // DICT
+          const items = this.popMark();
+          const m = plainDict(new Map());
+          this.setItems(m, items);
+          this.push(m);
+          break;
+        }
+        case 0x91: this.push(new Set(this.popMark())); break; // FROZENSET
+        case 0x73: { // SETITEM
+          const v = this.pop(); const k = this.pop();
+          this.setItems(this.top(), [k, v]);
+          break;
+        }
+        case 0x75: { const items = this.popMark(); this.setItems(this.top(), items); break; } // SETITEMS
+        case 0x61: { const v = this.pop(); this.listOf(this.top()).push(v); break; } // APPEND
+        case 0x65: { // APPENDS
+          const items = this.popMark();
+          const list = this.listOf(this.top());
+          for (const it of items) list.push(it);
+          break;
+        }
+        case 0x90: { // ADDITEMS
+          const items = this.popMark();
+          const s = this.top();
+          if (!(s instanceof Set)) this.fail(`ADDITEMS on ${describe(s)}, not a set`);
+          for (const it of items) s.add(it);
+          break;
+        }
+
+        case 0x71: this.put(this.u8()); break; // BINPUT
+        case 0x72: this.put(this.u32()); break; // LONG_BINPUT
+        case 0x94: this.put(this.memo.size); break; // MEMOIZE
+        case 0x68: this.get(this.u8()); break; // BINGET
+        case 0x6a: this.get(this.u32()); break; // LONG_BINGET
+
+        case 0x63: { const module = this.line(); const name = this.line(); this.push(resolveGlobal(module, name)); break; } // GLOBAL
+        case 0x93: { // STACK_GLOBAL
+          const name = this.pop(); const module = this.pop();
+          if (typeof module !== 'string' || typeof name !== 'string') this.fail('STACK_GLOBAL operands are not strings');
+          this.push(resolveGlobal(module, name));
+          break;
+        }
+        case 0x52: { const args = this.pop(); const f = this.pop(); this.push(this.reduce(f, args)); break; } // REDUCE
+        case 0x81: { const args = this.pop(); const cls = this.pop(); this.push(this.newObj(cls, args)); break; } // NEWOBJ
+        case 0x92: { // NEWOBJ_EX
+          const kwargs = this.pop(); const args = this.pop(); const cls = this.pop();
+          if (!(kwargs instanceof Map) || kwargs.size > 0) this.fail(`NEWOBJ_EX with keyword arguments on ${describe(cls)} is not allowed`);
+          this.push(this.newObj(cls, args));
+          break;
+        }
+        case 0x62: { const state = this.pop(); this.build(this.top(), state); break; } // BUILD
+        case 0x51: this.push(this.persistentLoad(this.pop())); break; // BINPERSID
+
+        case 0x69: case 0x6f: // INST, OBJ
+          this.fail(`opcode ${OPNAMES[op]} is not allowed: it constructs arbitrary Python objects`);
+        default:
+          this.fail(`unsupported opcode ${OPNAMES[op] ?? `'${String.fromCharCode(op)}'`} (repghost reads protocol 2-5 pickles as torch.save writes them)`);
+      }
+    }
+  }
+
+  private listOf(v: unknown): unknown[] {
+    if (!Array.isArray(v) || TUPLES.has(v)) this.fail(`APPEND on ${describe(v)}, not a list`);
+    return v;
+  }
+
+  private setItems(target: unknown, items: unknown[]): void {
+    if (!(target instanceof Map)) this.fail(`SETITEM on ${describe(target)}, not a dict`);
+    if (items.length % 2) this.fail('SETITEMS with an odd number of items');
+    for (let i = 0; i < items.length; i += 2) {
+      const k = items[i];
+      if (k instanceof Map || k instanceof Set || (Array.isArray(k) && !TUPLES.has(k))) this.fail(`unhashable dict key (${describe(k)})`);
+      target.set(k, items[i + 1]);
+    }
+  }
+
+  private args(v: unknown, what: string): unknown[] {
+    if (!isTuple(v)) this.fail(`${what} arguments are ${describe(v)}, not a tuple`);
+    return v;
+  }
+
+  private reduce(f: unknown, argsV: unknown): unknown {
+    if (!(f instanceof PyGlobal)) this.fail(`REDUCE on ${describe(f)} is not allowed`);
+    const args = this.args(argsV, f.fullName);
+    switch (f.kind) {
+      case 'rebuild_tensor_v2':
+        // (storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
+        if (args.length < 6 || args.length > 7) this.fail(`${f.fullName} takes 6 or 7 arguments, got ${args.length}`);
+        return this.rebuildTensor(args[0], args[1], args[2], args[3]);
+      case 'rebuild_tensor':
+        if (args.length !== 4) this.fail(`${f.fullName} takes 4 arguments, got ${args.length}`);
+        return this.rebuildTensor(args[0], args[1], args[2], args[3]);
+      case 'rebuild_parameter':
+      case 'rebuild_parameter_with_state':
+        // (data, requires_grad, backward_hooks[, state]): a Parameter is just its tensor here.
+        if (!isTensor(args[0])) this.fail(`${f.fullName} got ${describe(args[0])}, not a tensor`);
+        return args[0];
+      case 'ordered_dict': {
+        const m = new Map<unknown, unknown>();
+        if (args.length > 1) this.fail('OrderedDict takes at most one argument');
+        if (args.length === 1) {
+          const pairs = args[0];
+          if (!Array.isArray(pairs)) this.fail(`OrderedDict of ${describe(pairs)} is not supported`);
+          for (const p of pairs) {
+            if (!Array.isArray(p) || p.length !== 2) this.fail('OrderedDict items are not (key, value) pairs');
+            this.setItems(m, p);
+          }
+        }
+        return m;
+      }
+      case 'size': {
+        if (args.length > 1) this.fail('torch.Size takes one argument');
+        return markTuple(intList(args[0] ?? [], 'size'));
+      }
+      case 'set': case 'frozenset': {
+        if (args.length > 1) this.fail(`${f.fullName} takes at most one argument`);
+        const items = args[0] ?? [];
+        if (!Array.isArray(items)) this.fail(`${f.fullName} of ${describe(items)} is not supported`);
+        return new Set(items);
+      }
+      case 'namespace':
+        return this.newObj(f, argsV);
+      default:
+        this.fail(`REDUCE on global '${f.fullName}' is not allowed`);
+    }
+  }
+
+  private newObj(cls: unknown, argsV: unknown): unknown {
+    const ok = cls instanceof PyGlobal && (cls.kind === 'namespace' || cls.kind === 'ordered_dict');
+    if (!ok) this.fail(`creating an object of ${describe(cls)} is not allowed`);
+    const args = this.args(argsV, cls.fullName);
+    if (args.length) this.fail(`${cls.fullName} with positional arguments is not supported`);
+    if (cls.kind === 'ordered_dict') return new Map();
+    const ns = Object.create(null) as Record<string, unknown>;
+    NAMESPACES.add(ns);
+    return ns;
+  }
+
+  private build(inst: unknown, state: unknown): void {
+    // pickle's BUILD state is a dict, or (dict, slotstate) for objects with __slots__.
+    let dict: unknown = state;
+    let slots: unknown = null;
+    if (isTuple(state) && state.length === 2) [dict, slots] = state;
+    const entries = (v: unknown): [unknown, unknown][] => {
+      if (v === null) return [];
+      if (!(v instanceof Map)) this.fail(`BUILD state is ${describe(v)}, not a dict`);
+      return [...v.entries()];
+    };
+    const all = [...entries(dict), ...entries(slots)];
+    if (inst instanceof Map && !PLAIN_DICTS.has(inst)) {
+      // OrderedDict.__dict__ update: torch keeps `_metadata` (module versions) there.
+      let attrs = ATTRIBUTES.get(inst);
+      if (!attrs) ATTRIBUTES.set(inst, (attrs = new Map()));
+      for (const [k, v] of all) {
+        if (typeof k !== 'string') this.fail(`attribute name is ${describe(k)}, not str`);
+        attrs.set(k, v);
+      }
+      return;
+    }
+    if (typeof inst === 'object' && inst !== null && NAMESPACES.has(inst)) {
+      for (const [k, v] of all) setAttr(inst, k, v);
+      return;
+    }
+    this.fail(`BUILD on ${describe(inst)} is not allowed`);
+  }
+
+  private persistentLoad(pid: unknown): unknown {
+    // torch: ('storage', storage_type, key, location, numel)
+    if (!isTuple(pid) || pid.length !== 5 || pid[0] !== 'storage') {
+      this.fail(`persistent id ${describe(pid)} is not a torch storage reference`);
+    }
+    const [, type, key, location, count] = pid;
+    let dtype: DType;
+    if (type instanceof PyGlobal && type.kind === 'storage') dtype = type.dtype === 'untyped' ? 'U8' : type.dtype!;
+    else if (type instanceof TorchDtype) dtype = type.dtype;
+    else this.fail(`storage type ${describe(type)} is not a supported torch storage class`);
+    if (typeof key !== 'string') this.fail(`storage key is ${describe(key)}, not str`);
+    if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) this.fail(`storage ${key}: bad element count ${String(count)}`);
+    const known = this.storages.get(key);
+    if (known) {
+      if (known.dtype !== dtype || known.numel !== count) this.fail(`storage ${key} is referenced with two different types or sizes`);
+      return known;
+    }
+    if (!this.opts.loadStorage) this.fail('the pickle references tensor storages but no storage loader was given');
+    const bytes = this.opts.loadStorage(key, dtype, count, typeof location === 'string' ? location : 'cpu');
+    if (bytes.length < count * DTYPE_SIZE[dtype]) {
+      this.fail(`storage ${key} holds ${bytes.length} bytes, but ${count} ${dtype} elements need ${count * DTYPE_SIZE[dtype]}: corrupt file`);
+    }
+    const s = new StorageRef(key, dtype, count, bytes.subarray(0, count * DTYPE_SIZE[dtype]));
+    this.storages.set(key, s);
+    return s;
+  }
+
+  private rebuildTensor(storage: unknown, offsetV: unknown, sizeV: unknown, strideV: unknown): Tensor {
+    if (!(storage instanceof StorageRef)) this.fail(`tensor storage is ${describe(storage)}, not a storage`);
+    if (typeof offsetV !== 'number' || !Number.isSafeInteger(offsetV) || offsetV < 0) this.fail(`bad tensor storage offset ${String(offsetV)}`);
+    const offset = offsetV;
+    const shape = intList(sizeV, 'size');
+    const stride = intList(strideV, 'stride');
+    if (stride.length !== shape.length) this.fail(`tensor size has ${shape.length} dims but stride has ${stride.length}`);
+    const n = numel(shape);
+    if (!Number.isSafeInteger(n)) this.fail(`tensor size [${shape.join(', ')}] is too large`);
+    const es = DTYPE_SIZE[storage.dtype];
+    if (n === 0) return { dtype: storage.dtype, shape, data: typedFrom(storage.dtype, new Uint8Array(0), 0) } as Tensor;
+    let last = offset;
+    for (let i = 0; i < shape.length; i++) last += (shape[i]! - 1) * stride[i]!;
+    if (last >= storage.numel) {
+      this.fail(`tensor [${shape.join(', ')}] at storage offset ${offset} with stride [${stride.join(', ')}] reaches element ${last}, beyond storage ${storage.key} of ${storage.numel} elements: corrupt file`);
+    }
+    this.tensorBudget -= n * es;
+    if (this.tensorBudget < 0) this.fail('tensors materialize more bytes than the budget allows (a hostile file re-using one storage many times?)');
+    // Contiguous (dims of size 1 may carry any stride): one slice, no per-element loop.
+    let contiguous = true;
+    for (let i = shape.length - 1, expect = 1; i >= 0; i--) {
+      if (shape[i] !== 1 && stride[i] !== expect) contiguous = false;
+      expect *= shape[i]!;
+    }
+    if (contiguous) {
+      const bytes = storage.bytes.slice(offset * es, (offset + n) * es);
+      return { dtype: storage.dtype, shape, data: typedFrom(storage.dtype, bytes, n) } as Tensor;
+    }
+    return { dtype: storage.dtype, shape, data: gatherStrided(storage.asTyped(), storage.dtype, offset, shape, stride, n) } as Tensor;
+  }
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Copies a strided view into a contiguous array (rare: torch.save keeps views' layout). */
+function gatherStrided(src: TensorData, dtype: DType, offset: number, shape: number[], stride: number[], n: number): TensorData {
+  const out = typedFrom(dtype, new Uint8Array(n * DTYPE_SIZE[dtype]), n);
+  const idx = new Array<number>(shape.length).fill(0);
+  let p = offset;
+  const dst = out as unknown as { [i: number]: number | bigint };
+  const s = src as unknown as { [i: number]: number | bigint };
+  for (let i = 0; i < n; i++) {
+    dst[i] = s[p]!;
+    // Odometer increment over the dims, last dim fastest.
+    for (let d = shape.length - 1; d >= 0; d--) {
+      if (++idx[d]! < shape[d]!) { p += stride[d]!; break; }
+      p -= (shape[d]! - 1) * stride[d]!;
+      idx[d] = 0;
+    }
+  }
+  return out;
+}
+
+/** Children of a container value, for the result walk. */
+function children(v: unknown): unknown[] | null {
+  if (typeof v !== 'object' || v === null) return null;
+  if (Array.isArray(v)) return v;
+  if (v instanceof Map) return [...v.keys(), ...v.values(), ...(ATTRIBUTES.get(v)?.values() ?? [])];
+  if (v instanceof Set) return [...v];
+  if (NAMESPACES.has(v)) return Object.values(v);
+  return null;
+}
+
+/**
+ * Checks the unpickled result: nesting at most `maxDepth` (so recursive consumers cannot
+ * overflow the JS stack), no reference cycles, and no internal tags left in it.
+ * Iterative, and each container is visited once (shared sub-objects are memoized).
+ */
+function checkResult(root: unknown, maxDepth: number): void {
+  const height = new Map<object, number>();
+  const onPath = new Set<object>();
+  const frames: { node: object; kids: unknown[]; i: number; h: number }[] = [];
+  const enter = (v: unknown): number | null => {
+    if (v instanceof PyGlobal) throw new PickleError(`pickle: the data holds the Python object ${v.fullName}, which repghost does not represent`);
+    if (v instanceof StorageRef) throw new PickleError('pickle: the data holds a bare storage, which repghost does not represent');
+    const kids = children(v);
+    if (!kids) return 0;
+    const node = v as object;
+    const known = height.get(node);
+    if (known !== undefined) return known;
+    if (onPath.has(node)) throw new PickleError('pickle: the data contains a reference cycle');
+    if (frames.length >= maxDepth) throw new PickleError(`pickle: data nested deeper than ${maxDepth} levels`);
+    onPath.add(node);
+    frames.push({ node, kids, i: 0, h: 0 });
+    return null;
+  };
+  enter(root);
+  while (frames.length) {
+    const f = frames[frames.length - 1]!;
+    if (f.i < f.kids.length) {
+      const h = enter(f.kids[f.i++]);
+      if (h !== null) {
+        f.h = Math.max(f.h, h);
+        if (frames.length + h > maxDepth) throw new PickleError(`pickle: data nested deeper than ${maxDepth} levels`);
+      }
+      continue;
+    }
+    frames.pop();
+    onPath.delete(f.node);
+    height.set(f.node, f.h + 1);
+    const parent = frames[frames.length - 1];
+    if (parent) parent.h = Math.max(parent.h, f.h + 1);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Writer
+
+/** A tensor storage the pickle references by key; the caller stores it as `<prefix>/data/<key>`. */
+export interface PickledStorage {
+  key: string;
+  bytes: Uint8Array;
+}
+
+const STORAGE_CLASS = Object.fromEntries(Object.entries(STORAGE_DTYPES).map(([cls, dt]) => [dt, cls])) as Record<DType, string>;
+
+class ByteWriter {
+  private buf = new Uint8Array(1 << 16);
+  length = 0;
+  private view = new DataView(this.buf.buffer);
+
+  private ensure(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    let cap = this.buf.length * 2;
+    while (cap < this.length + n) cap *= 2;
+    const next = new Uint8Array(cap);
+    next.set(this.buf.subarray(0, this.length));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+
+  byte(b: number): void { this.ensure(1); this.buf[this.length++] = b; }
+  u16(v: number): void { this.ensure(2); this.view.setUint16(this.length, v, true); this.length += 2; }
+  u32(v: number): void { this.ensure(4); this.view.setUint32(this.length, v, true); this.length += 4; }
+  i32(v: number): void { this.ensure(4); this.view.setInt32(this.length, v, true); this.length += 4; }
+  f64be(v: number): void { this.ensure(8); this.view.setFloat64(this.length, v, false); this.length += 8; }
+  raw(b: Uint8Array): void { this.ensure(b.length); this.buf.set(b, this.length); this.length += b.length; }
+  result(): Uint8Array { return this.buf.slice(0, this.length); }
+}
+
+const BATCH = 1000; // items per APPENDS/SETITEMS, as CPython's pickler batches
+const MAX_WRITE_DEPTH = 1000;
+
+/**
+ * Pickles a value tree as torch.save does (protocol 2), using only opcodes and globals
+ * that `torch.load(..., weights_only=True)` accepts. Tensors become
+ * `torch._utils._rebuild_tensor_v2` calls over persistent storage ids `'0'`, `'1'`, ...
+ * (tensors sharing one `data` array share a storage). Value mapping: Map -> OrderedDict
+ * (or dict when tagged by {@link plainDict}), plain object -> dict (undefined members
+ * skipped), array -> list (tuple when tagged), number -> int when a safe integer else
+ * float ({@link PyFloat} forces float), bigint -> int, string, boolean, null/undefined -> None.
+ */
+export function pickleTorch(value: unknown): { pickle: Uint8Array; storages: PickledStorage[] } {
+  const w = new ByteWriter();
+  const memo = new Map<unknown, number>();
+  const storageKeys = new Map<TensorData, string>();
+  const storages: PickledStorage[] = [];
+
+  const put = (obj: unknown): void => {
+    const i = memo.size;
+    memo.set(obj, i);
+    if (i < 256) { w.byte(0x71); w.byte(i); } else { w.byte(0x72); w.u32(i); }
+  };
+  const get = (obj: unknown): boolean => {
+    const i = memo.get(obj);
+    if (i === undefined) return false;
+    if (i < 256) { w.byte(0x68); w.byte(i); } else { w.byte(0x6a); w.u32(i); }
+    return true;
+  };
+  const enc = new TextEncoder();
+  const str = (s: string): void => {
+    // Strings are memoized by value (keys like 'weight' repeat thousands of times).
+    const k = `s:${s}`;
+    if (get(k)) return;
+    const b = enc.encode(s);
+    w.byte(0x58); w.u32(b.length); w.raw(b);
+    put(k);
+  };
+  const global = (module: string, name: string): void => {
+    const k = `g:${module}.${name}`;
+    if (get(k)) return;
+    w.byte(0x63); w.raw(enc.encode(`${module}\n${name}\n`));
+    put(k);
+  };
+  const int = (v: number | bigint): void => {
+    const b = BigInt(v);
+    if (b >= 0n && b < 256n) { w.byte(0x4b); w.byte(Number(b)); return; }
+    if (b >= 0n && b < 65536n) { w.byte(0x4d); w.u16(Number(b)); return; }
+    if (b >= -(2n ** 31n) && b < 2n ** 31n) { w.byte(0x4a); w.i32(Number(b)); return; }
+    // LONG1: minimal little-endian two's complement.
+    const bytes: number[] = [];
+    let x = b;
+    while (true) {
+      const byte = Number(x & 0xffn);
+      bytes.push(byte);
+      x >>= 8n;
+      if ((x === 0n && !(byte & 0x80)) || (x === -1n && byte & 0x80)) break;
+    }
+    if (bytes.length > 255) throw new PickleError(`pickle: integer ${b} is too large to write`);
+    w.byte(0x8a); w.byte(bytes.length); w.raw(Uint8Array.from(bytes));
+  };
+  const tupleOf = (items: unknown[], depth: number): void => {
+    if (items.length === 0) { w.byte(0x29); return; }
+    if (items.length > 3) w.byte(0x28);
+    for (const it of items) save(it, depth + 1);
+    w.byte(items.length > 3 ? 0x74 : [0, 0x85, 0x86, 0x87][items.length]!);
+  };
+  const setItems = (entries: Iterable<[unknown, unknown]>, depth: number): void => {
+    let batch: [unknown, unknown][] = [];
+    const flush = (): void => {
+      if (batch.length === 1) { save(batch[0]![0], depth); save(batch[0]![1], depth); w.byte(0x73); }
+      else if (batch.length > 1) {
+        w.byte(0x28);
+        for (const [k, v] of batch) { save(k, depth); save(v, depth); }
+        w.byte(0x75);
+      }
+      batch = [];
+    };
+    for (const e of entries) { batch.push(e); if (batch.length === BATCH) flush(); }
+    flush();
+  };
+  const tensor = (t: Tensor, depth: number): void => {
+    if (get(t)) return;
+    const n = numel(t.shape);
+    if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0) || t.data.length !== n) {
+      throw new PickleError(`pickle: tensor of shape [${t.shape.join(', ')}] has ${t.data.length} elements`);
+    }
+    let key = storageKeys.get(t.data);
+    if (key === undefined) {
+      key = String(storages.length);
+      storageKeys.set(t.data, key);
+      storages.push({ key, bytes: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) });
+    }
+    global('torch._utils', '_rebuild_tensor_v2');
+    w.byte(0x28); // MARK: the argument tuple
+    w.byte(0x28); // MARK: the persistent id
+    str('storage');
+    global('torch', STORAGE_CLASS[t.dtype]);
+    str(key);
+    str('cpu');
+    int(t.data.length);
+    w.byte(0x74); // TUPLE
+    w.byte(0x51); // BINPERSID
+    int(0); // storage offset
+    const stride = t.shape.map((_, i) => t.shape.slice(i + 1).reduce((a, b) => a * b, 1));
+    tupleOf(t.shape, depth);
+    tupleOf(stride, depth);
+    w.byte(0x89); // requires_grad False
+    global('collections', 'OrderedDict');
+    w.byte(0x29); w.byte(0x52); // OrderedDict() for backward_hooks
+    w.byte(0x74); // TUPLE
+    w.byte(0x52); // REDUCE
+    put(t);
+  };
+  const save = (v: unknown, depth: number): void => {
+    if (depth > MAX_WRITE_DEPTH) throw new PickleError(`pickle: value nested deeper than ${MAX_WRITE_DEPTH} levels (a cycle through a tuple?)`);
+    if (v === null || v === undefined) { w.byte(0x4e); return; }
+    switch (typeof v) {
+      case 'boolean': w.byte(v ? 0x88 : 0x89); return;
+      case 'bigint': int(v); return;
+      case 'number':
+        if (Number.isSafeInteger(v) && !Object.is(v, -0)) int(v);
+        else { w.byte(0x47); w.f64be(v); }
+        return;
+      case 'string': str(v); return;
+      case 'object': break;
+      default: throw new PickleError(`pickle: cannot write a ${typeof v}`);
+    }
+    if (v instanceof PyFloat) { w.byte(0x47); w.f64be(v.value); return; }
+    if (isTensor(v)) { tensor(v, depth); return; }
+    if (get(v)) return;
+    if (Array.isArray(v)) {
+      if (TUPLES.has(v)) { tupleOf(v, depth); put(v); return; }
+      w.byte(0x5d); put(v);
+      for (let i = 0; i < v.length; i += BATCH) {
+        const chunk = v.slice(i, i + BATCH);
+        if (chunk.length === 1) { save(chunk[0], depth + 1); w.byte(0x61); continue; }
+        w.byte(0x28);
+        for (const it of chunk) save(it, depth + 1);
+        w.byte(0x65);
+      }
+      return;
+    }
+    if (v instanceof Map) {
+      if (PLAIN_DICTS.has(v)) { w.byte(0x7d); put(v); setItems(v, depth + 1); return; }
+      global('collections', 'OrderedDict');
+      w.byte(0x29); w.byte(0x52); put(v);
+      setItems(v, depth + 1);
+      const attrs = ATTRIBUTES.get(v);
+      if (attrs?.size) {
+        w.byte(0x7d); setItems(attrs, depth + 1); // state dict for OrderedDict.__dict__
+        w.byte(0x62); // BUILD
+      }
+      return;
+    }
+    if (ArrayBuffer.isView(v)) throw new PickleError('pickle: a bare typed array cannot be written; wrap it in a Tensor');
+    const proto = Object.getPrototypeOf(v) as unknown;
+    if (proto !== Object.prototype && proto !== null) {
+      throw new PickleError(`pickle: cannot write a ${(v as object).constructor?.name ?? 'object'} (only Map, plain objects, arrays, tensors and scalars)`);
+    }
+    w.byte(0x7d); put(v);
+    setItems(Object.entries(v).filter(([, x]) => x !== undefined), depth + 1);
+  };
+
+  w.byte(0x80); w.byte(2); // PROTO 2, as torch.save writes
+  save(value, 0);
+  w.byte(0x2e); // STOP
+  return { pickle: w.result(), storages };
+}
