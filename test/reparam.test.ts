@@ -26,6 +26,8 @@ describe('re-parameterization matches the official repghost_model_convert within
   it('0.5x timm checkpoint, raw weights', () => {
     const loaded = loadWeights(read('repghostnet_0_5x', 'checkpoint.pth'), { fileName: 'checkpoint.pth' });
     expect(loaded.spec.name).toBe('repghostnet_0_5x');
+    expect(loaded.meta.arch).toBe('repghost.repghostnet_0_5x');
+    expect(loaded.note).toBeUndefined(); // the model came from the checkpoint's arch, not a guess
     expect(loaded.form).toBe('train');
     const worst = worstDiff(loaded.deploy, sharedTensors('golden', 'repghostnet_0_5x', 'deploy.safetensors'));
     expect(worst).toBeLessThanOrEqual(1e-6);

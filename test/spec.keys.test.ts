@@ -23,6 +23,7 @@ describe('names', () => {
   it('accepts timm aliases and pretrained tags', () => {
     for (const [alias, canon] of Object.entries(TIMM_ALIASES)) expect(resolveModelName(alias)).toBe(canon);
     expect(resolveModelName('repghostnet_050.in1k')).toBe('repghostnet_0_5x');
+    expect(resolveModelName('repghost.repghostnet_1_0x')).toBe('repghostnet_1_0x');
   });
   it('rejects unknown names with the list of valid ones', () => {
     expect(() => resolveModelName('resnet50')).toThrow(/valid models: repghostnet_0_5x/);

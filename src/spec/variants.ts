@@ -52,11 +52,15 @@ export function modelNames(): string[] {
 
 /**
  * Canonical (official) name for a model name or timm alias. Also accepts a timm
- * pretrained tag (`repghostnet_050.in1k`) and `repghostnet_<w>x` for any width.
+ * pretrained tag (`repghostnet_050.in1k`), a module prefix (`repghost.repghostnet_0_5x`,
+ * as the official checkpoints' `arch` reads) and `repghostnet_<w>x` for any width.
  * Throws with the list of valid names otherwise.
  */
 export function resolveModelName(name: string): string {
-  const base = name.trim().toLowerCase().replace(/\.[a-z0-9_]+$/, '');
+  // Accept a module prefix (the official checkpoint's arch is `repghost.repghostnet_0_5x`)
+  // and a timm pretrained tag (`repghostnet_050.in1k`): keep the segment naming the model.
+  const parts = name.trim().toLowerCase().split('.');
+  const base = parts.find((p) => p.startsWith('repghostnet')) ?? parts[0]!;
   if (base in OFFICIAL_VARIANTS) return base;
   const alias = TIMM_ALIASES[base];
   if (alias) return alias;

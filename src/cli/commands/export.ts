@@ -1,0 +1,83 @@
+/** `repghost export <weights> <out.onnx>`: the ONNX graph of a checkpoint, built from the spec. */
+import path from 'node:path';
+import type { Command } from 'commander';
+import { loadWeights } from '../../reparam/load.js';
+import { exportOnnx, type GraphMode } from '../../onnx/emit.js';
+import { allTaps, checkTaps, type TapName } from '../../onnx/taps.js';
+import type { ModelSpec } from '../../spec/model-spec.js';
+import { readInputFile } from '../../node/read-input.js';
+import { writeFileAtomic } from '../../node/atomic-write.js';
+import { positiveInt, UsageError } from '../errors.js';
+import { human } from '../format.js';
+
+interface ExportFlags {
+  model?: string;
+  ema?: boolean;
+  trainForm?: boolean;
+  keepBn?: boolean;
+  dynamic?: boolean;
+  inputSize: number;
+  features?: string;
+  json?: boolean;
+}
+
+/** The --features value: comma-separated tap names, or "all". */
+function parseTaps(spec: ModelSpec, value: string | undefined): TapName[] {
+  if (!value) return [];
+  if (value === 'all') return allTaps(spec).map((t) => t.name);
+  try {
+    return checkTaps(spec, value.split(',').map((s) => s.trim()).filter(Boolean));
+  } catch (e) {
+    throw new UsageError(`--features: ${(e as Error).message}`);
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command('export')
+    .description('write an ONNX model (opset 13, input "input" [batch, 3, H, W], output "logits"): by default the deploy form with every BN folded into its conv, the fastest graph; it loads in ONNX Runtime with optimizations on')
+    .argument('<weights>', 'checkpoint: .pth / .pth.tar or .safetensors, training or deploy form')
+    .argument('<out>', 'output .onnx file')
+    .option('--model <name>', "model name (default: the checkpoint's arch, else the model its keys fit)")
+    .option('--ema', 'export the EMA weights (state_dict_ema) of a training checkpoint')
+    .option('--train-form', 'export the training-form graph (fusion branches as BatchNormalization + Add; needs training-form weights)')
+    .option('--keep-bn', 'deploy form with BatchNormalization nodes kept instead of folded')
+    .option('--dynamic', 'symbolic height and width (the batch is always symbolic)')
+    .option('--input-size <n>', 'fixed square input size when not --dynamic', positiveInt('--input-size'), 224)
+    .option('--features <taps>', 'extra outputs features.<tap>, comma-separated: conv_stem, act1, blocks.0 ... blocks.9, pre_logits, or "all"')
+    .option('--json', 'print a JSON summary')
+    .addHelpText('after', '\nExample:\n  repghost export repghostnet_0_5x.pth repghostnet_0_5x.onnx --dynamic')
+    .action(async (weights: string, out: string, opts: ExportFlags) => {
+      if (path.extname(out).toLowerCase() !== '.onnx') throw new UsageError(`output ${out}: use an .onnx extension (arguments are <weights> <out.onnx>)`);
+      if (path.resolve(weights) === path.resolve(out)) throw new UsageError('output would overwrite the weights file: choose another output path');
+      if (opts.trainForm && opts.keepBn) throw new UsageError('--train-form already keeps every BatchNormalization: drop --keep-bn');
+      const mode: GraphMode = opts.trainForm ? 'train' : opts.keepBn ? 'deploy-bn' : 'deploy';
+      const loaded = loadWeights(await readInputFile(weights, 'weights file'), {
+        ...(opts.model ? { model: opts.model } : {}), ema: !!opts.ema, fileName: path.basename(weights),
+      });
+      if (loaded.note && !opts.json) process.stderr.write(`note: ${loaded.note}\n`);
+      const taps = parseTaps(loaded.spec, opts.features);
+      const bytes = exportOnnx(loaded.spec, mode === 'train' ? loaded.stateDict : loaded.deploy, {
+        mode, dynamicSpatial: !!opts.dynamic, inputSize: [opts.inputSize, opts.inputSize], features: taps,
+      });
+      // Refuse to leave behind a file ONNX Runtime would not load (native module loaded on demand).
+      const { createNodeEngine } = await import('../../engine/node.js');
+      const engine = await createNodeEngine(bytes, { threads: 1 });
+      await engine.dispose();
+      await writeFileAtomic(out, bytes);
+      const summary = {
+        model: loaded.spec.name, num_classes: loaded.spec.numClasses, ema: !!opts.ema, weights_form: loaded.form, graph: mode,
+        input: opts.dynamic ? ['batch', 3, 'height', 'width'] : ['batch', 3, opts.inputSize, opts.inputSize],
+        outputs: ['logits', ...taps.map((t) => `features.${t}`)], bytes: bytes.length, output: out,
+      };
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(summary)}\n`);
+        return;
+      }
+      process.stdout.write(
+        `${summary.model} (${summary.num_classes} classes${opts.ema ? ', EMA weights' : ''}), ${loaded.form}-form weights -> ${mode} graph\n` +
+        `  input [${summary.input.join(', ')}], outputs ${summary.outputs.join(', ')}\n` +
+        `wrote ${out} (${human(bytes.length)}B, opset 13; loads in onnxruntime-node)\n`,
+      );
+    });
+}

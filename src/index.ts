@@ -1,0 +1,39 @@
+/**
+ * repghost: RepGhostNet for TypeScript (Node entry).
+ *
+ * ```ts
+ * import { RepGhost } from 'repghost';
+ * const model = await RepGhost.load({ weights: 'repghostnet_0_5x.pth' }); // form and classes detected
+ * console.log(await model.classify('cat.jpg', { topk: 5 }));       // [{ label, index, probability }]
+ * const feats = await model.features('cat.jpg', { taps: 'timm' });  // conv_stem, blocks.1/3/5/7
+ * await model.dispose();
+ * ```
+ *
+ * Lower layers (spec, weights, re-parameterization, ONNX emission, engines,
+ * preprocessing) are exported too for tools that need them.
+ */
+
+// ---- Library API ----
+export { RepGhost, nodeRuntime, type LoadOptions } from './api/node.js';
+export {
+  RepGhostModel, type ImageInput, type ModelOptions, type RepGhostRuntime, type TapSelection, type ClassifyOptions,
+} from './api/model.js';
+export { IMAGENET_CLASSES } from './api/imagenet-classes.js';
+export { resolveLabels } from './api/labels.js';
+export { softmax, topK, rank, ClassificationMetrics, type Prediction } from './api/postprocess.js';
+
+// ---- ONNX export and inference engines ----
+export {
+  exportOnnx, featureOutputName, INPUT_NAME, LOGITS_NAME, allTaps, timmFeatureTaps, lastPerStrideTaps, checkTaps,
+  type GraphMode, type OnnxExportOptions, type TapName, type TapInfo,
+} from './onnx/index.js';
+export { OrtEngine, type OrtModule, type OrtSessionOptions, type FloatTensor } from './engine/index.js';
+export { createNodeEngine, nodeOrt, type NodeEngineOptions } from './engine/node.js';
+
+// ---- Model spec, weights, re-parameterization, preprocessing ----
+export { buildSpec, modelNames, resolveModelName, type ModelSpec } from './spec/index.js';
+export { loadWeights, type LoadOptions as LoadWeightsOptions, type LoadedWeights } from './reparam/load.js';
+export { toDeploy, foldAllBatchNorms } from './reparam/fuse.js';
+export { countModel } from './reparam/count.js';
+export { preprocess, DEFAULT_PREPROCESS, type PreprocessConfig, type RgbImage, type Interpolation } from './data/preprocess.js';
+export { decodeImageFile } from './data/decode-node.js';
