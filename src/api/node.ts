@@ -11,7 +11,14 @@ import { RepGhostModel, type ModelOptions, type RepGhostRuntime } from './model.
 /** Options of {@link RepGhost.load}. */
 export interface LoadOptions extends ModelOptions {
   /** Checkpoint path or bytes: .pth / .pth.tar (state dict or timm training checkpoint) or .safetensors, either form. */
-  weights: string | Uint8Array;
+  weights?: string | Uint8Array;
+  /**
+   * Instead of `weights`: the published ImageNet weights of `model`, downloaded once into
+   * the verified cache (`true` or `'hf'`: timm's copy on the Hugging Face hub; `'official'`:
+   * the GitHub release, EMA weights). Their evaluation preprocessing (bilinear, crop 0.875)
+   * becomes the default. See docs/pretrained.md for the cache, offline mode and mirrors.
+   */
+  pretrained?: boolean | 'hf' | 'official';
   /** CPU threads per inference (ORT intra-op threads); default all cores. */
   threads?: number;
 }
@@ -43,7 +50,19 @@ export const RepGhost = {
    * deploy ONNX graph from the spec and opens an onnxruntime-node session on it.
    */
   async load(options: LoadOptions): Promise<RepGhostModel> {
-    const { weights, threads, ...rest } = options;
+    const { weights: given, threads, pretrained, ...rest } = options;
+    let weights = given;
+    if (pretrained) {
+      if (given !== undefined) throw new Error('give either weights or pretrained, not both');
+      if (!rest.model) throw new Error("pretrained needs a model name, e.g. { model: 'repghostnet_050', pretrained: true }");
+      const { resolvePretrained } = await import('../hub/download.js');
+      const r = await resolvePretrained(rest.model, pretrained === true ? {} : { source: pretrained });
+      weights = r.path;
+      rest.model = r.model;
+      rest.ema ??= r.ema;
+      rest.preprocess = { ...r.preprocess, ...rest.preprocess };
+    }
+    if (weights === undefined) throw new Error('no weights: pass weights (a path or bytes) or pretrained: true with a model name');
     const bytes = typeof weights === 'string' ? await readInputFile(weights, 'weights file') : weights;
     const fileName = rest.fileName ?? (typeof weights === 'string' ? path.basename(weights) : undefined);
     return RepGhostModel.fromWeights(nodeRuntime(threads ? { threads } : {}), bytes, { ...rest, ...(fileName ? { fileName } : {}) });

@@ -50,7 +50,7 @@ describe('repghost predict', () => {
   });
 
   it.each([
-    [[], /required option '--weights <file>' not specified/],
+    [[], /no weights: give a checkpoint file, or --pretrained --model <name>/],
     [['--weights', ckpt, '--interpolation', 'nearest'], /argument 'nearest' is invalid/],
     [['--weights', ckpt, '--crop-pct', '2'], /--crop-pct takes a number in \(0, 1\]/],
     [['--weights', ckpt, '--threads', 'two'], /--threads takes a positive integer/],

@@ -1,5 +1,5 @@
 /** Runs the `repghost` CLI from source in a child process (as a user would run it). */
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { repoRoot } from './shared.js';
 
@@ -11,4 +11,15 @@ export function runCli(args: string[], env: Record<string, string> = {}): CliRes
     cwd: repoRoot, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000,
   });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Like runCli but without blocking this process (needed when the test itself serves HTTP). */
+export function runCliAsync(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), ...args], {
+      cwd: repoRoot, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000,
+    }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
 }

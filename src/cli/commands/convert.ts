@@ -1,6 +1,7 @@
 /** `repghost convert <in> <out>`: any checkpoint -> the official deploy-form state dict. */
 import path from 'node:path';
 import type { Command } from 'commander';
+import { addPretrainedOptions, resolveWeightsSource, type PretrainedFlags } from '../weights-flags.js';
 import { loadWeights } from '../../reparam/load.js';
 import { countModel } from '../../reparam/count.js';
 import { writeSafetensors } from '../../weights/safetensors.js';
@@ -11,7 +12,7 @@ import { writeFileAtomic } from '../../node/atomic-write.js';
 import { UsageError } from '../errors.js';
 import { human } from '../format.js';
 
-interface ConvertOptions { model?: string; ema?: boolean; json?: boolean }
+interface ConvertOptions extends PretrainedFlags { json?: boolean }
 
 function summary(sd: StateDict): { keys: number; values: number } {
   let values = 0;
@@ -20,22 +21,25 @@ function summary(sd: StateDict): { keys: number; values: number } {
 }
 
 export function register(program: Command): void {
-  program
-    .command('convert')
+  addPretrainedOptions(program.command('convert'))
     .description('re-parameterize a checkpoint into the official deploy form (fusion branches and cheap_operation BN folded into cheap_operation.weight/bias; other BNs kept), written as .safetensors or .pth by the output extension')
-    .argument('<in>', 'checkpoint: .pth / .pth.tar / .bin (torch.save zip) or .safetensors, a state dict or a timm training checkpoint, training or deploy form')
-    .argument('<out>', 'output file: .safetensors, or .pth / .pth.tar / .bin (loads with torch.load(weights_only=True))')
+    .argument('<in>', 'checkpoint: .pth / .pth.tar / .bin (torch.save zip) or .safetensors, a state dict or a timm training checkpoint, training or deploy form (with --pretrained, omit it and give only <out>)')
+    .argument('[out]', 'output file: .safetensors, or .pth / .pth.tar / .bin (loads with torch.load(weights_only=True))')
     .option('--model <name>', "model name (default: the checkpoint's arch, else the model its keys fit)")
     .option('--ema', "convert the EMA weights (state_dict_ema) of a training checkpoint")
     .option('--json', 'print a JSON summary instead of text')
-    .addHelpText('after', '\nExample:\n  repghost convert repghostnet_0_5x_43M_66.95.pth.tar deploy.safetensors --ema')
-    .action(async (input: string, output: string, opts: ConvertOptions) => {
+    .addHelpText('after', '\nExamples:\n  repghost convert repghostnet_0_5x_43M_66.95.pth.tar deploy.safetensors --ema\n  repghost convert --pretrained --model repghostnet_100 repghostnet_100_deploy.safetensors')
+    .action(async (first: string, second: string | undefined, opts: ConvertOptions) => {
+      const [inputArg, output] = opts.pretrained && second === undefined ? [undefined, first] : [first, second];
+      if (!output) throw new UsageError('missing the output file (arguments are <in> <out>)');
+      const source = await resolveWeightsSource(opts, inputArg, opts.json);
+      const input = source.path;
       const ext = path.extname(output).toLowerCase();
       const asPth = ['.pth', '.tar', '.bin', '.pt'].includes(ext);
       if (!asPth && ext !== '.safetensors') throw new UsageError(`output ${output}: use a .safetensors or .pth extension`);
       if (path.resolve(input) === path.resolve(output)) throw new UsageError('output would overwrite the input checkpoint: choose another output path');
       const bytes = await readInputFile(input, 'checkpoint');
-      const loaded = loadWeights(bytes, { model: opts.model, ema: opts.ema, fileName: path.basename(input) });
+      const loaded = loadWeights(bytes, { ...(source.model ? { model: source.model } : {}), ema: source.ema, fileName: path.basename(input) });
       if (loaded.note && !opts.json) process.stderr.write(`note: ${loaded.note}\n`);
       const data = asPth ? writePth(loaded.deploy) : writeSafetensors(loaded.deploy, { format: 'pt', model: loaded.spec.name, form: 'deploy' });
       await writeFileAtomic(output, data);
@@ -43,7 +47,7 @@ export function register(program: Command): void {
       const after = summary(loaded.deploy);
       const counts = { train: countModel(loaded.spec, 'train'), deploy: countModel(loaded.spec, 'deploy') };
       const result = {
-        model: loaded.spec.name, num_classes: loaded.spec.numClasses, ema: !!opts.ema, input, output,
+        model: loaded.spec.name, num_classes: loaded.spec.numClasses, ema: source.ema, input, output,
         input_form: loaded.form,
         before: { ...before, params: counts[loaded.form].params },
         after: { ...after, params: counts.deploy.params },
@@ -53,7 +57,7 @@ export function register(program: Command): void {
         return;
       }
       process.stdout.write(
-        `${loaded.spec.name} (${loaded.spec.numClasses} classes${opts.ema ? ', EMA weights' : ''}), ${loaded.form} form -> deploy form\n` +
+        `${loaded.spec.name} (${loaded.spec.numClasses} classes${source.ema ? ', EMA weights' : ''}), ${loaded.form} form -> deploy form\n` +
         `  before: ${before.keys} keys, ${human(result.before.params)} params\n` +
         `  after:  ${after.keys} keys, ${human(result.after.params)} params\n` +
         `wrote ${output}${loaded.form === 'deploy' ? ' (input was already in deploy form: copied)' : ''}\n`,

@@ -1,6 +1,7 @@
 /** `repghost export <weights> <out.onnx>`: the ONNX graph of a checkpoint, built from the spec. */
 import path from 'node:path';
 import type { Command } from 'commander';
+import { addPretrainedOptions, resolveWeightsSource, type PretrainedFlags } from '../weights-flags.js';
 import { loadWeights } from '../../reparam/load.js';
 import { exportOnnx, type GraphMode } from '../../onnx/emit.js';
 import { allTaps, checkTaps, type TapName } from '../../onnx/taps.js';
@@ -10,9 +11,7 @@ import { writeFileAtomic } from '../../node/atomic-write.js';
 import { positiveInt, UsageError } from '../errors.js';
 import { human } from '../format.js';
 
-interface ExportFlags {
-  model?: string;
-  ema?: boolean;
+interface ExportFlags extends PretrainedFlags {
   trainForm?: boolean;
   keepBn?: boolean;
   dynamic?: boolean;
@@ -33,11 +32,10 @@ function parseTaps(spec: ModelSpec, value: string | undefined): TapName[] {
 }
 
 export function register(program: Command): void {
-  program
-    .command('export')
+  addPretrainedOptions(program.command('export'))
     .description('write an ONNX model (opset 13, input "input" [batch, 3, H, W], output "logits"): by default the deploy form with every BN folded into its conv, the fastest graph; it loads in ONNX Runtime with optimizations on')
-    .argument('<weights>', 'checkpoint: .pth / .pth.tar or .safetensors, training or deploy form')
-    .argument('<out>', 'output .onnx file')
+    .argument('<weights>', 'checkpoint: .pth / .pth.tar or .safetensors, training or deploy form (with --pretrained, omit it and give only <out>)')
+    .argument('[out]', 'output .onnx file')
     .option('--model <name>', "model name (default: the checkpoint's arch, else the model its keys fit)")
     .option('--ema', 'export the EMA weights (state_dict_ema) of a training checkpoint')
     .option('--train-form', 'export the training-form graph (fusion branches as BatchNormalization + Add; needs training-form weights)')
@@ -46,14 +44,18 @@ export function register(program: Command): void {
     .option('--input-size <n>', 'fixed square input size when not --dynamic', positiveInt('--input-size'), 224)
     .option('--features <taps>', 'extra outputs features.<tap>, comma-separated: conv_stem, act1, blocks.0 ... blocks.9, pre_logits, or "all"')
     .option('--json', 'print a JSON summary')
-    .addHelpText('after', '\nExample:\n  repghost export repghostnet_0_5x.pth repghostnet_0_5x.onnx --dynamic')
-    .action(async (weights: string, out: string, opts: ExportFlags) => {
+    .addHelpText('after', '\nExamples:\n  repghost export repghostnet_0_5x.pth repghostnet_0_5x.onnx --dynamic\n  repghost export --pretrained --model repghostnet_050 repghostnet_050.onnx')
+    .action(async (first: string, second: string | undefined, opts: ExportFlags) => {
+      const [weightsArg, out] = opts.pretrained && second === undefined ? [undefined, first] : [first, second];
+      if (!out) throw new UsageError('missing the output .onnx file (arguments are <weights> <out.onnx>)');
       if (path.extname(out).toLowerCase() !== '.onnx') throw new UsageError(`output ${out}: use an .onnx extension (arguments are <weights> <out.onnx>)`);
-      if (path.resolve(weights) === path.resolve(out)) throw new UsageError('output would overwrite the weights file: choose another output path');
       if (opts.trainForm && opts.keepBn) throw new UsageError('--train-form already keeps every BatchNormalization: drop --keep-bn');
+      const source = await resolveWeightsSource(opts, weightsArg, opts.json);
+      const weights = source.path;
+      if (path.resolve(weights) === path.resolve(out)) throw new UsageError('output would overwrite the weights file: choose another output path');
       const mode: GraphMode = opts.trainForm ? 'train' : opts.keepBn ? 'deploy-bn' : 'deploy';
       const loaded = loadWeights(await readInputFile(weights, 'weights file'), {
-        ...(opts.model ? { model: opts.model } : {}), ema: !!opts.ema, fileName: path.basename(weights),
+        ...(source.model ? { model: source.model } : {}), ema: source.ema, fileName: path.basename(weights),
       });
       if (loaded.note && !opts.json) process.stderr.write(`note: ${loaded.note}\n`);
       const taps = parseTaps(loaded.spec, opts.features);
@@ -66,7 +68,7 @@ export function register(program: Command): void {
       await engine.dispose();
       await writeFileAtomic(out, bytes);
       const summary = {
-        model: loaded.spec.name, num_classes: loaded.spec.numClasses, ema: !!opts.ema, weights_form: loaded.form, graph: mode,
+        model: loaded.spec.name, num_classes: loaded.spec.numClasses, ema: source.ema, weights_form: loaded.form, graph: mode,
         input: opts.dynamic ? ['batch', 3, 'height', 'width'] : ['batch', 3, opts.inputSize, opts.inputSize],
         outputs: ['logits', ...taps.map((t) => `features.${t}`)], bytes: bytes.length, output: out,
       };
@@ -75,7 +77,7 @@ export function register(program: Command): void {
         return;
       }
       process.stdout.write(
-        `${summary.model} (${summary.num_classes} classes${opts.ema ? ', EMA weights' : ''}), ${loaded.form}-form weights -> ${mode} graph\n` +
+        `${summary.model} (${summary.num_classes} classes${source.ema ? ', EMA weights' : ''}), ${loaded.form}-form weights -> ${mode} graph\n` +
         `  input [${summary.input.join(', ')}], outputs ${summary.outputs.join(', ')}\n` +
         `wrote ${out} (${human(bytes.length)}B, opset 13; loads in onnxruntime-node)\n`,
       );

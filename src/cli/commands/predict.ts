@@ -10,14 +10,15 @@ import type { Prediction } from '../../api/postprocess.js';
 import { readInputFile } from '../../node/read-input.js';
 import { positiveInt, UsageError } from '../errors.js';
 import { addPreprocessOptions, preprocessConfigFrom, type PreprocessFlags } from './preprocess.js';
+import { addPretrainedOptions, givenOnCommandLine, resolveWeightsSource, type PretrainedFlags } from '../weights-flags.js';
 
 /** Values of the model flags. */
-export interface ModelFlags { weights: string; model?: string; ema?: boolean; threads?: number; labels?: string }
+export interface ModelFlags extends PretrainedFlags { weights?: string; threads?: number; labels?: string }
 
-/** Adds --weights (required), --model, --ema, --threads and --labels to a command. */
+/** Adds --weights (or --pretrained/--source), --model, --ema, --threads and --labels to a command. */
 export function addModelOptions(cmd: Command): Command {
-  return cmd
-    .requiredOption('--weights <file>', 'checkpoint: .pth / .pth.tar (state dict or timm training checkpoint) or .safetensors, training or deploy form')
+  return addPretrainedOptions(cmd)
+    .option('--weights <file>', 'checkpoint: .pth / .pth.tar (state dict or timm training checkpoint) or .safetensors, training or deploy form')
     .option('--model <name>', "model name (default: the checkpoint's arch, else the model its keys fit)")
     .option('--ema', 'use the EMA weights (state_dict_ema) of a training checkpoint')
     .option('--threads <n>', 'CPU threads per inference (default: all cores)', positiveInt('--threads'))
@@ -40,17 +41,31 @@ async function readLabels(file: string): Promise<string[]> {
   return text.split(/\r?\n/).map((s) => s.trim());
 }
 
-/** Loads the model the flags describe, printing the model-choice note (if any) to stderr. */
-export async function loadModelFromFlags(flags: ModelFlags & PreprocessFlags, quiet = false): Promise<RepGhostModel> {
+/**
+ * Loads the model the flags describe, printing the model-choice note (if any) to stderr.
+ * With --pretrained, the published preprocessing applies unless the user typed
+ * --interpolation / --crop-pct / --size (`cmd` tells which were typed).
+ */
+export async function loadModelFromFlags(flags: ModelFlags & PreprocessFlags, quiet = false, cmd?: Command): Promise<RepGhostModel> {
+  const source = await resolveWeightsSource(flags, flags.weights, quiet);
+  const typed = preprocessConfigFrom(flags);
+  const preprocess = source.preprocess
+    ? {
+        ...source.preprocess,
+        ...(givenOnCommandLine(cmd, 'interpolation') ? { interpolation: typed.interpolation } : {}),
+        ...(givenOnCommandLine(cmd, 'cropPct') ? { cropPct: typed.cropPct } : {}),
+        ...(givenOnCommandLine(cmd, 'size') ? { size: typed.size } : {}),
+      }
+    : typed;
   // Loaded on demand: onnxruntime-node and sharp are native modules that --help and flag errors need not wait for.
   const { RepGhost } = await import('../../api/node.js');
   const model = await RepGhost.load({
-    weights: flags.weights,
-    ...(flags.model ? { model: flags.model } : {}),
-    ema: !!flags.ema,
+    weights: source.path,
+    ...(source.model ? { model: source.model } : {}),
+    ema: source.ema,
     ...(flags.threads ? { threads: flags.threads } : {}),
     ...(flags.labels ? { labels: await readLabels(flags.labels) } : {}),
-    preprocess: preprocessConfigFrom(flags),
+    preprocess,
   });
   if (model.note && !quiet) process.stderr.write(`note: ${model.note}\n`);
   return model;
@@ -82,10 +97,10 @@ export function register(program: Command): void {
     .option('--topk <k>', 'classes per image', positiveInt('--topk'), 5)
     .option('--json', 'print one JSON object {model, results: [{image, predictions}]}');
   addPreprocessOptions(addModelOptions(cmd), 'bicubic')
-    .addHelpText('after', '\nExample:\n  repghost predict cat.jpg dog.png --weights repghostnet_0_5x.pth --topk 3')
-    .action(async (images: string[], opts: ModelFlags & PreprocessFlags & { topk: number; json?: boolean }) => {
+    .addHelpText('after', '\nExamples:\n  repghost predict cat.jpg dog.png --weights repghostnet_0_5x.pth --topk 3\n  repghost predict cat.jpg --pretrained --model repghostnet_100')
+    .action(async (images: string[], opts: ModelFlags & PreprocessFlags & { topk: number; json?: boolean }, command: Command) => {
       await checkImagesExist(images);
-      const model = await loadModelFromFlags(opts, opts.json);
+      const model = await loadModelFromFlags(opts, opts.json, command);
       try {
         const results: { image: string; predictions: Prediction[] }[] = [];
         for (let i = 0; i < images.length; i += BATCH) {

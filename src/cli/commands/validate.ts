@@ -95,11 +95,11 @@ export function register(program: Command): void {
   // bilinear by default: the official checkpoints were evaluated with timm 0.6.7's defaults.
   addPreprocessOptions(addModelOptions(cmd), 'bilinear')
     .addHelpText('after', '\nExample:\n  repghost validate imagenet/val --weights repghostnet_0_5x.pth --ema -b 64 --out val.json')
-    .action(async (dir: string, opts: ValidateFlags) => {
+    .action(async (dir: string, opts: ValidateFlags, command: Command) => {
       const folder = await readImageFolder(dir);
       const samples = opts.limit ? folder.samples.slice(0, opts.limit) : folder.samples;
       if (!samples.length) throw new UsageError(`no images found under ${dir} (extensions: ${IMG_EXTENSIONS.join(' ')})`);
-      const model = await loadModelFromFlags(opts, opts.json);
+      const model = await loadModelFromFlags(opts, opts.json, command);
       try {
         if (folder.classes.length !== model.numClasses) {
           throw new UsageError(`${dir} has ${folder.classes.length} class folders but ${model.spec.name} has ${model.numClasses} outputs: ImageFolder indices would not match the classifier's`);
@@ -107,8 +107,8 @@ export function register(program: Command): void {
         const result = await evaluate(model, samples, opts);
         if (!result.images) throw new Error(`none of the ${samples.length} images under ${dir} could be read (see the warnings above)`);
         const report = {
-          model: model.spec.name, num_classes: model.numClasses, weights: opts.weights, ema: !!opts.ema, dir,
-          interpolation: opts.interpolation, crop_pct: opts.cropPct, size: opts.size, batch_size: opts.batchSize,
+          model: model.spec.name, num_classes: model.numClasses, weights: opts.weights ?? `pretrained:${opts.source ?? 'hf'}`, ema: !!opts.ema, dir,
+          interpolation: model.preprocessConfig.interpolation, crop_pct: model.preprocessConfig.cropPct, size: model.preprocessConfig.size, batch_size: opts.batchSize,
           ...result, date: new Date().toISOString(),
         };
         if (opts.out) await writeFileAtomic(opts.out, new TextEncoder().encode(`${JSON.stringify(report, null, 2)}\n`));
