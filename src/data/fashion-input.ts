@@ -92,14 +92,26 @@ export type InvertMode = 'auto' | 'yes' | 'no';
 /** Model input [3, 32, 32] and the 32x32 picture it shows. */
 export interface FashionInput { input: Float32Array; picture: RgbImage; inverted: boolean }
 
+/** The recipe's numbers (a shipped model's meta.json may state other ones). */
+export interface FashionConfig {
+  /** The dataset's image side (28). */
+  sourceSize: number;
+  /** Model input side (32). */
+  size: number;
+  mean: number;
+  std: number;
+}
+
+/** The reference recipe's values. */
+export const FASHION_DEFAULTS: FashionConfig = { sourceSize: FASHION_MNIST_SOURCE_SIZE, size: FASHION_MNIST_SIZE, mean: FASHION_MNIST_MEAN, std: FASHION_MNIST_STD };
+
 /**
  * The recipe for any RGB picture: gray (PIL "L"), inverted when it looks like a dark
  * object on a light background (`'auto'`), fitted into 28x28, then exactly the training
  * input. A 28x28 Fashion-MNIST picture goes through unchanged.
  */
-export function fashionInput(image: RgbImage, invert: InvertMode = 'auto'): FashionInput {
-  const src = FASHION_MNIST_SOURCE_SIZE;
-  const size = FASHION_MNIST_SIZE;
+export function fashionInput(image: RgbImage, invert: InvertMode = 'auto', config: FashionConfig = FASHION_DEFAULTS): FashionInput {
+  const { sourceSize: src, size, mean, std } = config;
   let gray = toGray(image);
   const inverted = invert === 'yes' || (invert === 'auto' && borderMean(gray, image.width, image.height) > 127);
   if (inverted) gray = gray.map((v) => 255 - v);
@@ -109,7 +121,7 @@ export function fashionInput(image: RgbImage, invert: InvertMode = 'auto'): Fash
   const input = new Float32Array(3 * plane);
   const picture = new Uint8Array(plane * 3);
   for (let i = 0; i < plane; i++) {
-    const v = (up[i]! - FASHION_MNIST_MEAN) / FASHION_MNIST_STD;
+    const v = (up[i]! - mean) / std;
     input[i] = input[plane + i] = input[2 * plane + i] = v;
     picture[i * 3] = picture[i * 3 + 1] = picture[i * 3 + 2] = Math.round(Math.min(1, Math.max(0, up[i]!)) * 255);
   }
