@@ -144,5 +144,7 @@ function cleanReason(e: unknown, maxPixels: number): string {
   if (/pixel limit/i.test(msg)) return `declared dimensions exceed the limit of ${maxPixels} pixels (DecodeOptions.maxPixels)`;
   const line = msg.split('\n').map((l) => l.trim()).find((l) => l.length > 0) ?? 'unknown error';
   if (/premature end|read error|truncat|unexpected end|corrupt|invalid|bad /i.test(line)) return `truncated or corrupt image data (${line})`;
+  // libvips' PNG loader fails a damaged IHDR (e.g. a wrong CRC) with no message at all.
+  if (/^unknown error$/i.test(line)) return 'corrupt image data (the decoder gave no reason: a damaged header?)';
   return line;
 }

@@ -45,6 +45,11 @@ export const TIMM_ALIASES: Record<string, string> = {
   repghostnet_200: 'repghostnet_2_0x',
 };
 
+/** Raised for a model name that is not a RepGhostNet; the message lists the valid ones. */
+export class UnknownModelError extends Error {
+  override name = 'UnknownModelError';
+}
+
 /** Every name `resolveModelName` accepts. */
 export function modelNames(): string[] {
   return [...Object.keys(OFFICIAL_VARIANTS), ...Object.keys(TIMM_ALIASES)];
@@ -65,7 +70,7 @@ export function resolveModelName(name: string): string {
   const alias = TIMM_ALIASES[base];
   if (alias) return alias;
   if (/^repghostnet_\d+(_\d+)?x$/.test(base)) return base;
-  throw new Error(`unknown model '${name}'; valid models: ${modelNames().join(', ')} (or repghostnet_<a>_<b>x for another width)`);
+  throw new UnknownModelError(`unknown model '${name}'; valid models: ${modelNames().join(', ')} (or repghostnet_<a>_<b>x for another width)`);
 }
 
 /** Variant switches for a (resolved or alias) model name, including custom widths. */

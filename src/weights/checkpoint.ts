@@ -49,12 +49,22 @@ export function sniffFormat(bytes: Uint8Array): FileKind {
 const RAW_KEYS = ['state_dict', 'model'];
 const EMA_KEYS = ['state_dict_ema', 'model_ema'];
 
+/**
+ * A dict key for a message: strings cut short, numbers as is, anything else by its type
+ * only (String() of an unpickled tuple walks shared sub-structures: exponential).
+ */
+function keyText(k: unknown): string {
+  if (typeof k === 'string') return k.length > 80 ? `${k.slice(0, 80)}...` : k;
+  if (typeof k === 'number' || typeof k === 'bigint' || typeof k === 'boolean') return String(k);
+  return k === null ? 'None' : Array.isArray(k) ? 'a tuple' : typeof k;
+}
+
 /** Converts an unpickled Map into a StateDict, refusing non-tensor entries. */
 function toStateDict(v: unknown, where: string, file: string): StateDict {
   if (!(v instanceof Map)) throw new CheckpointError(`${file}: ${where} is not a dict of tensors`);
   const sd: StateDict = new Map();
   for (const [k, t] of v) {
-    if (typeof k !== 'string') throw new CheckpointError(`${file}: ${where} has a non-string key ${String(k)}`);
+    if (typeof k !== 'string') throw new CheckpointError(`${file}: ${where} has a non-string key ${keyText(k)}`);
     if (!isTensor(t)) {
       throw new CheckpointError(`${file}: ${where} entry '${k}' is not a tensor (${t === null ? 'None' : typeof t}); a state dict must hold only tensors`);
     }
@@ -97,7 +107,7 @@ function fromTorchObject(obj: unknown, file: string): CheckpointContents {
   const rawKey = RAW_KEYS.find((k) => obj.has(k) && obj.get(k) instanceof Map);
   if (rawKey === undefined) {
     if (!isAllTensors(obj)) {
-      const keys = [...obj.keys()].slice(0, 8).map(String).join(', ');
+      const keys = [...obj.keys()].slice(0, 8).map(keyText).join(', ');
       throw new CheckpointError(`${file}: neither a state dict (some entries are not tensors) nor a training checkpoint with 'state_dict'/'model' (keys: ${keys})`);
     }
     return { stateDict: stripModulePrefix(toStateDict(obj, 'the state dict', file)), ema: null, meta: { source: 'state-dict' } };
@@ -155,7 +165,7 @@ export function readCheckpoint(bytes: Uint8Array, fileName = 'checkpoint'): Chec
 export function selectWeights(c: CheckpointContents, opts: { ema: boolean }, fileName = 'the checkpoint'): StateDict {
   if (!opts.ema) return c.stateDict;
   if (!c.ema) {
-    throw new CheckpointError(`EMA weights were requested but ${fileName} has none (it is a ${c.meta.source === 'timm-checkpoint' ? 'training checkpoint without state_dict_ema' : c.meta.source}); use the raw weights instead`);
+    throw new CheckpointError(`EMA weights were requested but ${fileName} has none (it holds ${c.meta.source === 'timm-checkpoint' ? 'a training checkpoint without state_dict_ema' : c.meta.source === 'safetensors' ? 'one safetensors state dict' : 'one plain state dict'}); use the raw weights instead`);
   }
   return c.ema;
 }

@@ -11,7 +11,8 @@
  * and the result's nesting depth are capped, reference cycles are refused and the
  * bytes materialized for tensors are budgeted, so a hostile pickle can neither
  * allocate without bound nor hang: every opcode consumes input and does work
- * linear in what earlier opcodes pushed.
+ * linear in what earlier opcodes pushed, and the total work of REDUCE/BUILD over
+ * (possibly memoized, re-used) containers is budgeted by the input size.
  *
  * Python values map to JS as follows:
  * - None -> null; bool -> boolean; float -> number; str -> string; bytes/bytearray -> Uint8Array
@@ -164,6 +165,9 @@ class StorageRef {
   private typed?: TensorData;
   constructor(readonly key: string, readonly dtype: DType, readonly numel: number, readonly bytes: Uint8Array) {}
 
+  /** True once {@link asTyped} has made its copy. */
+  get materialized(): boolean { return this.typed !== undefined; }
+
   /** The whole storage as an aligned typed array (copied once), for strided reads. */
   asTyped(): TensorData {
     this.typed ??= typedFrom(this.dtype, this.bytes.slice(), this.numel);
@@ -191,11 +195,22 @@ function typedFrom(dtype: DType, bytes: Uint8Array, count: number): TensorData {
 
 const MAX_DIMS = 64;
 
+/**
+ * A value for an error message: scalars as themselves (long strings cut), containers only
+ * by type. Never String() a decoded container: memo references make DAGs whose tree form
+ * is exponential in the input (40 nested [l, l] lists, 360 bytes, are 2^40 leaves).
+ */
+function preview(v: unknown): string {
+  if (typeof v === 'string') return v.length > 60 ? `'${v.slice(0, 60)}...'` : `'${v}'`;
+  if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean') return String(v);
+  return describe(v);
+}
+
 function intList(v: unknown, what: string): number[] {
   if (!Array.isArray(v) || v.length > MAX_DIMS) throw new PickleError(`pickle: tensor ${what} is not a tuple of at most ${MAX_DIMS} ints`);
   return v.map((d) => {
     if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
-      throw new PickleError(`pickle: tensor ${what} holds ${describe(d)} ${String(d)}, not a non-negative int`);
+      throw new PickleError(`pickle: tensor ${what} holds ${describe(d)} ${preview(d)}, not a non-negative int`);
     }
     return d;
   });
@@ -259,6 +274,13 @@ class Unpickler {
   private readonly view: DataView;
   private readonly maxDepth: number;
   private tensorBudget: number;
+  /**
+   * Items REDUCE/BUILD may iterate in total. Each opcode is linear, but memo GETs let a
+   * few bytes re-apply one to the same big container again and again (quadratic: a 1 MB
+   * file ran for minutes). A real pickle processes each item once, so a small multiple
+   * of the input size is generous.
+   */
+  private workBudget: number;
   private op = 0;
   private opPos = 0;
 
@@ -266,6 +288,12 @@ class Unpickler {
     this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
     this.maxDepth = opts.maxDepth ?? 256;
     this.tensorBudget = opts.maxTensorBytes ?? 4 * 2 ** 30;
+    this.workBudget = 4 * data.length + 65_536;
+  }
+
+  private spend(items: number): void {
+    this.workBudget -= items;
+    if (this.workBudget < 0) this.fail('the pickle asks for more work than its size allows (one memoized container rebuilt over and over): hostile or corrupt pickle');
   }
 
   private fail(msg: string): never {
@@ -538,6 +566,7 @@ class Unpickler {
         if (args.length === 1) {
           const pairs = args[0];
           if (!Array.isArray(pairs)) this.fail(`OrderedDict of ${describe(pairs)} is not supported`);
+          this.spend(pairs.length);
           for (const p of pairs) {
             if (!Array.isArray(p) || p.length !== 2) this.fail('OrderedDict items are not (key, value) pairs');
             this.setItems(m, p);
@@ -553,6 +582,7 @@ class Unpickler {
         if (args.length > 1) this.fail(`${f.fullName} takes at most one argument`);
         const items = args[0] ?? [];
         if (!Array.isArray(items)) this.fail(`${f.fullName} of ${describe(items)} is not supported`);
+        this.spend(items.length);
         return new Set(items);
       }
       case 'namespace':
@@ -581,6 +611,7 @@ class Unpickler {
     const entries = (v: unknown): [unknown, unknown][] => {
       if (v === null) return [];
       if (!(v instanceof Map)) this.fail(`BUILD state is ${describe(v)}, not a dict`);
+      this.spend(v.size);
       return [...v.entries()];
     };
     const all = [...entries(dict), ...entries(slots)];
@@ -612,7 +643,7 @@ class Unpickler {
     else if (type instanceof TorchDtype) dtype = type.dtype;
     else this.fail(`storage type ${describe(type)} is not a supported torch storage class`);
     if (typeof key !== 'string') this.fail(`storage key is ${describe(key)}, not str`);
-    if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) this.fail(`storage ${key}: bad element count ${String(count)}`);
+    if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) this.fail(`storage ${key}: bad element count ${preview(count)}`);
     const known = this.storages.get(key);
     if (known) {
       if (known.dtype !== dtype || known.numel !== count) this.fail(`storage ${key} is referenced with two different types or sizes`);
@@ -630,7 +661,7 @@ class Unpickler {
 
   private rebuildTensor(storage: unknown, offsetV: unknown, sizeV: unknown, strideV: unknown): Tensor {
     if (!(storage instanceof StorageRef)) this.fail(`tensor storage is ${describe(storage)}, not a storage`);
-    if (typeof offsetV !== 'number' || !Number.isSafeInteger(offsetV) || offsetV < 0) this.fail(`bad tensor storage offset ${String(offsetV)}`);
+    if (typeof offsetV !== 'number' || !Number.isSafeInteger(offsetV) || offsetV < 0) this.fail(`bad tensor storage offset ${preview(offsetV)}`);
     const offset = offsetV;
     const shape = intList(sizeV, 'size');
     const stride = intList(strideV, 'stride');
@@ -655,6 +686,12 @@ class Unpickler {
     if (contiguous) {
       const bytes = storage.bytes.slice(offset * es, (offset + n) * es);
       return { dtype: storage.dtype, shape, data: typedFrom(storage.dtype, bytes, n) } as Tensor;
+    }
+    if (!storage.materialized) {
+      // asTyped copies the whole storage: budget it, or many zip entries aliasing one big
+      // record, each read through a 2-element strided view, expand a small file without bound.
+      this.tensorBudget -= storage.bytes.length;
+      if (this.tensorBudget < 0) this.fail('tensors materialize more bytes than the budget allows (a hostile file re-using one storage many times?)');
     }
     return { dtype: storage.dtype, shape, data: gatherStrided(storage.asTyped(), storage.dtype, offset, shape, stride, n) } as Tensor;
   }

@@ -67,6 +67,9 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsContents {
   const dataLen = bytes.length - dataStart;
   const tensors: StateDict = new Map();
   let metadata: Record<string, string> = {};
+  // Bytes the tensors claim in all: more than the data section means ranges overlap, and
+  // every alias would get its own copy (a 1 MB file listing one range 20000 times asked for 20 GB).
+  let claimed = 0;
   for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
       if (typeof entry !== 'object' || entry === null) throw new SafetensorsError('__metadata__ is not an object');
@@ -90,6 +93,10 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsContents {
     const [begin, end] = offs as [number, number];
     if (end < begin || end > dataLen) {
       throw new SafetensorsError(`tensor ${name}: data [${begin}, ${end}) exceeds the ${dataLen} data bytes: truncated file?`);
+    }
+    claimed += end - begin;
+    if (claimed > dataLen) {
+      throw new SafetensorsError(`tensor ${name}: data ranges overlap (the tensors claim more than the ${dataLen} data bytes): corrupt or hostile file`);
     }
     const count = numel(shape);
     if (!Number.isSafeInteger(count) || count * DTYPE_SIZE[dtype] !== end - begin) {

@@ -30,9 +30,9 @@ describe('repghost info', () => {
     expect(r.stdout).toMatch(/blocks\.9/);
     expect(r.stdout).toMatch(/142397872/);
   });
-  it('unknown model: one line, exit 1', () => {
+  it('unknown model: one line, exit 2 (a command-line mistake)', () => {
     const r = runCli(['info', 'resnet50']);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/unknown model 'resnet50'/);
   });

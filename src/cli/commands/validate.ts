@@ -52,10 +52,18 @@ export async function readImageFolder(root: string): Promise<ImageFolder> {
   classes.sort(byCodeUnit);
   if (!classes.length) throw new UsageError(`${root} has no class subfolders (expected ImageFolder layout: <dir>/<class>/<image>)`);
   const samples: ImageFolder['samples'] = [];
+  const empty: string[] = [];
   for (const [target, c] of classes.entries()) {
+    const before = samples.length;
     for (const file of await walkFiles(path.join(root, c))) {
       if (IMG_EXTENSIONS.includes(path.extname(file).toLowerCase())) samples.push({ file, target });
     }
+    if (samples.length === before) empty.push(c);
+  }
+  // As torchvision's ImageFolder: an empty class folder means a broken or mislabelled dataset.
+  if (empty.length) {
+    const names = empty.slice(0, 3).join(', ') + (empty.length > 3 ? `, ... (${empty.length} in all)` : '');
+    throw new UsageError(`${root}: no images in class folder${empty.length > 1 ? 's' : ''} ${names} (extensions: ${IMG_EXTENSIONS.join(' ')})`);
   }
   return { classes, samples };
 }
