@@ -43,6 +43,7 @@ try {
   if (err instanceof CommanderError) {
     // commander already printed its message (or the help/version, which exit 0); a usage error exits 2.
     process.exitCode = err.exitCode === 0 ? 0 : 2;
+    if (verbose && err.exitCode !== 0 && err.stack) process.stderr.write(`${err.stack}\n`);
   } else {
     reportError(err, verbose);
   }

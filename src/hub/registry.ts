@@ -9,7 +9,7 @@
  *
  * Browser-safe: no `node:` imports; URLs are plain string concatenation.
  */
-import type { PreprocessConfig } from '../data/preprocess.js';
+import { DEFAULT_PREPROCESS, type PreprocessConfig } from '../data/preprocess.js';
 import { TIMM_ALIASES, resolveModelName } from '../spec/variants.js';
 import { HubError } from './errors.js';
 
@@ -33,13 +33,7 @@ export const OFFICIAL_RELEASE_PATH = '/ChengpengChen/RepGhost/releases/download/
  * validate script (timm's loader) with bilinear resize, crop_pct 0.875, ImageNet
  * mean/std. Both sources hold the same weights, so it applies to both.
  */
-export const OFFICIAL_EVAL_PREPROCESS: Readonly<Required<PreprocessConfig>> = Object.freeze({
-  size: 224,
-  cropPct: 0.875,
-  interpolation: 'bilinear',
-  mean: [0.485, 0.456, 0.406] as [number, number, number],
-  std: [0.229, 0.224, 0.225] as [number, number, number],
-});
+export const OFFICIAL_EVAL_PREPROCESS: Readonly<Required<PreprocessConfig>> = Object.freeze({ ...DEFAULT_PREPROCESS, interpolation: 'bilinear' });
 
 /**
  * What timm's model code declares for these weights (`_cfg` in timm/models/repghost.py:

@@ -14,9 +14,13 @@ const root = mkdtempSync(path.join(tmpdir(), 'repghost-val-'));
 const dataset = path.join(root, 'val');
 const pre = (f: string) => sharedPath('golden', 'preprocess', f);
 
-/** A 10-class ImageFolder with 5 good images (one nested), a corrupt and a truncated JPEG, and a non-image file. */
+/** Classes that hold one plain image each (torchvision, and validate, refuse an empty class folder). */
+const FILLER = [1, 2, 4, 6, 8, 9];
+
+/** A 10-class ImageFolder with 11 good images (one nested), a corrupt and a truncated JPEG, and a non-image file. */
 beforeAll(() => {
   for (let c = 0; c < 10; c++) mkdirSync(path.join(dataset, `class_${c}`), { recursive: true });
+  for (const c of FILLER) copyFileSync(pre('coffee.png'), path.join(dataset, `class_${c}`, 'x.png'));
   copyFileSync(pre('chelsea.png'), path.join(dataset, 'class_0', 'b.png'));
   copyFileSync(pre('coffee.png'), path.join(dataset, 'class_0', 'a.PNG'));
   copyFileSync(pre('rocket.jpg'), path.join(dataset, 'class_3', 'rocket.jpg'));
@@ -33,8 +37,9 @@ describe('repghost validate', () => {
     const f = await readImageFolder(dataset);
     expect(f.classes).toEqual(Array.from({ length: 10 }, (_, c) => `class_${c}`));
     expect(f.samples.map((s) => [path.relative(dataset, s.file), s.target])).toEqual([
-      ['class_0/a.PNG', 0], ['class_0/b.png', 0], ['class_3/rocket.jpg', 3], ['class_3/sub/c.webp', 3],
-      ['class_5/broken.jpg', 5], ['class_5/truncated.jpg', 5], ['class_7/camera.png', 7],
+      ['class_0/a.PNG', 0], ['class_0/b.png', 0], ['class_1/x.png', 1], ['class_2/x.png', 2], ['class_3/rocket.jpg', 3], ['class_3/sub/c.webp', 3],
+      ['class_4/x.png', 4], ['class_5/broken.jpg', 5], ['class_5/truncated.jpg', 5], ['class_6/x.png', 6], ['class_7/camera.png', 7],
+      ['class_8/x.png', 8], ['class_9/x.png', 9],
     ]);
   });
 
@@ -42,17 +47,20 @@ describe('repghost validate', () => {
     const out = path.join(root, 'results.json');
     const r = runCli(['validate', dataset, '--weights', weights, '--model', model, '-b', '2', '--out', out, '--threads', '1']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/5 images \(2 unreadable, skipped\)/);
+    expect(r.stdout).toMatch(/11 images \(2 unreadable, skipped\)/);
     const warnings = r.stderr.trim().split('\n');
     expect(warnings).toHaveLength(2);
     expect(warnings[0]).toMatch(/^warning: skipped: cannot decode image .*broken\.jpg: /);
     expect(warnings[1]).toMatch(/^warning: skipped: cannot decode image .*truncated\.jpg: /);
     const report = JSON.parse(readFileSync(out, 'utf8'));
-    expect(report).toMatchObject({ model, images: 5, unreadable: 2, interpolation: 'bilinear', crop_pct: 0.875, batch_size: 2 });
+    expect(report).toMatchObject({ model, images: 11, unreadable: 2, interpolation: 'bilinear', crop_pct: 0.875, batch_size: 2 });
     expect(report.images_per_second).toBeGreaterThan(0);
     // The same numbers through the library API.
     const m = await RepGhost.load({ weights, model, preprocess: { interpolation: 'bilinear' }, threads: 1 });
-    const good = [['class_0/a.PNG', 0], ['class_0/b.png', 0], ['class_3/rocket.jpg', 3], ['class_3/sub/c.webp', 3], ['class_7/camera.png', 7]] as const;
+    const good = [
+      ['class_0/a.PNG', 0], ['class_0/b.png', 0], ['class_1/x.png', 1], ['class_2/x.png', 2], ['class_3/rocket.jpg', 3], ['class_3/sub/c.webp', 3],
+      ['class_4/x.png', 4], ['class_6/x.png', 6], ['class_7/camera.png', 7], ['class_8/x.png', 8], ['class_9/x.png', 9],
+    ] as const;
     const metrics = new ClassificationMetrics();
     metrics.update(await m.infer(await m.preprocessBatch(good.map(([f]) => path.join(dataset, f))), good.length), 10, good.map(([, t]) => t));
     await m.dispose();
