@@ -31,7 +31,12 @@ export { OrtEngine, type OrtModule, type OrtSessionOptions, type FloatTensor } f
 export { createNodeEngine, nodeOrt, type NodeEngineOptions } from './engine/node.js';
 
 // ---- Model spec, weights, re-parameterization, preprocessing ----
-export { buildSpec, modelNames, resolveModelName, type ModelSpec } from './spec/index.js';
+export { buildSpec, modelNames, resolveModelName, stateDictKeys, layers, type ModelSpec, type Form } from './spec/index.js';
+export { readCheckpoint, selectWeights, type CheckpointContents } from './weights/checkpoint.js';
+export { readPth, writePth } from './weights/pth.js';
+export { readSafetensors, writeSafetensors } from './weights/safetensors.js';
+export { detectForm, WeightsMismatchError } from './weights/match.js';
+export type { Tensor, StateDict, DType } from './weights/tensor.js';
 export { loadWeights, type LoadOptions as LoadWeightsOptions, type LoadedWeights } from './reparam/load.js';
 export { toDeploy, foldAllBatchNorms } from './reparam/fuse.js';
 export { countModel } from './reparam/count.js';

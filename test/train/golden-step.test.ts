@@ -91,7 +91,7 @@ describe.each(['wasm', 'cpu'] as const)('golden two-step training parity (%s)', 
     expect(maxAbsDiff(driven[1]!.logits!, toFloat32(golden.get('logits.1')!))).toBeLessThan(1e-4);
   });
 
-  it.runIf(backendName === 'wasm')('step 1 of the fully own run stays close in loss and logits (ill-conditioned, see top)', () => {
+  if (backendName === 'wasm') it('step 1 of the fully own run stays close in loss and logits (ill-conditioned, see top)', () => {
     const dl = Math.abs(results[1]!.loss - config.loss[1]!);
     const dz = maxAbsDiff(results[1]!.logits!, toFloat32(golden.get('logits.1')!));
     console.log(`[${backendName}] own two steps: step-1 loss diff ${dl.toExponential(2)}, logits diff ${dz.toExponential(2)}`);
