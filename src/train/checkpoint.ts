@@ -9,8 +9,6 @@
  * per-epoch summary rows.
  * Files are replaced atomically: temp file, fsync, rename, fsync of the directory.
  */
-import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
-import path from 'node:path';
 import type { ModelSpec } from '../spec/model-spec.js';
 import { plainDict, PyFloat } from '../weights/pickle.js';
 import { readPth, writePth } from '../weights/pth.js';
@@ -98,26 +96,6 @@ export function checkpointTree(spec: ModelSpec, c: TrainingCheckpoint): unknown 
 /** Serializes a checkpoint to .pth bytes (record prefix `checkpoint` like timm's files). */
 export function encodeCheckpoint(spec: ModelSpec, c: TrainingCheckpoint): Uint8Array {
   return writePth(checkpointTree(spec, c), { prefix: 'checkpoint' });
-}
-
-/** Writes `bytes` to `file` atomically: a crash leaves either the old or the new file. */
-export function writeFileAtomic(file: string, bytes: Uint8Array): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
-  try {
-    const dirFd = openSync(path.dirname(file), 'r');
-    try { fsyncSync(dirFd); } finally { closeSync(dirFd); }
-  } catch {
-    // Directory fsync is not supported everywhere; the rename is already atomic.
-  }
 }
 
 // --- reading -------------------------------------------------------------

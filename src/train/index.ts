@@ -16,7 +16,7 @@ export { labelSmoothingCrossEntropy } from './loss.js';
 export { Rng, type RngState } from './rng.js';
 export { evaluate, type EvalResult } from './evaluate.js';
 export { EvalWeights } from './weights.js';
-export { encodeCheckpoint, decodeCheckpoint, checkpointTree, writeFileAtomic, type TrainingCheckpoint, type TrainerExtras, type SummaryRow } from './checkpoint.js';
+export { encodeCheckpoint, decodeCheckpoint, checkpointTree, type TrainingCheckpoint, type TrainerExtras, type SummaryRow } from './checkpoint.js';
 export { summaryCsv, parseSummaryCsv, SUMMARY_COLUMNS } from './summary.js';
 export { writeReport, reportCharts, reportHtml, lineChartPng } from './report.js';
 export { batchNormTrain, type BnAttrs } from './kernels/batch-norm.js';

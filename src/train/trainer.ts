@@ -13,12 +13,13 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import {
-  DEFAULT_FASHION_MNIST_DIR, FASHION_MNIST_SIZE, loadFashionMnistSplit, prepareSplit, writeImage, type PreparedSplit,
+  FASHION_MNIST_SIZE, loadFashionMnistSplit, prepareSplit, writeImage, type PreparedSplit,
 } from '../data/fashion-mnist.js';
 import { buildSpec, type ModelSpec } from '../spec/index.js';
 import { readCheckpoint } from '../weights/checkpoint.js';
 import { initTrainingBackend, type TrainBackendName } from './backend.js';
-import { decodeCheckpoint, encodeCheckpoint, writeFileAtomic, type SummaryRow, type TrainingCheckpoint } from './checkpoint.js';
+import { decodeCheckpoint, encodeCheckpoint, type SummaryRow, type TrainingCheckpoint } from './checkpoint.js';
+import { writeFileAtomicSync as writeFileAtomic } from '../node/atomic-write.js';
 import { ModelEma } from './ema.js';
 import { evaluate, type EvalResult } from './evaluate.js';
 import { cosineLr } from './lr-schedule.js';
@@ -30,50 +31,8 @@ import { summaryCsv } from './summary.js';
 import { trainStep } from './train-step.js';
 import { EvalWeights } from './weights.js';
 
-/** Options of {@link train}, named after timm's train.py flags. */
-export interface TrainOptions {
-  model: string;
-  numClasses: number;
-  epochs: number;
-  batchSize: number;
-  lr: number;
-  sched: 'cosine';
-  minLr: number;
-  warmupEpochs: number;
-  warmupLr: number;
-  opt: 'sgd';
-  momentum: number;
-  weightDecay: number;
-  /** Nesterov momentum (timm's `--opt sgd` is Nesterov SGD). */
-  nesterov: boolean;
-  smoothing: number;
-  drop: number;
-  modelEma: boolean;
-  modelEmaDecay: number;
-  hflip: number;
-  seed: number;
-  output: string;
-  /** A last.pth.tar (or any checkpoint of this trainer) to continue from. */
-  resume?: string;
-  /** Weights to start from (timm's --initial-checkpoint: weights only). */
-  initialCheckpoint?: string;
-  dataset: 'fashion-mnist';
-  dataDir: string;
-  evalBatchSize: number;
-  /** Use only the first N training / test images (quick runs and tests). */
-  trainLimit?: number;
-  evalLimit?: number;
-  backend?: TrainBackendName;
-  threads?: number;
-}
-
-/** Defaults: the reference Fashion-MNIST recipe. */
-export const DEFAULT_TRAIN_OPTIONS: Omit<TrainOptions, 'output'> = {
-  model: 'repghostnet_0_5x', numClasses: 10, epochs: 12, batchSize: 128, lr: 0.1, sched: 'cosine', minLr: 1e-5,
-  warmupEpochs: 1, warmupLr: 1e-4, opt: 'sgd', momentum: 0.9, weightDecay: 1e-5, nesterov: true, smoothing: 0.1,
-  drop: 0.2, modelEma: true, modelEmaDecay: 0.999, hflip: 0.5, seed: 42, dataset: 'fashion-mnist',
-  dataDir: DEFAULT_FASHION_MNIST_DIR, evalBatchSize: 500,
-};
+export { DEFAULT_TRAIN_OPTIONS, type TrainOptions } from './options.js';
+import type { TrainOptions } from './options.js';
 
 /** Progress of one step, for progress bars. */
 export interface StepProgress {

@@ -6,8 +6,7 @@
 import type { Command } from 'commander';
 import { DEFAULT_FASHION_MNIST_DIR } from '../../data/fashion-mnist.js';
 import { modelNames } from '../../spec/index.js';
-import { progressHooks } from '../../train/progress.js';
-import { DEFAULT_TRAIN_OPTIONS, train, type TrainOptions } from '../../train/trainer.js';
+import { DEFAULT_TRAIN_OPTIONS, type TrainOptions } from '../../train/options.js';
 import { positiveInt, UsageError } from '../errors.js';
 
 function num(flag: string, min = -Infinity, max = Infinity) {
@@ -83,6 +82,8 @@ export function register(program: Command): void {
         dataset: 'fashion-mnist', dataDir: f.dataDir, evalBatchSize: f.validationBatchSize, trainLimit: f.trainLimit,
         evalLimit: f.evalLimit, backend: f.backend, threads: f.threads,
       };
+      // TensorFlow.js loads only when training runs, not at every CLI start.
+      const [{ train }, { progressHooks }] = await Promise.all([import('../../train/trainer.js'), import('../../train/progress.js')]);
       const hooks = progressHooks({ every: f.logInterval });
       const outcome = await train(options, hooks);
       hooks.stop();
