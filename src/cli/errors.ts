@@ -2,6 +2,7 @@
  * CLI error handling: every failure is one line on stderr and a non-zero exit;
  * the stack trace only with --verbose (or REPGHOST_VERBOSE=1).
  */
+import { ImageFolderError } from '../data/image-folder.js';
 import { UnknownModelError } from '../spec/variants.js';
 
 /** An error whose message is meant for the user as is (bad flags, bad input). */
@@ -15,8 +16,8 @@ export function reportError(err: unknown, verbose: boolean): void {
   const oneLine = e.message.replace(/\s*\n\s*/g, ' ').trim() || e.name;
   process.stderr.write(`repghost: ${oneLine}\n`);
   if (verbose && e.stack) process.stderr.write(`${e.stack}\n`);
-  // A wrong flag value or model name is a command-line mistake (2); anything else, 1.
-  process.exitCode = e instanceof UsageError || e instanceof UnknownModelError ? 2 : 1;
+  // A wrong flag value, model name or dataset folder is a command-line mistake (2); anything else, 1.
+  process.exitCode = e instanceof UsageError || e instanceof UnknownModelError || e instanceof ImageFolderError ? 2 : 1;
 }
 
 /** Parses a positive integer flag value or throws a UsageError naming the flag. */

@@ -7,6 +7,9 @@ import * as tf from '@tensorflow/tfjs';
 import { setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { convGradKernels } from './kernels/conv-backprop.js';
 import { batchNormKernels, bnTrainGradConfig, BN_TRAIN } from './kernels/batch-norm.js';
+import { nativeKernels } from './kernels/native.js';
+import { overrideKernels } from './kernels/overrides.js';
+import { shareSavedTensors } from './kernels/engine-patch.js';
 
 /** Backends training runs on. */
 export type TrainBackendName = 'wasm' | 'cpu';
@@ -16,8 +19,9 @@ export interface BackendOptions {
   /** Preferred backend (default `wasm`); falls back to `cpu` if it cannot start. */
   backend?: TrainBackendName;
   /**
-   * wasm threads. tfjs-backend-wasm 4.22 disables its threaded build under Node
-   * (tfjs issue 3830), so in Node this is 1 whatever is asked; kept for browsers.
+   * Threads of the native kernels (default: all cores), and of the wasm backend where
+   * it can thread (browsers: tfjs-backend-wasm 4.22 disables its threaded build under
+   * Node, tfjs issue 3830).
    */
   threads?: number;
   /** Called with a one-line notice when falling back. */
@@ -33,7 +37,14 @@ export function registerTrainingKernels(backendName: string): void {
   for (const config of configs) {
     if (!tf.getKernel(config.kernelName, backendName)) tf.registerKernel(config);
   }
+  // The wrappers fall back to the originals per call, so registering them is harmless
+  // when the native kernels are absent or disabled later.
+  for (const config of overrideKernels(backendName, (k) => tf.getKernel(k, backendName))) {
+    tf.unregisterKernel(config.kernelName, backendName);
+    tf.registerKernel(config);
+  }
   if (!tf.getGradient(BN_TRAIN)) tf.registerGradient(bnTrainGradConfig);
+  shareSavedTensors();
   registered.add(backendName);
 }
 
@@ -44,7 +55,10 @@ export function registerTrainingKernels(backendName: string): void {
 export async function initTrainingBackend(options: BackendOptions = {}): Promise<TrainBackendName> {
   const wanted = options.backend ?? 'wasm';
   if (wanted === 'wasm') {
-    if (options.threads !== undefined) setThreadsCount(options.threads);
+    if (options.threads !== undefined) {
+      setThreadsCount(options.threads);
+      nativeKernels()?.setThreads(options.threads);
+    }
     registerTrainingKernels('wasm');
     try {
       if (await tf.setBackend('wasm')) {
@@ -56,6 +70,7 @@ export async function initTrainingBackend(options: BackendOptions = {}): Promise
     }
   }
   registerTrainingKernels('cpu');
+  if (options.threads !== undefined) nativeKernels()?.setThreads(options.threads);
   if (!(await tf.setBackend('cpu'))) throw new Error('cannot start the tfjs cpu backend');
   await tf.ready();
   return 'cpu';

@@ -1,21 +1,22 @@
 /**
  * timm-compatible training checkpoints (what timm 0.6's CheckpointSaver writes):
- * `epoch`, `arch`, `state_dict`, `optimizer` (torch.optim.SGD's state_dict: `state`
- * {index: {momentum_buffer}}, `param_groups`), `version`, `args`, `state_dict_ema`,
- * `metric`, written with writePth in PyTorch layout and key order, so torch.load /
- * timm's resume read them. `args` is a plain dict (not an argparse.Namespace, which
- * weights_only loading refuses). One extra key, `repghost_trainer`, holds what exact
- * resumption needs beyond timm: the PRNG state, the best metric so far and the
- * per-epoch summary rows.
+ * `epoch`, `arch`, `state_dict`, `optimizer` (torch.optim's state_dict: `state`
+ * {index: {momentum_buffer}} for SGD, {index: {step, exp_avg, exp_avg_sq}} for AdamW,
+ * and `param_groups`), `version`, `args`, `state_dict_ema`, `metric`, written with
+ * writePth in PyTorch layout and key order, so torch.load / timm's resume read them.
+ * `args` is a plain dict (not an argparse.Namespace, which weights_only loading
+ * refuses). One extra key, `repghost_trainer`, holds what exact resumption needs beyond
+ * timm: the PRNG state, the best metric so far, the per-epoch summary rows and, for
+ * ImageFolder runs, the class names.
  * Files are replaced atomically: temp file, fsync, rename, fsync of the directory.
  */
 import type { ModelSpec } from '../spec/model-spec.js';
-import { plainDict, PyFloat } from '../weights/pickle.js';
+import { plainDict, PyFloat, tuple } from '../weights/pickle.js';
 import { readPth, writePth } from '../weights/pth.js';
 import { toFloat32, type StateDict, type Tensor } from '../weights/tensor.js';
-import { paramLayouts, tfToTorch, torchToTf } from './layout.js';
+import { paramLayouts, tfToTorch, torchToTf, type ParamLayout } from './layout.js';
+import { stateOrder, timmParamGroups, type OptimizerState, type ParamGroupDict, type ParamState, type SgdParamState } from './optimizer.js';
 import type { RngState } from './rng.js';
-import type { SgdParamGroup, SgdState } from './sgd.js';
 
 /** One row of summary.csv. */
 export interface SummaryRow {
@@ -36,17 +37,22 @@ export interface TrainerExtras {
   bestMetric: number | null;
   bestEpoch: number | null;
   history: SummaryRow[];
+  /** ImageFolder runs: the class names, index order (what a prediction's index means). */
+  classes?: string[];
 }
 
-/** Everything a checkpoint holds, in memory (tensors in PyTorch layout). */
-export interface TrainingCheckpoint {
+/**
+ * Everything a checkpoint holds, in memory (tensors in PyTorch layout). `S` is the
+ * optimizer's per-parameter state (SGD's by default; {@link ParamState} when either).
+ */
+export interface TrainingCheckpoint<S extends ParamState = SgdParamState> {
   /** Last completed epoch (0-based), as timm saves it. */
   epoch: number;
   arch: string;
   stateDict: StateDict;
   emaStateDict: StateDict | null;
-  /** Optimizer state with momentum buffers in graph layout (converted on write/read). */
-  optimizer: SgdState;
+  /** Optimizer state with its tensors in graph layout (converted on write/read). */
+  optimizer: OptimizerState<S>;
   args: Record<string, unknown>;
   metric: number | null;
   extras: TrainerExtras;
@@ -57,21 +63,53 @@ function dict(entries: Record<string, unknown>): Map<string, unknown> {
   return plainDict(new Map(Object.entries(entries)));
 }
 
-/** Builds the value tree of a checkpoint for writePth. */
-export function checkpointTree(spec: ModelSpec, c: TrainingCheckpoint): unknown {
-  const layouts = paramLayouts(spec);
-  const byKey = new Map(layouts.map((p) => [p.key, p]));
-  const state = plainDict(new Map<number, unknown>());
-  const order = [...layouts.filter((p) => !p.decay), ...layouts.filter((p) => p.decay)];
-  for (const [index, entry] of c.optimizer.state) {
-    const p = byKey.get(order[index]!.key)!;
-    const buf: Tensor = { dtype: 'F32', shape: [...p.torchShape], data: tfToTorch(p, entry.momentum_buffer) };
-    state.set(index, dict({ momentum_buffer: buf }));
+/**
+ * The optimizer's parameters in state-index order when none is given: timm's two
+ * weight-decay groups over every parameter (what an SGD or AdamW run without frozen
+ * parameters and with weight decay > 0 numbers).
+ */
+export function defaultOptimizerOrder(spec: ModelSpec): ParamLayout[] {
+  return stateOrder(timmParamGroups(paramLayouts(spec), 1));
+}
+
+/** The tensor fields of a parameter's optimizer state, in torch's insertion order. */
+const STATE_TENSORS = ['momentum_buffer', 'exp_avg', 'exp_avg_sq'] as const;
+/** Param-group fields that are Python floats in torch (written as floats even when integral). */
+const GROUP_FLOATS = new Set(['weight_decay', 'lr', 'momentum', 'eps']);
+
+function stateEntryTree(p: ParamLayout, entry: ParamState): Map<string, unknown> {
+  const out: Record<string, unknown> = {};
+  // AdamW's step comes first, as torch creates it; a float32 0-dim tensor as in torch 1.13.
+  if (entry.step !== undefined) out.step = { dtype: 'F32', shape: [], data: Float32Array.of(entry.step) } satisfies Tensor;
+  for (const name of STATE_TENSORS) {
+    const values = entry[name];
+    if (values) out[name] = { dtype: 'F32', shape: [...p.torchShape], data: tfToTorch(p, values) } satisfies Tensor;
   }
-  // Python floats stay floats (torch writes lr=1.0, not 1).
-  const groups = c.optimizer.param_groups.map((g) => dict({
-    ...g, weight_decay: new PyFloat(g.weight_decay), lr: new PyFloat(g.lr), momentum: new PyFloat(g.momentum),
+  return dict(out);
+}
+
+function groupTree(g: ParamGroupDict): Map<string, unknown> {
+  // Python floats stay floats (torch writes lr=1.0, not 1); betas is a tuple of floats.
+  const out = Object.fromEntries(Object.entries(g).map(([k, v]) => {
+    if (GROUP_FLOATS.has(k) && typeof v === 'number') return [k, new PyFloat(v)];
+    if (k === 'betas' && Array.isArray(v)) return [k, tuple(...v.map((b) => new PyFloat(b as number)))];
+    return [k, v];
   }));
+  return dict(out);
+}
+
+/**
+ * Builds the value tree of a checkpoint for writePth. `order` lists the optimizer's
+ * parameters by state index (the optimizer's `order`; default {@link defaultOptimizerOrder}).
+ */
+export function checkpointTree(spec: ModelSpec, c: TrainingCheckpoint<ParamState>, order: readonly ParamLayout[] = defaultOptimizerOrder(spec)): unknown {
+  const state = plainDict(new Map<number, unknown>());
+  for (const [index, entry] of c.optimizer.state) {
+    const p = order[index];
+    if (!p) throw new Error(`internal: optimizer state index ${index} beyond the ${order.length} parameters`);
+    state.set(index, stateEntryTree(p, entry));
+  }
+  const groups = c.optimizer.param_groups.map(groupTree);
   const floats = (row: SummaryRow): Record<string, unknown> => Object.fromEntries(Object.entries(row).map(
     ([k, v]) => [k, k === 'epoch' || v === null ? v : new PyFloat(v as number)]));
   const value: Record<string, unknown> = {
@@ -89,13 +127,14 @@ export function checkpointTree(spec: ModelSpec, c: TrainingCheckpoint): unknown 
     best_metric: c.extras.bestMetric === null ? null : new PyFloat(c.extras.bestMetric),
     best_epoch: c.extras.bestEpoch,
     history: c.extras.history.map((r) => dict(floats(r))),
+    ...(c.extras.classes ? { classes: [...c.extras.classes] } : {}),
   });
   return dict(value);
 }
 
-/** Serializes a checkpoint to .pth bytes (record prefix `checkpoint` like timm's files). */
-export function encodeCheckpoint(spec: ModelSpec, c: TrainingCheckpoint): Uint8Array {
-  return writePth(checkpointTree(spec, c), { prefix: 'checkpoint' });
+/** Serializes a checkpoint to .pth bytes (record prefix `checkpoint` like timm's files); `order` as in {@link checkpointTree}. */
+export function encodeCheckpoint(spec: ModelSpec, c: TrainingCheckpoint<ParamState>, order?: readonly ParamLayout[]): Uint8Array {
+  return writePth(checkpointTree(spec, c, order), { prefix: 'checkpoint' });
 }
 
 // --- reading -------------------------------------------------------------
@@ -132,29 +171,63 @@ function toPlain(v: unknown): unknown {
   return v;
 }
 
-/** Parses a training checkpoint written by {@link encodeCheckpoint} (or by timm, minus the extras). */
-export function decodeCheckpoint(spec: ModelSpec, bytes: Uint8Array, fileName = 'checkpoint'): TrainingCheckpoint {
+/**
+ * A checkpoint's `arch` and `args` alone: what a resume checks (same model, data,
+ * optimizer) before the optimizer state, whose layout depends on them, is decoded.
+ */
+export function peekCheckpoint(bytes: Uint8Array, fileName = 'checkpoint'): { arch: string | null; args: Record<string, unknown> } {
   let root: unknown;
   try {
     root = readPth(bytes);
   } catch (e) {
     throw new Error(`${fileName}: ${(e as Error).message}`);
   }
-  const layouts = paramLayouts(spec);
-  const order = [...layouts.filter((p) => !p.decay), ...layouts.filter((p) => p.decay)];
+  const arch = field(root, 'arch');
+  return { arch: arch == null ? null : String(arch), args: (toPlain(field(root, 'args')) as Record<string, unknown> | undefined) ?? {} };
+}
+
+/** A state tensor of parameter `p` read back into graph layout (shape checked). */
+function stateTensor(v: unknown, p: ParamLayout, index: number, name: string, fileName: string): Float32Array | undefined {
+  if (v === undefined) return undefined;
+  const t = v as Tensor;
+  if (!t || !Array.isArray(t.shape)) throw new Error(`${fileName}: optimizer ${name} ${index} (${p.key}) is not a tensor`);
+  if (t.shape.join(',') !== p.torchShape.join(',')) throw new Error(`${fileName}: optimizer ${name} ${index} (${p.key}) has shape [${t.shape.join(', ')}], expected [${p.torchShape.join(', ')}]`);
+  return torchToTf(p, toFloat32(t));
+}
+
+/**
+ * Parses a training checkpoint written by {@link encodeCheckpoint} (or by timm, minus the
+ * extras). `order` is the optimizer's parameter order by state index (default
+ * {@link defaultOptimizerOrder}), needed to bring state tensors back to graph layout.
+ * `S` is the per-parameter state the caller expects (the file decides what is there:
+ * SGD's by default, {@link ParamState} to handle either).
+ */
+export function decodeCheckpoint<S extends ParamState = SgdParamState>(
+  spec: ModelSpec, bytes: Uint8Array, fileName = 'checkpoint', order: readonly ParamLayout[] = defaultOptimizerOrder(spec),
+): TrainingCheckpoint<S> {
+  let root: unknown;
+  try {
+    root = readPth(bytes);
+  } catch (e) {
+    throw new Error(`${fileName}: ${(e as Error).message}`);
+  }
   const opt = field(root, 'optimizer');
-  const state = new Map<number, { momentum_buffer: Float32Array }>();
+  const state = new Map<number, ParamState>();
   for (const [k, entry] of entries(field(opt, 'state'))) {
     const index = Number(k);
     const p = order[index];
     if (!p) throw new Error(`${fileName}: optimizer state index ${index} out of range (${order.length} parameters)`);
-    const buf = field(entry, 'momentum_buffer') as Tensor | undefined;
-    if (!buf) continue;
-    if (buf.shape.join(',') !== p.torchShape.join(',')) throw new Error(`${fileName}: momentum buffer ${index} (${p.key}) has shape [${buf.shape.join(', ')}], expected [${p.torchShape.join(', ')}]`);
-    state.set(index, { momentum_buffer: torchToTf(p, toFloat32(buf)) });
+    const out: ParamState = {};
+    const step = field(entry, 'step');
+    if (step !== undefined) out.step = step && typeof step === 'object' && 'data' in step ? toFloat32(step as Tensor)[0]! : num(step, 'step');
+    for (const name of STATE_TENSORS) {
+      const values = stateTensor(field(entry, name), p, index, name === 'momentum_buffer' ? 'momentum buffer' : name, fileName);
+      if (values) out[name] = values;
+    }
+    if (Object.keys(out).length) state.set(index, out);
   }
   const groupsRaw = field(opt, 'param_groups');
-  const param_groups = (Array.isArray(groupsRaw) ? groupsRaw : []).map((g) => toPlain(g) as SgdParamGroup);
+  const param_groups = (Array.isArray(groupsRaw) ? groupsRaw : []).map((g) => toPlain(g) as ParamGroupDict);
   const extrasRaw = field(root, 'repghost_trainer');
   const rngRaw = field(extrasRaw, 'rng');
   const extras: TrainerExtras = {
@@ -163,6 +236,8 @@ export function decodeCheckpoint(spec: ModelSpec, bytes: Uint8Array, fileName = 
     bestEpoch: field(extrasRaw, 'best_epoch') == null ? null : num(field(extrasRaw, 'best_epoch'), 'best_epoch'),
     history: ((toPlain(field(extrasRaw, 'history')) as SummaryRow[] | undefined) ?? []),
   };
+  const classes = toPlain(field(extrasRaw, 'classes'));
+  if (Array.isArray(classes)) extras.classes = classes.map(String);
   const ema = field(root, 'state_dict_ema');
   const metric = field(root, 'metric');
   return {
@@ -170,7 +245,7 @@ export function decodeCheckpoint(spec: ModelSpec, bytes: Uint8Array, fileName = 
     arch: String(field(root, 'arch') ?? spec.name),
     stateDict: asStateDict(field(root, 'state_dict'), 'state_dict'),
     emaStateDict: ema instanceof Map ? (ema as StateDict) : null,
-    optimizer: { state, param_groups },
+    optimizer: { state: state as Map<number, S>, param_groups },
     args: (toPlain(field(root, 'args')) as Record<string, unknown> | undefined) ?? {},
     metric: metric == null ? null : num(metric, 'metric'),
     extras,

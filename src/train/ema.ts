@@ -7,6 +7,7 @@
  */
 import type { ModelSpec } from '../spec/model-spec.js';
 import type { StateDict } from '../weights/tensor.js';
+import { nativeKernels } from './kernels/native.js';
 import { liveView } from './kernels/typed-io.js';
 import { stateDictToFloatState, type FloatState, type ModelState } from './state.js';
 
@@ -36,7 +37,10 @@ export class ModelEma {
   update(model: ModelState): void {
     const d = Math.fround(this.decay);
     const c = Math.fround(1 - this.decay);
+    const native = nativeKernels();
     const mix = (ema: Float32Array, cur: Float32Array): void => {
+      // The native loop gives the same bits (see native/src/optim.cc).
+      if (native && ema.length >= 4096) { native.emaUpdate(ema, cur, d, c); return; }
       for (let i = 0; i < ema.length; i++) ema[i] = Math.fround(d * ema[i]!) + Math.fround(c * cur[i]!);
     };
     for (const p of model.layouts) mix(this.state.get(p.key)!, liveView(model.variables.get(p.key)!));

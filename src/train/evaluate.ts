@@ -25,28 +25,71 @@ function scoreRow(logits: Float32Array, offset: number, classes: number, target:
   return { nll: Math.log(sum) + max - t, rank };
 }
 
+/** Sums cross-entropy and top-1/top-5 hits over batches of logits. */
+export class EvalAccumulator {
+  private nll = 0;
+  private hit1 = 0;
+  private hit5 = 0;
+  private count = 0;
+
+  /** Scores `n` rows of `logits` ([n, classes]) against `targets`. */
+  add(logits: Float32Array, classes: number, targets: ArrayLike<number>, n: number): void {
+    for (let i = 0; i < n; i++) {
+      const { nll, rank } = scoreRow(logits, i * classes, classes, targets[i]!);
+      this.nll += nll;
+      if (rank < 1) this.hit1++;
+      if (rank < 5) this.hit5++;
+    }
+    this.count += n;
+  }
+
+  result(): EvalResult {
+    const c = this.count;
+    return { loss: this.nll / c, top1: (100 * this.hit1) / c, top5: (100 * this.hit5) / c, count: c };
+  }
+}
+
+/** Eval-mode logits of an NHWC batch of `n` images of side `size`. */
+export function evalLogits(spec: ModelSpec, weights: EvalWeights, x: Float32Array, n: number, size: number): Float32Array {
+  const logits = tf.tidy(() => {
+    const input = tf.tensor4d(x.subarray(0, n * size * size * 3), [n, size, size, 3]);
+    return forward(spec, weights, input, { training: false, runningStats: weights.runningStats });
+  });
+  const values = logits.dataSync() as Float32Array;
+  logits.dispose();
+  return values;
+}
+
 /** Evaluates `weights` on a prepared split in batches of `batchSize`. */
 export function evaluate(spec: ModelSpec, weights: EvalWeights, split: PreparedSplit, batchSize: number): EvalResult {
   const S = FASHION_MNIST_SIZE;
   const buf = new Float32Array(batchSize * S * S * 3);
-  let nll = 0, hit1 = 0, hit5 = 0;
+  const acc = new EvalAccumulator();
   for (let start = 0; start < split.count; start += batchSize) {
     const n = Math.min(batchSize, split.count - start);
     for (let i = 0; i < n; i++) writeImage(split, start + i, i, buf);
-    const logits = tf.tidy(() => {
-      const x = tf.tensor4d(buf.subarray(0, n * S * S * 3), [n, S, S, 3]);
-      return forward(spec, weights, x, { training: false, runningStats: weights.runningStats });
-    });
-    const values = logits.dataSync() as Float32Array;
-    logits.dispose();
-    const classes = spec.numClasses;
-    for (let i = 0; i < n; i++) {
-      const { nll: l, rank } = scoreRow(values, i * classes, classes, split.labels[start + i]!);
-      nll += l;
-      if (rank < 1) hit1++;
-      if (rank < 5) hit5++;
-    }
+    acc.add(evalLogits(spec, weights, buf, n, S), spec.numClasses, split.labels.subarray(start, start + n), n);
   }
-  const count = split.count;
-  return { loss: nll / count, top1: (100 * hit1) / count, top5: (100 * hit5) / count, count };
+  return acc.result();
+}
+
+/** One labelled NHWC batch of a streamed evaluation set. */
+export interface LabelledBatch {
+  x: Float32Array;
+  y: Int32Array;
+  n: number;
+  size: number;
+}
+
+/**
+ * Evaluates several weight sets (the raw model and its EMA) on one pass over streamed
+ * batches: each batch is decoded once and run through every model.
+ */
+export async function evaluateStream(spec: ModelSpec, weights: readonly EvalWeights[], batches: AsyncIterable<LabelledBatch>): Promise<EvalResult[]> {
+  const accs = weights.map(() => new EvalAccumulator());
+  for await (const b of batches) {
+    if (!b.n) continue;
+    weights.forEach((w, k) => accs[k]!.add(evalLogits(spec, w, b.x, b.n, b.size), spec.numClasses, b.y, b.n));
+  }
+  return accs.map((a) => a.result());
 }

@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { layers, type ConvLayer } from '../spec/layers.js';
 import { BN_EPS, type BottleneckSpec, type GhostModuleSpec, type ModelSpec } from '../spec/model-spec.js';
 import { batchNormTrain } from './kernels/batch-norm.js';
+import { nativeKernels } from './kernels/native.js';
 
 /** Where the forward pass gets parameter tensors (graph layout, see layout.ts). */
 export interface WeightSource {
@@ -28,11 +29,17 @@ export interface ForwardOptions {
   dropoutMask?: tf.Tensor;
   /** Train mode: receives each BN's batch mean and biased variance over `count` values. */
   onBatchStats?: (bn: string, mean: Float32Array, variance: Float32Array, count: number) => void;
+  /**
+   * Train mode: BatchNorm layers that run in eval mode (normalized with `runningStats`,
+   * no batch statistics reported): the frozen stages of --freeze-stages.
+   */
+  evalModeBn?: (bn: string) => boolean;
 }
 
 /**
  * a @ b with a gradient that transposes explicitly: tfjs-backend-wasm's BatchMatMul
- * is ~10x slower with its transpose flags set than on pre-transposed operands.
+ * is ~10x slower with its transpose flags set than on pre-transposed operands. The
+ * native product reads transposed operands in place, so with it the flags are used.
  */
 const matMulFastGrad = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
   const [a, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
@@ -42,6 +49,7 @@ const matMulFastGrad = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const g = dy as tf.Tensor2D;
       const [sa, sb] = saved as [tf.Tensor2D, tf.Tensor2D];
+      if (nativeKernels()) return [tf.matMul(g, sb, false, true), tf.matMul(sa, g, true, false)];
       return [tf.matMul(g, tf.transpose(sb)), tf.matMul(tf.transpose(sa), g)];
     },
   };
@@ -87,7 +95,7 @@ export function forward(spec: ModelSpec, weights: WeightSource, x: tf.Tensor4D, 
   const bn = (name: string, input: tf.Tensor4D, relu: boolean, z?: tf.Tensor4D): tf.Tensor4D => {
     const gamma = weights.param(`${name}.weight`);
     const beta = weights.param(`${name}.bias`);
-    if (training) {
+    if (training && !options.evalModeBn?.(name)) {
       const r = batchNormTrain(input, gamma, beta, { eps: BN_EPS, relu }, z);
       options.onBatchStats?.(name, r.mean.dataSync() as Float32Array, r.variance.dataSync() as Float32Array, input.size / input.shape[3]);
       return r.y as tf.Tensor4D;

@@ -9,6 +9,7 @@ import type { ModelSpec } from '../spec/model-spec.js';
 import { i64Scalar, toFloat32, type StateDict, type Tensor as PtTensor } from '../weights/tensor.js';
 import { paramLayouts, tfToTorch, torchToTf, type ParamLayout } from './layout.js';
 import { liveView } from './kernels/typed-io.js';
+import type { BnStatTensors } from './network.js';
 import type { Rng } from './rng.js';
 
 /** Running statistics of one BatchNorm, as PyTorch keeps them. */
@@ -46,6 +47,14 @@ export class ModelState {
   readonly variables = new Map<string, tf.Variable>();
   /** Running statistics by BN layer name. */
   readonly bn: Map<string, BnBuffers>;
+  /**
+   * Parameters that get no gradient and no update (`--freeze-stages`, see freeze.ts):
+   * the training step leaves them out of the gradient computation. Empty by default.
+   */
+  readonly frozen = new Set<string>();
+  /** BatchNorm layers of frozen stages: their running statistics are never updated. */
+  readonly frozenBn = new Set<string>();
+  private frozenStatTensors = new Map<string, BnStatTensors>();
 
   private constructor(readonly spec: ModelSpec, values: Map<string, Float32Array>, bn: Map<string, BnBuffers>) {
     this.layouts = paramLayouts(spec);
@@ -136,6 +145,7 @@ export class ModelState {
 
   /** Overwrites every parameter and BN statistic from graph-layout float state. */
   loadFloatState(state: FloatState, numBatchesTracked?: (bn: string) => bigint): void {
+    this.disposeFrozenStats();
     for (const p of this.layouts) this.setParam(p.key, state.get(p.key)!);
     for (const [name, b] of this.bn) {
       b.mean.set(state.get(`${name}.running_mean`)!);
@@ -144,8 +154,51 @@ export class ModelState {
     }
   }
 
+  /** Freezes parameters and BatchNorms (replacing any earlier choice). */
+  freeze(parts: { params: Iterable<string>; batchNorms: Iterable<string> }): void {
+    this.frozen.clear();
+    this.frozenBn.clear();
+    for (const k of parts.params) {
+      if (!this.variables.has(k)) throw new Error(`cannot freeze '${k}': no such parameter`);
+      this.frozen.add(k);
+    }
+    for (const b of parts.batchNorms) {
+      if (!this.bn.has(b)) throw new Error(`cannot freeze BatchNorm '${b}': no such layer`);
+      this.frozenBn.add(b);
+    }
+    this.disposeFrozenStats();
+  }
+
+  /** Whether a parameter gets gradients and updates. */
+  isTrainable(key: string): boolean {
+    return !this.frozen.has(key);
+  }
+
+  /**
+   * The running statistics of a frozen BatchNorm as tensors, for a training-mode forward
+   * that runs frozen BNs in eval mode. Created once and kept: frozen statistics never change
+   * (loadFloatState drops the cache).
+   */
+  frozenRunningStats(name: string): BnStatTensors {
+    let s = this.frozenStatTensors.get(name);
+    if (!s) {
+      const b = this.bn.get(name);
+      if (!b || !this.frozenBn.has(name)) throw new Error(`'${name}' is not a frozen BatchNorm`);
+      // Kept: the first call comes from inside the step's gradient scope, which would dispose them.
+      s = { mean: tf.keep(tf.tensor1d(b.mean)), variance: tf.keep(tf.tensor1d(b.variance)) };
+      this.frozenStatTensors.set(name, s);
+    }
+    return s;
+  }
+
+  private disposeFrozenStats(): void {
+    for (const s of this.frozenStatTensors.values()) tf.dispose([s.mean, s.variance]);
+    this.frozenStatTensors.clear();
+  }
+
   /** Frees the variables. */
   dispose(): void {
+    this.disposeFrozenStats();
     for (const v of this.variables.values()) v.dispose();
     this.variables.clear();
   }

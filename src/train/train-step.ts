@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { liveView } from './kernels/typed-io.js';
 import { labelSmoothingCrossEntropy } from './loss.js';
 import { forward } from './network.js';
-import type { Sgd } from './sgd.js';
+import type { Optimizer } from './optimizer.js';
 import type { ModelState } from './state.js';
 
 /** BN momentum of PyTorch's BatchNorm2d (running = (1 - m) running + m batch). */
@@ -39,27 +39,33 @@ export interface StepResult {
   logits?: Float32Array;
   /** Gradients by key (graph layout), only when asked for (tests). */
   grads?: Map<string, Float32Array>;
+  /** Wall time of forward + backward, and of the optimizer and statistics update (benchmarks). */
+  timings?: { gradientsMs: number; updateMs: number };
 }
 
 interface BatchStats { mean: Float32Array; variance: Float32Array; count: number }
 
 /** Runs one step on `model` with `sgd`. Leaves no tensors behind. */
-export function trainStep(model: ModelState, sgd: Sgd, input: StepInputs, options: { keepGrads?: boolean } = {}): StepResult {
+export function trainStep(model: ModelState, sgd: Optimizer, input: StepInputs, options: { keepGrads?: boolean } = {}): StepResult {
   const stats = new Map<string, BatchStats>();
   let logitsCopy: Float32Array | undefined;
-  const varList = [...model.variables.values()];
+  // Frozen parameters (--freeze-stages) get no gradient, hence no update.
+  const varList = [...model.variables].filter(([k]) => model.isTrainable(k)).map(([, v]) => v);
   const keyOf = new Map([...model.variables].map(([k, v]) => [v.name, k]));
+  const t0 = performance.now();
   const { value, grads } = tf.variableGrads(() => {
     const logits = forward(model.spec, { param: (k) => model.variables.get(k)! }, input.x, {
       training: true,
       dropoutMask: input.dropoutMask,
       onBatchStats: (bn, mean, variance, count) => { stats.set(bn, { mean, variance, count }); },
+      ...(model.frozenBn.size ? { evalModeBn: (bn: string) => model.frozenBn.has(bn), runningStats: (bn: string) => model.frozenRunningStats(bn) } : {}),
     });
     if (input.keepLogits) logitsCopy = logits.dataSync() as Float32Array;
     return labelSmoothingCrossEntropy(logits, input.y, input.smoothing);
   }, varList);
   try {
     const loss = value.dataSync()[0]!;
+    const t1 = performance.now();
     let gradCopies: Map<string, Float32Array> | undefined;
     if (options.keepGrads) {
       gradCopies = new Map();
@@ -85,7 +91,8 @@ export function trainStep(model: ModelState, sgd: Sgd, input: StepInputs, option
     });
     for (const [k, values] of updated) model.setParam(k, values);
     updateRunningStats(model, stats);
-    return { loss, applied: true, logits: logitsCopy, grads: gradCopies };
+    const timings = { gradientsMs: t1 - t0, updateMs: performance.now() - t1 };
+    return { loss, applied: true, logits: logitsCopy, grads: gradCopies, timings };
   } finally {
     value.dispose();
     tf.dispose(Object.values(grads));
@@ -96,6 +103,7 @@ export function trainStep(model: ModelState, sgd: Sgd, input: StepInputs, option
 function updateRunningStats(model: ModelState, stats: Map<string, BatchStats>): void {
   const m = BN_MOMENTUM;
   for (const [name, s] of stats) {
+    if (model.frozenBn.has(name)) continue; // frozen stages keep their running statistics
     const b = model.bn.get(name)!;
     const unbias = s.count / (s.count - 1);
     for (let c = 0; c < b.mean.length; c++) {

@@ -1,8 +1,10 @@
 /**
- * The training loop of `repghost train`: timm's train.py recipe on Fashion-MNIST
- * (see shared/reference/fashion_mnist.md), with exact resumption. Per epoch: cosine
- * LR with warm-up, a seeded shuffle, augmented batches (last partial batch dropped),
- * one step per batch, EMA after every step, evaluation of the raw and EMA weights,
+ * The training loop of `repghost train`: timm's train.py recipe, on Fashion-MNIST (see
+ * shared/reference/fashion_mnist.md) or an ImageFolder, with exact resumption. Per
+ * epoch: the LR of the schedule (cosine or step with warm-up, or constant), a seeded
+ * shuffle, augmented batches (last partial batch dropped; ImageFolder batches decoded
+ * and augmented by data workers ahead of the step), one step per batch with SGD,
+ * momentum SGD or AdamW, EMA after every step, evaluation of the raw and EMA weights,
  * then `last.pth.tar` (and `model_best.pth.tar` when the tracked top-1 improves) and
  * `summary.csv`, all written atomically. Everything random comes from one seeded PRNG
  * whose state is saved in the checkpoint, so a run killed at any point and resumed
@@ -12,19 +14,21 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import {
-  FASHION_MNIST_SIZE, loadFashionMnistSplit, prepareSplit, writeImage, type PreparedSplit,
-} from '../data/fashion-mnist.js';
 import { buildSpec, type ModelSpec } from '../spec/index.js';
-import { readCheckpoint } from '../weights/checkpoint.js';
 import { initTrainingBackend, type TrainBackendName } from './backend.js';
-import { decodeCheckpoint, encodeCheckpoint, type SummaryRow, type TrainingCheckpoint } from './checkpoint.js';
-import { writeFileAtomicSync as writeFileAtomic } from '../node/atomic-write.js';
+import { decodeCheckpoint, encodeCheckpoint, peekCheckpoint, type SummaryRow, type TrainingCheckpoint } from './checkpoint.js';
+import { removeStaleTempFiles, writeFileAtomicSync as writeFileAtomic } from '../node/atomic-write.js';
+import { createOptimizer } from './create-optimizer.js';
+import { openTrainingData } from './data/open.js';
+import type { DataBatch, SkippedImage, TrainingData } from './data/source.js';
 import { ModelEma } from './ema.js';
-import { evaluate, type EvalResult } from './evaluate.js';
-import { cosineLr } from './lr-schedule.js';
+import { evaluateStream, type EvalResult } from './evaluate.js';
+import { frozenParts, type FrozenParts } from './freeze.js';
+import { loadInitialWeights } from './initial-weights.js';
+import { paramLayouts } from './layout.js';
+import { scheduledLr, type Schedule } from './lr-schedule.js';
+import type { Optimizer, ParamState } from './optimizer.js';
 import { Rng } from './rng.js';
-import { Sgd } from './sgd.js';
 import { floatStateToStateDict, ModelState } from './state.js';
 import type { StateDict } from '../weights/tensor.js';
 import { summaryCsv } from './summary.js';
@@ -64,6 +68,8 @@ export interface TrainOutcome {
   bestEpoch: number | null;
   backend: TrainBackendName;
   lastCheckpoint: string | null;
+  /** Class names of an ImageFolder run (index order), else null. */
+  classes: string[] | null;
   /** The model and EMA at the end (caller disposes via `dispose`). */
   final: { spec: ModelSpec; model: ModelState; ema: ModelEma | null; dispose(): void };
 }
@@ -74,43 +80,93 @@ export const BEST_CHECKPOINT = 'model_best.pth.tar';
 export const SUMMARY_FILE = 'summary.csv';
 
 /** The args dict saved in checkpoints (timm's names, snake_case). */
-function argsDict(o: TrainOptions): Record<string, unknown> {
+function argsDict(o: TrainOptions, numClasses: number, inputSize: number): Record<string, unknown> {
   return {
-    model: o.model, num_classes: o.numClasses, epochs: o.epochs, batch_size: o.batchSize, lr: o.lr, sched: o.sched,
-    min_lr: o.minLr, warmup_epochs: o.warmupEpochs, warmup_lr: o.warmupLr, opt: o.opt, momentum: o.momentum,
-    weight_decay: o.weightDecay, smoothing: o.smoothing, drop: o.drop, model_ema: o.modelEma,
+    model: o.model, num_classes: numClasses, epochs: o.epochs, batch_size: o.batchSize, lr: o.lr, sched: o.sched,
+    min_lr: o.minLr, warmup_epochs: o.warmupEpochs, warmup_lr: o.warmupLr, decay_epochs: o.decayEpochs, decay_rate: o.decayRate,
+    opt: o.opt, momentum: o.momentum, weight_decay: o.weightDecay, opt_eps: o.optEps, opt_betas: [...o.optBetas],
+    smoothing: o.smoothing, drop: o.drop, model_ema: o.modelEma,
     model_ema_decay: o.modelEmaDecay, hflip: o.hflip, seed: o.seed, dataset: o.dataset, data_dir: o.dataDir,
     output: o.output, train_limit: o.trainLimit ?? null, eval_limit: o.evalLimit ?? null,
+    initial_checkpoint: o.initialCheckpoint ?? null, freeze_stages: o.freezeStages ?? null,
+    input_size: [3, inputSize, inputSize], img_size: inputSize,
+    ...(o.dataset === 'imagefolder'
+      ? {
+        scale: [...o.scale], ratio: [...o.ratio], train_interpolation: o.trainInterpolation, aa: o.aa, color_jitter: o.colorJitter,
+        reprob: o.reprob, remode: o.remode, recount: 1, workers: o.workers,
+      }
+      : {}),
   };
 }
 
-/** Fills one training batch (NHWC) and its labels, drawing crops and flips from `rng`. */
-function fillTrainBatch(split: PreparedSplit, order: Int32Array, first: number, hflip: number, rng: Rng, x: Float32Array, y: Int32Array): void {
-  const n = y.length;
-  for (let i = 0; i < n; i++) {
-    const index = order[first + i]!;
-    // torchvision RandomCrop draws the row offset, then the column; then the flip.
-    const top = rng.int(5);
-    const left = rng.int(5);
-    const flip = rng.uniform() < hflip;
-    writeImage(split, index, i, x, { top, left, flip });
-    y[i] = split.labels[index]!;
+/** The classifier size: the data's class count; a different --num-classes is refused rather than guessed around. */
+function resolveNumClasses(o: TrainOptions, data: TrainingData): number {
+  if (o.numClasses !== undefined && o.numClasses !== data.numClasses) {
+    const what = data.kind === 'imagefolder' ? `${o.dataDir} has ${data.numClasses} class folders` : `Fashion-MNIST has ${data.numClasses} classes`;
+    throw new Error(`${what} but --num-classes is ${o.numClasses}: leave --num-classes out (it defaults to the classes found)`);
   }
+  return data.numClasses;
+}
+
+/**
+ * A resumed checkpoint must come from the same kind of run: model, dataset, optimizer and
+ * frozen stages (which decide the optimizer state's layout), checked before that state is
+ * decoded; then the same classes.
+ */
+function checkResumable(ck: { arch: string | null; args: Record<string, unknown> }, o: TrainOptions, spec: ModelSpec): void {
+  const file = o.resume!;
+  if (ck.arch !== null && ck.arch.replace(/^.*\./, '') !== spec.name) throw new Error(`${file} is a ${ck.arch} checkpoint; --model is ${spec.name}`);
+  const same = (key: string, now: unknown, flag: string): void => {
+    const before = ck.args[key];
+    if (before !== undefined && (before ?? null) !== (now ?? null)) {
+      throw new Error(`${file} was trained with ${flag} ${before ?? '(none)'}; this run has ${flag} ${now ?? '(none)'}: resume with the same setting`);
+    }
+  };
+  same('dataset', o.dataset, '--dataset');
+  same('opt', o.opt, '--opt');
+  same('freeze_stages', o.freezeStages, '--freeze-stages');
+}
+
+function checkSameClasses(saved: string[] | undefined, o: TrainOptions, data: TrainingData): void {
+  if (data.classes && saved && data.classes.join('\n') !== saved.join('\n')) {
+    throw new Error(`${o.resume} was trained on classes ${saved.slice(0, 4).join(', ')}...; ${o.dataDir} has ${data.classes.slice(0, 4).join(', ')}...: not the same dataset`);
+  }
+}
+
+/** Describes what --freeze-stages froze, for the log. */
+function describeFrozen(o: TrainOptions, parts: FrozenParts): string {
+  const stages = o.freezeStages!;
+  const blocks = stages ? `, blocks.0${stages > 1 ? `..blocks.${stages - 1}` : ''}` : '';
+  return `frozen: conv_stem, bn1${blocks} (${parts.params.size} parameters without gradient; ${parts.batchNorms.size} BatchNorms keep their running statistics)`;
 }
 
 /** Runs (or resumes) a training run. */
 export async function train(options: TrainOptions, hooks: TrainHooks = {}): Promise<TrainOutcome> {
   const log = hooks.log ?? (() => {});
   const o = options;
-  if (o.dataset !== 'fashion-mnist') throw new Error(`dataset '${o.dataset}' is not supported (only fashion-mnist)`);
+  if (o.dataset !== 'fashion-mnist' && o.dataset !== 'imagefolder') throw new Error(`dataset '${String(o.dataset)}' is not supported (fashion-mnist, imagefolder)`);
   const backend = await initTrainingBackend({ backend: o.backend, threads: o.threads, warn: log });
   mkdirSync(o.output, { recursive: true });
-  const spec = buildSpec(o.model, { numClasses: o.numClasses, dropout: o.drop });
+  removeStaleTempFiles(o.output); // temp files of a writer killed mid-checkpoint
+  let data: TrainingData | null = null;
+  try {
+    data = await openTrainingData(o);
+    return await run(o, data, backend, hooks, log);
+  } finally {
+    await data?.close();
+  }
+}
 
-  const trainSplit = prepareSplit(await loadFashionMnistSplit(o.dataDir, 'train'), o.trainLimit);
-  const testSplit = prepareSplit(await loadFashionMnistSplit(o.dataDir, 'test'), o.evalLimit);
-  const steps = Math.floor(trainSplit.count / o.batchSize);
-  if (steps < 1) throw new Error(`batch size ${o.batchSize} exceeds the ${trainSplit.count} training images`);
+async function run(o: TrainOptions, data: TrainingData, backend: TrainBackendName, hooks: TrainHooks, log: (line: string) => void): Promise<TrainOutcome> {
+  const numClasses = resolveNumClasses(o, data);
+  const spec = buildSpec(o.model, { numClasses, dropout: o.drop });
+  const steps = Math.floor(data.trainCount / o.batchSize);
+  if (steps < 1) throw new Error(`batch size ${o.batchSize} exceeds the ${data.trainCount} training images`);
+  if (data.kind === 'imagefolder') {
+    log(`${o.dataDir}: ${data.trainCount} training and ${data.evalCount} validation images, ${numClasses} classes; ${o.workers} data worker${o.workers === 1 ? '' : 's'}`);
+  }
+  const frozen = frozenParts(spec, paramLayouts(spec), o.freezeStages);
+  const optimizer: Optimizer = createOptimizer(o, paramLayouts(spec), (k) => !frozen.params.has(k));
 
   let rng: Rng;
   let model: ModelState;
@@ -119,18 +175,17 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
   let history: SummaryRow[] = [];
   let bestMetric: number | null = null;
   let bestEpoch: number | null = null;
-  const sgdOptions = { momentum: o.momentum, weightDecay: o.weightDecay, nesterov: o.nesterov };
-  let sgd: Sgd;
   const lastPath = path.join(o.output, LAST_CHECKPOINT);
   let lastCheckpoint: string | null = null;
 
   if (o.resume) {
     if (!existsSync(o.resume)) throw new Error(`checkpoint to resume not found: ${o.resume}`);
-    const ck = decodeCheckpoint(spec, new Uint8Array(readFileSync(o.resume)), o.resume);
-    if (ck.arch.replace(/^.*\./, '') !== spec.name) throw new Error(`${o.resume} is a ${ck.arch} checkpoint; --model is ${spec.name}`);
+    const bytes = new Uint8Array(readFileSync(o.resume));
+    checkResumable(peekCheckpoint(bytes, o.resume), o, spec);
+    const ck = decodeCheckpoint<ParamState>(spec, bytes, o.resume, optimizer.order);
+    checkSameClasses(ck.extras.classes, o, data);
     model = ModelState.fromStateDict(spec, ck.stateDict);
-    sgd = new Sgd(model.layouts, sgdOptions);
-    sgd.loadStateDict(ck.optimizer);
+    optimizer.loadStateDict(ck.optimizer);
     if (o.modelEma) {
       ema = ck.emaStateDict ? ModelEma.fromStateDict(spec, ck.emaStateDict, o.modelEmaDecay) : new ModelEma(model, o.modelEmaDecay);
     }
@@ -144,93 +199,137 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
   } else {
     rng = new Rng(o.seed);
     if (o.initialCheckpoint) {
-      const c = readCheckpoint(new Uint8Array(readFileSync(o.initialCheckpoint)), o.initialCheckpoint);
-      model = ModelState.fromStateDict(spec, c.stateDict);
-      log(`initial weights from ${o.initialCheckpoint}`);
+      if (!existsSync(o.initialCheckpoint)) throw new Error(`initial checkpoint not found: ${o.initialCheckpoint}`);
+      const init = loadInitialWeights(spec, o.initialCheckpoint, rng);
+      model = init.model;
+      log(init.reinitializedFrom === null
+        ? `initial weights from ${o.initialCheckpoint}`
+        : `initial weights from ${o.initialCheckpoint}, except its ${init.reinitializedFrom}-class classifier: classifier.weight and classifier.bias re-initialized for ${numClasses} classes`);
     } else {
       model = ModelState.init(spec, rng);
     }
-    sgd = new Sgd(model.layouts, sgdOptions);
     if (o.modelEma) ema = new ModelEma(model, o.modelEmaDecay);
   }
+  if (o.freezeStages !== undefined) {
+    model.freeze(frozen);
+    log(describeFrozen(o, frozen));
+  }
   const final = { spec, model, ema, dispose: () => model.dispose() };
-  const schedule = { lr: o.lr, minLr: o.minLr, epochs: o.epochs, warmupEpochs: o.warmupEpochs, warmupLr: o.warmupLr };
-  const S = FASHION_MNIST_SIZE;
-  const xBuf = new Float32Array(o.batchSize * S * S * 3);
-  const yBuf = new Int32Array(o.batchSize);
+  const schedule: Schedule = {
+    sched: o.sched, lr: o.lr, minLr: o.minLr, epochs: o.epochs, warmupEpochs: o.warmupEpochs, warmupLr: o.warmupLr,
+    decayEpochs: o.decayEpochs, decayRate: o.decayRate,
+  };
   const dropMask = o.drop > 0 ? new Float32Array(o.batchSize * spec.headChannels) : null;
-  const order = new Int32Array(trainSplit.count);
+  const S = data.inputSize;
+  const warned = new Set<string>();
+  const reportSkipped = (skipped: readonly SkippedImage[]): void => {
+    for (const s of skipped) {
+      if (warned.has(s.file)) continue; // once per file, not once per epoch
+      warned.add(s.file);
+      log(`warning: skipped: ${s.reason.includes(s.file) ? s.reason : `${s.file}: ${s.reason}`}`);
+    }
+  };
 
   for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
-    const lr = cosineLr(epoch, schedule);
-    for (let i = 0; i < order.length; i++) order[i] = i;
-    rng.shuffle(order);
+    const lr = scheduledLr(epoch, schedule);
+    const batches = data.epoch(rng, o.batchSize, steps);
     hooks.onEpochStart?.(epoch, steps);
     const t0 = performance.now();
     let lossSum = 0;
-    for (let step = 0; step < steps; step++) {
-      fillTrainBatch(trainSplit, order, step * o.batchSize, o.hflip, rng, xBuf, yBuf);
-      if (dropMask) {
-        const keep = 1 / (1 - o.drop);
-        for (let i = 0; i < dropMask.length; i++) dropMask[i] = rng.uniform() < o.drop ? 0 : keep;
+    let stepsRun = 0;
+    let images = 0;
+    let skippedTrain = 0;
+    try {
+      for (let step = 0; step < steps; step++) {
+        const batch: DataBatch = await batches.next();
+        reportSkipped(batch.skipped);
+        skippedTrain += batch.skipped.length;
+        const n = batch.n;
+        if (n === 0) {
+          log(`epoch ${epoch} step ${step}: no readable image in the batch, step skipped`);
+          continue;
+        }
+        const mask = dropMask?.subarray(0, n * spec.headChannels);
+        if (mask) {
+          const keep = 1 / (1 - o.drop);
+          for (let i = 0; i < mask.length; i++) mask[i] = rng.uniform() < o.drop ? 0 : keep;
+        }
+        const x = tf.tensor4d(batch.x.subarray(0, n * S * S * 3), [n, S, S, 3]);
+        const y = tf.tensor1d(batch.y.subarray(0, n), 'int32');
+        const maskTensor = mask ? tf.tensor2d(mask, [n, spec.headChannels]) : undefined;
+        let result;
+        try {
+          result = trainStep(model, optimizer, { x, y, lr, smoothing: o.smoothing, dropoutMask: maskTensor });
+        } finally {
+          tf.dispose([x, y, ...(maskTensor ? [maskTensor] : [])]);
+        }
+        if (!result.applied) {
+          const where = lastCheckpoint ? `the last good checkpoint is ${lastCheckpoint} (epoch ${history.at(-1)?.epoch ?? '?'})` : 'no checkpoint was written yet';
+          const message = `loss is ${result.loss} at epoch ${epoch} step ${step}: training stopped before applying the update; ${where}`;
+          log(message);
+          return { status: 'nan', message, history, bestMetric, bestEpoch, backend, lastCheckpoint, classes: data.classes, final };
+        }
+        ema?.update(model);
+        lossSum += result.loss;
+        stepsRun++;
+        images += n;
+        const seconds = (performance.now() - t0) / 1000;
+        hooks.onStep?.({ epoch, epochs: o.epochs, step, steps, batchSize: n, loss: result.loss, lr, imagesPerSecond: images / seconds });
       }
-      const x = tf.tensor4d(xBuf, [o.batchSize, S, S, 3]);
-      const y = tf.tensor1d(yBuf, 'int32');
-      const mask = dropMask ? tf.tensor2d(dropMask, [o.batchSize, spec.headChannels]) : undefined;
-      let result;
-      try {
-        result = trainStep(model, sgd, { x, y, lr, smoothing: o.smoothing, dropoutMask: mask });
-      } finally {
-        tf.dispose([x, y, ...(mask ? [mask] : [])]);
-      }
-      if (!result.applied) {
-        const where = lastCheckpoint ? `the last good checkpoint is ${lastCheckpoint} (epoch ${history.at(-1)?.epoch ?? '?'})` : 'no checkpoint was written yet';
-        const message = `loss is ${result.loss} at epoch ${epoch} step ${step}: training stopped before applying the update; ${where}`;
-        log(message);
-        return { status: 'nan', message, history, bestMetric, bestEpoch, backend, lastCheckpoint, final };
-      }
-      ema?.update(model);
-      lossSum += result.loss;
-      const seconds = (performance.now() - t0) / 1000;
-      hooks.onStep?.({ epoch, epochs: o.epochs, step, steps, batchSize: o.batchSize, loss: result.loss, lr, imagesPerSecond: ((step + 1) * o.batchSize) / seconds });
+    } finally {
+      batches.close();
     }
+    if (!stepsRun) throw new Error(`epoch ${epoch}: no training image could be read (see the warnings above)`);
     const trainSeconds = (performance.now() - t0) / 1000;
-    const raw = evalWith(EvalWeights.fromModel(model), spec, testSplit, o.evalBatchSize);
-    const emaResult = ema ? evalWith(EvalWeights.fromFloatState(spec, ema.state), spec, testSplit, o.evalBatchSize) : null;
+    const [raw, emaResult] = await evaluateModels(spec, model, ema, data, o.evalBatchSize, reportSkipped);
     const row: SummaryRow = {
-      epoch, train_loss: lossSum / steps, eval_loss: raw.loss, eval_top1: raw.top1, eval_top5: raw.top5,
+      epoch, train_loss: lossSum / stepsRun, eval_loss: raw.loss, eval_top1: raw.top1, eval_top5: raw.top5,
       eval_top1_ema: emaResult ? emaResult.top1 : null, lr, seconds: trainSeconds,
-      images_per_s: (steps * o.batchSize) / trainSeconds,
+      images_per_s: images / trainSeconds,
     };
     history.push(row);
     // timm tracks the EMA's metric when EMA is on.
     const metric = emaResult ? emaResult.top1 : raw.top1;
     const improved = bestMetric === null || metric > bestMetric;
     if (improved) { bestMetric = metric; bestEpoch = epoch; }
-    const ck: TrainingCheckpoint = {
+    const ck: TrainingCheckpoint<ParamState> = {
       epoch, arch: spec.name, stateDict: model.toStateDict(),
       emaStateDict: ema ? emaStateDict(spec, ema) : null,
-      optimizer: sgd.stateDict(lr), args: argsDict(o), metric,
-      extras: { rng: rng.state(), bestMetric, bestEpoch, history },
+      optimizer: optimizer.stateDict(lr), args: argsDict(o, numClasses, S), metric,
+      extras: { rng: rng.state(), bestMetric, bestEpoch, history, ...(data.classes ? { classes: data.classes } : {}) },
     };
-    const bytes = encodeCheckpoint(spec, ck);
+    const bytes = encodeCheckpoint(spec, ck, optimizer.order);
     writeFileAtomic(lastPath, bytes);
     lastCheckpoint = lastPath;
     if (improved) writeFileAtomic(path.join(o.output, BEST_CHECKPOINT), bytes);
     writeFileAtomic(path.join(o.output, SUMMARY_FILE), new TextEncoder().encode(summaryCsv(history)));
     hooks.onEpochEnd?.(row);
+    const unreadable = skippedTrain ? `; ${skippedTrain} unreadable training image${skippedTrain > 1 ? 's' : ''} skipped` : '';
     log(`epoch ${epoch}: train_loss ${row.train_loss.toFixed(4)} top1 ${row.eval_top1.toFixed(2)}` +
       `${emaResult ? ` top1_ema ${emaResult.top1.toFixed(2)}` : ''} lr ${lr.toPrecision(4)} ` +
-      `${trainSeconds.toFixed(1)} s (${row.images_per_s.toFixed(1)} img/s)${improved ? ' *best*' : ''}`);
+      `${trainSeconds.toFixed(1)} s (${row.images_per_s.toFixed(1)} img/s)${unreadable}${improved ? ' *best*' : ''}`);
   }
-  return { status: 'completed', history, bestMetric, bestEpoch, backend, lastCheckpoint, final };
+  return { status: 'completed', history, bestMetric, bestEpoch, backend, lastCheckpoint, classes: data.classes, final };
 }
 
-function evalWith(weights: EvalWeights, spec: ModelSpec, split: PreparedSplit, batchSize: number): EvalResult {
+/** Evaluates the raw model and the EMA in one pass over the evaluation set. */
+async function evaluateModels(
+  spec: ModelSpec, model: ModelState, ema: ModelEma | null, data: TrainingData, batchSize: number,
+  reportSkipped: (s: readonly SkippedImage[]) => void,
+): Promise<[EvalResult, EvalResult | null]> {
+  const weights = [EvalWeights.fromModel(model), ...(ema ? [EvalWeights.fromFloatState(spec, ema.state)] : [])];
+  async function* batches(): AsyncIterable<DataBatch> {
+    for await (const b of data.evalBatches(batchSize)) {
+      reportSkipped(b.skipped);
+      yield b;
+    }
+  }
   try {
-    return evaluate(spec, weights, split, batchSize);
+    const results = await evaluateStream(spec, weights, batches());
+    if (!results[0]!.count) throw new Error('no evaluation image could be read (see the warnings above)');
+    return [results[0]!, results[1] ?? null];
   } finally {
-    weights.dispose();
+    for (const w of weights) w.dispose();
   }
 }
 

@@ -127,6 +127,15 @@ function buildFixtures(): void {
     mkdirSync(at(`ds-2/${c}`), { recursive: true });
     copyFileSync(at('chelsea.png'), at(`ds-2/${c}/chelsea.png`));
   }
+  // ImageFolder training roots: one without a validation folder, one with 2 classes.
+  mkdirSync(at('if-noval/train/a'), { recursive: true });
+  copyFileSync(at('chelsea.png'), at('if-noval/train/a/chelsea.png'));
+  for (const split of ['train', 'val']) {
+    for (const c of ['a', 'b']) {
+      mkdirSync(at(`if-2/${split}/${c}`), { recursive: true });
+      copyFileSync(at('chelsea.png'), at(`if-2/${split}/${c}/chelsea.png`));
+    }
+  }
   mkdirSync(at('fm-empty'));
   // Fashion-MNIST folders with the real files except train-images, which the trainer reads first.
   const fm = process.env.REPGHOST_FASHION_MNIST ?? '/usr/share/datasets/fashion-mnist';

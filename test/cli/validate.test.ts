@@ -4,7 +4,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { RepGhost } from '../../src/api/node.js';
 import { ClassificationMetrics } from '../../src/api/postprocess.js';
-import { readImageFolder } from '../../src/cli/commands/validate.js';
+import { readImageFolder } from '../../src/data/image-folder.js';
 import { runCli } from '../helpers/cli.js';
 import { sharedPath } from '../helpers/shared.js';
 

@@ -16,9 +16,10 @@
  */
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildSpec } from '../../src/spec/index.js';
 import { initTrainingBackend } from '../../src/train/backend.js';
+import { nativeKernels, setNativeEnabled } from '../../src/train/kernels/native.js';
 import { paramLayouts, tfToTorch, torchToTf } from '../../src/train/layout.js';
 import { Sgd } from '../../src/train/sgd.js';
 import { ModelState } from '../../src/train/state.js';
@@ -43,7 +44,14 @@ function norm(a: ArrayLike<number>): number {
   return Math.sqrt(s);
 }
 
-describe.each(['wasm', 'cpu'] as const)('golden two-step training parity (%s)', (backendName) => {
+/** wasm with the native kernels (the default in Node), wasm on its own, cpu on its own. */
+const MODES = [
+  { name: 'wasm+native', backendName: 'wasm', native: true },
+  { name: 'wasm', backendName: 'wasm', native: false },
+  { name: 'cpu', backendName: 'cpu', native: false },
+] as const;
+
+describe.each(MODES)('golden two-step training parity ($name)', ({ name, backendName, native }) => {
   const golden = sharedTensors('golden', 'train_step_0_5x.safetensors');
   const spec = buildSpec(config.model, { numClasses: config.num_classes, dropout: 0 });
   const results: StepResult[] = [];
@@ -51,7 +59,10 @@ describe.each(['wasm', 'cpu'] as const)('golden two-step training parity (%s)', 
   let after: StateDict | undefined;
   let afterDriven: StateDict;
 
+  afterAll(() => setNativeEnabled(true));
   beforeAll(async () => {
+    setNativeEnabled(native);
+    expect(nativeKernels() !== null, 'native kernels loaded').toBe(native);
     expect(await initTrainingBackend({ backend: backendName })).toBe(backendName);
     const model = ModelState.fromStateDict(spec, prefixed(golden, 'init.'));
     const sgd = new Sgd(model.layouts, { momentum: config.momentum, weightDecay: config.weight_decay, nesterov: true });
@@ -94,7 +105,7 @@ describe.each(['wasm', 'cpu'] as const)('golden two-step training parity (%s)', 
   if (backendName === 'wasm') it('step 1 of the fully own run stays close in loss and logits (ill-conditioned, see top)', () => {
     const dl = Math.abs(results[1]!.loss - config.loss[1]!);
     const dz = maxAbsDiff(results[1]!.logits!, toFloat32(golden.get('logits.1')!));
-    console.log(`[${backendName}] own two steps: step-1 loss diff ${dl.toExponential(2)}, logits diff ${dz.toExponential(2)}`);
+    console.log(`[${name}] own two steps: step-1 loss diff ${dl.toExponential(2)}, logits diff ${dz.toExponential(2)}`);
     expect(dl).toBeLessThan(1e-4);
     expect(dz).toBeLessThan(1e-3);
   });
@@ -111,7 +122,7 @@ describe.each(['wasm', 'cpu'] as const)('golden two-step training parity (%s)', 
       if (norm(ref) > 1e-5) worst = Math.max(worst, rel);
       expect(norm(diff), p.key).toBeLessThanOrEqual(1e-3 * norm(ref) + 1e-6);
     }
-    console.log(`[${backendName}] worst relative gradient error (|g_ref| > 1e-5): ${worst.toExponential(2)}`);
+    console.log(`[${name}] worst relative gradient error (|g_ref| > 1e-5): ${worst.toExponential(2)}`);
   });
 
   it('matches the full state after two steps within 1e-4 (step 0 driven by PyTorch gradients)', () => {
@@ -134,7 +145,7 @@ describe.each(['wasm', 'cpu'] as const)('golden two-step training parity (%s)', 
         if (ref.dtype !== 'I64') ownWorst = Math.max(ownWorst, maxAbsDiff(toFloat32(after.get(key)!), toFloat32(ref)));
       }
     }
-    console.log(`[${backendName}] state after two steps: worst diff ${worst.toExponential(2)} (step 0 driven), ` +
+    console.log(`[${name}] state after two steps: worst diff ${worst.toExponential(2)} (step 0 driven), ` +
       `${Number.isNaN(ownWorst) ? 'not run' : ownWorst.toExponential(2)} (fully own); loss diffs ${Math.abs(results[0]!.loss - config.loss[0]!).toExponential(2)}, ` +
       `${Math.abs(driven[1]!.loss - config.loss[1]!).toExponential(2)}`);
   });

@@ -2,11 +2,14 @@
  * The kernels this package adds, run directly against tfjs's cpu backend (which has
  * reference implementations of the conv gradients) and against composed tfjs ops
  * (for the fused BN): small random problems covering strides, paddings and kernels.
+ * Every suite runs twice: on the native kernels (the addon in native/) and on the
+ * TypeScript / wasm path used when the addon is absent.
  */
 import * as tf from '@tensorflow/tfjs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initTrainingBackend } from '../../src/train/backend.js';
 import { batchNormTrain } from '../../src/train/kernels/batch-norm.js';
+import { nativeKernels, setNativeEnabled } from '../../src/train/kernels/native.js';
 import { Rng } from '../../src/train/rng.js';
 
 type Pads = [[number, number], [number, number], [number, number], [number, number]];
@@ -34,6 +37,13 @@ const cases = [
   { name: '5x5 stride 2', x: [3, 10, 10, 6], k: 5, s: 2 },
   { name: '5x5 stride 1', x: [1, 6, 7, 3], k: 5, s: 1 },
 ];
+
+describe.each([true, false])('native kernels: %s', (native) => {
+beforeAll(() => {
+  setNativeEnabled(native);
+  expect(nativeKernels() !== null).toBe(native);
+});
+afterAll(() => setNativeEnabled(true));
 
 describe('wasm gradient kernels vs the cpu backend', () => {
   beforeAll(async () => { await initTrainingBackend({ backend: 'wasm' }); });
@@ -103,4 +113,5 @@ describe('fused train-mode BatchNorm (+addend, +ReLU)', () => {
       });
     }
   });
+});
 });

@@ -2,71 +2,15 @@
  * `repghost validate <dir> --weights W`: top-1 / top-5 / loss on an ImageFolder, as the
  * official validate.py reports them. Unreadable images are reported and counted, never fatal.
  */
-import { readdir, stat } from 'node:fs/promises';
-import path from 'node:path';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import type { RepGhostModel } from '../../api/model.js';
 import { ClassificationMetrics } from '../../api/postprocess.js';
+import { IMG_EXTENSIONS, readImageFolder, type ImageFolder } from '../../data/image-folder.js';
 import { writeFileAtomic } from '../../node/atomic-write.js';
 import { positiveInt, UsageError } from '../errors.js';
 import { addModelOptions, loadModelFromFlags, type ModelFlags } from './predict.js';
 import { addPreprocessOptions, type PreprocessFlags } from './preprocess.js';
-
-/** torchvision's IMG_EXTENSIONS: what ImageFolder picks up (case-insensitive). */
-const IMG_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp'];
-
-/** An ImageFolder: class names (folder names, sorted) and (file, class index) samples. */
-export interface ImageFolder { classes: string[]; samples: { file: string; target: number }[] }
-
-const byCodeUnit = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
-
-async function isDir(p: string): Promise<boolean> {
-  return (await stat(p).catch(() => null))?.isDirectory() ?? false;
-}
-
-/** Every file under `dir` (symlinks followed), in torchvision's order: sorted(os.walk), then sorted file names. */
-async function walkFiles(dir: string): Promise<string[]> {
-  const groups: [string, string[]][] = [];
-  const visit = async (d: string): Promise<void> => {
-    const files: string[] = [];
-    for (const e of await readdir(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory() || (e.isSymbolicLink() && (await isDir(p)))) await visit(p);
-      else files.push(e.name);
-    }
-    groups.push([d, files.sort(byCodeUnit)]);
-  };
-  await visit(dir);
-  groups.sort((a, b) => byCodeUnit(a[0], b[0]));
-  return groups.flatMap(([d, files]) => files.map((f) => path.join(d, f)));
-}
-
-/** Lists an ImageFolder exactly as torchvision's `ImageFolder` indexes it. */
-export async function readImageFolder(root: string): Promise<ImageFolder> {
-  if (!(await isDir(root))) throw new UsageError(`dataset folder not found: ${root}`);
-  const classes: string[] = [];
-  for (const e of await readdir(root, { withFileTypes: true })) {
-    if (e.isDirectory() || (e.isSymbolicLink() && (await isDir(path.join(root, e.name))))) classes.push(e.name);
-  }
-  classes.sort(byCodeUnit);
-  if (!classes.length) throw new UsageError(`${root} has no class subfolders (expected ImageFolder layout: <dir>/<class>/<image>)`);
-  const samples: ImageFolder['samples'] = [];
-  const empty: string[] = [];
-  for (const [target, c] of classes.entries()) {
-    const before = samples.length;
-    for (const file of await walkFiles(path.join(root, c))) {
-      if (IMG_EXTENSIONS.includes(path.extname(file).toLowerCase())) samples.push({ file, target });
-    }
-    if (samples.length === before) empty.push(c);
-  }
-  // As torchvision's ImageFolder: an empty class folder means a broken or mislabelled dataset.
-  if (empty.length) {
-    const names = empty.slice(0, 3).join(', ') + (empty.length > 3 ? `, ... (${empty.length} in all)` : '');
-    throw new UsageError(`${root}: no images in class folder${empty.length > 1 ? 's' : ''} ${names} (extensions: ${IMG_EXTENSIONS.join(' ')})`);
-  }
-  return { classes, samples };
-}
 
 interface Batch { data: Float32Array; targets: number[]; n: number; unreadable: { file: string; reason: string }[] }
 

@@ -13,6 +13,7 @@
  */
 import { clone } from '@tensorflow/tfjs';
 import { ENGINE_KERNELS, type GradConfig, type KernelConfig, type KernelFunc, type NamedAttrMap, type NamedTensorMap, type Tensor, type TensorInfo } from './tf-internal.js';
+import { nativeKernels } from './native.js';
 import { KernelIO } from './typed-io.js';
 
 export const BN_TRAIN = 'RepghostBatchNormTrain';
@@ -111,6 +112,11 @@ const forward: KernelFunc = ({ inputs, backend, attrs }) => {
   const varInfo = io.alloc([C]);
   const xv = io.view(x), g = io.view(gamma), b = io.view(beta), y = io.view(yInfo);
   const zv = z ? io.view(z) : null;
+  const native = nativeKernels();
+  if (native) {
+    native.bnForward(xv, C, g, b, zv, relu, eps, y, io.view(meanInfo), io.view(varInfo));
+    return [yInfo, meanInfo, varInfo];
+  }
   const { mean, variance } = channelMoments(xv, C);
   // PyTorch folds in float32: alpha = invstd * weight; beta' = bias - mean * alpha.
   const alpha = new Float32Array(C);
@@ -140,6 +146,11 @@ const backward: KernelFunc = ({ inputs, backend, attrs }) => {
   const yv = relu ? io.view(y!) : null;
   const dx = io.view(dxInfo);
   const dz = dzInfo ? io.view(dzInfo) : null;
+  const native = nativeKernels();
+  if (native) {
+    native.bnBackward(dyv, xv, C, g, mu, va, yv, eps, dx, io.view(dgInfo), io.view(dbInfo), dz);
+    return dzInfo ? [dxInfo, dgInfo, dbInfo, dzInfo] : [dxInfo, dgInfo, dbInfo];
+  }
   const M = xv.length / C;
   const { sumG, sumGX } = gradSums(dyv, xv, mu, yv, C);
   const dgamma = new Float64Array(C);

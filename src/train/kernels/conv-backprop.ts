@@ -12,6 +12,7 @@
  * own depthwise conv with the filter rotated by 180 degrees.
  */
 import { backend_util, getKernel, type KernelConfig, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs';
+import { nativeKernels } from './native.js';
 import { KernelIO } from './typed-io.js';
 
 type ConvInfo = backend_util.Conv2DInfo;
@@ -26,6 +27,23 @@ function outRange(k: number, pad: number, stride: number, inSize: number, outSiz
   const lo = Math.max(0, Math.ceil((pad - k) / stride));
   const hi = Math.min(outSize, Math.floor((inSize - 1 + pad - k) / stride) + 1);
   return [lo, hi];
+}
+
+/**
+ * The native kernels' depthwise geometry for a conv info, or null when they do not
+ * cover it (channel multiplier other than 1, dilation).
+ */
+export function depthwiseGeometry(c: ConvInfo): number[] | null {
+  if (c.outChannels !== c.inChannels || c.dilationHeight !== 1 || c.dilationWidth !== 1) return null;
+  return [c.batchSize, c.inHeight, c.inWidth, c.inChannels, c.outHeight, c.outWidth, c.filterHeight, c.filterWidth,
+    c.strideHeight, c.strideWidth, c.padInfo.top, c.padInfo.left];
+}
+
+/** The native kernels' dense-conv geometry for a conv info, or null for dilated convs. */
+export function convGeometry(c: ConvInfo): number[] | null {
+  if (c.dilationHeight !== 1 || c.dilationWidth !== 1) return null;
+  return [c.batchSize, c.inHeight, c.inWidth, c.inChannels, c.outHeight, c.outWidth, c.filterHeight, c.filterWidth,
+    c.strideHeight, c.strideWidth, c.padInfo.top, c.padInfo.left, c.outChannels];
 }
 
 /** dW[kh,kw,ci,co] = sum over b,oh,ow of x[b,ih,iw,ci] * dy[b,oh,ow,co]. */
@@ -209,6 +227,20 @@ function conv2DBackpropFilter(backendName: string): KernelFunc {
     const p = info.padInfo;
     const pointwise = info.filterHeight === 1 && info.filterWidth === 1 && info.strideHeight === 1 && info.strideWidth === 1
       && p.top === 0 && p.left === 0 && p.bottom === 0 && p.right === 0;
+    const native = nativeKernels();
+    const geometry = convGeometry(info);
+    if (native && geometry) {
+      const io = new KernelIO(backend);
+      const out = io.alloc(filterShape);
+      if (pointwise) {
+        // x viewed as [pixels, CI]: dW = x^T dy in one threaded product, no transpose copy.
+        const rows = info.batchSize * info.inHeight * info.inWidth;
+        native.gemm(io.view(x), io.view(dy), io.view(out), info.inChannels, info.outChannels, rows, true, false);
+      } else {
+        native.convFilterGrad(io.view(x), io.view(dy), geometry, io.view(out));
+      }
+      return out;
+    }
     const matMulKernel = getKernel('BatchMatMul', backendName);
     const matMul = pointwise ? matMulKernel : undefined;
     const transpose = pointwise ? getKernel('Transpose', backendName) : undefined;
@@ -272,6 +304,12 @@ const depthwiseBackpropFilter: KernelFunc = ({ inputs, backend, attrs }) => {
   if (info.dilationHeight !== 1 || info.dilationWidth !== 1) throw new Error('DepthwiseConv2dNativeBackpropFilter: dilation must be 1');
   const io = new KernelIO(backend);
   const out = io.alloc(filterShape);
+  const native = nativeKernels();
+  const geometry = depthwiseGeometry(info);
+  if (native && geometry) {
+    native.dwFilterGrad(io.view(x), io.view(dy), geometry, io.view(out));
+    return out;
+  }
   const acc = depthwiseFilterGrad(io.view(x), io.view(dy), info);
   io.view(out).set(acc);
   return out;
@@ -293,6 +331,13 @@ function depthwiseBackpropInput(backendName: string): KernelFunc {
       inputShape, filter.shape as [number, number, number, number], strides, dilations ?? 1, pad, dimRoundingMode, true);
     if (info.dilationHeight !== 1 || info.dilationWidth !== 1) throw new Error('DepthwiseConv2dNativeBackpropInput: dilation must be 1');
     const io = new KernelIO(backend);
+    const native = nativeKernels();
+    const geometry = depthwiseGeometry(info);
+    if (native && geometry) {
+      const dxInfo = io.alloc(inputShape);
+      native.dwInputGrad(io.view(dy), io.view(filter), geometry, io.view(dxInfo));
+      return dxInfo;
+    }
     const { filterHeight: KH, filterWidth: KW, outChannels: CO, inChannels: C, padInfo: p } = info;
     if (info.strideHeight === 1 && info.strideWidth === 1 && CO === C && getKernel('DepthwiseConv2dNative', backendName)) {
       const rotated = io.alloc([KH, KW, C, 1]);

@@ -1,0 +1,28 @@
+#!/usr/bin/env node
+// Builds the optional native training kernels (native/, an N-API addon) with node-gyp
+// at install time. Optional by design: without a C++ compiler, or with
+// REPGHOST_NATIVE=0, the install still succeeds and training runs on the
+// TypeScript / wasm kernels (what a browser uses anyway). One line either way.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const nativeDir = path.join(root, 'native');
+if (process.env.REPGHOST_NATIVE === '0') {
+  console.log('repghost: native kernels skipped (REPGHOST_NATIVE=0); training uses the wasm kernels');
+  process.exit(0);
+}
+if (!existsSync(path.join(nativeDir, 'binding.gyp'))) process.exit(0);
+// node-gyp is on PATH inside npm scripts; otherwise use the copy bundled with npm.
+const npmGyp = path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
+const [cmd, args] = process.env.npm_lifecycle_event || !existsSync(npmGyp) ? ['node-gyp', []] : [process.execPath, [npmGyp]];
+const t0 = Date.now();
+const r = spawnSync(cmd, [...args, 'rebuild', '--release'], { cwd: nativeDir, encoding: 'utf8', shell: process.platform === 'win32' });
+if (r.status === 0) {
+  console.log(`repghost: native kernels built in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+} else {
+  const why = (r.error?.message ?? `${r.stderr ?? ''}`.split('\n').find((l) => /error/i.test(l)) ?? `exit ${r.status}`).trim();
+  console.log(`repghost: native kernels not built (${why.slice(0, 160)}); training uses the wasm kernels`);
+}

@@ -1,0 +1,43 @@
+/**
+ * `--freeze-stages N` for fine-tuning: the stem (`conv_stem`, `bn1`) and the first N
+ * stages of `blocks` (`blocks.0` ... `blocks.N-1`) are frozen, as mmcls/mmdet's
+ * `frozen_stages` and timm's `freeze()` treat a backbone:
+ * - their parameters get no gradient and no optimizer update (and, as in timm, no
+ *   optimizer state: they are left out of the parameter groups);
+ * - their BatchNorms keep their running statistics (never updated) and normalize with
+ *   them, i.e. run in eval mode (ForwardOptions.evalModeBn), as timm's freeze turns them into
+ *   FrozenBatchNorm2d: a frozen layer then computes the same function in training and in
+ *   evaluation, and a small fine-tuning batch cannot shift statistics learned on the
+ *   large dataset.
+ * N = 0 freezes the stem only; no flag freezes nothing.
+ */
+import type { ModelSpec } from '../spec/model-spec.js';
+import type { ParamLayout } from './layout.js';
+import { bnNames } from './state.js';
+
+/** What a `--freeze-stages` value freezes. */
+export interface FrozenParts {
+  /** Parameter keys without gradient or update. */
+  params: Set<string>;
+  /** BatchNorm layer names whose running statistics stay as loaded. */
+  batchNorms: Set<string>;
+}
+
+/** Module-name prefixes frozen by `--freeze-stages stages`. */
+export function frozenPrefixes(spec: ModelSpec, stages: number): string[] {
+  if (!Number.isInteger(stages) || stages < 0 || stages > spec.stages.length) {
+    throw new RangeError(`--freeze-stages takes 0..${spec.stages.length} for ${spec.name} (stem + up to its ${spec.stages.length} stages), got ${stages}`);
+  }
+  return ['conv_stem', 'bn1', ...Array.from({ length: stages }, (_, i) => `blocks.${i}`)];
+}
+
+/** The parameters and BatchNorms frozen by `--freeze-stages stages` (nothing for undefined). */
+export function frozenParts(spec: ModelSpec, layouts: readonly ParamLayout[], stages: number | undefined): FrozenParts {
+  if (stages === undefined) return { params: new Set(), batchNorms: new Set() };
+  const prefixes = frozenPrefixes(spec, stages);
+  const inFrozen = (name: string): boolean => prefixes.some((p) => name === p || name.startsWith(`${p}.`));
+  return {
+    params: new Set(layouts.map((p) => p.key).filter(inFrozen)),
+    batchNorms: new Set(bnNames(spec).filter(inFrozen)),
+  };
+}

@@ -1,0 +1,54 @@
+/**
+ * `--initial-checkpoint` for fine-tuning (timm's load_checkpoint with its raw
+ * `state_dict`): every weight must fit the model except the classifier, which may have
+ * another number of classes (an ImageNet checkpoint fine-tuned on a 5-class dataset):
+ * then `classifier.weight` / `classifier.bias` are re-initialized exactly as a new model
+ * would get them (PyTorch's default Linear init, drawn from the trainer's PRNG) and
+ * everything else is loaded. Any other mismatch (another width, deploy-form weights,
+ * missing or unexpected keys) is an error naming the keys.
+ */
+import { readFileSync } from 'node:fs';
+import type { ModelSpec } from '../spec/model-spec.js';
+import { buildSpec } from '../spec/model-spec.js';
+import { readCheckpoint } from '../weights/checkpoint.js';
+import { classesInStateDict, detectForm } from '../weights/match.js';
+import type { StateDict } from '../weights/tensor.js';
+import type { Rng } from './rng.js';
+import { ModelState } from './state.js';
+
+/** Keys of the classifier, the only ones allowed to differ in shape. */
+export const CLASSIFIER_KEYS = ['classifier.weight', 'classifier.bias'] as const;
+
+/** A loaded starting point and what was done to it. */
+export interface InitialWeights {
+  model: ModelState;
+  /** Classes of the checkpoint's classifier when it was re-initialized, else null. */
+  reinitializedFrom: number | null;
+}
+
+/**
+ * Builds the model from a training-form state dict for `spec`, re-initializing a
+ * classifier of another size from `rng`. Throws WeightsMismatchError (keys named) for
+ * anything else that does not fit, and an Error for deploy-form weights.
+ */
+export function modelFromInitialStateDict(spec: ModelSpec, sd: StateDict, rng: Rng, source = 'the initial checkpoint'): InitialWeights {
+  const fileClasses = classesInStateDict(sd) ?? spec.numClasses;
+  // Check every key and shape against the same architecture at the file's own class count.
+  const asFile = buildSpec(spec.name, { numClasses: fileClasses, dropout: spec.dropout });
+  const form = detectForm(asFile, sd);
+  if (form === 'deploy') throw new Error(`${source} holds deploy-form (re-parameterized) weights; training needs the training form (the checkpoint before \`repghost convert\`)`);
+  if (fileClasses === spec.numClasses) return { model: ModelState.fromStateDict(spec, sd), reinitializedFrom: null };
+  // A fresh model's classifier: the same draws ModelState.init makes for any new model.
+  const fresh = ModelState.init(spec, rng);
+  const freshSd = fresh.toStateDict();
+  fresh.dispose();
+  const merged: StateDict = new Map(sd);
+  for (const k of CLASSIFIER_KEYS) merged.set(k, freshSd.get(k)!);
+  return { model: ModelState.fromStateDict(spec, merged), reinitializedFrom: fileClasses };
+}
+
+/** Reads `--initial-checkpoint` (any format readCheckpoint takes; its raw weights) into a model. */
+export function loadInitialWeights(spec: ModelSpec, file: string, rng: Rng): InitialWeights {
+  const c = readCheckpoint(new Uint8Array(readFileSync(file)), file);
+  return modelFromInitialStateDict(spec, c.stateDict, rng, file);
+}
