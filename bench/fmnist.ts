@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { createCanvas } from '@napi-rs/canvas';
 import { FASHION_MNIST_CLASSES, loadFashionMnistSplit, DEFAULT_FASHION_MNIST_DIR } from '../src/data/fashion-mnist.js';
 import { toDeploy } from '../src/reparam/fuse.js';
+import { nativeKernels } from '../src/train/kernels/native.js';
 import { floatStateToStateDict } from '../src/train/state.js';
 import { progressHooks } from '../src/train/progress.js';
 import { DEFAULT_TRAIN_OPTIONS, LAST_CHECKPOINT, train } from '../src/train/trainer.js';
@@ -69,7 +70,7 @@ const seconds = h.reduce((s, r) => s + r.seconds, 0) / h.length;
 const images = h.reduce((s, r) => s + r.images_per_s, 0) / h.length;
 const run = {
   epochs, top1: last.eval_top1, top1_ema: last.eval_top1_ema, seconds_per_epoch: seconds, images_per_s: images,
-  date: new Date().toISOString(), backend: outcome.backend, wall_seconds: (Date.now() - started) / 1000,
+  date: new Date().toISOString(), backend: outcome.backend, kernels: nativeKernels() ? 'native' : 'wasm', wall_seconds: (Date.now() - started) / 1000,
   load_average: loadavg()[0], resumed: resume !== undefined, history: h,
 };
 

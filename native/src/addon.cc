@@ -80,6 +80,12 @@ struct Args {
     }
     return static_cast<float*>(data);
   }
+  /** Element count of the Float32Array argument i (0 and a thrown error when it is not one). */
+  int64_t length(size_t i) {
+    size_t len = 0;
+    if (f32(i, 0)) napi_get_typedarray_info(env, argv[i], nullptr, &len, nullptr, nullptr, nullptr);
+    return static_cast<int64_t>(len);
+  }
   int64_t i64(size_t i) {
     if (failed) return 0;
     double v = 0;
@@ -121,11 +127,9 @@ napi_value BnForward(napi_env env, napi_callback_info info) {
   Args a(env, info);
   FlushDenormals ftz;
   const int64_t C = a.i64(1);
-  const float* x = a.f32(0, 0);
-  size_t len = 0;
-  if (!a.failed) napi_get_typedarray_info(env, a.argv[0], nullptr, &len, nullptr, nullptr, nullptr);
-  if (!a.failed && (C == 0 || len % C)) a.fail("x length is not a multiple of the channel count");
-  const int64_t n = static_cast<int64_t>(len);
+  const int64_t n = a.length(0);
+  const float* x = a.f32(0, n);
+  if (!a.failed && (C == 0 || n % C)) a.fail("x length is not a multiple of the channel count");
   const float* gamma = a.f32(2, C);
   const float* beta = a.f32(3, C);
   const float* z = a.f32(4, n, true);
@@ -143,11 +147,9 @@ napi_value BnBackward(napi_env env, napi_callback_info info) {
   Args a(env, info);
   FlushDenormals ftz;
   const int64_t C = a.i64(2);
-  const float* x = a.f32(1, 0);
-  size_t len = 0;
-  if (!a.failed) napi_get_typedarray_info(env, a.argv[1], nullptr, &len, nullptr, nullptr, nullptr);
-  if (!a.failed && (C == 0 || len % C)) a.fail("x length is not a multiple of the channel count");
-  const int64_t n = static_cast<int64_t>(len);
+  const int64_t n = a.length(1);
+  const float* x = a.f32(1, n);
+  if (!a.failed && (C == 0 || n % C)) a.fail("x length is not a multiple of the channel count");
   const float* dy = a.f32(0, n);
   const float* gamma = a.f32(3, C);
   const float* mean = a.f32(4, C);
@@ -266,9 +268,7 @@ napi_value DwFilterGrad(napi_env env, napi_callback_info info) {
 napi_value Add(napi_env env, napi_callback_info info) {
   Args a(env, info);
   FlushDenormals ftz;
-  size_t len = 0;
-  if (a.f32(0, 0)) napi_get_typedarray_info(env, a.argv[0], nullptr, &len, nullptr, nullptr, nullptr);
-  const int64_t n = static_cast<int64_t>(len);
+  const int64_t n = a.length(0);
   const float* x = a.f32(0, n);
   const float* y = a.f32(1, n);
   float* out = a.f32(2, n);
@@ -279,9 +279,7 @@ napi_value Add(napi_env env, napi_callback_info info) {
 // sgdStep(w, g, buf|null, lr, wd, momentum, dampening, nesterov, first)
 napi_value SgdStep(napi_env env, napi_callback_info info) {
   Args a(env, info);
-  size_t len = 0;
-  if (a.f32(0, 0)) napi_get_typedarray_info(env, a.argv[0], nullptr, &len, nullptr, nullptr, nullptr);
-  const int64_t n = static_cast<int64_t>(len);
+  const int64_t n = a.length(0);
   float* w = a.f32(0, n);
   const float* g = a.f32(1, n);
   const double lr = a.f64(3), wd = a.f64(4), m = a.f64(5), damp = a.f64(6);
@@ -294,9 +292,7 @@ napi_value SgdStep(napi_env env, napi_callback_info info) {
 // emaUpdate(ema, cur, d, c)
 napi_value EmaUpdate(napi_env env, napi_callback_info info) {
   Args a(env, info);
-  size_t len = 0;
-  if (a.f32(0, 0)) napi_get_typedarray_info(env, a.argv[0], nullptr, &len, nullptr, nullptr, nullptr);
-  const int64_t n = static_cast<int64_t>(len);
+  const int64_t n = a.length(0);
   float* ema = a.f32(0, n);
   const float* cur = a.f32(1, n);
   const double d = a.f64(2), c = a.f64(3);

@@ -12,7 +12,7 @@
  */
 import { backend_util, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs';
 import { convGeometry, depthwiseGeometry } from './conv-backprop.js';
-import { nativeKernels } from './native.js';
+import { nativeKernels, type NativeKernels } from './native.js';
 import { KernelIO } from './typed-io.js';
 
 function product(dims: readonly number[]): number {
@@ -41,7 +41,14 @@ function batchMatMul(original: KernelFunc): KernelFunc {
   };
 }
 
-function depthwiseConv(original: KernelFunc): KernelFunc {
+/**
+ * A conv forward (dense or depthwise) on the native kernels when they cover it: NHWC
+ * float32, a geometry `geometryOf` accepts; otherwise the backend's original kernel.
+ */
+function convForward(
+  original: KernelFunc, depthwise: boolean, geometryOf: (info: backend_util.Conv2DInfo) => number[] | null,
+  run: (native: NativeKernels, x: Float32Array, w: Float32Array, geometry: number[], y: Float32Array) => void,
+): KernelFunc {
   return (args) => {
     const native = nativeKernels();
     const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
@@ -51,35 +58,20 @@ function depthwiseConv(original: KernelFunc): KernelFunc {
     };
     if (!native || x.dtype !== 'float32' || (attrs.dataFormat !== undefined && attrs.dataFormat !== 'NHWC')) return original(args);
     const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number],
-      filter.shape as [number, number, number, number], attrs.strides, attrs.dilations ?? 1, attrs.pad, attrs.dimRoundingMode, true);
-    const geometry = depthwiseGeometry(info);
+      filter.shape as [number, number, number, number], attrs.strides, attrs.dilations ?? 1, attrs.pad, attrs.dimRoundingMode, depthwise);
+    const geometry = geometryOf(info);
     if (!geometry) return original(args);
     const io = new KernelIO(args.backend);
     const out = io.alloc(info.outShape);
-    native.dwForward(io.view(x), io.view(filter), geometry, io.view(out));
+    run(native, io.view(x), io.view(filter), geometry, io.view(out));
     return out;
   };
 }
 
-function conv(original: KernelFunc): KernelFunc {
-  return (args) => {
-    const native = nativeKernels();
-    const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
-    const attrs = args.attrs as unknown as {
-      strides: [number, number] | number; pad: 'same'; dilations: [number, number] | number;
-      dimRoundingMode?: 'floor' | 'round' | 'ceil'; dataFormat?: string;
-    };
-    if (!native || x.dtype !== 'float32' || (attrs.dataFormat !== undefined && attrs.dataFormat !== 'NHWC')) return original(args);
-    const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number],
-      filter.shape as [number, number, number, number], attrs.strides, attrs.dilations ?? 1, attrs.pad, attrs.dimRoundingMode);
-    const geometry = convGeometry(info);
-    if (!geometry) return original(args);
-    const io = new KernelIO(args.backend);
-    const out = io.alloc(info.outShape);
-    native.convForward(io.view(x), io.view(filter), geometry, io.view(out));
-    return out;
-  };
-}
+const depthwiseConv = (original: KernelFunc): KernelFunc =>
+  convForward(original, true, depthwiseGeometry, (n, x, w, g, y) => n.dwForward(x, w, g, y));
+const conv = (original: KernelFunc): KernelFunc =>
+  convForward(original, false, convGeometry, (n, x, w, g, y) => n.convForward(x, w, g, y));
 
 /** Same-shape float32 addition (residuals, gradient accumulation); broadcasting goes to the original. */
 function add(original: KernelFunc): KernelFunc {
