@@ -5,7 +5,7 @@
  * this kind of machine. Appends {epochs, top1, top1_ema, seconds_per_epoch,
  * images_per_s, date, ...} to bench/results/fmnist.json.
  *
- * Options: --epochs N (default 3), --output DIR (checkpoints; default
+ * Options: --epochs N (default 3), --seed N (default 42, the reference's), --output DIR (checkpoints; default
  * /tmp/repghost-fmnist-<N>), --resume (continue DIR/last.pth.tar after a kill),
  * --assets (ship the better of the final raw / EMA weights to assets/fashion-mnist/
  * when this run beats the one already there), --train-limit/--eval-limit N (smoke runs;
@@ -45,6 +45,7 @@ const { values } = parseArgs({
     'train-limit': { type: 'string' },
     'eval-limit': { type: 'string' },
     'data-dir': { type: 'string', default: DEFAULT_FASHION_MNIST_DIR },
+    seed: { type: 'string', default: String(DEFAULT_TRAIN_OPTIONS.seed) },
   },
 });
 const epochs = Number(values.epochs);
@@ -57,7 +58,7 @@ const resume = values.resume && existsSync(path.join(output, LAST_CHECKPOINT)) ?
 const hooks = progressHooks();
 const started = Date.now();
 const outcome = await train({
-  ...DEFAULT_TRAIN_OPTIONS, epochs, output, resume, trainLimit, evalLimit, dataDir: values['data-dir']!,
+  ...DEFAULT_TRAIN_OPTIONS, epochs, output, resume, trainLimit, evalLimit, dataDir: values['data-dir']!, seed: Number(values.seed),
 }, hooks);
 hooks.stop();
 if (outcome.status !== 'completed') {
@@ -69,7 +70,7 @@ const last = h.at(-1)!;
 const seconds = h.reduce((s, r) => s + r.seconds, 0) / h.length;
 const images = h.reduce((s, r) => s + r.images_per_s, 0) / h.length;
 const run = {
-  epochs, top1: last.eval_top1, top1_ema: last.eval_top1_ema, seconds_per_epoch: seconds, images_per_s: images,
+  epochs, seed: Number(values.seed), top1: last.eval_top1, top1_ema: last.eval_top1_ema, seconds_per_epoch: seconds, images_per_s: images,
   date: new Date().toISOString(), backend: outcome.backend, kernels: nativeKernels() ? 'native' : 'wasm', wall_seconds: (Date.now() - started) / 1000,
   load_average: loadavg()[0], resumed: resume !== undefined, history: h,
 };
@@ -118,7 +119,7 @@ async function shipAssets(): Promise<void> {
     input: { size: 32, channels: 3, mean: 0.286, std: 0.353, preprocessing: 'pixels/255, bilinear resize 28->32 (align_corners=False), normalize, gray replicated to 3 channels' },
     recipe: {
       batch_size: 128, opt: 'sgd (nesterov)', lr: 0.1, momentum: 0.9, weight_decay: 1e-5, sched: 'cosine (per epoch)', warmup_epochs: 1,
-      warmup_lr: 1e-4, min_lr: 1e-5, smoothing: 0.1, drop: 0.2, model_ema_decay: 0.999, hflip: 0.5, crop: 'random 32 from zero-padded by 2', seed: 42,
+      warmup_lr: 1e-4, min_lr: 1e-5, smoothing: 0.1, drop: 0.2, model_ema_decay: 0.999, hflip: 0.5, crop: 'random 32 from zero-padded by 2', seed: Number(values.seed),
       reference: 'shared/reference/fashion_mnist.md',
     },
   }, null, 1)}\n`);

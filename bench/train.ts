@@ -10,7 +10,8 @@
  * TypeScript / wasm kernels alone (what runs without a compiler, and in browsers).
  * Reports the median images/s over the timed steps, the per-kernel time breakdown
  * (exclusive time of every tfjs kernel call), the time outside kernels, and peak RSS,
- * next to PyTorch's figures. Writes bench/results/train.{json,md}.
+ * next to PyTorch's figures. Writes bench/results/train.{json,md,png} (`--quick`:
+ * train-quick.*). `--from-json` re-renders the table and chart of an existing JSON.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -18,6 +19,8 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { createCanvas } from '@napi-rs/canvas';
+import { Chart, registerables } from 'chart.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const shared = path.resolve(process.env.REPGHOST_SHARED ?? path.join(root, '..', 'shared'));
@@ -149,10 +152,20 @@ async function main(): Promise<void> {
       steps: { type: 'string' },
       'no-wasm': { type: 'boolean', default: false },
       out: { type: 'string', default: path.join(root, 'bench', 'results') },
+      'from-json': { type: 'string' },
     },
   });
   if (values.child) {
     process.stdout.write(`${JSON.stringify(await child(JSON.parse(values.child)))}\n`);
+    return;
+  }
+  if (values['from-json']) {
+    const file = path.resolve(values['from-json']);
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as Summary;
+    const base = file.replace(/\.json$/, '');
+    writeFileSync(`${base}.md`, markdown(saved));
+    await chart(saved, `${base}.png`);
+    process.stdout.write(markdown(saved));
     return;
   }
   const threads = Number(values.threads ?? Math.min(2, availableParallelism()));
@@ -196,6 +209,7 @@ async function main(): Promise<void> {
   const suffix = quick ? '-quick' : '';
   writeFileSync(path.join(values.out!, `train${suffix}.json`), `${JSON.stringify(json, null, 2)}\n`);
   writeFileSync(path.join(values.out!, `train${suffix}.md`), markdown(json));
+  await chart(json, path.join(values.out!, `train${suffix}.png`));
   process.stdout.write(markdown(json));
 }
 
@@ -204,10 +218,42 @@ function round(v: number, digits = 1): number {
   return Math.round(v * f) / f;
 }
 
-function markdown(j: { date: string; cpu: string; cores: number; node: string; threads: number; load_average_at_start: string; load_average_at_end: string;
+/** What train.json holds. */
+interface Summary {
+  date: string; cpu: string; cores: number; node: string; threads: number; load_average_at_start: string; load_average_at_end: string;
   results: Array<{ config: string; kernels_path: string; images_per_s: number; pytorch_images_per_s: number | null; ratio: number | null; median_step_ms: number;
     gradients_ms: number; update_ms: number; kernel_ms: number; outside_kernels_ms: number; peak_rss_mb: number; steps: number;
-    kernels: Array<{ kernel: string; ms_per_step: number; calls_per_step: number }> }> }): string {
+    kernels: Array<{ kernel: string; ms_per_step: number; calls_per_step: number }> }>;
+}
+
+/** Bars: images/s relative to PyTorch CPU per configuration, native and wasm kernels (1 = parity). */
+async function chart(j: Summary, file: string): Promise<void> {
+  Chart.register(...registerables);
+  const canvas = createCanvas(1200, 600);
+  const labels = [...new Set(j.results.map((r) => r.config))];
+  const series = (kernels: string) => labels.map((c) => j.results.find((r) => r.config === c && r.kernels_path === kernels)?.ratio ?? null);
+  const c = new Chart(canvas as unknown as HTMLCanvasElement, {
+    type: 'bar',
+    data: {
+      labels,
+      datasets: [
+        { label: 'repghost, native kernels', backgroundColor: '#1f77b4', data: series('native') },
+        { label: 'repghost, wasm kernels only', backgroundColor: '#ff7f0e', data: series('wasm') },
+        { label: 'PyTorch 1.13 CPU', backgroundColor: '#7f7f7f', data: labels.map(() => 1) },
+      ],
+    },
+    options: {
+      responsive: false, animation: false, devicePixelRatio: 1,
+      plugins: { title: { display: true, text: `Training step speed relative to PyTorch CPU, ${j.threads} threads (${j.cpu}, ${j.date.slice(0, 10)})`, font: { size: 16 } }, legend: { position: 'top' } },
+      scales: { y: { title: { display: true, text: 'images/s ÷ PyTorch images/s (higher is better)' }, beginAtZero: true }, x: { title: { display: true, text: 'model, input, batch, classes' } } },
+    },
+    plugins: [{ id: 'white', beforeDraw: (ch) => { const ctx = ch.ctx; ctx.save(); ctx.fillStyle = 'white'; ctx.fillRect(0, 0, ch.width, ch.height); ctx.restore(); } }],
+  });
+  writeFileSync(file, await canvas.encode('png'));
+  c.destroy();
+}
+
+function markdown(j: Summary): string {
   const lines = [
     '# Training speed: one SGD step, TensorFlow.js (wasm backend) with repghost\'s kernels vs PyTorch 1.13 CPU',
     '',
@@ -217,6 +263,8 @@ function markdown(j: { date: string; cpu: string; cores: number; node: string; t
     '| configuration | kernels | images/s | PyTorch images/s | ratio | step ms | forward+backward ms | update ms | in kernels ms | outside kernels ms | peak RSS MB |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...j.results.map((r) => `| ${r.config} | ${r.kernels_path} | ${r.images_per_s} | ${r.pytorch_images_per_s ?? '-'} | ${r.ratio?.toFixed(2) ?? '-'} | ${r.median_step_ms} | ${r.gradients_ms} | ${r.update_ms} | ${r.kernel_ms} | ${r.outside_kernels_ms} | ${r.peak_rss_mb} |`),
+    '',
+    '![speed relative to PyTorch](train.png)',
     '',
     '## Where the time goes (ms per step, exclusive, top kernels)',
     '',

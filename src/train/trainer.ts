@@ -16,6 +16,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { buildSpec, type ModelSpec } from '../spec/index.js';
 import { initTrainingBackend, type TrainBackendName } from './backend.js';
+import { describeKernels } from './kernels/native.js';
 import { decodeCheckpoint, encodeCheckpoint, peekCheckpoint, type SummaryRow, type TrainingCheckpoint } from './checkpoint.js';
 import { removeStaleTempFiles, writeFileAtomicSync as writeFileAtomic } from '../node/atomic-write.js';
 import { createOptimizer } from './create-optimizer.js';
@@ -146,6 +147,7 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
   const o = options;
   if (o.dataset !== 'fashion-mnist' && o.dataset !== 'imagefolder') throw new Error(`dataset '${String(o.dataset)}' is not supported (fashion-mnist, imagefolder)`);
   const backend = await initTrainingBackend({ backend: o.backend, threads: o.threads, warn: log });
+  log(`tfjs ${backend} backend, ${describeKernels()}`);
   mkdirSync(o.output, { recursive: true });
   removeStaleTempFiles(o.output); // temp files of a writer killed mid-checkpoint
   let data: TrainingData | null = null;

@@ -59,16 +59,16 @@ export function nativeKernels(): NativeKernels | null {
     loaded = createRequire(import.meta.url)(addonPath) as NativeKernels;
     loaded.setThreads(availableParallelism());
   } catch (e) {
-    loadError = `not built (${(e as Error).message.split('\n')[0]}); run 'npm run build:native' with a C++ compiler`;
+    loadError = `not built: ${(e as Error).message.split('\n')[0]}; run 'npm run build:native' with a C++ compiler`;
     loaded = null;
   }
   return loaded;
 }
 
-/** Why the native kernels are not in use (null when they are). */
-export function nativeUnavailableReason(): string | null {
-  nativeKernels();
-  return loadError;
+/** Which kernels training runs on, for logs: "native kernels, 2 threads" or why not. */
+export function describeKernels(): string {
+  const native = nativeKernels();
+  return native ? `native kernels, ${native.getThreads()} threads` : `TypeScript/wasm kernels (native kernels ${loadError})`;
 }
 
 /**
