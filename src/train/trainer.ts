@@ -147,7 +147,6 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
   const o = options;
   if (o.dataset !== 'fashion-mnist' && o.dataset !== 'imagefolder') throw new Error(`dataset '${String(o.dataset)}' is not supported (fashion-mnist, imagefolder)`);
   const backend = await initTrainingBackend({ backend: o.backend, threads: o.threads, warn: log });
-  log(`tfjs ${backend} backend, ${describeKernels()}`);
   mkdirSync(o.output, { recursive: true });
   removeStaleTempFiles(o.output); // temp files of a writer killed mid-checkpoint
   let data: TrainingData | null = null;
@@ -232,6 +231,8 @@ async function run(o: TrainOptions, data: TrainingData, backend: TrainBackendNam
     }
   };
 
+  // After every input check, so a bad input's error stays the only line of output.
+  log(`training on the tfjs ${backend} backend with ${describeKernels()}`);
   for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
     const lr = scheduledLr(epoch, schedule);
     const batches = data.epoch(rng, o.batchSize, steps);
