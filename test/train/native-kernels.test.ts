@@ -220,13 +220,12 @@ describe('thread count', () => {
       model.dispose();
       return { loss: r.loss, grads: r.grads!, after };
     };
-    const bytes = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
     const threadsBefore = native.getThreads();
     try {
       const one = run(1), two = run(2);
       expect(two.loss).toBe(one.loss);
-      for (const [k, g] of one.grads) expect(bytes(two.grads.get(k)!).equals(bytes(g)), k).toBe(true);
-      for (const [k, t] of one.after) expect(bytes(two.after.get(k)!.data).equals(bytes(t.data)), k).toBe(true);
+      for (const [k, g] of one.grads) expect(bytesOf(two.grads.get(k)!).equals(bytesOf(g)), k).toBe(true);
+      for (const [k, t] of one.after) expect(bytesOf(two.after.get(k)!.data).equals(bytesOf(t.data)), k).toBe(true);
     } finally {
       native.setThreads(threadsBefore);
     }
@@ -273,6 +272,6 @@ describe('optimizer and EMA updates', () => {
   });
 });
 
-function bytesOf(a: Float32Array): Buffer {
+function bytesOf(a: ArrayBufferView): Buffer {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 }

@@ -10,16 +10,10 @@
  *   Sharing is safe because tensors are immutable here: no kernel of this package
  *   writes into an input, and the optimizer assigns new tensors to variables.
  */
-import { backend_util, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs';
+import { backend_util, util, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs';
 import { convGeometry, depthwiseGeometry } from './conv-backprop.js';
 import { nativeKernels, type NativeKernels } from './native.js';
 import { KernelIO } from './typed-io.js';
-
-function product(dims: readonly number[]): number {
-  let n = 1;
-  for (const d of dims) n *= d;
-  return n;
-}
 
 function batchMatMul(original: KernelFunc): KernelFunc {
   return (args) => {
@@ -27,7 +21,7 @@ function batchMatMul(original: KernelFunc): KernelFunc {
     const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
     const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
     if (!native || a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2
-      || product(a.shape.slice(0, -2)) !== 1 || product(b.shape.slice(0, -2)) !== 1) return original(args);
+      || util.sizeFromShape(a.shape.slice(0, -2)) !== 1 || util.sizeFromShape(b.shape.slice(0, -2)) !== 1) return original(args);
     const [ar, ac] = a.shape.slice(-2) as [number, number];
     const [br, bc] = b.shape.slice(-2) as [number, number];
     const [m, k] = transposeA ? [ac, ar] : [ar, ac];
@@ -79,7 +73,7 @@ function add(original: KernelFunc): KernelFunc {
     const native = nativeKernels();
     const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
     if (!native || a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length !== b.shape.length
-      || a.shape.some((d, i) => d !== b.shape[i]) || product(a.shape) < 4096) return original(args);
+      || a.shape.some((d, i) => d !== b.shape[i]) || util.sizeFromShape(a.shape) < 4096) return original(args);
     const io = new KernelIO(args.backend);
     const out = io.alloc(a.shape);
     native.add(io.view(a), io.view(b), io.view(out));
