@@ -3,7 +3,8 @@
  * of the test suite): repghostnet_0_5x with the reference recipe of
  * shared/reference/fashion_mnist.md, printed next to PyTorch's figures measured on
  * this kind of machine. Appends {epochs, top1, top1_ema, seconds_per_epoch,
- * images_per_s, date, ...} to bench/results/fmnist.json.
+ * images_per_s, date, ...} to bench/results/fmnist.json and redraws fmnist.md / fmnist.png
+ * (bench/fmnist-report.ts).
  *
  * Options: --epochs N (default 3), --seed N (default 42, the reference's), --output DIR (checkpoints; default
  * /tmp/repghost-fmnist-<N>), --resume (continue DIR/last.pth.tar after a kill),
@@ -17,6 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createCanvas } from '@napi-rs/canvas';
+import { writeFmnistReport } from './fmnist-report.js';
 import { FASHION_MNIST_CLASSES, loadFashionMnistSplit, DEFAULT_FASHION_MNIST_DIR } from '../src/data/fashion-mnist.js';
 import { toDeploy } from '../src/reparam/fuse.js';
 import { nativeKernels } from '../src/train/kernels/native.js';
@@ -89,6 +91,7 @@ if (trainLimit === undefined && evalLimit === undefined) {
   runs.push(run);
   writeFileSync(resultsFile, `${JSON.stringify({ recipe: 'shared/reference/fashion_mnist.md', pytorch: PYTORCH, runs }, null, 1)}\n`);
   console.log(`appended to ${path.relative(root, resultsFile)}`);
+  for (const f of await writeFmnistReport()) console.log(`wrote ${path.relative(root, f)}`);
 }
 
 if (values.assets) await shipAssets();

@@ -16,7 +16,8 @@ const WIDTH = 800;
 const HEIGHT = 420;
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e'];
 
-interface Series { label: string; values: (number | null)[] }
+/** One line of a chart; `color` overrides the palette (by position otherwise). */
+export interface Series { label: string; values: (number | null)[]; color?: string; dashed?: boolean }
 
 /** Renders one line chart (x = epoch) to PNG bytes. */
 export function lineChartPng(title: string, epochs: number[], series: Series[], yLabel: string, logY = false): Uint8Array {
@@ -28,14 +29,14 @@ export function lineChartPng(title: string, epochs: number[], series: Series[], 
     type: 'line',
     data: {
       labels: epochs.map(String),
-      datasets: series.map((s, i) => ({
-        label: s.label, data: s.values, borderColor: COLORS[i % COLORS.length], backgroundColor: COLORS[i % COLORS.length],
-        borderWidth: 2, pointRadius: 3, spanGaps: true,
-      })),
+      datasets: series.map((s, i) => {
+        const color = s.color ?? COLORS[i % COLORS.length];
+        return { label: s.label, data: s.values, borderColor: color, backgroundColor: color, borderWidth: 2, pointRadius: 3, spanGaps: true, borderDash: s.dashed ? [6, 4] : [] };
+      }),
     },
     options: {
       responsive: false, animation: false, devicePixelRatio: 1,
-      plugins: { title: { display: true, text: title }, legend: { display: true } },
+      plugins: { title: { display: true, text: title }, legend: { display: true, labels: { filter: (item) => item.text !== '' } } },
       scales: {
         x: { title: { display: true, text: 'epoch' } },
         y: { type: logY ? 'logarithmic' : 'linear', title: { display: true, text: yLabel } },
