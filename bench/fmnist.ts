@@ -118,7 +118,7 @@ async function shipAssets(): Promise<void> {
   writeFileSync(path.join(assetsDir, 'labels.json'), `${JSON.stringify(FASHION_MNIST_CLASSES, null, 1)}\n`);
   writeFileSync(metaFile, `${JSON.stringify({
     model: spec.name, num_classes: 10, weights: useEma ? 'ema' : 'raw', test_top1: Number(top1.toFixed(2)),
-    test_top1_raw: last.eval_top1, test_top1_ema: last.eval_top1_ema, epochs, backend: outcome.backend, date: run.date,
+    test_top1_raw: last.eval_top1, test_top1_ema: last.eval_top1_ema, epochs, backend: outcome.backend, kernels: run.kernels, date: run.date,
     input: { size: 32, channels: 3, mean: 0.286, std: 0.353, preprocessing: 'pixels/255, bilinear resize 28->32 (align_corners=False), normalize, gray replicated to 3 channels' },
     recipe: {
       batch_size: 128, opt: 'sgd (nesterov)', lr: 0.1, momentum: 0.9, weight_decay: 1e-5, sched: 'cosine (per epoch)', warmup_epochs: 1,
