@@ -21,7 +21,7 @@ export interface FmnistRun {
   epochs: number; seed?: number; top1: number; top1_ema: number | null; seconds_per_epoch: number; images_per_s: number;
   date: string; kernels?: string; resumed: boolean; load_average: number; history: EpochRow[];
 }
-interface ReferenceRun { history: { epoch: number; train_loss: number; top1: number; top1_ema: number }[]; top1: number; top1_ema: number; seconds_per_epoch: number; images_per_s: number }
+export interface ReferenceRun { history: { epoch: number; train_loss: number; top1: number; top1_ema: number }[]; top1: number; top1_ema: number; seconds_per_epoch: number; images_per_s: number }
 
 const fmt = (v: number | null | undefined, digits = 2): string => (v == null ? '-' : v.toFixed(digits));
 
@@ -85,12 +85,18 @@ async function chart(runs: FmnistRun[], reference: ReferenceRun | undefined, fil
   writeFileSync(file, await canvas.encode('png'));
 }
 
+/** PyTorch's Fashion-MNIST runs by schedule length ('3', '12') from ../shared, or none when it is absent. */
+export function pytorchFmnistRuns(): Record<string, ReferenceRun> {
+  const refFile = path.join(shared, 'reference', 'fashion_mnist.json');
+  const reference = existsSync(refFile) ? JSON.parse(readFileSync(refFile, 'utf8')) as Record<string, ReferenceRun> : {};
+  delete reference['recipe'];
+  return reference;
+}
+
 /** Rewrites bench/results/fmnist.md and fmnist.png from fmnist.json and PyTorch's history in ../shared. */
 export async function writeFmnistReport(): Promise<string[]> {
   const runs = (JSON.parse(readFileSync(path.join(resultsDir, 'fmnist.json'), 'utf8')) as { runs: FmnistRun[] }).runs;
-  const refFile = path.join(shared, 'reference', 'fashion_mnist.json');
-  const reference: Record<string, ReferenceRun> = existsSync(refFile) ? JSON.parse(readFileSync(refFile, 'utf8')) as Record<string, ReferenceRun> : {};
-  delete reference['recipe'];
+  const reference = pytorchFmnistRuns();
   const md = path.join(resultsDir, 'fmnist.md');
   const png = path.join(resultsDir, 'fmnist.png');
   writeFileSync(md, markdown(runs, reference));

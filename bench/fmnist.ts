@@ -18,7 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createCanvas } from '@napi-rs/canvas';
-import { writeFmnistReport } from './fmnist-report.js';
+import { pytorchFmnistRuns, writeFmnistReport } from './fmnist-report.js';
 import { FASHION_MNIST_CLASSES, loadFashionMnistSplit, DEFAULT_FASHION_MNIST_DIR } from '../src/data/fashion-mnist.js';
 import { toDeploy } from '../src/reparam/fuse.js';
 import { nativeKernels } from '../src/train/kernels/native.js';
@@ -32,11 +32,10 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const resultsFile = path.join(root, 'bench', 'results', 'fmnist.json');
 const assetsDir = path.join(root, 'assets', 'fashion-mnist');
 
-/** PyTorch 1.13.1, 2 threads, official code, this kind of machine (fashion_mnist.md). */
-const PYTORCH: Record<number, { top1: number; top1_ema: number; seconds_per_epoch: number; images_per_s: number }> = {
-  3: { top1: 85.73, top1_ema: 10.0, seconds_per_epoch: 317, images_per_s: 261 },
-  12: { top1: 91.0, top1_ema: 90.81, seconds_per_epoch: 136, images_per_s: 448 },
-};
+/** PyTorch 1.13.1, 2 threads, official code, this kind of machine (shared/reference/fashion_mnist.json). */
+const PYTORCH = Object.fromEntries(Object.entries(pytorchFmnistRuns()).map(([epochs, r]) => [epochs, {
+  top1: r.top1, top1_ema: r.top1_ema, seconds_per_epoch: Math.round(r.seconds_per_epoch), images_per_s: Math.round(r.images_per_s),
+}]));
 
 const { values } = parseArgs({
   options: {
@@ -77,7 +76,7 @@ const run = {
   load_average: loadavg()[0], resumed: resume !== undefined, history: h,
 };
 
-const ref = PYTORCH[epochs];
+const ref = PYTORCH[String(epochs)];
 const fmt = (v: number | null | undefined, d = 2) => (v == null ? '-' : v.toFixed(d));
 console.log(`\nrepghostnet_0_5x on Fashion-MNIST, ${epochs} epochs (${outcome.backend})`);
 console.log('                 top-1 raw  top-1 EMA  s/epoch  images/s');
