@@ -17,7 +17,7 @@ const resultsDir = path.join(root, 'bench', 'results');
 
 interface EpochRow { epoch: number; train_loss: number; eval_top1: number; eval_top1_ema: number | null }
 /** One run as bench/fmnist.ts appends it (runs before `seed` and `kernels` were recorded used 42 and wasm). */
-export interface FmnistRun {
+interface FmnistRun {
   epochs: number; seed?: number; top1: number; top1_ema: number | null; seconds_per_epoch: number; images_per_s: number;
   date: string; kernels?: string; resumed: boolean; load_average: number; history: EpochRow[];
 }
@@ -42,16 +42,18 @@ function markdown(runs: FmnistRun[], reference: Record<string, ReferenceRun>): s
     '| epochs | seed | kernels | top-1 raw | top-1 EMA | s/epoch | images/s | date |',
     '|---:|---:|---|---:|---:|---:|---:|---|',
   ];
-  for (const e of Object.keys(reference).map(Number).sort((a, b) => a - b)) {
-    const ref = reference[String(e)]!;
-    lines.push(`| ${e} | 42 | **PyTorch** | **${fmt(ref.top1)}** | **${fmt(ref.top1_ema)}** | ${fmt(ref.seconds_per_epoch, 0)} | ${fmt(ref.images_per_s, 0)} | |`);
+  const schedules = [...new Set([...Object.keys(reference).map(Number), ...runs.map((r) => r.epochs)])].sort((a, b) => a - b);
+  for (const e of schedules) {
+    const ref = reference[String(e)];
+    if (ref) lines.push(`| ${e} | 42 | **PyTorch** | **${fmt(ref.top1)}** | **${fmt(ref.top1_ema)}** | ${fmt(ref.seconds_per_epoch, 0)} | ${fmt(ref.images_per_s, 0)} | |`);
     for (const r of runs.filter((x) => x.epochs === e)) {
       lines.push(`| ${e} | ${r.seed ?? 42} | ${r.kernels ?? 'wasm'} | ${fmt(r.top1)} | ${fmt(r.top1_ema)} | ${fmt(r.seconds_per_epoch, 0)} | ${fmt(r.images_per_s, 0)} | ${r.date.slice(0, 10)}${r.resumed ? ' (resumed)' : ''} |`);
     }
   }
   lines.push('', '## Over seeds', '', '| epochs | runs | top-1 raw mean ± sd | min | max | top-1 EMA mean | last-epoch train loss mean (PyTorch) | PyTorch top-1 raw | runs at or above PyTorch |', '|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-  for (const e of [...new Set(runs.map((r) => r.epochs))].sort((a, b) => a - b)) {
+  for (const e of schedules) {
     const rs = runs.filter((r) => r.epochs === e);
+    if (rs.length === 0) continue;
     const top1 = rs.map((r) => r.top1);
     const s = spread(top1);
     const ema = spread(rs.map((r) => r.top1_ema ?? 0));
