@@ -15,6 +15,7 @@ import { register as registerExport } from './commands/export.js';
 import { register as registerPreprocess } from './commands/preprocess.js';
 import { register as registerTrain } from './commands/train.js';
 import { register as registerReport } from './commands/report.js';
+import { register as registerQuantize } from './commands/quantize.js';
 
 const verbose = process.argv.includes('--verbose') || process.env.REPGHOST_VERBOSE === '1';
 
@@ -36,6 +37,7 @@ registerExport(program);
 registerPreprocess(program);
 registerTrain(program);
 registerReport(program);
+registerQuantize(program);
 
 try {
   await program.parseAsync(process.argv);
