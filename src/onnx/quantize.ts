@@ -27,7 +27,23 @@ export type ActivationType = 'uint8' | 'int8';
 export interface QdqOptions {
   /** Activation integer type (default `uint8`, see docs/deploy.md for why). */
   activations?: ActivationType;
+  /**
+   * Convs kept in float32 (by node name): their inputs are dequantized and their output
+   * quantized, so they are float islands. Default none. (`conv_stem`, with 3 input channels,
+   * is the one candidate: ORT's NHWC int8 kernel does poorly there, but in interleaved runs
+   * keeping it float did not change the total measurably; docs/deploy.md.)
+   */
+  floatConvs?: readonly string[];
+  /**
+   * Scale granularity of depthwise (grouped) conv weights (default `per-channel`).
+   * `per-tensor` runs faster in ORT 1.30 (its depthwise int8 kernel has a fast path only for
+   * one weight scale) but re-parameterized kernels lose more (docs/deploy.md).
+   */
+  depthwiseWeights?: 'per-channel' | 'per-tensor';
 }
+
+/** See {@link QdqOptions.floatConvs}. */
+export const DEFAULT_FLOAT_CONVS: readonly string[] = [];
 
 /** A float value after Conv+ReLU folding: which Relu nodes go, and which values are ReLU outputs. */
 interface ReluFolding { dropped: Set<NodeProto>; nonNegative: Set<string> }
@@ -94,6 +110,7 @@ export function activationParams(r: Range, type: ActivationType): QParams {
  */
 export function quantizeQdq(model: Uint8Array, ranges: ReadonlyMap<string, Range>, options: QdqOptions = {}): Uint8Array {
   const type = options.activations ?? 'uint8';
+  const floatConvs = new Set(options.floatConvs ?? DEFAULT_FLOAT_CONVS);
   const m = decodeModel(model);
   if (m.graph.node.some((n) => n.op_type === 'BatchNormalization')) {
     throw new Error('quantization needs the BN-folded deploy graph (exportOnnx mode "deploy")');
@@ -127,10 +144,14 @@ export function quantizeQdq(model: Uint8Array, ranges: ReadonlyMap<string, Range
     const w = inits.get(node.input[1]!);
     if (!w) throw new Error(`internal: ${node.name} has no weight initializer`);
     const channels = w.dims[0]!;
-    const { q, scales } = quantizePerChannel(floatValues(w), channels);
-    const axis = [{ name: 'axis', type: AttributeType.INT, i: 0 }];
-    newInits.push(byteTensor(`${w.name}.int8`, 'int8', w.dims, q), floatTensor(`${w.name}.scale`, [channels], scales),
-      byteTensor(`${w.name}.zero_point`, 'int8', [channels], new Int8Array(channels)));
+    const grouped = (node.attribute.find((a) => a.name === 'group')?.i ?? 1) > 1;
+    const perTensor = grouped && options.depthwiseWeights === 'per-tensor';
+    const { q, scales } = quantizePerChannel(floatValues(w), perTensor ? 1 : channels);
+    // Per-channel: 1-D scales on axis 0. Per-tensor: scalar scale and zero point, no axis.
+    const pdims = perTensor ? [] : [channels];
+    const axis = perTensor ? [] : [{ name: 'axis', type: AttributeType.INT, i: 0 }];
+    newInits.push(byteTensor(`${w.name}.int8`, 'int8', w.dims, q), floatTensor(`${w.name}.scale`, pdims, scales),
+      byteTensor(`${w.name}.zero_point`, 'int8', pdims, new Int8Array(scales.length)));
     nodes.push(makeNode('DequantizeLinear', `${w.name}.dequantize`, [`${w.name}.int8`, `${w.name}.scale`, `${w.name}.zero_point`], [`${w.name}.dq`], axis));
     usedInits.add(w.name);
     node.input[1] = `${w.name}.dq`;
@@ -140,15 +161,20 @@ export function quantizeQdq(model: Uint8Array, ranges: ReadonlyMap<string, Range
     if (!b) throw new Error(`internal: ${node.name} has no bias initializer`);
     const bias = floatValues(b);
     const bScales = Float32Array.from(scales, (s) => s * inputScale);
-    const bq = Int32Array.from(bias, (v, c) => Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, roundHalfEven(v / bScales[c]!))));
-    newInits.push(int32Tensor(`${b.name}.int32`, b.dims, bq), floatTensor(`${b.name}.scale`, [channels], bScales),
-      int32Tensor(`${b.name}.zero_point`, [channels], new Int32Array(channels)));
+    const bq = Int32Array.from(bias, (v, c) => Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, roundHalfEven(v / bScales[perTensor ? 0 : c]!))));
+    newInits.push(int32Tensor(`${b.name}.int32`, b.dims, bq), floatTensor(`${b.name}.scale`, pdims, bScales),
+      int32Tensor(`${b.name}.zero_point`, pdims, new Int32Array(bScales.length)));
     nodes.push(makeNode('DequantizeLinear', `${b.name}.dequantize`, [`${b.name}.int32`, `${b.name}.scale`, `${b.name}.zero_point`], [`${b.name}.dq`], axis));
     usedInits.add(b.name);
     node.input[2] = `${b.name}.dq`;
   };
 
-  for (const i of m.graph.input) quantizeValue(i.name, activationParams(rangeOf(i.name), type));
+  const isFloat = (n: NodeProto) => n.op_type === 'Conv' && floatConvs.has(n.name);
+  const readers = consumers(m);
+  for (const i of m.graph.input) {
+    // A graph input read only by float convs stays float: no Q/DQ round trip in front of them.
+    if ((readers.get(i.name) ?? []).some((n) => !isFloat(n))) quantizeValue(i.name, activationParams(rangeOf(i.name), type));
+  }
   for (const node of m.graph.node) {
     if (dropped.has(node)) continue;
     const x = node.input[0]!;
@@ -156,7 +182,7 @@ export function quantizeQdq(model: Uint8Array, ranges: ReadonlyMap<string, Range
       const q = quantized.get(node.input[k]!);
       if (q) node.input[k] = q.dq;
     }
-    if (node.op_type === 'Conv' || node.op_type === 'Gemm') {
+    if ((node.op_type === 'Conv' || node.op_type === 'Gemm') && !isFloat(node)) {
       const xq = quantized.get(x);
       if (!xq) throw new Error(`internal: ${node.name}'s input is not quantized`);
       quantizeParams(node, xq.p.scale);
