@@ -9,7 +9,7 @@
  *   histogram over the observed [min, max].
  * - `entropy`: the clipping threshold whose 8-bit quantized histogram has the smallest
  *   KL divergence from the observed one (the TensorRT method), applied to |x| (or to x
- *   for tensors that are never negative).
+ *   for tensors that are never negative), but never below the 99.99th percentile.
  *
  * `percentile` and `entropy` need the full range before the histogram: two passes over the
  * same batches (`needsSecondPass`), the first collecting min/max, the second histograms.
@@ -24,6 +24,8 @@ export interface Range { min: number; max: number }
 
 const BINS = 2048;
 const PERCENTILE = 99.999;
+/** The percentile below which entropy calibration never clips. */
+const ENTROPY_MAX_CLIPPED = 99.99;
 
 interface Stats { min: number; max: number; hist: Float64Array | null }
 
@@ -92,7 +94,10 @@ export class RangeCalibrator {
       else {
         // A ReLU output's zeros are exact in any range and would dominate the KL divergence: leave them out.
         const hist = s.min < 0 ? s.hist : Float64Array.from(s.hist, (v, i) => (i === 0 ? 0 : v));
-        t = entropyThreshold(hist, top, s.min < 0 ? 128 : 256);
+        // KL divergence does not see how far the clipped tail reaches, and on the Fashion-MNIST
+        // model plain entropy clipping cost 25 points of top-1: never clip more than the
+        // 0.01 % of values that the percentile method does.
+        t = Math.max(entropyThreshold(hist, top, s.min < 0 ? 128 : 256), percentileThreshold(s.hist, top, ENTROPY_MAX_CLIPPED));
       }
       out.set(name, { min: Math.max(s.min, -t), max: Math.min(s.max, t) });
     }
@@ -100,11 +105,11 @@ export class RangeCalibrator {
   }
 }
 
-/** The value below which PERCENTILE % of the histogram's mass lies. */
-function percentileThreshold(hist: Float64Array, top: number): number {
+/** The value below which `percentile` % of the histogram's mass lies. */
+function percentileThreshold(hist: Float64Array, top: number, percentile = PERCENTILE): number {
   const total = hist.reduce((a, b) => a + b, 0);
   if (total === 0) return top;
-  const want = (total * PERCENTILE) / 100;
+  const want = (total * percentile) / 100;
   let acc = 0;
   for (let i = 0; i < hist.length; i++) {
     acc += hist[i]!;

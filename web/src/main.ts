@@ -18,6 +18,11 @@ type ModelSlot = 'fashion' | 'custom';
 
 const MODELS_URL = new URL('models/fashion-mnist/', document.baseURI);
 const ORT_URL = new URL('ort/', document.baseURI).href;
+/**
+ * Timed runs per form of each classification (`?runs=N`, 1-50, default 7). A slow backend
+ * (WebGPU on a software adapter, as the WebGPU test runs it) can ask for fewer.
+ */
+const LATENCY_RUNS = Math.min(50, Math.max(1, Math.trunc(Number(new URLSearchParams(location.search).get('runs'))) || 7));
 
 const state = {
   web: null as WebOrt | null,
@@ -237,7 +242,7 @@ async function classifyCurrent(): Promise<void> {
   if (!model) {
     throw new Error(state.active === 'custom' ? 'load a checkpoint first (step 1), or switch to the Fashion-MNIST model' : 'the shipped Fashion-MNIST model is not loaded');
   }
-  const r = await model.classify(state.image.rgb, 5);
+  const r = await model.classify(state.image.rgb, 5, LATENCY_RUNS);
   renderResult(model, r);
   recordResult(state.active, model, r, state.image.name);
 }

@@ -141,7 +141,9 @@ export class PageModel {
       // Long enough for the browser's optimizing wasm tier: the first runs of a fresh page
       // can be several times slower and would make the comparison meaningless.
       const t0 = performance.now();
-      for (let i = 0; i < 3 || (i < 30 && performance.now() - t0 < 600); i++) {
+      // Fewer timed runs asked for (a slow backend): warm up as little.
+      const minWarmup = Math.min(3, runs);
+      for (let i = 0; i < minWarmup || (i < 30 && performance.now() - t0 < 600); i++) {
         await this.deploy.logits(input, 1, s, s);
         if (this.train) await this.train.logits(input, 1, s, s);
       }
