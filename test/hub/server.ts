@@ -105,6 +105,9 @@ export async function startHubServer(): Promise<HubServer> {
     const p = decodeURIComponent(url.pathname);
     const log: LoggedRequest = { path: p, status: 0, ...(req.headers.range ? { range: req.headers.range } : {}), ...(req.headers['if-range'] ? { ifRange: String(req.headers['if-range']) } : {}) };
     requests.push(log);
+    // As the real hub does: pages on other origins may fetch (the browser resolver's path).
+    res.setHeader('access-control-allow-origin', '*');
+    res.setHeader('access-control-expose-headers', 'etag, x-linked-etag, x-linked-size, content-length');
     const send = (status: number, headers: Record<string, string | number>, body?: string | Uint8Array) => {
       log.status = status;
       res.writeHead(status, headers);

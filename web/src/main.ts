@@ -8,7 +8,10 @@ import {
   chooseBackend, decodeImageBlob, loadOrtWeb, modelNames, readBytes, resolveModelName,
   type BackendChoice, type Interpolation, type RgbImage, type WebBackend, type WebOrt,
 } from '../../src/browser/index.js';
+import { fetchPretrained } from '../../src/hub/browser.js';
+import { pretrainedModels } from '../../src/hub/registry.js';
 import { drawPad } from './draw.js';
+import { makeFormats, type FormatRow } from './formats.js';
 import { PageModel, type Classification } from './page-model.js';
 import { FASHION_DEFAULTS, fashionPipeline, imagenetPipeline, type FashionConfig, type InvertMode } from './pipelines.js';
 import { $, clearError, errorMessage, millions, ms, paintRgb, renderTopk, showError } from './view.js';
@@ -22,6 +25,8 @@ const ORT_URL = new URL('ort/', document.baseURI).href;
  * Timed runs per form of each classification (`?runs=N`, 1-50, default 7). A slow backend
  * (WebGPU on a software adapter, as the WebGPU test runs it) can ask for fewer.
  */
+/** Hub mirror for the published weights (`?hub=<url>`; default the Hugging Face hub). */
+const HUB_ENDPOINT = new URLSearchParams(location.search).get('hub') ?? undefined;
 const LATENCY_RUNS = Math.min(50, Math.max(1, Math.trunc(Number(new URLSearchParams(location.search).get('runs'))) || 7));
 
 const state = {
@@ -222,6 +227,59 @@ async function loadCustom(): Promise<void> {
   await classifyCurrent();
 }
 
+async function loadPretrained(): Promise<void> {
+  const name = ($('pretrained-model') as HTMLSelectElement).value;
+  const status = $('pretrained-status');
+  status.textContent = `Fetching ${name}…`;
+  const r = await fetchPretrained(name, {
+    ...(HUB_ENDPOINT ? { hfEndpoint: HUB_ENDPOINT } : {}),
+    onProgress: ({ received, total }) => {
+      status.textContent = `Fetching ${name}: ${(received / 1e6).toFixed(1)}${total ? ` of ${(total / 1e6).toFixed(1)}` : ''} MB…`;
+    },
+  });
+  status.textContent = `${r.model}: ${(r.bytes.length / 1e6).toFixed(1)} MB ${r.fromCache ? 'from the browser cache' : `downloaded from ${new URL(r.url).host}`}, sha256 ${r.sha256.slice(0, 12)}…; ImageNet top-1 ${r.top1} % (official).`;
+  hook.pretrained = { model: r.model, fromCache: r.fromCache, bytes: r.bytes.length };
+  // The weights' own settings: the model, raw vs EMA, and the resize they were evaluated with.
+  ($('ckpt-model') as HTMLSelectElement).value = r.model;
+  (document.querySelector(`input[name=ckpt-ema][value=${r.ema ? 'ema' : 'raw'}]`) as HTMLInputElement).checked = true;
+  ($('ckpt-interp') as HTMLSelectElement).value = r.preprocess.interpolation;
+  state.customFile = { name: new URL(r.url).pathname.split('/').pop() ?? `${r.model}.safetensors`, bytes: r.bytes };
+  await loadCustom();
+}
+
+let formatUrls: string[] = [];
+
+async function makeDeployFiles(): Promise<void> {
+  const model = activeModel();
+  if (!model) throw new Error('load a model first');
+  if (!state.image) throw new Error('choose an image first: the files are timed on it');
+  const { input } = model.pipeline.prepare(state.image.rgb);
+  const rows: FormatRow[] = await makeFormats(model.web, model.graphs.deploy, input, model.pipeline.size, LATENCY_RUNS);
+  for (const u of formatUrls) URL.revokeObjectURL(u);
+  formatUrls = rows.map((r) => r.url);
+  const body = ($('formats') as HTMLTableElement).tBodies[0]!;
+  body.replaceChildren(...rows.map((r) => {
+    const tr = document.createElement('tr');
+    const label = r.precision === 'fp32' ? 'float32' : `${r.precision} weights`;
+    const share = r.precision === 'fp32' ? '' : ` (${((100 * r.bytes) / rows[0]!.bytes).toFixed(0)} %)`;
+    const cells = [label, `${(r.bytes / 1e6).toFixed(2)} MB${share}`, ms(r.latencyMs), r.precision === 'fp32' ? '–' : r.maxDiff.toExponential(1)];
+    for (const c of cells) {
+      const td = document.createElement('td');
+      td.textContent = c;
+      tr.append(td);
+    }
+    const a = document.createElement('a');
+    a.href = r.url;
+    a.download = `${model.loaded.spec.name}-${r.precision}.onnx`;
+    a.textContent = 'download';
+    const td = document.createElement('td');
+    td.append(a);
+    tr.append(td);
+    return tr;
+  }));
+  hook.formats = rows.map(({ precision, bytes, latencyMs, maxDiff }) => ({ precision, bytes, latencyMs, maxDiff }));
+}
+
 // ---- images and classification -----------------------------------------------------------
 
 function activeModel(): PageModel | null {
@@ -302,6 +360,11 @@ function wire(): void {
     }
     await classifyCurrent();
   }));
+
+  const pretrainedSelect = $('pretrained-model') as HTMLSelectElement;
+  for (const name of pretrainedModels()) pretrainedSelect.append(new Option(name, name));
+  $('pretrained-load').addEventListener('click', () => enqueue('published weights', loadPretrained));
+  $('formats-make').addEventListener('click', () => enqueue('deploy files', makeDeployFiles));
 
   $('ckpt-file').addEventListener('change', (ev) => {
     const input = ev.target as HTMLInputElement;
