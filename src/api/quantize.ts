@@ -61,8 +61,14 @@ export function fashionBatch(split: PreparedSplit, indices: readonly number[]): 
 async function sourceBatches(source: CalibrationSource, samples: number, batchSize: number): Promise<{ size: number; count: number; batches: () => AsyncIterable<CalibrationBatch> }> {
   if (source.kind === 'fashion-mnist') {
     // The training split: the test split stays unseen for the accuracy comparison.
-    const split = prepareSplit(await loadFashionMnistSplit(source.dir ?? DEFAULT_FASHION_MNIST_DIR, 'train'));
-    const idx = spreadIndices(split.count, samples);
+    const raw = await loadFashionMnistSplit(source.dir ?? DEFAULT_FASHION_MNIST_DIR, 'train');
+    // Prepare (resize, normalize) only the images used, not all 60,000.
+    const picked = spreadIndices(raw.count, samples);
+    const px = raw.height * raw.width;
+    const images = new Uint8Array(picked.length * px);
+    picked.forEach((src, i) => images.set(raw.images.subarray(src * px, (src + 1) * px), i * px));
+    const split = prepareSplit({ ...raw, count: picked.length, images, labels: Uint8Array.from(picked, (i) => raw.labels[i]!) });
+    const idx = picked.map((_, i) => i);
     return {
       size: FASHION_MNIST_SIZE, count: idx.length,
       async *batches() {

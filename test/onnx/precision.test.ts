@@ -1,5 +1,6 @@
 /** fp16 / int8 weight storage (`export --weights-precision`): size, golden logits, Fashion-MNIST agreement. */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { exportOnnx } from '../../src/onnx/emit.js';
@@ -12,6 +13,7 @@ import { loadWeights } from '../../src/reparam/load.js';
 import { DEFAULT_FASHION_MNIST_DIR, loadFashionMnistSplit, prepareSplit, type PreparedSplit } from '../../src/data/fashion-mnist.js';
 import { fashionPredictions } from '../../src/api/quantize.js';
 import { maxAbsDiff, repoRoot, sharedTensors } from '../helpers/shared.js';
+import { runCli } from '../helpers/cli.js';
 import { goldenInput } from './golden-cases.js';
 
 const maxAbs = (a: Float32Array) => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
@@ -84,5 +86,23 @@ describe('the shipped Fashion-MNIST model with int8 / fp16 weights', () => {
       const agree = got.predictions.filter((p, i) => p === base.predictions[i]).length / 2000;
       expect(agree, precision).toBeGreaterThanOrEqual(0.995);
     }
+  });
+});
+
+describe('repghost export --weights-precision', () => {
+  it('writes the int8-weight file and says so; refuses an unknown precision with exit 2', () => {
+    const tmp = mkdtempSync(path.join(tmpdir(), 'repghost-precision-'));
+    const out = path.join(tmp, 'fm-int8.onnx');
+    const r = runCli(['export', 'assets/fashion-mnist/deploy.safetensors', out, '--input-size', '32', '--weights-precision', 'int8', '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const summary = JSON.parse(r.stdout);
+    expect(summary).toMatchObject({ weights_precision: 'int8', model: 'repghostnet_0_5x' });
+    expect(summary.bytes).toBe(statSync(out).size);
+    expect(decodeModel(new Uint8Array(readFileSync(out))).metadata_props).toContainEqual({ key: 'repghost.weights_precision', value: 'int8' });
+    const bad = runCli(['export', 'assets/fashion-mnist/deploy.safetensors', path.join(tmp, 'x.onnx'), '--weights-precision', 'int4']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/int4/);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
   });
 });

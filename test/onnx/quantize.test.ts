@@ -10,8 +10,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
 import * as ortWeb from 'onnxruntime-web';
 import { RangeCalibrator } from '../../src/onnx/calibrate.js';
-import { activationParams, calibrationTargets } from '../../src/onnx/quantize.js';
-import { decodeModel } from '../../src/onnx/proto.js';
+import { activationParams, calibrationTargets, quantizeQdq } from '../../src/onnx/quantize.js';
+import { exportOnnx } from '../../src/onnx/emit.js';
+import { decodeModel, encodeModel } from '../../src/onnx/proto.js';
 import { OrtEngine } from '../../src/engine/ort-engine.js';
 import { createNodeEngine } from '../../src/engine/node.js';
 import { loadWeights } from '../../src/reparam/load.js';
@@ -107,6 +108,34 @@ describe('static int8 QDQ of the shipped Fashion-MNIST model', () => {
     expect(agree).toBeGreaterThanOrEqual(0.99);
     const range = a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
     expect(maxAbsDiff(a, b)).toBeLessThan(0.05 * range);
+  });
+});
+
+describe('quantizeQdq options', () => {
+  it('keeps chosen convs float and writes per-tensor depthwise scales when asked', async () => {
+    const lw = loadWeights(new Uint8Array(readFileSync(path.join(repoRoot, 'assets/fashion-mnist/deploy.safetensors'))), { fileName: 'deploy.safetensors' });
+    const f32 = exportOnnx(lw.spec, lw.deploy, { inputSize: [32, 32] });
+    const ranges = new Map(calibrationTargets(f32).map((t) => [t, { min: -4, max: 4 }]));
+    const m = decodeModel(quantizeQdq(f32, ranges, { floatConvs: ['conv_stem'], depthwiseWeights: 'per-tensor' }));
+    const byName = new Map(m.graph.node.map((n) => [n.name, n]));
+    // conv_stem reads the float input directly and keeps its float weight; nothing quantizes the input.
+    expect(byName.get('conv_stem')!.input.slice(0, 2)).toEqual(['input', 'conv_stem.folded_weight']);
+    expect(m.graph.node.some((n) => n.op_type === 'QuantizeLinear' && n.input[0] === 'input')).toBe(false);
+    const inits = new Map(m.graph.initializer.map((t) => [t.name, t]));
+    const dw = 'blocks.0.0.ghost1.cheap_operation.folded_weight';
+    expect(inits.get(`${dw}.scale`)!.dims).toEqual([]);
+    expect(inits.get('blocks.0.0.ghost1.primary_conv.0.folded_weight.scale')!.dims.length).toBe(1);
+    // Every Relu was folded into its conv's QuantizeLinear.
+    expect(m.graph.node.some((n) => n.op_type === 'Relu')).toBe(false);
+    const e = await createNodeEngine(encodeModel(m), { threads: 1 });
+    expect((await e.logits(new Float32Array(3 * 32 * 32), 1, 32, 32)).every(Number.isFinite)).toBe(true);
+    await e.dispose();
+  });
+
+  it('refuses a graph with BatchNormalization nodes', () => {
+    const lw = loadWeights(new Uint8Array(readFileSync(path.join(repoRoot, 'assets/fashion-mnist/deploy.safetensors'))), { fileName: 'deploy.safetensors' });
+    const bn = exportOnnx(lw.spec, lw.deploy, { mode: 'deploy-bn', inputSize: [32, 32] });
+    expect(() => quantizeQdq(bn, new Map())).toThrow(/BN-folded/);
   });
 });
 
