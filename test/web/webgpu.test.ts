@@ -58,8 +58,8 @@ beforeAll(async () => {
   page.on('pageerror', (e) => pageErrors.push(e.message));
   // One timed run per form: SwiftShader takes seconds per 224x224 inference.
   await page.goto(`${server.url}?runs=1`);
-  await page.waitForFunction(() => (window as unknown as { __repghost?: Hook }).__repghost?.ready === true, null, { timeout: 120_000 });
-});
+  await page.waitForFunction(() => (window as unknown as { __repghost?: Hook }).__repghost?.ready === true, null, { timeout: 240_000 });
+}, 300_000);
 
 afterAll(async () => {
   await browser?.close();
@@ -98,5 +98,5 @@ describe('WebGPU (SwiftShader) in headless Chromium', () => {
     const ref = (sharedTensors('golden/repghostnet_0_5x/expected.safetensors').get('logits_deploy')!.data as Float32Array).subarray(0, 1000);
     expect(maxAbsDiff(logits.webgpu!['chelsea.png']!, ref)).toBeLessThanOrEqual(WEBGPU_TOL);
     expect(pageErrors).toEqual([]);
-  });
+  }, 300_000); // SwiftShader: seconds per inference, more on a loaded machine
 });
