@@ -27,6 +27,7 @@ export interface QuantizeModelOptions {
   /** Calibration images (default 256), spread evenly over the source. */
   samples?: number;
   activations?: ActivationType;
+  /** Calibration batch (default 32 for Fashion-MNIST, 8 for an ImageFolder: every activation of a batch is held). */
   batchSize?: number;
   threads?: number;
   onProgress?: (pass: number, done: number, total: number, passes: number) => void;
@@ -82,17 +83,15 @@ async function sourceBatches(source: CalibrationSource, samples: number, batchSi
   const folder = await readImageFolder(source.dir);
   const files = spreadIndices(folder.samples.length, samples).map((i) => folder.samples[i]!.file);
   const size = source.preprocess?.size ?? 224;
-  // Decoded once: the second pass of percentile/entropy calibration reuses them.
-  const inputs: Float32Array[] = [];
-  for (const f of files) inputs.push(preprocess(await decodeImageFile(f), source.preprocess ?? {}));
   const per = 3 * size * size;
   return {
     size, count: files.length,
+    // Decoded batch by batch in each pass (percentile / entropy take two): memory stays one batch.
     async *batches() {
-      for (let b = 0; b < inputs.length; b += batchSize) {
-        const part = inputs.slice(b, b + batchSize);
+      for (let b = 0; b < files.length; b += batchSize) {
+        const part = files.slice(b, b + batchSize);
         const data = new Float32Array(part.length * per);
-        part.forEach((x, i) => data.set(x, i * per));
+        for (const [i, f] of part.entries()) data.set(preprocess(await decodeImageFile(f), source.preprocess ?? {}), i * per);
         yield { data, n: part.length };
       }
     },
@@ -105,7 +104,7 @@ async function sourceBatches(source: CalibrationSource, samples: number, batchSi
  */
 export async function quantizeModel(spec: ModelSpec, deploy: StateDict, source: CalibrationSource, options: QuantizeModelOptions = {}): Promise<QuantizedModel> {
   const method = options.method ?? 'minmax';
-  const { size, count, batches } = await sourceBatches(source, options.samples ?? 256, options.batchSize ?? 32);
+  const { size, count, batches } = await sourceBatches(source, options.samples ?? 256, options.batchSize ?? (source.kind === 'fashion-mnist' ? 32 : 8));
   const floatModel = exportOnnx(spec, deploy, { mode: 'deploy', inputSize: [size, size] });
   const passes = method === 'minmax' ? 1 : 2;
   const ranges = await calibrateRanges(nodeOrt, floatModel, batches, {

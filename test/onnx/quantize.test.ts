@@ -171,6 +171,7 @@ describe('repghost quantize', () => {
       [[w, path.join(tmp, 'a.txt'), '--calibrate', 'fashion-mnist'], /\.onnx extension/],
       [[w, path.join(tmp, 'a.onnx'), '--calibrate', 'fashion-mnist', '--samples', '0'], /positive integer/],
       [[w, path.join(tmp, 'a.onnx'), '--calibrate', 'fashion-mnist', '--input-size', '224'], /drop --input-size/],
+      [[w, path.join(tmp, 'a.onnx'), '--calibrate', 'fashion-mnist', '--batch-size', '100000'], /--batch-size 100000 is more than 256/],
     ];
     for (const [args, re] of cases) {
       const r = await runInProcess(register, ['quantize', ...args]);

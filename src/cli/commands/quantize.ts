@@ -19,15 +19,17 @@ interface QuantizeFlags extends PretrainedFlags {
   samples: number;
   method: CalibrationMethod;
   activations: ActivationType;
-  batchSize: number;
+  batchSize?: number;
   inputSize?: number;
   threads?: number;
   dataDir?: string;
   json?: boolean;
 }
 
-/** Upper bound of --samples: calibration keeps every image's activations of one batch, not all images. */
+/** Upper bound of --samples (images are read batch by batch; this only bounds the run time). */
 const MAX_SAMPLES = 100_000;
+/** Upper bound of --batch-size: a 224x224 batch's activations take tens of MB per image. */
+const MAX_BATCH = 256;
 
 export function register(program: Command): void {
   addPretrainedOptions(program.command('quantize'))
@@ -42,7 +44,7 @@ export function register(program: Command): void {
     .option('--ema', 'quantize the EMA weights (state_dict_ema) of a training checkpoint')
     .option('--input-size <n>', 'square input size (default 32 for fashion-mnist, else 224)', positiveInt('--input-size'))
     .option('--data-dir <dir>', 'where the Fashion-MNIST files are (default: Debian\'s dataset-fashion-mnist)')
-    .option('-b, --batch-size <n>', 'calibration batch size', positiveInt('--batch-size'), 32)
+    .option('-b, --batch-size <n>', 'calibration batch size (default 32 for fashion-mnist, 8 for 224x224 images: every activation of a batch is held at once)', positiveInt('--batch-size'))
     .option('--threads <n>', 'ONNX Runtime threads for calibration (default all cores)', positiveInt('--threads'))
     .option('--json', 'print a JSON summary')
     .addHelpText('after', '\nExamples:\n  repghost quantize assets/fashion-mnist/deploy.safetensors fmnist-int8.onnx --calibrate fashion-mnist\n  repghost quantize --pretrained --model repghostnet_100 r100-int8.onnx --calibrate imagenet/train --samples 512 --method percentile')
@@ -51,6 +53,7 @@ export function register(program: Command): void {
       if (!out) throw new UsageError('missing the output .onnx file (arguments are <weights> <out.onnx>)');
       if (path.extname(out).toLowerCase() !== '.onnx') throw new UsageError(`output ${out}: use an .onnx extension (arguments are <weights> <out.onnx>)`);
       if (!opts.calibrate) throw new UsageError('--calibrate is required: an ImageFolder directory or "fashion-mnist"');
+      if ((opts.batchSize ?? 0) > MAX_BATCH) throw new UsageError(`--batch-size ${opts.batchSize} is more than ${MAX_BATCH}: calibration holds every activation of a batch in memory`);
       if (opts.samples > MAX_SAMPLES) throw new UsageError(`--samples ${opts.samples} is more than ${MAX_SAMPLES}; a few hundred images calibrate well`);
       const fashion = opts.calibrate === 'fashion-mnist';
       if (!fashion && !(existsSync(opts.calibrate) && statSync(opts.calibrate).isDirectory())) {
@@ -75,7 +78,7 @@ export function register(program: Command): void {
       const { quantizeModel } = await import('../../api/quantize.js');
       const t0 = performance.now();
       const q = await quantizeModel(loaded.spec, loaded.deploy, calibration, {
-        method: opts.method, samples: opts.samples, activations: opts.activations, batchSize: opts.batchSize,
+        method: opts.method, samples: opts.samples, activations: opts.activations, batchSize: opts.batchSize ?? (fashion ? 32 : 8),
         ...(opts.threads ? { threads: opts.threads } : {}),
         onProgress: (pass, done, total, passes) => {
           if (!bar) return;
