@@ -33,15 +33,3 @@ export function allreduceIdentical(comm: Communicator, buf: Float32Array | Float
   comm.reduceSum(buf, 0);
   comm.broadcast(buf, 0);
 }
-
-/** The one-process world: every collective is the identity. */
-export const SINGLE_PROCESS: Communicator = {
-  rank: 0,
-  size: 1,
-  allreduceSum: () => {},
-  reduceSum: () => {},
-  broadcast: () => {},
-  barrier: () => {},
-  abort: (code: number): never => process.exit(code),
-  finalize: () => {},
-};

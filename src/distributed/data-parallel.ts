@@ -167,3 +167,23 @@ export class DataParallel {
   readonly reduceGradients = (local: (key: string) => Float32Array, lossFinite: boolean): AveragedGradients =>
     this.gradients.average(local, lossFinite);
 }
+
+/**
+ * timm's distribute_bn: BN running statistics made equal on every rank, either averaged
+ * (`reduce`: summed then divided by the world size, in float32 as torch does) or rank 0's
+ * (`broadcast`). One flat buffer for all of them.
+ */
+export function distributeBuffers(comm: Communicator, buffers: readonly Float32Array[], mode: 'reduce' | 'broadcast'): void {
+  if (comm.size === 1) return;
+  const flat = new Float32Array(buffers.reduce((n, b) => n + b.length, 0));
+  let o = 0;
+  for (const b of buffers) { flat.set(b, o); o += b.length; }
+  if (mode === 'reduce') {
+    allreduceIdentical(comm, flat);
+    for (let i = 0; i < flat.length; i++) flat[i] = flat[i]! / comm.size;
+  } else {
+    comm.broadcast(flat, 0);
+  }
+  o = 0;
+  for (const b of buffers) { b.set(flat.subarray(o, o + b.length)); o += b.length; }
+}

@@ -40,6 +40,12 @@ export function launcherWorldSize(env: NodeJS.ProcessEnv = process.env): number 
   return env.PMIX_RANK !== undefined || env.PMI_RANK !== undefined ? 1 : null;
 }
 
+/** Ranks of this job on this machine (Open MPI tells each rank; 1 when unknown). */
+export function localRanks(env: NodeJS.ProcessEnv = process.env): number {
+  const n = Number(env.OMPI_COMM_WORLD_LOCAL_SIZE ?? env.MPI_LOCALNRANKS ?? env.SLURM_NTASKS_PER_NODE ?? 1);
+  return Number.isInteger(n) && n > 0 ? n : 1;
+}
+
 let addon: MpiAddon | null | undefined;
 let addonError = '';
 

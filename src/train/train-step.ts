@@ -4,6 +4,7 @@
  * the forward (momentum 0.1, unbiased variance, num_batches_tracked + 1).
  */
 import * as tf from '@tensorflow/tfjs';
+import { batchNormCountRatio } from './kernels/batch-norm.js';
 import { liveView } from './kernels/typed-io.js';
 import { labelSmoothingCrossEntropy } from './loss.js';
 import { forward } from './network.js';
@@ -112,10 +113,12 @@ export function trainStep(model: ModelState, sgd: Optimizer, input: StepInputs, 
 /** PyTorch's running update, in double precision like its CPU kernel, stored as float32. */
 function updateRunningStats(model: ModelState, stats: Map<string, BatchStats>): void {
   const m = BN_MOMENTUM;
+  const countRatio = batchNormCountRatio();
   for (const [name, s] of stats) {
     if (model.frozenBn.has(name)) continue; // frozen stages keep their running statistics
     const b = model.bn.get(name)!;
-    const unbias = s.count / (s.count - 1);
+    const count = s.count * countRatio; // synchronized BN: the global batch
+    const unbias = count / (count - 1);
     for (let c = 0; c < b.mean.length; c++) {
       b.mean[c] = m * s.mean[c]! + (1 - m) * b.mean[c]!;
       b.variance[c] = m * s.variance[c]! * unbias + (1 - m) * b.variance[c]!;
