@@ -200,10 +200,18 @@ export function register(program: Command): void {
  * forever in a collective; a clean end leaves MPI cleanly.
  */
 async function trainRank(options: TrainOptions, f: TrainFlags): Promise<void> {
-  const [{ train }, { progressHooks }, { joinWorld }] = await Promise.all([
+  const [{ train }, { progressHooks }, { joinWorld, launcherRank }] = await Promise.all([
     import('../../train/trainer.js'), import('../../train/progress.js'), import('../../distributed/mpi.js'),
   ]);
-  const comm = joinWorld()!; // throws one line when the MPI binding is missing
+  let comm;
+  try {
+    comm = joinWorld()!;
+  } catch (e) {
+    // No binding: every rank fails the same way; rank 0 says so, once.
+    if (launcherRank() === 0) throw e;
+    process.exitCode = 1;
+    return;
+  }
   const hooks = progressHooks({ every: f.logInterval });
   let outcome;
   try {
