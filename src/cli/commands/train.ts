@@ -4,6 +4,7 @@
  * Writes last.pth.tar / model_best.pth.tar (timm layout, torch-loadable) and summary.csv
  * to --output; --resume continues a killed run exactly.
  */
+import { availableParallelism } from 'node:os';
 import { Option, type Command } from 'commander';
 import { DEFAULT_FASHION_MNIST_DIR } from '../../data/fashion-mnist.js';
 import { parseRandAugment } from '../../data/augment/rand-augment.js';
@@ -52,6 +53,12 @@ const DATASETS: readonly DatasetName[] = ['fashion-mnist', 'imagefolder'];
 const INTERPOLATIONS: readonly TrainInterpolation[] = ['random', 'bilinear', 'bicubic', 'nearest'];
 const ERASE_MODES: readonly EraseMode[] = ['pixel', 'rand', 'const'];
 const DIST_BN: readonly DistBnMode[] = ['reduce', 'broadcast', ''];
+
+/** timm's --dist-bn: reduce, broadcast or '' (the empty string: leave each rank's statistics). */
+function distBn(v: string): DistBnMode {
+  if (!(DIST_BN as readonly string[]).includes(v)) throw new UsageError(`--dist-bn must be reduce, broadcast or '' (empty: keep each rank's), got '${v}'`);
+  return v as DistBnMode;
+}
 
 /** Flags that only the ImageFolder pipeline reads (commander option names). */
 const IMAGEFOLDER_ONLY = ['inputSize', 'imgSize', 'scale', 'ratio', 'trainInterpolation', 'aa', 'colorJitter', 'reprob', 'remode', 'workers'];
@@ -170,6 +177,10 @@ export function register(program: Command): void {
       const options = optionsFromFlags(f, command);
       const { launcherWorldSize } = await import('../../distributed/mpi.js');
       if (f.nproc !== undefined) {
+        const cores = availableParallelism();
+        if (f.nproc > 4 * cores) {
+          throw new UsageError(`--nproc ${f.nproc} is more than 4 processes per core on this ${cores}-core machine; for several machines use mpirun -H`);
+        }
         if (launcherWorldSize() !== null) throw new UsageError('--nproc starts mpirun itself: leave it out when the command already runs under mpirun');
         const { launchRanks } = await import('../../distributed/launch.js');
         process.exitCode = await launchRanks(f.nproc);
@@ -281,6 +292,6 @@ function optionsFromFlags(f: TrainFlags, command: Command): TrainOptions {
     inputSize: size, scale: pair('--scale', f.scale, 0, Infinity), ratio: pair('--ratio', f.ratio, 0, Infinity),
     trainInterpolation: oneOf('--train-interpolation', INTERPOLATIONS, f.trainInterpolation),
     aa, colorJitter: f.colorJitter, reprob: f.reprob, remode: oneOf('--remode', ERASE_MODES, f.remode), workers: f.workers,
-    syncBn: f.syncBn, distBn: oneOf('--dist-bn', DIST_BN, f.distBn),
+    syncBn: f.syncBn, distBn: distBn(f.distBn),
   };
 }
