@@ -3,8 +3,23 @@
  * one base configuration scaled by a width multiplier, plus the paper's ablations.
  */
 
+import { bnLayer, type LinearChain } from './layer-types.js';
+
 /** What the fusion branch of each RepGhost module holds in training form. */
 export type FusionKind = 'bn' | 'identity' | 'none';
+
+/**
+ * The layers of each fusion kind's branch, for a module `module` (`blocks.1.0.ghost1`)
+ * of `channels` channels, in PyTorch registration order; `null`: no branch. The
+ * official module registers them as `fusion_conv.<i>` and `fusion_bn.<i>` (ModuleLists).
+ * Everything else (the walk, keys, counts, the fold into `cheap_operation`, ONNX,
+ * training) follows from these layers, so a new kind is one row here.
+ */
+export const FUSION_BRANCHES: Record<FusionKind, (module: string, channels: number) => LinearChain | null> = {
+  bn: (module, channels) => [bnLayer(`${module}.fusion_bn.0`, channels)],
+  identity: () => [],
+  none: () => null,
+};
 
 /** Constructor switches of the official `repghostnet(...)` factory. */
 export interface VariantConfig {
