@@ -94,7 +94,8 @@ class OnnxOps implements NetworkOps<string> {
       ? [this.g.initializer(`${l.name}.folded_weight`, f.weight), this.g.initializer(`${l.name}.folded_bias`, f.bias)]
       : [this.param(`${l.name}.weight`), ...(l.bias ? [this.param(`${l.name}.bias`)] : [])];
     return this.g.node('Conv', l.name, [x, ...params], {
-      group: l.groups, kernel_shape: [l.kernel, l.kernel], pads: [l.pad, l.pad, l.pad, l.pad], strides: [l.stride, l.stride], dilations: [1, 1],
+      group: l.groups, kernel_shape: [l.kernel, l.kernel], pads: [l.pad, l.pad, l.pad, l.pad],
+      strides: [l.stride, l.stride], dilations: [1, 1],
     }, shape);
   }
 
@@ -102,7 +103,8 @@ class OnnxOps implements NetworkOps<string> {
   bn(l: BnLayer, x: string): string {
     if (this.foldedBns.has(l.name)) return x;
     const p = (s: string) => this.param(`${l.name}.${s}`);
-    return this.g.node('BatchNormalization', l.name, [x, p('weight'), p('bias'), p('running_mean'), p('running_var')], { epsilon: { float: l.eps } });
+    const inputs = [x, p('weight'), p('bias'), p('running_mean'), p('running_var')];
+    return this.g.node('BatchNormalization', l.name, inputs, { epsilon: { float: l.eps } });
   }
 
   relu(name: string, x: string): string {
@@ -139,7 +141,8 @@ class OnnxOps implements NetworkOps<string> {
 
   linear(l: LinearLayer, x: string): string {
     const [n] = this.g.shapeOf(x);
-    return this.g.node('Gemm', l.name, [x, this.param(`${l.name}.weight`), this.param(`${l.name}.bias`)], { transB: 1 }, [n!, { dim_value: l.outFeatures }]);
+    const inputs = [x, this.param(`${l.name}.weight`), this.param(`${l.name}.bias`)];
+    return this.g.node('Gemm', l.name, inputs, { transB: 1 }, [n!, { dim_value: l.outFeatures }]);
   }
 
   /** Names `x` `features.<tap>` when that tap was asked for (declared as an output by finish()). */
@@ -174,7 +177,8 @@ export function exportOnnx(spec: ModelSpec, sd: StateDict, options: OnnxExportOp
   if (mode === 'train') {
     // norep has no fusion branch: its two forms are the same network and the same keys.
     if (given === 'deploy' && spec.variant.fusion !== 'none') {
-      throw new Error(`a training-form graph needs training-form weights; these ${spec.name} weights are in deploy form (fusion branches already folded)`);
+      throw new Error(`a training-form graph needs training-form weights; these ${spec.name} weights are in deploy`
+        + ' form (fusion branches already folded)');
     }
     form = 'train';
     weights = sd;
@@ -185,7 +189,10 @@ export function exportOnnx(spec: ModelSpec, sd: StateDict, options: OnnxExportOp
 
   const ops = new OnnxOps(spec, form, weights, mode, taps);
   const [h, w] = inputSize;
-  const x = ops.g.input(INPUT_NAME, [BATCH, { dim_value: 3 }, ...(dynamic ? [{ dim_param: 'height' }, { dim_param: 'width' }] : [{ dim_value: h }, { dim_value: w }])]);
+  const spatial: Dim[] = dynamic
+    ? [{ dim_param: 'height' }, { dim_param: 'width' }]
+    : [{ dim_value: h }, { dim_value: w }];
+  const x = ops.g.input(INPUT_NAME, [BATCH, { dim_value: 3 }, ...spatial]);
   ops.finish(walkNetwork(spec, form, ops, x));
   const graph = ops.g.build(`${spec.name}, ${mode} graph, generated from the model spec by repghost`);
   return encodeModel({

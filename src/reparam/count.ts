@@ -51,13 +51,21 @@ export function countModel(spec: ModelSpec, form: Form, inputSize: [number, numb
 }
 
 /** Per-stage breakdown row: `stem`, `blocks.0` ... `blocks.9`, `head`. */
-export interface StageCounts { stage: string; flops: number; params: number; outChannels: number; outSize: [number, number] }
+export interface StageCounts {
+  stage: string;
+  flops: number;
+  params: number;
+  outChannels: number;
+  outSize: [number, number];
+}
 
 /** Counts grouped by stage, for the `info` table; each row's output is the stage's output. */
 export function countByStage(spec: ModelSpec, form: Form, inputSize: [number, number] = [224, 224]): StageCounts[] {
   const rec = record(spec, form, inputSize);
   const rows = new Map<string, StageCounts>();
-  for (const [stage, out] of rec.stageOut) rows.set(stage, { stage, flops: 0, params: 0, outChannels: out.c, outSize: [out.h!, out.w!] });
+  for (const [stage, out] of rec.stageOut) {
+    rows.set(stage, { stage, flops: 0, params: 0, outChannels: out.c, outSize: [out.h!, out.w!] });
+  }
   for (const r of rec.layers) {
     const row = rows.get(r.stage)!;
     row.flops += layerMacs(r);

@@ -17,7 +17,9 @@ function get(sd: StateDict, key: string): Tensor {
 }
 
 /** Per-channel scale gamma/sqrt(var+eps) and shift beta - mean*scale of a BN, in float64. */
-export function bnScaleShift(sd: StateDict, bnName: string, eps = BN_EPS): { scale: Float64Array; shift: Float64Array } {
+export function bnScaleShift(
+  sd: StateDict, bnName: string, eps = BN_EPS,
+): { scale: Float64Array; shift: Float64Array } {
   const gamma = toFloat64(get(sd, `${bnName}.weight`));
   const beta = toFloat64(get(sd, `${bnName}.bias`));
   const mean = toFloat64(get(sd, `${bnName}.running_mean`));
@@ -47,14 +49,16 @@ function chainKernel(sd: StateDict, chain: LinearChain, channels: number, k: num
   chain.forEach((l, i) => {
     if (l.kind === 'conv') {
       if (i !== 0 || l.groups !== channels || l.stride !== 1 || l.kernel > k || l.kernel % 2 !== 1) {
-        throw new Error(`internal: ${l.name} cannot be folded (only a first, stride-1, depthwise conv of odd kernel <= ${k})`);
+        throw new Error(`internal: ${l.name} cannot be folded (only a first, stride-1, depthwise conv, odd kernel`
+          + ` <= ${k})`);
       }
       const w = toFloat64(get(sd, `${l.name}.weight`));
       const b = l.bias ? toFloat64(get(sd, `${l.name}.bias`)) : null;
       const off = (k - l.kernel) / 2;
       for (let o = 0; o < channels; o++) {
         for (let y = 0; y < l.kernel; y++) {
-          for (let x = 0; x < l.kernel; x++) weight[o * kk + (y + off) * k + x + off] = w[(o * l.kernel + y) * l.kernel + x]!;
+          const row = (y + off) * k + off;
+          for (let x = 0; x < l.kernel; x++) weight[o * kk + row + x] = w[(o * l.kernel + y) * l.kernel + x]!;
         }
         bias[o] = b ? b[o]! : 0;
       }

@@ -66,7 +66,8 @@ export type KeySpec = [key: string, shape: number[], dtype: DType];
 export function layerKeys(l: Layer): KeySpec[] {
   switch (l.kind) {
     case 'conv': {
-      const keys: KeySpec[] = [[`${l.name}.weight`, [l.outChannels, l.inChannels / l.groups, l.kernel, l.kernel], 'F32']];
+      const shape = [l.outChannels, l.inChannels / l.groups, l.kernel, l.kernel];
+      const keys: KeySpec[] = [[`${l.name}.weight`, shape, 'F32']];
       if (l.bias) keys.push([`${l.name}.bias`, [l.outChannels], 'F32']);
       return keys;
     }

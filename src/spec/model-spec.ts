@@ -143,8 +143,12 @@ export interface SpecOptions {
 function ghost(name: string, inChannels: number, channels: number, relu: boolean, fusion: FusionKind): GhostModuleSpec {
   return {
     name, inChannels, channels, relu, fusion,
-    primary: convBn(convLayer(`${name}.primary_conv.0`, inChannels, channels, 1, 1, 1, false), `${name}.primary_conv.1`),
-    cheap: convBn(depthwise(`${name}.cheap_operation.0`, channels, CHEAP_KERNEL, 1, false), `${name}.cheap_operation.1`),
+    primary: convBn(
+      convLayer(`${name}.primary_conv.0`, inChannels, channels, 1, 1, 1, false), `${name}.primary_conv.1`,
+    ),
+    cheap: convBn(
+      depthwise(`${name}.cheap_operation.0`, channels, CHEAP_KERNEL, 1, false), `${name}.cheap_operation.1`,
+    ),
     fusionBranch: FUSION_BRANCHES[fusion](name, channels),
     fusedCheap: depthwise(`${name}.cheap_operation`, channels, CHEAP_KERNEL, 1, true),
   };
@@ -152,8 +156,8 @@ function ghost(name: string, inChannels: number, channels: number, relu: boolean
 
 /** `RepGhostBottleneck(in, mid, out, k, s, se_ratio, shortcut, reparam_*)`. */
 function bottleneck(
-  name: string, stage: number, index: number, input: number, mid: number, out: number, row: BlockConfig, seRatio: number,
-  variant: VariantConfig,
+  name: string, stage: number, index: number, input: number, mid: number, out: number,
+  row: BlockConfig, seRatio: number, variant: VariantConfig,
 ): BottleneckSpec {
   const sameShape = input === out && row.s === 1;
   const shortcut = sameShape ? (variant.shortcut ? 'identity' : 'none') : 'conv';
@@ -190,7 +194,9 @@ export function buildSpec(modelName: string, options: SpecOptions = {}): ModelSp
   const variant = variantConfig(name);
   if (options.width !== undefined) variant.width = options.width;
   const numClasses = options.numClasses ?? 1000;
-  if (!Number.isInteger(numClasses) || numClasses < 1) throw new Error(`numClasses must be a positive integer, got ${numClasses}`);
+  if (!Number.isInteger(numClasses) || numClasses < 1) {
+    throw new Error(`numClasses must be a positive integer, got ${numClasses}`);
+  }
   const width = variant.width;
   const stemChannels = makeDivisible(16 * width, 4);
   let input = stemChannels;

@@ -52,9 +52,11 @@ export function record(spec: ModelSpec, form: Form, inputSize: [number, number] 
   const tapSources = new Map<TapName, string>();
   const bnAfterConv: { bn: BnLayer; input: Value }[] = [];
   let unassigned: RecordedLayer[] = [];
-  const spatial = (n: number | null, l: ConvLayer): number | null => (n === null ? null : convOut(n, l.kernel, l.stride, l.pad));
+  const spatial = (n: number | null, l: ConvLayer): number | null =>
+    n === null ? null : convOut(n, l.kernel, l.stride, l.pad);
   const read = (...xs: Value[]): void => xs.forEach((x) => x.uses++);
-  const value = (producer: string, s: Shape, conv?: ConvLayer): Value => ({ c: s.c, h: s.h, w: s.w, producer, uses: 0, ...(conv ? { conv } : {}) });
+  const value = (producer: string, s: Shape, conv?: ConvLayer): Value =>
+    ({ c: s.c, h: s.h, w: s.w, producer, uses: 0, ...(conv ? { conv } : {}) });
   const leaf = (layer: Layer, out: Value): Value => {
     const r: RecordedLayer = { layer, stage: '', out: { c: out.c, h: out.h, w: out.w } };
     layers.push(r);
@@ -85,7 +87,8 @@ export function record(spec: ModelSpec, form: Form, inputSize: [number, number] 
     relu: (name, x) => (read(x), value(name, x)),
     add(name, a, b) {
       if (a.c !== b.c || a.h !== b.h || a.w !== b.w) {
-        throw new Error(`internal: ${name} adds ${a.c}x${a.h}x${a.w} (${a.producer}) to ${b.c}x${b.h}x${b.w} (${b.producer})`);
+        const dims = (v: Value): string => `${v.c}x${v.h}x${v.w} (${v.producer})`;
+        throw new Error(`internal: ${name} adds ${dims(a)} to ${dims(b)}`);
       }
       read(a, b);
       return value(name, a);

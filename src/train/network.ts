@@ -85,7 +85,8 @@ export function forward(spec: ModelSpec, weights: WeightSource, x: tf.Tensor4D, 
     const beta = weights.param(`${l.name}.bias`);
     if (training && !options.evalModeBn?.(l.name)) {
       const r = batchNormTrain(input, gamma, beta, { eps: l.eps, relu }, z);
-      options.onBatchStats?.(l.name, r.mean.dataSync() as Float32Array, r.variance.dataSync() as Float32Array, input.size / input.shape[3]);
+      const count = input.size / input.shape[3];
+      options.onBatchStats?.(l.name, r.mean.dataSync() as Float32Array, r.variance.dataSync() as Float32Array, count);
       return r.y as tf.Tensor4D;
     }
     if (!options.runningStats) throw new Error('eval-mode forward needs runningStats');
@@ -101,7 +102,8 @@ export function forward(spec: ModelSpec, weights: WeightSource, x: tf.Tensor4D, 
     return (v.result ??= batchNorm(v.layer, v.input, v.relu, v.z));
   };
   /** A BN that can still take an addend (no ReLU or addend yet, not computed). */
-  const openForAdd = (v: Value): v is PendingBn => v instanceof PendingBn && !v.relu && !v.z && !v.result && !v.absorbed;
+  const openForAdd = (v: Value): v is PendingBn =>
+    v instanceof PendingBn && !v.relu && !v.z && !v.result && !v.absorbed;
   const absorb = (p: PendingBn, relu: boolean, z?: tf.Tensor4D): PendingBn => {
     p.absorbed = true;
     return new PendingBn(p.layer, p.input, relu, z);
@@ -116,7 +118,8 @@ export function forward(spec: ModelSpec, weights: WeightSource, x: tf.Tensor4D, 
         const [n, h, wd, c] = input.shape;
         y = tf.reshape(matMul(tf.reshape(input, [n * h * wd, c]), w), [n, h, wd, l.outChannels]);
       } else {
-        const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [l.pad, l.pad], [l.pad, l.pad], [0, 0]];
+        const p: [number, number] = [l.pad, l.pad];
+        const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], p, p, [0, 0]];
         y = l.groups === 1
           ? tf.conv2d(input, w as tf.Tensor4D, l.stride, pad)
           : tf.depthwiseConv2d(input, w as tf.Tensor4D, l.stride, pad);
