@@ -48,6 +48,16 @@ export const OFFICIAL_VARIANTS: Record<string, VariantConfig> = {
   repghostnet_wo_0_5x: { width: 0.5, fusion: 'bn', shortcut: false, enableSe: true },
 };
 
+/**
+ * True for the paper's ablations (any switch off the main line: another fusion kind than
+ * BN, no shortcut, no SE). When a file's keys fit a main-line model and its ablations
+ * alike (0.5x and wo_0_5x share every key), the loader takes the main-line model.
+ */
+export function isAblation(name: string): boolean {
+  const v = variantConfig(name);
+  return v.fusion !== 'bn' || !v.shortcut || !v.enableSe;
+}
+
 /** timm's names for the same models (timm/models/repghost.py), mapped to the official ones. */
 export const TIMM_ALIASES: Record<string, string> = {
   repghostnet_050: 'repghostnet_0_5x',
