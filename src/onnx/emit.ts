@@ -15,7 +15,7 @@
 import type { BnLayer, ConvLayer, LinearLayer } from '../spec/layer-types.js';
 import { convOut, type ModelSpec } from '../spec/model-spec.js';
 import { record } from '../spec/record.js';
-import { walkNetwork, type Form, type NetworkOps, type TapName } from '../spec/walk.js';
+import { formsDiffer, walkNetwork, type Form, type NetworkOps, type TapName } from '../spec/walk.js';
 import { foldAllBatchNorms, toDeploy, type FoldedConv } from '../reparam/fuse.js';
 import { detectForm } from '../weights/match.js';
 import { f32, toFloat32, type StateDict, type Tensor } from '../weights/tensor.js';
@@ -176,7 +176,7 @@ export function exportOnnx(spec: ModelSpec, sd: StateDict, options: OnnxExportOp
   let weights: StateDict;
   if (mode === 'train') {
     // norep has no fusion branch: its two forms are the same network and the same keys.
-    if (given === 'deploy' && spec.variant.fusion !== 'none') {
+    if (given === 'deploy' && formsDiffer(spec)) {
       throw new Error(`a training-form graph needs training-form weights; these ${spec.name} weights are in deploy`
         + ' form (fusion branches already folded)');
     }

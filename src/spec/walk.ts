@@ -67,6 +67,11 @@ export function cheapIsFused(g: GhostModuleSpec, form: Form): boolean {
   return form === 'deploy' && g.fusionBranch !== null;
 }
 
+/** False when no module has a fusion branch (norep): then both forms are the same network and keys. */
+export function formsDiffer(spec: ModelSpec): boolean {
+  return spec.stages.some((blocks) => blocks.some((b) => b.kind === 'bottleneck' && cheapIsFused(b.ghost1, 'deploy')));
+}
+
 function convBn<V>(o: NetworkOps<V>, cb: ConvBn, x: V): V {
   return o.bn(cb.bn, o.conv(cb.conv, x));
 }
