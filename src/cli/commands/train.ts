@@ -95,10 +95,11 @@ async function trainRank(options: TrainOptions, logInterval: number): Promise<vo
   try {
     comm = joinWorld()!;
   } catch (e) {
-    // No binding: every rank fails the same way; rank 0 says so, once.
+    // No binding: usually every rank fails the same way. Rank 0 says so at once; the others wait
+    // (mpirun ends the job, and them, when rank 0 exits), and speak only if rank 0 did not fail.
     if (launcherRank() === 0) throw e;
-    process.exitCode = 1;
-    return;
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+    throw e;
   }
   const hooks = progressHooks({ every: logInterval });
   let outcome;
