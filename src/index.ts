@@ -1,6 +1,11 @@
 /**
  * repghost: RepGhostNet for TypeScript (Node entry).
  *
+ * Entry points (package.json `exports`): `repghost` (this file: the library API, the lower
+ * layers, ONNX Runtime in Node and the pretrained-weights resolver), `repghost/hub` (the
+ * resolver alone, without ONNX Runtime or sharp), `repghost/train` (training on
+ * TensorFlow.js) and `repghost/browser` (browser-safe, imports nothing Node-only).
+ *
  * ```ts
  * import { RepGhost } from 'repghost';
  * const model = await RepGhost.load({ weights: 'repghostnet_0_5x.pth' }); // form and classes detected
@@ -28,7 +33,12 @@ export {
   type GraphMode, type OnnxExportOptions, type TapName, type TapInfo,
 } from './onnx/index.js';
 export { OrtEngine, type OrtModule, type OrtSessionOptions, type FloatTensor } from './engine/index.js';
-export { createNodeEngine, nodeOrt, type NodeEngineOptions } from './engine/node.js';
+export {
+  createNodeEngine, nodeOrt, nodeSessionOptions, loadNodeOrt, type NodeEngineOptions, type NodeOrtBackend, type LoadedNodeOrt,
+} from './engine/node.js';
+
+// ---- Pretrained weights (the same names as `repghost/hub`) ----
+export * from './hub/index.js';
 
 // ---- Model spec, weights, re-parameterization, preprocessing ----
 export { buildSpec, modelNames, resolveModelName, stateDictKeys, layers, type ModelSpec, type Form } from './spec/index.js';
