@@ -53,7 +53,7 @@ async function chooseNodeOrt(threads?: number): Promise<LoadedNodeOrt> {
   let reason = 'REPGHOST_ORT=web';
   if (wanted !== 'web') {
     try {
-      return { ort: (await import('onnxruntime-node')) as OrtModule, backend: 'onnxruntime-node' };
+      return { ort: await import('onnxruntime-node'), backend: 'onnxruntime-node' };
     } catch (e) {
       if (wanted === 'node') throw e;
       // Missing (npm dropped it) or unloadable here (no binary for this platform or libc): the
@@ -76,7 +76,9 @@ function firstLine(e: unknown): string {
 
 function isModuleNotFound(e: unknown, name: string): boolean {
   const err = e as { code?: string; message?: string } | null;
-  return (err?.code === 'ERR_MODULE_NOT_FOUND' || err?.code === 'MODULE_NOT_FOUND') && (err.message ?? '').includes(name);
+  return (
+    (err?.code === 'ERR_MODULE_NOT_FOUND' || err?.code === 'MODULE_NOT_FOUND') && (err.message ?? '').includes(name)
+  );
 }
 
 /**

@@ -5,19 +5,36 @@
  * Nothing here uses the network: installs read npm's cache only (`--offline`).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { repoRoot } from '../helpers/shared.js';
 
 /** How a child process ended. */
-export interface RunResult { code: number | null; stdout: string; stderr: string }
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 /**
  * Runs a command without blocking the test worker (vitest's RPC must keep running during
  * an install); resolves however it ends.
  */
-export function runAny(cmd: string, args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; timeout?: number }): Promise<RunResult> {
+export function runAny(
+  cmd: string,
+  args: string[],
+  opts: { cwd: string; env?: NodeJS.ProcessEnv; timeout?: number },
+): Promise<RunResult> {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, timeout: opts.timeout ?? 300_000 });
     let stdout = '';
@@ -30,9 +47,14 @@ export function runAny(cmd: string, args: string[], opts: { cwd: string; env?: N
 }
 
 /** Like {@link runAny}, but rejects with the output when the command fails. */
-export async function run(cmd: string, args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; timeout?: number }): Promise<RunResult> {
+export async function run(
+  cmd: string,
+  args: string[],
+  opts: { cwd: string; env?: NodeJS.ProcessEnv; timeout?: number },
+): Promise<RunResult> {
   const r = await runAny(cmd, args, opts);
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.code}):\n${r.stdout}\n${r.stderr}`.slice(-4000));
+  if (r.code !== 0)
+    throw new Error(`${cmd} ${args.join(' ')} failed (${r.code}):\n${r.stdout}\n${r.stderr}`.slice(-4000));
   return r;
 }
 
@@ -40,7 +62,8 @@ export async function run(cmd: string, args: string[], opts: { cwd: string; env?
 export function userEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (/^npm_/i.test(k) || /^ONNXRUNTIME_NODE_INSTALL/.test(k) || k === 'REPGHOST_ORT' || k.startsWith('VITEST')) continue;
+    if (/^npm_/i.test(k) || k.startsWith('ONNXRUNTIME_NODE_INSTALL') || k === 'REPGHOST_ORT' || k.startsWith('VITEST'))
+      continue;
     env[k] = v;
   }
   return { ...env, ...extra };
@@ -70,7 +93,9 @@ export function packTarball(): Promise<string> {
 
 async function pack(): Promise<string> {
   const dist = path.join(repoRoot, 'dist');
-  const fresh = existsSync(path.join(dist, 'index.js')) && newestMtime(dist, '.js') >= newestMtime(path.join(repoRoot, 'src'), '.ts');
+  const fresh =
+    existsSync(path.join(dist, 'index.js')) &&
+    newestMtime(dist, '.js') >= newestMtime(path.join(repoRoot, 'src'), '.ts');
   if (!fresh) await run('npm', ['run', 'build'], { cwd: repoRoot });
   const out = mkdtempSync(path.join(os.tmpdir(), 'repghost-pack-'));
   const r = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', out], { cwd: repoRoot });
@@ -81,7 +106,10 @@ async function pack(): Promise<string> {
 /** A fresh project folder outside the repository with a package.json of its own. */
 export function newProject(prefix: string, pkg: Record<string, unknown> = {}): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
-  writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true, type: 'module', ...pkg }, null, 2));
+  writeFileSync(
+    path.join(dir, 'package.json'),
+    JSON.stringify({ name: 'app', version: '1.0.0', private: true, type: 'module', ...pkg }, null, 2),
+  );
   return dir;
 }
 
@@ -101,7 +129,10 @@ export async function linkedProject(tgz: string): Promise<string> {
   return dir;
 }
 
-interface LockEntry { dev?: boolean; [k: string]: unknown }
+interface LockEntry {
+  dev?: boolean;
+  [k: string]: unknown;
+}
 
 /**
  * A new project that depends on the tarball, with a package-lock.json made from the
@@ -113,17 +144,28 @@ export function lockedProject(tgz: string): string {
   const spec = `file:${path.relative(dir, tgz)}`;
   const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as Record<string, unknown>;
   writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ ...pkg, dependencies: { repghost: spec } }, null, 2));
-  const lock = JSON.parse(readFileSync(path.join(repoRoot, 'package-lock.json'), 'utf8')) as { packages: Record<string, LockEntry> };
+  const lock = JSON.parse(readFileSync(path.join(repoRoot, 'package-lock.json'), 'utf8')) as {
+    packages: Record<string, LockEntry>;
+  };
   const root = lock.packages['']!;
   const packages: Record<string, unknown> = {
     '': { name: 'app', version: '1.0.0', dependencies: { repghost: spec } },
     'node_modules/repghost': {
-      version: root.version, resolved: spec, hasInstallScript: true, license: root.license, engines: root.engines, bin: root.bin,
-      dependencies: root.dependencies, optionalDependencies: root.optionalDependencies,
+      version: root.version,
+      resolved: spec,
+      hasInstallScript: true,
+      license: root.license,
+      engines: root.engines,
+      bin: root.bin,
+      dependencies: root.dependencies,
+      optionalDependencies: root.optionalDependencies,
     },
   };
   for (const [key, entry] of Object.entries(lock.packages)) if (key && !entry.dev) packages[key] = entry;
-  writeFileSync(path.join(dir, 'package-lock.json'), JSON.stringify({ name: 'app', version: '1.0.0', lockfileVersion: 3, requires: true, packages }, null, 2));
+  writeFileSync(
+    path.join(dir, 'package-lock.json'),
+    JSON.stringify({ name: 'app', version: '1.0.0', lockfileVersion: 3, requires: true, packages }, null, 2),
+  );
   return dir;
 }
 
@@ -140,7 +182,12 @@ export interface DocImport {
 
 /** Every import from the package in README.md and docs/*.md (code blocks included, any layout). */
 export function docImports(): DocImport[] {
-  const docs = ['README.md', ...readdirSync(path.join(repoRoot, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+  const docs = [
+    'README.md',
+    ...readdirSync(path.join(repoRoot, 'docs'))
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => `docs/${f}`),
+  ];
   const found: DocImport[] = [];
   const re = /import\s+(type\s+)?\{([^}]*)\}\s*from\s*['"](repghost(?:\/[\w/-]+)?)['"]/g;
   for (const doc of docs) {
@@ -149,9 +196,15 @@ export function docImports(): DocImport[] {
       const typeOnly = Boolean(m[1]);
       const values: string[] = [];
       const types: string[] = [];
-      for (const raw of m[2]!.split(',').map((s) => s.trim()).filter(Boolean)) {
+      for (const raw of m[2]!
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)) {
         const isType = typeOnly || raw.startsWith('type ');
-        const name = raw.replace(/^type\s+/, '').split(/\s+as\s+/)[0]!.trim();
+        const name = raw
+          .replace(/^type\s+/, '')
+          .split(/\s+as\s+/)[0]!
+          .trim();
         (isType ? types : values).push(name);
       }
       found.push({ doc, specifier: m[3]!, values, types, statement: m[0] });
@@ -163,7 +216,9 @@ export function docImports(): DocImport[] {
 /** The README's library example: the first ts code block that calls `RepGhost.load`. */
 export function readmeExample(): string {
   const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
-  const block = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.includes('RepGhost.load('));
+  const block = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)]
+    .map((m) => m[1]!)
+    .find((b) => b.includes('RepGhost.load('));
   if (!block) throw new Error('README.md has no ts block calling RepGhost.load');
   return block;
 }
@@ -229,8 +284,14 @@ export function writeImportChecks(dir: string, imports: DocImport[]): { script: 
     path.join(dir, 'tsconfig.json'),
     JSON.stringify({
       compilerOptions: {
-        module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', lib: ['ES2023', 'DOM'],
-        strict: true, skipLibCheck: true, noEmit: true, types: ['node'],
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        target: 'ES2022',
+        lib: ['ES2023', 'DOM'],
+        strict: true,
+        skipLibCheck: true,
+        noEmit: true,
+        types: ['node'],
       },
       files: typeFiles.map((f) => path.basename(f)),
     }),
