@@ -150,6 +150,14 @@ describe('npm ci of the tarball in a fresh project, as a dependency', () => {
     expect(r.stderr).toMatch(/onnxruntime-node is not installed/);
   });
 
+  it('fails, naming the package, when REPGHOST_ORT=node asks for the missing onnxruntime-node', async () => {
+    const script = writeReadmeExample(app, checkpoint, images);
+    const r = await runAny(process.execPath, [script], { cwd: app, env: userEnv({ REPGHOST_ORT: 'node' }) });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/Cannot find package 'onnxruntime-node'/);
+    expect(r.stderr).not.toMatch(WASM_NOTICE);
+  });
+
   it('resolves every name the docs import, and the repghost command runs', async () => {
     const { script } = writeImportChecks(app, docImports());
     const missing = JSON.parse(
