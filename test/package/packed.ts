@@ -58,11 +58,15 @@ export async function run(
   return r;
 }
 
-/** The environment of a user's shell: no npm_* variables leaking from `npm test`, no ORT install flag. */
+/**
+ * The environment of a user's shell: no npm_* variables leaking from `npm test` (the cache
+ * location aside: the offline installs read the packages from it), no ORT install flag.
+ */
 export function userEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (/^npm_/i.test(k) || k.startsWith('ONNXRUNTIME_NODE_INSTALL') || k === 'REPGHOST_ORT' || k.startsWith('VITEST'))
+    const npmSetting = /^npm_/i.test(k) && k.toLowerCase() !== 'npm_config_cache';
+    if (npmSetting || k.startsWith('ONNXRUNTIME_NODE_INSTALL') || k === 'REPGHOST_ORT' || k.startsWith('VITEST'))
       continue;
     env[k] = v;
   }
