@@ -1,19 +1,19 @@
 /** `repghost quantize <weights> <out.onnx> --calibrate <folder | fashion-mnist>`: static int8 QDQ ONNX. */
 import path from 'node:path';
 import { existsSync, statSync } from 'node:fs';
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { addPretrainedOptions, resolveWeightsSource, type PretrainedFlags } from '../weights-flags.js';
+import { resolveWeightsSource } from '../weights-flags.js';
+import { addCheckpointOptions, addPretrainedOptions, choiceFlag, intFlag, MAX_IMAGE_SIZE, MAX_THREADS, type PretrainedFlags } from '../flags.js';
 import { loadWeights } from '../../reparam/load.js';
 import { readInputFile } from '../../node/read-input.js';
 import { writeFileAtomic } from '../../node/atomic-write.js';
-import { positiveInt, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { human } from '../format.js';
-import type { CalibrationMethod } from '../../onnx/calibrate.js';
+import { CALIBRATION_METHODS, type CalibrationMethod } from '../../onnx/calibrate.js';
 import type { ActivationType } from '../../onnx/quantize.js';
 import type { CalibrationSource } from '../../api/quantize.js';
 
-// ---- deploy (issue 17) option block: the lead moves these into the option table at merge ----
 interface QuantizeFlags extends PretrainedFlags {
   calibrate?: string;
   samples: number;
@@ -32,20 +32,19 @@ const MAX_SAMPLES = 100_000;
 const MAX_BATCH = 256;
 
 export function register(program: Command): void {
-  addPretrainedOptions(program.command('quantize'))
+  addCheckpointOptions(addPretrainedOptions(program.command('quantize')), 'quantize the EMA weights (state_dict_ema) of a training checkpoint')
     .description('write a static int8 ONNX model (QDQ: per-channel int8 weights, uint8 activations calibrated on real images) in the layout ONNX Runtime\'s CPU EP runs with integer kernels (QLinearConv, QLinearAdd, QLinearMul)')
     .argument('<weights>', 'checkpoint: .pth / .pth.tar or .safetensors, training or deploy form (with --pretrained, omit it)')
     .argument('[out]', 'output .onnx file')
     .option('--calibrate <source>', 'calibration images: an ImageFolder (<dir>/<class>/<image>) or "fashion-mnist" (its training split, 32x32 input)')
-    .option('--samples <n>', 'calibration images, spread evenly over the source', positiveInt('--samples'), 256)
-    .addOption(new Option('--method <m>', 'activation ranges: minmax (observed), percentile (99.999 %), entropy (KL divergence, TensorRT\'s)').choices(['minmax', 'percentile', 'entropy']).default('minmax'))
-    .addOption(new Option('--activations <t>', 'activation integer type (uint8: the one ORT 1.30\'s CPU EP fuses everywhere; see docs/deploy.md)').choices(['uint8', 'int8']).default('uint8'))
-    .option('--model <name>', "model name (default: the checkpoint's arch, else the model its keys fit)")
-    .option('--ema', 'quantize the EMA weights (state_dict_ema) of a training checkpoint')
-    .option('--input-size <n>', 'square input size (default 32 for fashion-mnist, else 224)', positiveInt('--input-size'))
+    .option('--samples <n>', 'calibration images, spread evenly over the source', intFlag('--samples', 1, MAX_SAMPLES), 256)
+    .option('--method <m>', 'activation ranges: minmax (observed), percentile (99.999 %), entropy (KL divergence, TensorRT\'s, never below the 99.99th percentile)',
+      choiceFlag('--method', CALIBRATION_METHODS), 'minmax')
+    .option('--activations <t>', 'activation integer type: uint8 (ORT 1.30\'s CPU EP fuses every op; see docs/deploy.md) or int8', choiceFlag('--activations', ['uint8', 'int8']), 'uint8')
+    .option('--input-size <n>', 'square input size (default 32 for fashion-mnist, else 224)', intFlag('--input-size', 1, MAX_IMAGE_SIZE))
     .option('--data-dir <dir>', 'where the Fashion-MNIST files are (default: Debian\'s dataset-fashion-mnist)')
-    .option('-b, --batch-size <n>', 'calibration batch size (default 32 for fashion-mnist, 8 for 224x224 images: every activation of a batch is held at once)', positiveInt('--batch-size'))
-    .option('--threads <n>', 'ONNX Runtime threads for calibration (default all cores)', positiveInt('--threads'))
+    .option('-b, --batch-size <n>', 'calibration batch size (default 32 for fashion-mnist, 8 for 224x224 images: every activation of a batch is held at once)', intFlag('--batch-size', 1, MAX_BATCH))
+    .option('--threads <n>', 'ONNX Runtime threads for calibration (default all cores)', intFlag('--threads', 1, MAX_THREADS))
     .option('--json', 'print a JSON summary')
     .addHelpText('after', '\nExamples:\n  repghost quantize assets/fashion-mnist/deploy.safetensors fmnist-int8.onnx --calibrate fashion-mnist\n  repghost quantize --pretrained --model repghostnet_100 r100-int8.onnx --calibrate imagenet/train --samples 512 --method percentile')
     .action(async (first: string, second: string | undefined, opts: QuantizeFlags) => {
@@ -53,8 +52,6 @@ export function register(program: Command): void {
       if (!out) throw new UsageError('missing the output .onnx file (arguments are <weights> <out.onnx>)');
       if (path.extname(out).toLowerCase() !== '.onnx') throw new UsageError(`output ${out}: use an .onnx extension (arguments are <weights> <out.onnx>)`);
       if (!opts.calibrate) throw new UsageError('--calibrate is required: an ImageFolder directory or "fashion-mnist"');
-      if ((opts.batchSize ?? 0) > MAX_BATCH) throw new UsageError(`--batch-size ${opts.batchSize} is more than ${MAX_BATCH}: calibration holds every activation of a batch in memory`);
-      if (opts.samples > MAX_SAMPLES) throw new UsageError(`--samples ${opts.samples} is more than ${MAX_SAMPLES}; a few hundred images calibrate well`);
       const fashion = opts.calibrate === 'fashion-mnist';
       if (!fashion && !(existsSync(opts.calibrate) && statSync(opts.calibrate).isDirectory())) {
         throw new UsageError(`--calibrate ${opts.calibrate}: not a directory (give an ImageFolder or "fashion-mnist")`);
