@@ -11,15 +11,20 @@ import { quantizeQdq, type ActivationType } from '../onnx/quantize.js';
 import type { CalibrationMethod, Range } from '../onnx/calibrate.js';
 import { calibrateRanges, type CalibrationBatch } from '../engine/calibrate.js';
 import { nodeOrt, nodeSessionOptions } from '../engine/node.js';
-import { DEFAULT_FASHION_MNIST_DIR, FASHION_MNIST_SIZE, loadFashionMnistSplit, prepareSplit, type PreparedSplit } from '../data/fashion-mnist.js';
+import {
+  DEFAULT_FASHION_MNIST_DIR,
+  FASHION_MNIST_SIZE,
+  loadFashionMnistSplit,
+  prepareSplit,
+  type PreparedSplit,
+} from '../data/fashion-mnist.js';
 import { readImageFolder } from '../data/image-folder.js';
 import { decodeImageFile } from '../data/decode-node.js';
 import { preprocess, type PreprocessConfig } from '../data/preprocess.js';
 
 /** Where calibration images come from. */
 export type CalibrationSource =
-  | { kind: 'fashion-mnist'; dir?: string }
-  | { kind: 'image-folder'; dir: string; preprocess?: PreprocessConfig };
+  { kind: 'fashion-mnist'; dir?: string } | { kind: 'image-folder'; dir: string; preprocess?: PreprocessConfig };
 
 /** Options of {@link quantizeModel}. */
 export interface QuantizeModelOptions {
@@ -59,7 +64,11 @@ export function fashionBatch(split: PreparedSplit, indices: readonly number[]): 
   return out;
 }
 
-async function sourceBatches(source: CalibrationSource, samples: number, batchSize: number): Promise<{ size: number; count: number; batches: () => AsyncIterable<CalibrationBatch> }> {
+async function sourceBatches(
+  source: CalibrationSource,
+  samples: number,
+  batchSize: number,
+): Promise<{ size: number; count: number; batches: () => AsyncIterable<CalibrationBatch> }> {
   if (source.kind === 'fashion-mnist') {
     // The training split: the test split stays unseen for the accuracy comparison.
     const raw = await loadFashionMnistSplit(source.dir ?? DEFAULT_FASHION_MNIST_DIR, 'train');
@@ -68,10 +77,16 @@ async function sourceBatches(source: CalibrationSource, samples: number, batchSi
     const px = raw.height * raw.width;
     const images = new Uint8Array(picked.length * px);
     picked.forEach((src, i) => images.set(raw.images.subarray(src * px, (src + 1) * px), i * px));
-    const split = prepareSplit({ ...raw, count: picked.length, images, labels: Uint8Array.from(picked, (i) => raw.labels[i]!) });
+    const split = prepareSplit({
+      ...raw,
+      count: picked.length,
+      images,
+      labels: Uint8Array.from(picked, (i) => raw.labels[i]!),
+    });
     const idx = picked.map((_, i) => i);
     return {
-      size: FASHION_MNIST_SIZE, count: idx.length,
+      size: FASHION_MNIST_SIZE,
+      count: idx.length,
       async *batches() {
         for (let b = 0; b < idx.length; b += batchSize) {
           const part = idx.slice(b, b + batchSize);
@@ -85,13 +100,15 @@ async function sourceBatches(source: CalibrationSource, samples: number, batchSi
   const size = source.preprocess?.size ?? 224;
   const per = 3 * size * size;
   return {
-    size, count: files.length,
+    size,
+    count: files.length,
     // Decoded batch by batch in each pass (percentile / entropy take two): memory stays one batch.
     async *batches() {
       for (let b = 0; b < files.length; b += batchSize) {
         const part = files.slice(b, b + batchSize);
         const data = new Float32Array(part.length * per);
-        for (const [i, f] of part.entries()) data.set(preprocess(await decodeImageFile(f), source.preprocess ?? {}), i * per);
+        for (const [i, f] of part.entries())
+          data.set(preprocess(await decodeImageFile(f), source.preprocess ?? {}), i * per);
         yield { data, n: part.length };
       }
     },
@@ -102,13 +119,24 @@ async function sourceBatches(source: CalibrationSource, samples: number, batchSi
  * Quantizes deploy-form weights `deploy` of `spec` to a static int8 QDQ model calibrated on
  * `source` (see src/onnx/quantize.ts for the layout).
  */
-export async function quantizeModel(spec: ModelSpec, deploy: StateDict, source: CalibrationSource, options: QuantizeModelOptions = {}): Promise<QuantizedModel> {
+export async function quantizeModel(
+  spec: ModelSpec,
+  deploy: StateDict,
+  source: CalibrationSource,
+  options: QuantizeModelOptions = {},
+): Promise<QuantizedModel> {
   const method = options.method ?? 'minmax';
-  const { size, count, batches } = await sourceBatches(source, options.samples ?? 256, options.batchSize ?? (source.kind === 'fashion-mnist' ? 32 : 8));
+  const { size, count, batches } = await sourceBatches(
+    source,
+    options.samples ?? 256,
+    options.batchSize ?? (source.kind === 'fashion-mnist' ? 32 : 8),
+  );
   const floatModel = exportOnnx(spec, deploy, { mode: 'deploy', inputSize: [size, size] });
   const passes = method === 'minmax' ? 1 : 2;
   const ranges = await calibrateRanges(nodeOrt, floatModel, batches, {
-    method, inputSize: [size, size], sessionOptions: nodeSessionOptions(options.threads ? { threads: options.threads } : {}),
+    method,
+    inputSize: [size, size],
+    sessionOptions: nodeSessionOptions(options.threads ? { threads: options.threads } : {}),
     onBatch: (pass, done) => options.onProgress?.(pass, done, count, passes),
   });
   const model = quantizeQdq(floatModel, ranges, options.activations ? { activations: options.activations } : {});
@@ -116,7 +144,12 @@ export async function quantizeModel(spec: ModelSpec, deploy: StateDict, source: 
 }
 
 /** Top-1 predictions of an ONNX model (input [n, 3, 32, 32]) on Fashion-MNIST images, and their accuracy. */
-export async function fashionPredictions(model: Uint8Array, split: PreparedSplit, count = split.count, options: { threads?: number; batchSize?: number } = {}): Promise<{ predictions: Uint8Array; top1: number }> {
+export async function fashionPredictions(
+  model: Uint8Array,
+  split: PreparedSplit,
+  count = split.count,
+  options: { threads?: number; batchSize?: number } = {},
+): Promise<{ predictions: Uint8Array; top1: number }> {
   const { createNodeEngine } = await import('../engine/node.js');
   const engine = await createNodeEngine(model, options.threads ? { threads: options.threads } : {});
   const n = Math.min(count, split.count);

@@ -24,7 +24,9 @@ const program = new Command('repghost')
   .option('--verbose', 'print stack traces on errors')
   // commander's own errors (unknown option, missing argument) in our one-line form;
   // subcommands registered below inherit this.
-  .configureOutput({ outputError: (str, write) => write(`repghost: ${str.replace(/^error: /, '').trim()} (see --help)\n`) })
+  .configureOutput({
+    outputError: (str, write) => write(`repghost: ${str.replace(/^error: /, '').trim()} (see --help)\n`),
+  })
   .exitOverride();
 
 registerDemo(program);

@@ -9,7 +9,10 @@ import { INPUT_NAME } from '../onnx/emit.js';
 import type { OrtModule, OrtSessionOptions } from './ort-engine.js';
 
 /** One calibration batch: `n` images as float32 NCHW. */
-export interface CalibrationBatch { data: Float32Array; n: number }
+export interface CalibrationBatch {
+  data: Float32Array;
+  n: number;
+}
 
 /** Options of {@link calibrateRanges}. */
 export interface CalibrateOptions {
@@ -26,14 +29,20 @@ export interface CalibrateOptions {
  * pass and must yield the same images each time (`percentile` and `entropy` take two passes).
  */
 export async function calibrateRanges(
-  ort: OrtModule, floatModel: Uint8Array, batches: () => AsyncIterable<CalibrationBatch>, options: CalibrateOptions = {},
+  ort: OrtModule,
+  floatModel: Uint8Array,
+  batches: () => AsyncIterable<CalibrationBatch>,
+  options: CalibrateOptions = {},
 ): Promise<Map<string, Range>> {
   const [h, w] = options.inputSize ?? [224, 224];
   const { model, targets } = calibrationModel(floatModel);
   const fetched = targets.filter((t) => t !== INPUT_NAME);
   const calibrator = new RangeCalibrator(options.method ?? 'minmax');
   // Plain 'basic' optimizations: fusions would remove the intermediate values we observe.
-  const session = await ort.InferenceSession.create(model, { graphOptimizationLevel: 'basic', ...options.sessionOptions });
+  const session = await ort.InferenceSession.create(model, {
+    graphOptimizationLevel: 'basic',
+    ...options.sessionOptions,
+  });
   try {
     const passes = calibrator.needsSecondPass ? 2 : 1;
     for (let pass = 1; pass <= passes; pass++) {

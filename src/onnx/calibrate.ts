@@ -20,14 +20,21 @@ export type CalibrationMethod = 'minmax' | 'percentile' | 'entropy';
 export const CALIBRATION_METHODS: readonly CalibrationMethod[] = ['minmax', 'percentile', 'entropy'];
 
 /** A real-valued range to quantize a tensor over. */
-export interface Range { min: number; max: number }
+export interface Range {
+  min: number;
+  max: number;
+}
 
 const BINS = 2048;
 const PERCENTILE = 99.999;
 /** The percentile below which entropy calibration never clips. */
 const ENTROPY_MAX_CLIPPED = 99.99;
 
-interface Stats { min: number; max: number; hist: Float64Array | null }
+interface Stats {
+  min: number;
+  max: number;
+  hist: Float64Array | null;
+}
 
 /** Collects ranges of named tensors over calibration batches. */
 export class RangeCalibrator {
@@ -61,7 +68,8 @@ export class RangeCalibrator {
         if (v > hi) hi = v;
         if (v !== v) lo = NaN; // NaN compares false with everything: make it poison the range
       }
-      if (!Number.isFinite(lo) || !Number.isFinite(hi)) throw new Error(`calibration: tensor ${name} has non-finite values`);
+      if (!Number.isFinite(lo) || !Number.isFinite(hi))
+        throw new Error(`calibration: tensor ${name} has non-finite values`);
       s.min = lo;
       s.max = hi;
       return;
@@ -97,7 +105,10 @@ export class RangeCalibrator {
         // KL divergence does not see how far the clipped tail reaches, and on the Fashion-MNIST
         // model plain entropy clipping cost 25 points of top-1: never clip more than the
         // 0.01 % of values that the percentile method does.
-        t = Math.max(entropyThreshold(hist, top, s.min < 0 ? 128 : 256), percentileThreshold(s.hist, top, ENTROPY_MAX_CLIPPED));
+        t = Math.max(
+          entropyThreshold(hist, top, s.min < 0 ? 128 : 256),
+          percentileThreshold(s.hist, top, ENTROPY_MAX_CLIPPED),
+        );
       }
       out.set(name, { min: Math.max(s.min, -t), max: Math.min(s.max, t) });
     }

@@ -16,7 +16,8 @@ export function floatValues(t: TensorProto): Float32Array {
   if (t.data_type !== ElemType.FLOAT) throw new Error(`internal: initializer ${t.name} is not float32`);
   const n = t.dims.reduce((a, b) => a * b, 1);
   const raw = t.raw_data;
-  if (!raw || raw.length !== n * 4) throw new Error(`internal: initializer ${t.name} has ${raw?.length ?? 0} bytes, expected ${n * 4}`);
+  if (!raw || raw.length !== n * 4)
+    throw new Error(`internal: initializer ${t.name} has ${raw?.length ?? 0} bytes, expected ${n * 4}`);
   const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = dv.getFloat32(i * 4, true);
@@ -32,7 +33,12 @@ export function floatTensor(name: string, dims: number[], values: ArrayLike<numb
 }
 
 /** An INT8 or UINT8 initializer. */
-export function byteTensor(name: string, type: 'int8' | 'uint8', dims: number[], values: ArrayLike<number>): TensorProto {
+export function byteTensor(
+  name: string,
+  type: 'int8' | 'uint8',
+  dims: number[],
+  values: ArrayLike<number>,
+): TensorProto {
   const raw = type === 'int8' ? new Uint8Array(Int8Array.from(values).buffer) : Uint8Array.from(values);
   return { name, data_type: type === 'int8' ? ElemType.INT8 : ElemType.UINT8, dims, raw_data: raw };
 }
@@ -66,14 +72,18 @@ export function float16Bits(x: number): number {
     const half = 1 << (shift - 1);
     const rest = mant & ((1 << shift) - 1);
     let m = mant >>> shift;
-    if (rest > half || (rest === half && (m & 1))) m++;
+    if (rest > half || (rest === half && m & 1)) m++;
     return sign | m;
   }
   let m = mant >>> 13;
   const rest = mant & 0x1fff;
-  if (rest > 0x1000 || (rest === 0x1000 && (m & 1))) {
+  if (rest > 0x1000 || (rest === 0x1000 && m & 1)) {
     m++;
-    if (m === 0x400) { m = 0; e++; if (e >= 0x1f) return sign | 0x7c00; }
+    if (m === 0x400) {
+      m = 0;
+      e++;
+      if (e >= 0x1f) return sign | 0x7c00;
+    }
   }
   return sign | (e << 10) | m;
 }
@@ -103,7 +113,10 @@ export function roundHalfEven(x: number): number {
 }
 
 /** Per-channel (axis 0) symmetric int8 weights: q in [-127, 127], w ~= q * scale[c]. */
-export interface PerChannelInt8 { q: Int8Array; scales: Float32Array }
+export interface PerChannelInt8 {
+  q: Int8Array;
+  scales: Float32Array;
+}
 
 /**
  * Quantizes a weight tensor per output channel (axis 0), symmetric, to [-127, 127]
@@ -112,7 +125,8 @@ export interface PerChannelInt8 { q: Int8Array; scales: Float32Array }
  */
 export function quantizePerChannel(values: Float32Array, channels: number): PerChannelInt8 {
   const per = values.length / channels;
-  if (!Number.isInteger(per)) throw new Error(`internal: ${values.length} weights do not split into ${channels} channels`);
+  if (!Number.isInteger(per))
+    throw new Error(`internal: ${values.length} weights do not split into ${channels} channels`);
   const q = new Int8Array(values.length);
   const scales = new Float32Array(channels);
   for (let c = 0; c < channels; c++) {
@@ -126,7 +140,13 @@ export function quantizePerChannel(values: Float32Array, channels: number): PerC
 }
 
 /** A node with the given inputs/attributes, in the default domain unless `domain` is set. */
-export function makeNode(op: string, name: string, input: string[], output: string[], attribute: NodeProto['attribute'] = []): NodeProto {
+export function makeNode(
+  op: string,
+  name: string,
+  input: string[],
+  output: string[],
+  attribute: NodeProto['attribute'] = [],
+): NodeProto {
   return { name, op_type: op, input, output, attribute };
 }
 

@@ -17,7 +17,15 @@
  */
 import { decodeModel, encodeModel, type ModelProtoObject, type NodeProto, type TensorProto } from './proto.js';
 import { AttributeType } from './proto.js';
-import { byteTensor, ElemType, float16Tensor, floatTensor, floatValues, makeNode, quantizePerChannel } from './model-edit.js';
+import {
+  byteTensor,
+  ElemType,
+  float16Tensor,
+  floatTensor,
+  floatValues,
+  makeNode,
+  quantizePerChannel,
+} from './model-edit.js';
 
 /** How `export` stores the weights. */
 export type WeightPrecision = 'fp32' | 'fp16' | 'int8';
@@ -49,7 +57,15 @@ export function storeWeights(model: Uint8Array, precision: WeightPrecision): Uin
       const values = floatValues(t);
       if (precision === 'fp16' || isDepthwise(node)) {
         replaced.set(t.name, [float16Tensor(`${t.name}.fp16`, t.dims, values)]);
-        expanders.push(makeNode('Cast', `${t.name}.cast`, [`${t.name}.fp16`], [t.name], [{ name: 'to', type: AttributeType.INT, i: ElemType.FLOAT }]));
+        expanders.push(
+          makeNode(
+            'Cast',
+            `${t.name}.cast`,
+            [`${t.name}.fp16`],
+            [t.name],
+            [{ name: 'to', type: AttributeType.INT, i: ElemType.FLOAT }],
+          ),
+        );
       } else if (idx === 1) {
         const channels = t.dims[0]!;
         const { q, scales } = quantizePerChannel(values, channels);
@@ -58,9 +74,15 @@ export function storeWeights(model: Uint8Array, precision: WeightPrecision): Uin
           floatTensor(`${t.name}.scale`, [channels], scales),
           byteTensor(`${t.name}.zero_point`, 'int8', [channels], new Int8Array(channels)),
         ]);
-        expanders.push(makeNode('DequantizeLinear', `${t.name}.dequantize`, [`${t.name}.int8`, `${t.name}.scale`, `${t.name}.zero_point`], [t.name], [
-          { name: 'axis', type: AttributeType.INT, i: 0 },
-        ]));
+        expanders.push(
+          makeNode(
+            'DequantizeLinear',
+            `${t.name}.dequantize`,
+            [`${t.name}.int8`, `${t.name}.scale`, `${t.name}.zero_point`],
+            [t.name],
+            [{ name: 'axis', type: AttributeType.INT, i: 0 }],
+          ),
+        );
       }
     }
   }
@@ -68,7 +90,10 @@ export function storeWeights(model: Uint8Array, precision: WeightPrecision): Uin
   const out: ModelProtoObject = {
     ...m,
     graph: { ...m.graph, initializer, node: [...expanders, ...m.graph.node] },
-    metadata_props: [...(m.metadata_props ?? []).filter((p) => p.key !== 'repghost.weights_precision'), { key: 'repghost.weights_precision', value: precision }],
+    metadata_props: [
+      ...(m.metadata_props ?? []).filter((p) => p.key !== 'repghost.weights_precision'),
+      { key: 'repghost.weights_precision', value: precision },
+    ],
   };
   return encodeModel(out);
 }

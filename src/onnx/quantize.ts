@@ -16,9 +16,27 @@
  *   integer kernel and stays a float island (DQ -> HardSigmoid -> Q) with the fixed range [0, 1].
  * - The classifier's output (`logits`) stays float32.
  */
-import { AttributeType, decodeModel, encodeModel, type ModelProtoObject, type NodeProto, type TensorProto } from './proto.js';
+import {
+  AttributeType,
+  decodeModel,
+  encodeModel,
+  type ModelProtoObject,
+  type NodeProto,
+  type TensorProto,
+} from './proto.js';
 import type { Range } from './calibrate.js';
-import { byteTensor, consumers, ElemType, floatTensor, floatValueInfo, floatValues, int32Tensor, makeNode, quantizePerChannel, roundHalfEven } from './model-edit.js';
+import {
+  byteTensor,
+  consumers,
+  ElemType,
+  floatTensor,
+  floatValueInfo,
+  floatValues,
+  int32Tensor,
+  makeNode,
+  quantizePerChannel,
+  roundHalfEven,
+} from './model-edit.js';
 
 /** Signedness of quantized activations. */
 export type ActivationType = 'uint8' | 'int8';
@@ -46,7 +64,10 @@ export interface QdqOptions {
 export const DEFAULT_FLOAT_CONVS: readonly string[] = [];
 
 /** A float value after Conv+ReLU folding: which Relu nodes go, and which values are ReLU outputs. */
-interface ReluFolding { dropped: Set<NodeProto>; nonNegative: Set<string> }
+interface ReluFolding {
+  dropped: Set<NodeProto>;
+  nonNegative: Set<string>;
+}
 
 /**
  * Finds each Relu whose input is a Conv output read by nothing else, and rewires that Conv to
@@ -91,7 +112,10 @@ export function calibrationModel(model: Uint8Array): { model: Uint8Array; target
   return { model: encodeModel({ ...m, graph: { ...m.graph, output: [...m.graph.output, ...extra] } }), targets };
 }
 
-interface QParams { scale: number; zeroPoint: number }
+interface QParams {
+  scale: number;
+  zeroPoint: number;
+}
 
 /** Asymmetric per-tensor parameters of a real range (0 always exactly representable). */
 export function activationParams(r: Range, type: ActivationType): QParams {
@@ -108,7 +132,11 @@ export function activationParams(r: Range, type: ActivationType): QParams {
  * static int8 QDQ form with the calibrated `ranges` (from {@link RangeCalibrator} over the
  * values of {@link calibrationTargets}).
  */
-export function quantizeQdq(model: Uint8Array, ranges: ReadonlyMap<string, Range>, options: QdqOptions = {}): Uint8Array {
+export function quantizeQdq(
+  model: Uint8Array,
+  ranges: ReadonlyMap<string, Range>,
+  options: QdqOptions = {},
+): Uint8Array {
   const type = options.activations ?? 'uint8';
   const floatConvs = new Set(options.floatConvs ?? DEFAULT_FLOAT_CONVS);
   const m = decodeModel(model);
@@ -150,9 +178,20 @@ export function quantizeQdq(model: Uint8Array, ranges: ReadonlyMap<string, Range
     // Per-channel: 1-D scales on axis 0. Per-tensor: scalar scale and zero point, no axis.
     const pdims = perTensor ? [] : [channels];
     const axis = perTensor ? [] : [{ name: 'axis', type: AttributeType.INT, i: 0 }];
-    newInits.push(byteTensor(`${w.name}.int8`, 'int8', w.dims, q), floatTensor(`${w.name}.scale`, pdims, scales),
-      byteTensor(`${w.name}.zero_point`, 'int8', pdims, new Int8Array(scales.length)));
-    nodes.push(makeNode('DequantizeLinear', `${w.name}.dequantize`, [`${w.name}.int8`, `${w.name}.scale`, `${w.name}.zero_point`], [`${w.name}.dq`], axis));
+    newInits.push(
+      byteTensor(`${w.name}.int8`, 'int8', w.dims, q),
+      floatTensor(`${w.name}.scale`, pdims, scales),
+      byteTensor(`${w.name}.zero_point`, 'int8', pdims, new Int8Array(scales.length)),
+    );
+    nodes.push(
+      makeNode(
+        'DequantizeLinear',
+        `${w.name}.dequantize`,
+        [`${w.name}.int8`, `${w.name}.scale`, `${w.name}.zero_point`],
+        [`${w.name}.dq`],
+        axis,
+      ),
+    );
     usedInits.add(w.name);
     node.input[1] = `${w.name}.dq`;
     const bName = node.input[2];
@@ -161,10 +200,23 @@ export function quantizeQdq(model: Uint8Array, ranges: ReadonlyMap<string, Range
     if (!b) throw new Error(`internal: ${node.name} has no bias initializer`);
     const bias = floatValues(b);
     const bScales = Float32Array.from(scales, (s) => s * inputScale);
-    const bq = Int32Array.from(bias, (v, c) => Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, roundHalfEven(v / bScales[perTensor ? 0 : c]!))));
-    newInits.push(int32Tensor(`${b.name}.int32`, b.dims, bq), floatTensor(`${b.name}.scale`, pdims, bScales),
-      int32Tensor(`${b.name}.zero_point`, pdims, new Int32Array(bScales.length)));
-    nodes.push(makeNode('DequantizeLinear', `${b.name}.dequantize`, [`${b.name}.int32`, `${b.name}.scale`, `${b.name}.zero_point`], [`${b.name}.dq`], axis));
+    const bq = Int32Array.from(bias, (v, c) =>
+      Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, roundHalfEven(v / bScales[perTensor ? 0 : c]!))),
+    );
+    newInits.push(
+      int32Tensor(`${b.name}.int32`, b.dims, bq),
+      floatTensor(`${b.name}.scale`, pdims, bScales),
+      int32Tensor(`${b.name}.zero_point`, pdims, new Int32Array(bScales.length)),
+    );
+    nodes.push(
+      makeNode(
+        'DequantizeLinear',
+        `${b.name}.dequantize`,
+        [`${b.name}.int32`, `${b.name}.scale`, `${b.name}.zero_point`],
+        [`${b.name}.dq`],
+        axis,
+      ),
+    );
     usedInits.add(b.name);
     node.input[2] = `${b.name}.dq`;
   };
@@ -173,7 +225,8 @@ export function quantizeQdq(model: Uint8Array, ranges: ReadonlyMap<string, Range
   const readers = consumers(m);
   for (const i of m.graph.input) {
     // A graph input read only by float convs stays float: no Q/DQ round trip in front of them.
-    if ((readers.get(i.name) ?? []).some((n) => !isFloat(n))) quantizeValue(i.name, activationParams(rangeOf(i.name), type));
+    if ((readers.get(i.name) ?? []).some((n) => !isFloat(n)))
+      quantizeValue(i.name, activationParams(rangeOf(i.name), type));
   }
   for (const node of m.graph.node) {
     if (dropped.has(node)) continue;
@@ -191,7 +244,8 @@ export function quantizeQdq(model: Uint8Array, ranges: ReadonlyMap<string, Range
     const out = node.output[0]!;
     if (graphOutputs.has(out)) continue;
     let p: QParams;
-    if (node.op_type === 'Flatten') p = quantized.get(x)!.p; // same scale in and out: ORT drops the pair
+    if (node.op_type === 'Flatten')
+      p = quantized.get(x)!.p; // same scale in and out: ORT drops the pair
     else if (node.op_type === 'HardSigmoid') p = activationParams({ min: 0, max: 1 }, type);
     else p = activationParams(rangeOf(out), type);
     quantizeValue(out, p);
@@ -200,7 +254,10 @@ export function quantizeQdq(model: Uint8Array, ranges: ReadonlyMap<string, Range
   return encodeModel({
     ...m,
     graph: { ...m.graph, node: nodes, initializer },
-    metadata_props: [...(m.metadata_props ?? []), { key: 'repghost.quantization', value: `static int8 QDQ, ${type} activations, per-channel int8 weights` }],
+    metadata_props: [
+      ...(m.metadata_props ?? []),
+      { key: 'repghost.quantization', value: `static int8 QDQ, ${type} activations, per-channel int8 weights` },
+    ],
   });
 }
 

@@ -17,7 +17,11 @@ export interface ParamGroup {
 }
 
 /** timm's parameter groups for these layouts (see the module comment). */
-export function timmParamGroups(layouts: readonly ParamLayout[], weightDecay: number, trainable: (key: string) => boolean = () => true): ParamGroup[] {
+export function timmParamGroups(
+  layouts: readonly ParamLayout[],
+  weightDecay: number,
+  trainable: (key: string) => boolean = () => true,
+): ParamGroup[] {
   if (!weightDecay) return [{ params: [...layouts], weightDecay: 0 }];
   const live = layouts.filter((p) => trainable(p.key));
   return [
@@ -78,8 +82,14 @@ export function numel(p: ParamLayout): number {
 }
 
 /** Checks that a restored state tensor fits its parameter. */
-export function checkStateSize(p: ParamLayout, index: number, name: string, values: Float32Array | undefined): Float32Array {
+export function checkStateSize(
+  p: ParamLayout,
+  index: number,
+  name: string,
+  values: Float32Array | undefined,
+): Float32Array {
   if (!values) throw new Error(`optimizer state ${index} (${p.key}) has no '${name}'`);
-  if (values.length !== numel(p)) throw new Error(`optimizer ${name} ${index} (${p.key}) has ${values.length} values, expected ${numel(p)}`);
+  if (values.length !== numel(p))
+    throw new Error(`optimizer ${name} ${index} (${p.key}) has ${values.length} values, expected ${numel(p)}`);
   return values.slice();
 }

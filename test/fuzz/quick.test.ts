@@ -15,7 +15,14 @@ const CASES = 200;
 describe('quick fuzz', () => {
   it(`${CASES} cases per format: no crashes, no hangs, memory within bounds`, async () => {
     const report = await runFuzz({
-      formats: [...FORMAT_NAMES], cases: CASES, seconds: 60, seed: 7, jobs: 1, quick: true, parallel: true, findingsDir: null,
+      formats: [...FORMAT_NAMES],
+      cases: CASES,
+      seconds: 60,
+      seed: 7,
+      jobs: 1,
+      quick: true,
+      parallel: true,
+      findingsDir: null,
     });
     expect(findingsList(report)).toBe('');
     for (const f of report.formats) {

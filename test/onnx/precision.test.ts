@@ -10,7 +10,12 @@ import { float16Bits, float16Value, quantizePerChannel, roundHalfEven } from '..
 import { createNodeEngine } from '../../src/engine/node.js';
 import { buildSpec } from '../../src/spec/model-spec.js';
 import { loadWeights } from '../../src/reparam/load.js';
-import { DEFAULT_FASHION_MNIST_DIR, loadFashionMnistSplit, prepareSplit, type PreparedSplit } from '../../src/data/fashion-mnist.js';
+import {
+  DEFAULT_FASHION_MNIST_DIR,
+  loadFashionMnistSplit,
+  prepareSplit,
+  type PreparedSplit,
+} from '../../src/data/fashion-mnist.js';
 import { fashionPredictions } from '../../src/api/quantize.js';
 import { maxAbsDiff, repoRoot, sharedTensors } from '../helpers/shared.js';
 import { runCli } from '../helpers/cli.js';
@@ -25,7 +30,13 @@ describe('float16 rounding and per-channel int8', () => {
       expect(Math.abs(back - v)).toBeLessThanOrEqual(Math.max(Math.abs(v) * 2 ** -11, 2 ** -25));
     }
     expect(float16Bits(1 + 2 ** -11)).toBe(0x3c00); // tie -> even (1.0)
-    expect([roundHalfEven(2.5), roundHalfEven(-2.5), roundHalfEven(3.5), roundHalfEven(-63.5), roundHalfEven(1.4)]).toEqual([2, -2, 4, -64, 1]);
+    expect([
+      roundHalfEven(2.5),
+      roundHalfEven(-2.5),
+      roundHalfEven(3.5),
+      roundHalfEven(-63.5),
+      roundHalfEven(1.4),
+    ]).toEqual([2, -2, 4, -64, 1]);
     expect(float16Bits(1 + 3 * 2 ** -11)).toBe(0x3c02); // tie -> even (up)
     expect(float16Value(float16Bits(1e6))).toBe(Infinity);
     expect(float16Value(float16Bits(-0))).toBe(-0);
@@ -53,7 +64,10 @@ describe('export --weights-precision on the golden 0.5x (ImageNet head)', () => 
     await e.dispose();
   });
 
-  for (const [precision, sizeLimit, tol] of [['fp16', 0.55, 1e-2], ['int8', 0.3, 5e-2]] as const) {
+  for (const [precision, sizeLimit, tol] of [
+    ['fp16', 0.55, 1e-2],
+    ['int8', 0.3, 5e-2],
+  ] as const) {
     it(`${precision}: <= ${Math.round(sizeLimit * 100)} % of the float32 file, logits within ${tol} x max|logit|`, async () => {
       const bytes = storeWeights(f32, precision);
       expect(bytes.length / f32.length).toBeLessThanOrEqual(sizeLimit);
@@ -74,7 +88,10 @@ describe('the shipped Fashion-MNIST model with int8 / fp16 weights', () => {
   let f32: Uint8Array;
   beforeAll(async () => {
     test = prepareSplit(await loadFashionMnistSplit(DEFAULT_FASHION_MNIST_DIR, 'test'), 2000);
-    const lw = loadWeights(new Uint8Array(readFileSync(path.join(repoRoot, 'assets/fashion-mnist/deploy.safetensors'))), { fileName: 'deploy.safetensors' });
+    const lw = loadWeights(
+      new Uint8Array(readFileSync(path.join(repoRoot, 'assets/fashion-mnist/deploy.safetensors'))),
+      { fileName: 'deploy.safetensors' },
+    );
     f32 = exportOnnx(lw.spec, lw.deploy, { inputSize: [32, 32] });
   });
 
@@ -93,14 +110,32 @@ describe('repghost export --weights-precision', () => {
   it('writes the int8-weight file and says so; refuses an unknown precision with exit 2', () => {
     const tmp = mkdtempSync(path.join(tmpdir(), 'repghost-precision-'));
     const out = path.join(tmp, 'fm-int8.onnx');
-    const r = runCli(['export', 'assets/fashion-mnist/deploy.safetensors', out, '--input-size', '32', '--weights-precision', 'int8', '--json']);
+    const r = runCli([
+      'export',
+      'assets/fashion-mnist/deploy.safetensors',
+      out,
+      '--input-size',
+      '32',
+      '--weights-precision',
+      'int8',
+      '--json',
+    ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const summary = JSON.parse(r.stdout);
     expect(summary).toMatchObject({ weights_precision: 'int8', model: 'repghostnet_0_5x' });
     expect(summary.bytes).toBe(statSync(out).size);
-    expect(decodeModel(new Uint8Array(readFileSync(out))).metadata_props).toContainEqual({ key: 'repghost.weights_precision', value: 'int8' });
-    const bad = runCli(['export', 'assets/fashion-mnist/deploy.safetensors', path.join(tmp, 'x.onnx'), '--weights-precision', 'int4']);
+    expect(decodeModel(new Uint8Array(readFileSync(out))).metadata_props).toContainEqual({
+      key: 'repghost.weights_precision',
+      value: 'int8',
+    });
+    const bad = runCli([
+      'export',
+      'assets/fashion-mnist/deploy.safetensors',
+      path.join(tmp, 'x.onnx'),
+      '--weights-precision',
+      'int4',
+    ]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/int4/);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);

@@ -16,8 +16,19 @@ import { decodeModel, encodeModel } from '../../src/onnx/proto.js';
 import { OrtEngine } from '../../src/engine/ort-engine.js';
 import { createNodeEngine } from '../../src/engine/node.js';
 import { loadWeights } from '../../src/reparam/load.js';
-import { DEFAULT_FASHION_MNIST_DIR, loadFashionMnistSplit, prepareSplit, type PreparedSplit } from '../../src/data/fashion-mnist.js';
-import { fashionBatch, fashionPredictions, quantizeModel, spreadIndices, type QuantizedModel } from '../../src/api/quantize.js';
+import {
+  DEFAULT_FASHION_MNIST_DIR,
+  loadFashionMnistSplit,
+  prepareSplit,
+  type PreparedSplit,
+} from '../../src/data/fashion-mnist.js';
+import {
+  fashionBatch,
+  fashionPredictions,
+  quantizeModel,
+  spreadIndices,
+  type QuantizedModel,
+} from '../../src/api/quantize.js';
 import { register } from '../../src/cli/commands/quantize.js';
 import { runCli } from '../helpers/cli.js';
 import { runInProcess } from '../cli/in-process.js';
@@ -33,7 +44,10 @@ describe('RangeCalibrator', () => {
     const ranges = (['minmax', 'percentile', 'entropy'] as const).map((m) => {
       const c = new RangeCalibrator(m);
       c.observe('x', data);
-      if (c.needsSecondPass) { c.startSecondPass(); c.observe('x', data); }
+      if (c.needsSecondPass) {
+        c.startSecondPass();
+        c.observe('x', data);
+      }
       return c.ranges().get('x')!;
     });
     expect(ranges[0]).toEqual({ min: expect.closeTo(-2, 3), max: 50 });
@@ -60,8 +74,16 @@ describe('static int8 QDQ of the shipped Fashion-MNIST model', () => {
   const N = 2000;
   beforeAll(async () => {
     test = prepareSplit(await loadFashionMnistSplit(DEFAULT_FASHION_MNIST_DIR, 'test'), N);
-    const lw = loadWeights(new Uint8Array(readFileSync(path.join(repoRoot, 'assets/fashion-mnist/deploy.safetensors'))), { fileName: 'deploy.safetensors' });
-    q = await quantizeModel(lw.spec, lw.deploy, { kind: 'fashion-mnist' }, { samples: 128, method: 'minmax', threads: 1 });
+    const lw = loadWeights(
+      new Uint8Array(readFileSync(path.join(repoRoot, 'assets/fashion-mnist/deploy.safetensors'))),
+      { fileName: 'deploy.safetensors' },
+    );
+    q = await quantizeModel(
+      lw.spec,
+      lw.deploy,
+      { kind: 'fashion-mnist' },
+      { samples: 128, method: 'minmax', threads: 1 },
+    );
   });
 
   it('calibrates every activation and writes a model ~1/3 the float size', () => {
@@ -80,7 +102,11 @@ describe('static int8 QDQ of the shipped Fashion-MNIST model', () => {
   it("ORT's optimized graph runs every Conv as an integer kernel; only the known float islands remain", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'repghost-qdq-'));
     const optimized = path.join(dir, 'optimized.onnx');
-    const s = await ort.InferenceSession.create(q.model, { graphOptimizationLevel: 'all', intraOpNumThreads: 1, optimizedModelFilePath: optimized });
+    const s = await ort.InferenceSession.create(q.model, {
+      graphOptimizationLevel: 'all',
+      intraOpNumThreads: 1,
+      optimizedModelFilePath: optimized,
+    });
     await s.release();
     const convs = decodeModel(q.floatModel).graph.node.filter((n) => n.op_type === 'Conv').length;
     const ops = decodeModel(new Uint8Array(readFileSync(optimized))).graph.node;
@@ -103,7 +129,11 @@ describe('static int8 QDQ of the shipped Fashion-MNIST model', () => {
     const web = await OrtEngine.create(ortWeb, q.model);
     const b = await web.logits(batch, idx.length, 32, 32);
     await web.dispose();
-    const top = (l: Float32Array, i: number) => { let k = 0; for (let c = 1; c < 10; c++) if (l[i * 10 + c]! > l[i * 10 + k]!) k = c; return k; };
+    const top = (l: Float32Array, i: number) => {
+      let k = 0;
+      for (let c = 1; c < 10; c++) if (l[i * 10 + c]! > l[i * 10 + k]!) k = c;
+      return k;
+    };
     const agree = idx.filter((_, i) => top(a, i) === top(b, i)).length / idx.length;
     expect(agree).toBeGreaterThanOrEqual(0.99);
     const range = a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
@@ -113,7 +143,10 @@ describe('static int8 QDQ of the shipped Fashion-MNIST model', () => {
 
 describe('quantizeQdq options', () => {
   it('keeps chosen convs float and writes per-tensor depthwise scales when asked', async () => {
-    const lw = loadWeights(new Uint8Array(readFileSync(path.join(repoRoot, 'assets/fashion-mnist/deploy.safetensors'))), { fileName: 'deploy.safetensors' });
+    const lw = loadWeights(
+      new Uint8Array(readFileSync(path.join(repoRoot, 'assets/fashion-mnist/deploy.safetensors'))),
+      { fileName: 'deploy.safetensors' },
+    );
     const f32 = exportOnnx(lw.spec, lw.deploy, { inputSize: [32, 32] });
     const ranges = new Map(calibrationTargets(f32).map((t) => [t, { min: -4, max: 4 }]));
     const m = decodeModel(quantizeQdq(f32, ranges, { floatConvs: ['conv_stem'], depthwiseWeights: 'per-tensor' }));
@@ -133,7 +166,10 @@ describe('quantizeQdq options', () => {
   });
 
   it('refuses a graph with BatchNormalization nodes', () => {
-    const lw = loadWeights(new Uint8Array(readFileSync(path.join(repoRoot, 'assets/fashion-mnist/deploy.safetensors'))), { fileName: 'deploy.safetensors' });
+    const lw = loadWeights(
+      new Uint8Array(readFileSync(path.join(repoRoot, 'assets/fashion-mnist/deploy.safetensors'))),
+      { fileName: 'deploy.safetensors' },
+    );
     const bn = exportOnnx(lw.spec, lw.deploy, { mode: 'deploy-bn', inputSize: [32, 32] });
     expect(() => quantizeQdq(bn, new Map())).toThrow(/BN-folded/);
   });
@@ -144,15 +180,35 @@ describe('repghost quantize', () => {
 
   it('calibrates on an ImageFolder and writes a QDQ model of the golden 0.5x that runs', async () => {
     const folder = path.join(tmp, 'images');
-    for (const [cls, files] of [['cat', ['chelsea.png', 'chelsea.webp']], ['other', ['coffee.png', 'rocket.jpg', 'camera_gray.png']]] as const) {
+    for (const [cls, files] of [
+      ['cat', ['chelsea.png', 'chelsea.webp']],
+      ['other', ['coffee.png', 'rocket.jpg', 'camera_gray.png']],
+    ] as const) {
       mkdirSync(path.join(folder, cls), { recursive: true });
       for (const f of files) symlinkSync(sharedPath('golden', 'preprocess', f), path.join(folder, cls, f));
     }
     const out = path.join(tmp, 'golden-int8.onnx');
-    const r = runCli(['quantize', sharedPath('golden', 'repghostnet_0_5x', 'checkpoint.pth'), out, '--calibrate', folder, '--method', 'percentile', '--threads', '1', '--json']);
+    const r = runCli([
+      'quantize',
+      sharedPath('golden', 'repghostnet_0_5x', 'checkpoint.pth'),
+      out,
+      '--calibrate',
+      folder,
+      '--method',
+      'percentile',
+      '--threads',
+      '1',
+      '--json',
+    ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ model: 'repghostnet_0_5x', samples: 5, method: 'percentile', activations: 'uint8', input: ['batch', 3, 224, 224] });
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      model: 'repghostnet_0_5x',
+      samples: 5,
+      method: 'percentile',
+      activations: 'uint8',
+      input: ['batch', 3, 224, 224],
+    });
     const model = new Uint8Array(readFileSync(out));
     expect(decodeModel(model).graph.node.some((n) => n.op_type === 'QuantizeLinear')).toBe(true);
     const e = await createNodeEngine(model, { threads: 1 });
@@ -167,11 +223,17 @@ describe('repghost quantize', () => {
     const cases: [string[], RegExp][] = [
       [[w, path.join(tmp, 'a.onnx')], /--calibrate is required/],
       [[w, path.join(tmp, 'a.onnx'), '--calibrate', path.join(tmp, 'nope')], /not a directory/],
-      [[w, path.join(tmp, 'a.onnx'), '--calibrate', 'fashion-mnist', '--method', 'magic'], /--method must be one of minmax, percentile, entropy/],
+      [
+        [w, path.join(tmp, 'a.onnx'), '--calibrate', 'fashion-mnist', '--method', 'magic'],
+        /--method must be one of minmax, percentile, entropy/,
+      ],
       [[w, path.join(tmp, 'a.txt'), '--calibrate', 'fashion-mnist'], /\.onnx extension/],
       [[w, path.join(tmp, 'a.onnx'), '--calibrate', 'fashion-mnist', '--samples', '0'], /positive integer/],
       [[w, path.join(tmp, 'a.onnx'), '--calibrate', 'fashion-mnist', '--input-size', '224'], /drop --input-size/],
-      [[w, path.join(tmp, 'a.onnx'), '--calibrate', 'fashion-mnist', '--batch-size', '100000'], /--batch-size takes a positive integer up to 256/],
+      [
+        [w, path.join(tmp, 'a.onnx'), '--calibrate', 'fashion-mnist', '--batch-size', '100000'],
+        /--batch-size takes a positive integer up to 256/,
+      ],
     ];
     for (const [args, re] of cases) {
       const r = await runInProcess(register, ['quantize', ...args]);

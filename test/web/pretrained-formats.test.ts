@@ -35,23 +35,33 @@ let browser: Browser;
 let page: Page;
 const pageErrors: string[] = [];
 
-const hookState = () => page.evaluate(() => {
-  const h = (window as unknown as { __repghost: Hook }).__repghost;
-  return { tasks: h.tasks, errors: h.errors.map((e) => e.message), last: h.results.at(-1) ?? null, pretrained: h.pretrained, formats: h.formats };
-});
+const hookState = () =>
+  page.evaluate(() => {
+    const h = (window as unknown as { __repghost: Hook }).__repghost;
+    return {
+      tasks: h.tasks,
+      errors: h.errors.map((e) => e.message),
+      last: h.results.at(-1) ?? null,
+      pretrained: h.pretrained,
+      formats: h.formats,
+    };
+  });
 
 async function act(action: () => Promise<unknown>): Promise<void> {
   const before = (await hookState()).tasks;
   await action();
   await page.waitForFunction(
     (n) => (window as unknown as { __repghost: Hook }).__repghost.tasks > n && document.body.dataset.state === 'idle',
-    before, { timeout: 60_000 },
+    before,
+    { timeout: 60_000 },
   );
 }
 
 async function openPage(): Promise<void> {
   await page.goto(`${server.url}?hub=${encodeURIComponent(hub.url)}&runs=3`);
-  await page.waitForFunction(() => (window as unknown as { __repghost?: Hook }).__repghost?.ready === true, null, { timeout: 60_000 });
+  await page.waitForFunction(() => (window as unknown as { __repghost?: Hook }).__repghost?.ready === true, null, {
+    timeout: 60_000,
+  });
 }
 
 beforeAll(async () => {
@@ -80,7 +90,13 @@ describe('published ImageNet weights in the page', () => {
     const bytes = goldenFiles().hf050;
     // The page applies the weights' own evaluation preprocessing (bilinear); so does Node here.
     const { preprocess } = pretrainedEntry('repghostnet_0_5x');
-    const model = await RepGhost.load({ weights: bytes, fileName: 'model.safetensors', model: 'repghostnet_0_5x', preprocess, threads: 1 });
+    const model = await RepGhost.load({
+      weights: bytes,
+      fileName: 'model.safetensors',
+      model: 'repghostnet_0_5x',
+      preprocess,
+      threads: 1,
+    });
     nodeLogits = await model.infer(await model.preprocess(image('chelsea.png')), 1);
     await model.dispose();
 

@@ -34,10 +34,17 @@ let browser: Browser;
 let page: Page;
 const pageErrors: string[] = [];
 
-const state = () => page.evaluate(() => {
-  const h = (window as unknown as { __repghost: Hook }).__repghost;
-  return { tasks: h.tasks, backend: h.backend, reason: h.webgpuUnavailable, errors: h.errors.map((e) => e.message), last: h.results.at(-1) ?? null };
-});
+const state = () =>
+  page.evaluate(() => {
+    const h = (window as unknown as { __repghost: Hook }).__repghost;
+    return {
+      tasks: h.tasks,
+      backend: h.backend,
+      reason: h.webgpuUnavailable,
+      errors: h.errors.map((e) => e.message),
+      last: h.results.at(-1) ?? null,
+    };
+  });
 
 /** Runs one page action (which queues exactly one task) and waits for the page to finish it. */
 async function act(action: () => Promise<unknown>): Promise<void> {
@@ -45,7 +52,8 @@ async function act(action: () => Promise<unknown>): Promise<void> {
   await action();
   await page.waitForFunction(
     (n) => (window as unknown as { __repghost: Hook }).__repghost.tasks > n && document.body.dataset.state === 'idle',
-    before, { timeout: 120_000 },
+    before,
+    { timeout: 120_000 },
   );
 }
 
@@ -58,7 +66,9 @@ beforeAll(async () => {
   page.on('pageerror', (e) => pageErrors.push(e.message));
   // One timed run per form: SwiftShader takes seconds per 224x224 inference.
   await page.goto(`${server.url}?runs=1`);
-  await page.waitForFunction(() => (window as unknown as { __repghost?: Hook }).__repghost?.ready === true, null, { timeout: 240_000 });
+  await page.waitForFunction(() => (window as unknown as { __repghost?: Hook }).__repghost?.ready === true, null, {
+    timeout: 240_000,
+  });
 }, 300_000);
 
 afterAll(async () => {
@@ -95,7 +105,9 @@ describe('WebGPU (SwiftShader) in headless Chromium', () => {
     console.log('WebGPU (SwiftShader) vs wasm, max abs logit difference:', JSON.stringify(diffs));
     for (const f of files) expect(diffs[f], f).toBeLessThanOrEqual(WEBGPU_TOL);
     // And WebGPU against PyTorch's official deploy logits of chelsea (row 0 of the golden input).
-    const ref = (sharedTensors('golden/repghostnet_0_5x/expected.safetensors').get('logits_deploy')!.data as Float32Array).subarray(0, 1000);
+    const ref = (
+      sharedTensors('golden/repghostnet_0_5x/expected.safetensors').get('logits_deploy')!.data as Float32Array
+    ).subarray(0, 1000);
     expect(maxAbsDiff(logits.webgpu!['chelsea.png']!, ref)).toBeLessThanOrEqual(WEBGPU_TOL);
     expect(pageErrors).toEqual([]);
   }, 300_000); // SwiftShader: seconds per inference, more on a loaded machine

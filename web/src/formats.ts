@@ -31,7 +31,13 @@ function median(xs: number[]): number {
 }
 
 /** Makes and measures the fp32 / fp16 / int8-weight files of `deployGraph` on `input` [3, size, size]. */
-export async function makeFormats(web: WebOrt, deployGraph: Uint8Array, input: Float32Array, size: number, runs: number): Promise<FormatRow[]> {
+export async function makeFormats(
+  web: WebOrt,
+  deployGraph: Uint8Array,
+  input: Float32Array,
+  size: number,
+  runs: number,
+): Promise<FormatRow[]> {
   const rows: FormatRow[] = [];
   let reference: Float32Array | null = null;
   for (const precision of PRECISIONS) {
@@ -48,7 +54,9 @@ export async function makeFormats(web: WebOrt, deployGraph: Uint8Array, input: F
       reference ??= logits;
       let maxDiff = 0;
       for (let i = 0; i < logits.length; i++) maxDiff = Math.max(maxDiff, Math.abs(logits[i]! - reference[i]!));
-      const url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }));
+      const url = URL.createObjectURL(
+        new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }),
+      );
       rows.push({ precision, bytes: bytes.length, latencyMs: median(times), maxDiff, url });
     } finally {
       await engine.dispose();

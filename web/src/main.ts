@@ -5,15 +5,30 @@
  * as the library's one-line message) never leaves the page half-updated.
  */
 import {
-  chooseBackend, decodeImageBlob, loadOrtWeb, modelNames, readBytes, resolveModelName,
-  type BackendChoice, type Interpolation, type RgbImage, type WebBackend, type WebOrt,
+  chooseBackend,
+  decodeImageBlob,
+  loadOrtWeb,
+  modelNames,
+  readBytes,
+  resolveModelName,
+  type BackendChoice,
+  type Interpolation,
+  type RgbImage,
+  type WebBackend,
+  type WebOrt,
 } from '../../src/browser/index.js';
 import { fetchPretrained } from '../../src/hub/browser.js';
 import { pretrainedModels } from '../../src/hub/registry.js';
 import { drawPad } from './draw.js';
 import { makeFormats, type FormatRow } from './formats.js';
 import { PageModel, type Classification } from './page-model.js';
-import { FASHION_DEFAULTS, fashionPipeline, imagenetPipeline, type FashionConfig, type InvertMode } from './pipelines.js';
+import {
+  FASHION_DEFAULTS,
+  fashionPipeline,
+  imagenetPipeline,
+  type FashionConfig,
+  type InvertMode,
+} from './pipelines.js';
 import { $, clearError, errorMessage, millions, ms, paintRgb, renderTopk, showError } from './view.js';
 import { hook, recordError, recordResult } from './test-hook.js';
 
@@ -27,7 +42,10 @@ const ORT_URL = new URL('ort/', document.baseURI).href;
  */
 /** Hub mirror for the published weights (`?hub=<url>`; default the Hugging Face hub). */
 const HUB_ENDPOINT = new URLSearchParams(location.search).get('hub') ?? undefined;
-const LATENCY_RUNS = Math.min(50, Math.max(1, Math.trunc(Number(new URLSearchParams(location.search).get('runs'))) || 7));
+const LATENCY_RUNS = Math.min(
+  50,
+  Math.max(1, Math.trunc(Number(new URLSearchParams(location.search).get('runs'))) || 7),
+);
 
 const state = {
   web: null as WebOrt | null,
@@ -92,7 +110,9 @@ function runtimeLabel(): string {
   const { web } = state;
   if (!web) return 'not started';
   const threads = `${web.threads} thread${web.threads > 1 ? 's' : ''}`;
-  return web.backend === 'webgpu' ? `WebGPU (CPU ops: wasm, ${threads})` : `wasm · ${threads}${crossOriginIsolated ? '' : ' (page not cross-origin isolated)'}`;
+  return web.backend === 'webgpu'
+    ? `WebGPU (CPU ops: wasm, ${threads})`
+    : `wasm · ${threads}${crossOriginIsolated ? '' : ' (page not cross-origin isolated)'}`;
 }
 
 function renderRuntime(): void {
@@ -125,7 +145,9 @@ async function loadFashion(): Promise<void> {
   let bytes: Uint8Array;
   try {
     [meta, labels, bytes] = await Promise.all([
-      readBytes(new URL('meta.json', MODELS_URL).href, 'model metadata').then((b) => JSON.parse(new TextDecoder().decode(b))),
+      readBytes(new URL('meta.json', MODELS_URL).href, 'model metadata').then((b) =>
+        JSON.parse(new TextDecoder().decode(b)),
+      ),
       readBytes(new URL('labels.json', MODELS_URL).href, 'labels').then((b) => JSON.parse(new TextDecoder().decode(b))),
       readBytes(new URL('model.safetensors', MODELS_URL).href, 'model'),
     ]);
@@ -139,7 +161,13 @@ async function loadFashion(): Promise<void> {
   // meta.json names the architecture when the weights file does not (keys alone cannot
   // tell 0.5x from its ablations).
   const arch = [meta.model, meta.arch].find((v): v is string => typeof v === 'string' && isModelName(v));
-  const model = await PageModel.create(web, bytes, { ...(arch ? { model: arch } : {}), ema: false, fileName: 'model.safetensors' }, fashionPipeline(state.fashionConfig, invert), labels);
+  const model = await PageModel.create(
+    web,
+    bytes,
+    { ...(arch ? { model: arch } : {}), ema: false, fileName: 'model.safetensors' },
+    fashionPipeline(state.fashionConfig, invert),
+    labels,
+  );
   state.fashion = model;
   const top1 = [meta.test_top1, meta.top1].find((v): v is number => typeof v === 'number');
   const acc = top1 !== undefined ? `, test top-1 ${top1.toFixed(2)} %` : '';
@@ -159,8 +187,11 @@ function isModelName(name: string): boolean {
 
 /** Reads the preprocessing fields of meta.json, keeping the recipe's values for any it lacks. */
 function fashionConfigFrom(meta: Record<string, unknown>): FashionConfig {
-  const p = [meta.input, meta.preprocessing, meta.preprocess].find((v) => typeof v === 'object' && v !== null) as Record<string, unknown> | undefined ?? {};
-  const num = (v: unknown, d: number) => (typeof v === 'number' && Number.isFinite(v) ? v : Array.isArray(v) && typeof v[0] === 'number' ? v[0] : d);
+  const p =
+    ([meta.input, meta.preprocessing, meta.preprocess].find((v) => typeof v === 'object' && v !== null) as
+      Record<string, unknown> | undefined) ?? {};
+  const num = (v: unknown, d: number) =>
+    typeof v === 'number' && Number.isFinite(v) ? v : Array.isArray(v) && typeof v[0] === 'number' ? v[0] : d;
   return {
     sourceSize: num(p.sourceSize ?? p.source_size, FASHION_DEFAULTS.sourceSize),
     size: num(p.size ?? p.inputSize ?? p.input_size, FASHION_DEFAULTS.size),
@@ -172,7 +203,9 @@ function fashionConfigFrom(meta: Record<string, unknown>): FashionConfig {
 async function loadSamples(): Promise<void> {
   let files: string[];
   try {
-    files = JSON.parse(new TextDecoder().decode(await readBytes(new URL('index.json', MODELS_URL).href, 'sample list')));
+    files = JSON.parse(
+      new TextDecoder().decode(await readBytes(new URL('index.json', MODELS_URL).href, 'sample list')),
+    );
   } catch {
     return; // no samples: the page works without them
   }
@@ -186,10 +219,12 @@ async function loadSamples(): Promise<void> {
     img.src = new URL(f, MODELS_URL).href;
     img.alt = name;
     b.append(img);
-    b.addEventListener('click', () => enqueue('sample', async () => {
-      selectSlot('fashion');
-      await setImage(await readBytes(img.src, 'sample'), name);
-    }));
+    b.addEventListener('click', () =>
+      enqueue('sample', async () => {
+        selectSlot('fashion');
+        await setImage(await readBytes(img.src, 'sample'), name);
+      }),
+    );
     box.append(b);
   }
 }
@@ -210,7 +245,12 @@ async function loadCustom(): Promise<void> {
   status.classList.remove('bad');
   let model: PageModel;
   try {
-    model = await PageModel.create(state.web!, file.bytes, { ...(name ? { model: name } : {}), ema, fileName: file.name }, imagenetPipeline(interp));
+    model = await PageModel.create(
+      state.web!,
+      file.bytes,
+      { ...(name ? { model: name } : {}), ema, fileName: file.name },
+      imagenetPipeline(interp),
+    );
   } catch (e) {
     // The previous model (if any) stays loaded and active.
     const msg = pageWording(errorMessage(e));
@@ -221,7 +261,10 @@ async function loadCustom(): Promise<void> {
   await state.custom?.dispose();
   state.custom = model;
   const meta = model.loaded.meta;
-  const weights = meta.source === 'timm-checkpoint' ? `, ${ema ? 'EMA' : 'raw'} weights${meta.epoch !== undefined ? ` of epoch ${meta.epoch}` : ''}` : '';
+  const weights =
+    meta.source === 'timm-checkpoint'
+      ? `, ${ema ? 'EMA' : 'raw'} weights${meta.epoch !== undefined ? ` of epoch ${meta.epoch}` : ''}`
+      : '';
   status.textContent = `${file.name}: ${describeModel(model, weights)}`;
   selectSlot('custom');
   await classifyCurrent();
@@ -258,25 +301,32 @@ async function makeDeployFiles(): Promise<void> {
   for (const u of formatUrls) URL.revokeObjectURL(u);
   formatUrls = rows.map((r) => r.url);
   const body = ($('formats') as HTMLTableElement).tBodies[0]!;
-  body.replaceChildren(...rows.map((r) => {
-    const tr = document.createElement('tr');
-    const label = r.precision === 'fp32' ? 'float32' : `${r.precision} weights`;
-    const share = r.precision === 'fp32' ? '' : ` (${((100 * r.bytes) / rows[0]!.bytes).toFixed(0)} %)`;
-    const cells = [label, `${(r.bytes / 1e6).toFixed(2)} MB${share}`, ms(r.latencyMs), r.precision === 'fp32' ? '–' : r.maxDiff.toExponential(1)];
-    for (const c of cells) {
+  body.replaceChildren(
+    ...rows.map((r) => {
+      const tr = document.createElement('tr');
+      const label = r.precision === 'fp32' ? 'float32' : `${r.precision} weights`;
+      const share = r.precision === 'fp32' ? '' : ` (${((100 * r.bytes) / rows[0]!.bytes).toFixed(0)} %)`;
+      const cells = [
+        label,
+        `${(r.bytes / 1e6).toFixed(2)} MB${share}`,
+        ms(r.latencyMs),
+        r.precision === 'fp32' ? '–' : r.maxDiff.toExponential(1),
+      ];
+      for (const c of cells) {
+        const td = document.createElement('td');
+        td.textContent = c;
+        tr.append(td);
+      }
+      const a = document.createElement('a');
+      a.href = r.url;
+      a.download = `${model.loaded.spec.name}-${r.precision}.onnx`;
+      a.textContent = 'download';
       const td = document.createElement('td');
-      td.textContent = c;
+      td.append(a);
       tr.append(td);
-    }
-    const a = document.createElement('a');
-    a.href = r.url;
-    a.download = `${model.loaded.spec.name}-${r.precision}.onnx`;
-    a.textContent = 'download';
-    const td = document.createElement('td');
-    td.append(a);
-    tr.append(td);
-    return tr;
-  }));
+      return tr;
+    }),
+  );
   hook.formats = rows.map(({ precision, bytes, latencyMs, maxDiff }) => ({ precision, bytes, latencyMs, maxDiff }));
 }
 
@@ -298,7 +348,11 @@ async function classifyCurrent(): Promise<void> {
   const model = activeModel();
   if (!state.image) return;
   if (!model) {
-    throw new Error(state.active === 'custom' ? 'load a checkpoint first (step 1), or switch to the Fashion-MNIST model' : 'the shipped Fashion-MNIST model is not loaded');
+    throw new Error(
+      state.active === 'custom'
+        ? 'load a checkpoint first (step 1), or switch to the Fashion-MNIST model'
+        : 'the shipped Fashion-MNIST model is not loaded',
+    );
   }
   const r = await model.classify(state.image.rgb, 5, LATENCY_RUNS);
   renderResult(model, r);
@@ -334,7 +388,9 @@ function selectSlot(slot: ModelSlot): void {
 }
 
 function wire(): void {
-  $('error').querySelector('.close')!.addEventListener('click', () => clearError($('error')));
+  $('error')
+    .querySelector('.close')!
+    .addEventListener('click', () => clearError($('error')));
 
   const modelSelect = $('ckpt-model') as HTMLSelectElement;
   for (const n of modelNames().filter((n) => n.startsWith('repghostnet_') && !/^repghostnet_\d{3}$/.test(n))) {
@@ -342,24 +398,28 @@ function wire(): void {
   }
 
   for (const slot of ['fashion', 'custom'] as const) {
-    $(`tab-${slot}`).addEventListener('click', () => enqueue('switch model', async () => {
-      selectSlot(slot);
-      if (activeModel()) await classifyCurrent();
-    }));
+    $(`tab-${slot}`).addEventListener('click', () =>
+      enqueue('switch model', async () => {
+        selectSlot(slot);
+        if (activeModel()) await classifyCurrent();
+      }),
+    );
   }
 
   const ep = $('ep') as HTMLSelectElement;
   let lastEp = ep.value;
-  ep.addEventListener('change', () => enqueue('execution provider', async () => {
-    try {
-      await selectBackend(ep.value as WebBackend | 'auto');
-      lastEp = ep.value;
-    } catch (e) {
-      ep.value = lastEp; // the runtime did not change: say so in the control too
-      throw e;
-    }
-    await classifyCurrent();
-  }));
+  ep.addEventListener('change', () =>
+    enqueue('execution provider', async () => {
+      try {
+        await selectBackend(ep.value as WebBackend | 'auto');
+        lastEp = ep.value;
+      } catch (e) {
+        ep.value = lastEp; // the runtime did not change: say so in the control too
+        throw e;
+      }
+      await classifyCurrent();
+    }),
+  );
 
   const pretrainedSelect = $('pretrained-model') as HTMLSelectElement;
   for (const name of pretrainedModels()) pretrainedSelect.append(new Option(name, name));
@@ -377,17 +437,24 @@ function wire(): void {
     });
   });
   modelSelect.addEventListener('change', () => enqueue('checkpoint', loadCustom));
-  for (const r of document.querySelectorAll('input[name=ckpt-ema]')) r.addEventListener('change', () => enqueue('checkpoint', loadCustom));
-  $('ckpt-interp').addEventListener('change', () => enqueue('resize', async () => {
-    if (!state.custom) return;
-    state.custom = state.custom.withPipeline(imagenetPipeline(customRequest().interp));
-    if (state.active === 'custom') await classifyCurrent();
-  }));
-  $('fashion-invert').addEventListener('change', () => enqueue('invert', async () => {
-    if (!state.fashion) return;
-    state.fashion = state.fashion.withPipeline(fashionPipeline(state.fashionConfig, ($('fashion-invert') as HTMLSelectElement).value as InvertMode));
-    if (state.active === 'fashion') await classifyCurrent();
-  }));
+  for (const r of document.querySelectorAll('input[name=ckpt-ema]'))
+    r.addEventListener('change', () => enqueue('checkpoint', loadCustom));
+  $('ckpt-interp').addEventListener('change', () =>
+    enqueue('resize', async () => {
+      if (!state.custom) return;
+      state.custom = state.custom.withPipeline(imagenetPipeline(customRequest().interp));
+      if (state.active === 'custom') await classifyCurrent();
+    }),
+  );
+  $('fashion-invert').addEventListener('change', () =>
+    enqueue('invert', async () => {
+      if (!state.fashion) return;
+      state.fashion = state.fashion.withPipeline(
+        fashionPipeline(state.fashionConfig, ($('fashion-invert') as HTMLSelectElement).value as InvertMode),
+      );
+      if (state.active === 'fashion') await classifyCurrent();
+    }),
+  );
 
   $('image-file').addEventListener('change', (ev) => {
     const input = ev.target as HTMLInputElement;
@@ -418,10 +485,12 @@ function wire(): void {
   });
 
   const canvas = $('draw') as HTMLCanvasElement;
-  const pad = drawPad(canvas, () => enqueue('drawing', async () => {
-    const blob = await new Promise<Blob | null>((resolve) => canvas.toBlob(resolve, 'image/png'));
-    if (blob) await setImage(blob, 'drawing');
-  }));
+  const pad = drawPad(canvas, () =>
+    enqueue('drawing', async () => {
+      const blob = await new Promise<Blob | null>((resolve) => canvas.toBlob(resolve, 'image/png'));
+      if (blob) await setImage(blob, 'drawing');
+    }),
+  );
   $('draw-clear').addEventListener('click', () => pad.clear());
 }
 

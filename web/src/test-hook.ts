@@ -39,8 +39,17 @@ export interface PageHook {
 }
 
 export const hook: PageHook = {
-  ready: false, tasks: 0, active: 'fashion', backend: null, threads: 0, webgpuUnavailable: null, results: [], errors: [], lastInput: null,
-  pretrained: null, formats: [],
+  ready: false,
+  tasks: 0,
+  active: 'fashion',
+  backend: null,
+  threads: 0,
+  webgpuUnavailable: null,
+  results: [],
+  errors: [],
+  lastInput: null,
+  pretrained: null,
+  formats: [],
 };
 (globalThis as { __repghost?: PageHook }).__repghost = hook;
 
