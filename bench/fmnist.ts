@@ -75,7 +75,7 @@ const outcome = await train(
     resume,
     trainLimit,
     evalLimit,
-    dataDir: values['data-dir']!,
+    dataDir: values['data-dir'],
     seed: Number(values.seed),
   },
   hooks,
@@ -150,7 +150,7 @@ async function shipAssets(): Promise<void> {
   }
   mkdirSync(path.join(assetsDir, 'samples'), { recursive: true });
   const sd: StateDict = useEma
-    ? floatStateToStateDict(spec, ema!.state, (bn) => ema!.numBatchesTracked.get(bn)!)
+    ? floatStateToStateDict(spec, ema.state, (bn) => ema.numBatchesTracked.get(bn)!)
     : model.toStateDict();
   const meta = { arch: spec.name, num_classes: '10', weights: useEma ? 'ema' : 'raw', test_top1: top1.toFixed(2) };
   writeFileSync(path.join(assetsDir, 'model.safetensors'), writeSafetensors(sd, { ...meta, form: 'train' }));
@@ -212,7 +212,7 @@ async function shipAssets(): Promise<void> {
 
 /** Six test images of six classes, as 28x28 gray PNGs named by their true label. */
 async function writeSamples(): Promise<void> {
-  const test = await loadFashionMnistSplit(values['data-dir']!, 'test');
+  const test = await loadFashionMnistSplit(values['data-dir'], 'test');
   const seen = new Set<number>();
   for (let i = 0; i < test.count && seen.size < 6; i++) {
     const label = test.labels[i]!;

@@ -94,7 +94,7 @@ async function nodeWebChild(threads: number): Promise<void> {
     let result: unknown;
     try {
       if (msg.cmd === 'load') {
-        const engine = await OrtEngine.create(ortWeb as unknown as OrtModule, new Uint8Array(readFileSync(msg.file!)), {
+        const engine = await OrtEngine.create(ortWeb, new Uint8Array(readFileSync(msg.file!)), {
           graphOptimizationLevel: 'all',
           executionMode: 'sequential',
         });
@@ -175,12 +175,12 @@ function nativeTarget(threads: number): Target {
 
 // ---- Chromium: a page per thread count ----
 
-type BenchApi = {
+interface BenchApi {
   info(): Promise<{ threads: number; crossOriginIsolated: boolean }>;
   load(name: string, url: string, size: number): Promise<void>;
   warm(name: string, o: WarmupOptions): Promise<number>;
   time(name: string, runs: number): Promise<number[]>;
-};
+}
 
 /** Calls `window.__bench[fn](...args)` in the page. */
 function pageCall<T>(page: Page, fn: keyof BenchApi, args: unknown[]): Promise<T> {

@@ -11,7 +11,7 @@ const golden = JSON.parse(readFileSync(sharedPath('golden', 'keys.json'), 'utf8'
 
 describe('state-dict keys equal the official model, both forms', () => {
   for (const [model, forms] of Object.entries(golden)) {
-    it(`${model}`, () => {
+    it(model, () => {
       const spec = buildSpec(model);
       expect(stateDictKeys(spec, 'train')).toEqual(forms.train);
       expect(stateDictKeys(spec, 'deploy')).toEqual(forms.deploy);

@@ -87,7 +87,7 @@ export function loadOrtWeb(options: WebOrtOptions = {}): Promise<WebOrt> {
 async function importBuild(backend: WebBackend): Promise<OrtWebModule> {
   // Literal specifiers so bundlers see both builds and split them into their own chunks.
   const mod = backend === 'webgpu' ? await import('onnxruntime-web/webgpu') : await import('onnxruntime-web/wasm');
-  return mod as unknown as OrtWebModule;
+  return mod;
 }
 
 function configure(ort: OrtWebModule, backend: WebBackend, options: WebOrtOptions): WebOrt {

@@ -45,7 +45,7 @@ export interface ForwardOptions {
  * is ~10x slower with its transpose flags set than on pre-transposed operands. The
  * native product reads transposed operands in place, so with it the flags are used.
  */
-const matMulFastGrad = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+const matMulFastGrad = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
   const [a, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
   save([a, b]);
   return {

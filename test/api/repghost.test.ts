@@ -72,7 +72,7 @@ describe('RepGhost.load on the official 0.5x training checkpoint', () => {
       expect(maxAbsDiff(t.data, exp.get(`features.${name}`)!.data as Float32Array), name).toBeLessThan(1e-4);
     }
     const one = await model.features(chelsea, { taps: ['pre_logits'] });
-    expect(one['pre_logits']!.dims).toEqual([1, 1280]);
+    expect(one.pre_logits!.dims).toEqual([1, 1280]);
     await expect(model.features(chelsea, { taps: ['blocks.10'] as never })).rejects.toThrow(/unknown feature tap/);
   });
 });

@@ -120,53 +120,53 @@ export async function startHubServer(): Promise<HubServer> {
     };
     if (knobs.fail503 && knobs.fail503 > 0) {
       knobs.fail503--;
-      return send(503, { 'content-type': 'text/plain' }, 'busy');
+      send(503, { 'content-type': 'text/plain' }, 'busy'); return;
     }
-    if (knobs.redirectLoop) return send(302, { location: p });
+    if (knobs.redirectLoop) { send(302, { location: p }); return; }
     if (knobs.html && !p.startsWith('/hop/')) {
-      return send(
+      send(
         200,
         { 'content-type': knobs.htmlContentType ?? 'text/html; charset=utf-8' },
         '<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body>Proxy login</body></html>\n',
-      );
+      ); return;
     }
     const hf = /^\/(timm\/[^/]+)\/resolve\/main\/([^/]+)$/.exec(p);
     if (hf) {
       const key = `hf/${hf[1]}/${hf[2]}`;
       const data = files.get(key);
       if (!data)
-        return send(
+        { send(
           404,
           { 'content-type': 'application/json', 'x-error-code': 'EntryNotFound' },
           '{"error":"Entry not found"}',
-        );
+        ); return; }
       const sha = knobs.statedSha256 ?? sha256(data);
-      return send(302, {
+      send(302, {
         location: `/cdn/${key}`,
         'x-linked-etag': `"${sha}"`,
         etag: `"${sha}"`,
         'x-linked-size': data.length,
         'x-repo-commit': '0123456789abcdef0123456789abcdef01234567',
-      });
+      }); return;
     }
     if (p.startsWith(OFFICIAL_PREFIX)) {
       const key = `gh/${p.slice(OFFICIAL_PREFIX.length)}`;
-      if (!files.has(key)) return send(404, { 'content-type': 'text/plain' }, 'Not Found');
+      if (!files.has(key)) { send(404, { 'content-type': 'text/plain' }, 'Not Found'); return; }
       const hops = knobs.extraRedirects ?? 0;
-      return send(302, { location: hops > 0 ? `/hop/${hops}/${key}` : `/cdn/${key}` });
+      send(302, { location: hops > 0 ? `/hop/${hops}/${key}` : `/cdn/${key}` }); return;
     }
     const hop = /^\/hop\/(\d+)\/(.*)$/.exec(p);
     if (hop) {
       const n = Number(hop[1]) - 1;
       // Relative and absolute Location headers both occur in the wild.
-      return send(307, {
+      send(307, {
         location:
           n > 0 ? `/hop/${n}/${hop[2]}` : `http://127.0.0.1:${(server.address() as AddressInfo).port}/cdn/${hop[2]}`,
-      });
+      }); return;
     }
     if (p.startsWith('/cdn/')) {
       const data = files.get(p.slice(5));
-      if (!data) return send(404, {}, 'Not Found');
+      if (!data) { send(404, {}, 'Not Found'); return; }
       const serve = () => serveBytes(req, res, data, log, knobs);
       if (knobs.delayMs) setTimeout(serve, knobs.delayMs);
       else serve();

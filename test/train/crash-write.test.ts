@@ -69,7 +69,7 @@ function runTrain(
       env: { ...process.env, ...env },
     });
     let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => {
+    child.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();
       onStderr?.(stderr, child);
     });

@@ -183,7 +183,7 @@ describe.each(MODES)('golden two-step training parity ($name)', ({ name, backend
     console.log(
       `[${name}] state after two steps: worst diff ${worst.toExponential(2)} (step 0 driven), ` +
         `${Number.isNaN(ownWorst) ? 'not run' : ownWorst.toExponential(2)} (fully own); loss diffs ${Math.abs(results[0]!.loss - config.loss[0]!).toExponential(2)}, ` +
-        `${Math.abs(driven[1]!.loss - config.loss[1]!).toExponential(2)}`,
+        Math.abs(driven[1]!.loss - config.loss[1]!).toExponential(2),
     );
   });
 });

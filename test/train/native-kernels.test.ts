@@ -42,7 +42,7 @@ beforeAll(async () => {
 afterAll(() => setNativeEnabled(true));
 
 describe('gemm', () => {
-  const shapes: Array<[number, number, number]> = [
+  const shapes: [number, number, number][] = [
     [5, 3, 7],
     [300, 17, 9],
     [1000, 40, 24],
@@ -51,7 +51,7 @@ describe('gemm', () => {
     [64, 8, 4096],
     [2049, 12, 20],
   ];
-  const flags: Array<[boolean, boolean]> = [
+  const flags: [boolean, boolean][] = [
     [false, false],
     [true, false],
     [false, true],
@@ -108,7 +108,7 @@ describe('fused BN, native vs TypeScript', () => {
     [[1, 3, 5, 12], true, true],
     [[3, 7, 7, 3], false, true],
     [[16, 16, 16, 40], true, true],
-  ] as Array<[[number, number, number, number], boolean, boolean]>)(
+  ] as [[number, number, number, number], boolean, boolean][])(
     'shape %j relu %s addend %s',
     (shape, relu, withZ) => {
       const n = shape.reduce((a, b) => a * b, 1),
@@ -142,7 +142,7 @@ describe('depthwise conv, native vs TypeScript / wasm', () => {
     [[3, 15, 13, 24], 5, 1],
     [[2, 9, 9, 8], 3, 2],
     [[4, 7, 7, 36], 3, 1],
-  ] as Array<[[number, number, number, number], number, number]>)(
+  ] as [[number, number, number, number], number, number][])(
     'x %j, kernel %i, stride %i: forward, input and filter gradients',
     (shape, k, s) => {
       const p = Math.floor(k / 2);
@@ -188,7 +188,7 @@ describe('dense conv (the stem), native vs TypeScript / wasm', () => {
     [[2, 9, 9, 5], 3, 1, 7],
     [[3, 10, 10, 6], 5, 2, 4],
     [[2, 6, 6, 20], 1, 1, 12],
-  ] as Array<[[number, number, number, number], number, number, number]>)(
+  ] as [[number, number, number, number], number, number, number][])(
     'x %j, kernel %i, stride %i, %i outputs: forward and filter gradient',
     (shape, k, s, co) => {
       const p = Math.floor(k / 2);

@@ -47,8 +47,8 @@ describe.each([
   ['momentum + none', { opt: 'momentum', lr: 0.05, sched: 'none', weightDecay: 0 }, [0.05, 0.05, 0.05]],
 ] as const)('%s', (name, extra, lrs) => {
   it('resumes after epoch 0 to exactly the uninterrupted run', async () => {
-    const straight = run(`${name}-straight`, extra as Partial<TrainOptions>);
-    const stopped = run(`${name}-stopped`, extra as Partial<TrainOptions>);
+    const straight = run(`${name}-straight`, extra);
+    const stopped = run(`${name}-stopped`, extra);
     const ref = loadRun(spec, await runToEnd(straight), straight);
     await runEpochZeroThenStop(stopped);
     const got = loadRun(

@@ -201,7 +201,7 @@ describe('AdamW state through a checkpoint', () => {
     const root = readPth(bytes) as Map<string, unknown>;
     const optimizer = root.get('optimizer') as Map<string, unknown>;
     const st = optimizer.get('state') as Map<number, Map<string, Tensor>>;
-    const nNoDecay = (opt.stateDict(0).param_groups[0]!.params as number[]).length;
+    const nNoDecay = (opt.stateDict(0).param_groups[0]!.params).length;
     const first = st.get(nNoDecay)!; // the first decayed parameter: conv_stem.weight
     expect([...first.keys()]).toEqual(['step', 'exp_avg', 'exp_avg_sq']);
     expect([first.get('step')!.dtype, first.get('step')!.shape]).toEqual(['F32', []]);

@@ -32,7 +32,7 @@ describe.each([true, false])('memory across training steps (native %s)', (native
       Int32Array.from({ length: 8 }, (_, i) => i % 10),
       'int32',
     );
-    const snapshots: Array<[number, number, number]> = [];
+    const snapshots: [number, number, number][] = [];
     for (let s = 0; s < 3; s++) {
       const r = trainStep(model, sgd, { x, y, lr: 0.05, smoothing: 0.1 });
       expect(r.applied).toBe(true);

@@ -486,7 +486,7 @@ describe('pickleTorch (writer) round trip', () => {
       ['e', { dtype: 'F32', shape: [0, 4], data: new Float32Array(0) }],
     ]);
     setPyAttributes(
-      sd as Map<unknown, unknown>,
+      sd,
       new Map([['_metadata', new Map([['', plainDict(new Map([['version', 1]]))]])]]),
     );
     const value = {

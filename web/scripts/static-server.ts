@@ -17,7 +17,7 @@ export interface StaticServer {
 }
 
 /** Serves `root` (and `extra` files by URL path, e.g. '/bench/model.onnx') on 127.0.0.1. */
-export async function serveStatic(root: string, extra: Map<string, Uint8Array> = new Map()): Promise<StaticServer> {
+export async function serveStatic(root: string, extra = new Map<string, Uint8Array>()): Promise<StaticServer> {
   const base = path.resolve(root);
   const server: Server = createServer((req, res) => {
     const url = decodeURIComponent((req.url ?? '/').split('?')[0]!);

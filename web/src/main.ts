@@ -51,7 +51,7 @@ const state = {
   web: null as WebOrt | null,
   choice: null as BackendChoice | null,
   fashion: null as PageModel | null,
-  fashionConfig: FASHION_DEFAULTS as FashionConfig,
+  fashionConfig: FASHION_DEFAULTS,
   custom: null as PageModel | null,
   customFile: null as { name: string; bytes: Uint8Array } | null,
   active: 'fashion' as ModelSlot,
@@ -231,7 +231,7 @@ async function loadSamples(): Promise<void> {
 
 function customRequest() {
   const model = ($('ckpt-model') as HTMLSelectElement).value;
-  const ema = (document.querySelector('input[name=ckpt-ema]:checked') as HTMLInputElement).value === 'ema';
+  const ema = (document.querySelector('input[name=ckpt-ema]:checked')!).value === 'ema';
   const interp = ($('ckpt-interp') as HTMLSelectElement).value as Interpolation;
   return { model: model || undefined, ema, interp };
 }
@@ -284,7 +284,7 @@ async function loadPretrained(): Promise<void> {
   hook.pretrained = { model: r.model, fromCache: r.fromCache, bytes: r.bytes.length };
   // The weights' own settings: the model, raw vs EMA, and the resize they were evaluated with.
   ($('ckpt-model') as HTMLSelectElement).value = r.model;
-  (document.querySelector(`input[name=ckpt-ema][value=${r.ema ? 'ema' : 'raw'}]`) as HTMLInputElement).checked = true;
+  (document.querySelector(`input[name=ckpt-ema][value=${r.ema ? 'ema' : 'raw'}]`)!).checked = true;
   ($('ckpt-interp') as HTMLSelectElement).value = r.preprocess.interpolation;
   state.customFile = { name: new URL(r.url).pathname.split('/').pop() ?? `${r.model}.safetensors`, bytes: r.bytes };
   await loadCustom();

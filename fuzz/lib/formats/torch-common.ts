@@ -35,7 +35,7 @@ function shrinkTensors(v: unknown, maxEntries = Infinity, seen = new Map<Tensor,
     let s = seen.get(t);
     if (!s) {
       const n = Math.min(t.data.length, 2);
-      s = { dtype: t.dtype, shape: [n], data: t.data.slice(0, n) } as Tensor;
+      s = { dtype: t.dtype, shape: [n], data: t.data.slice(0, n) };
       seen.set(t, s);
     }
     return s;

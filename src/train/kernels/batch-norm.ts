@@ -66,7 +66,7 @@ function globalMoments(
   for (let c = 0; c < C; c++) sums[c] = mean[c]! * M;
   sums[C] = M;
   allreduceIdentical(s.comm, sums);
-  const total = sums[C]!;
+  const total = sums[C];
   const gMean = new Float64Array(C);
   const squares = new Float64Array(C);
   for (let c = 0; c < C; c++) {
@@ -325,8 +325,8 @@ export const bnTrainGradConfig: GradConfig = {
   inputsToSave: ['x', 'gamma'],
   outputsToSave: [true, true, true],
   gradFunc: (dys, saved, attrs) => {
-    const dy = (Array.isArray(dys) ? dys[0] : dys) as Tensor;
-    const [x, gamma, y, mean, variance] = saved as Tensor[];
+    const dy = (Array.isArray(dys) ? dys[0] : dys)!;
+    const [x, gamma, y, mean, variance] = saved;
     const a = attrs as BnKernelAttrs;
     const [dx, dgamma, dbeta, dzMasked] = ENGINE_KERNELS.run(
       BN_TRAIN_GRAD,

@@ -453,7 +453,7 @@ function depthwiseBackpropInput(backendName: string): KernelFunc {
         {
           strides: [1, 1],
           dilations: [1, 1],
-          pad: pads as unknown as NamedAttrMap[string],
+          pad: pads,
           dimRoundingMode: undefined as unknown as string,
         },
       );
