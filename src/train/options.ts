@@ -77,7 +77,15 @@ export interface TrainOptions {
   workers: number;
   backend?: TrainBackendName;
   threads?: number;
+  // --- Data-parallel runs (mpirun -np N, or --nproc N which starts mpirun) ---
+  /** timm's --sync-bn: BatchNorm statistics over the global batch of all ranks. */
+  syncBn: boolean;
+  /** timm's --dist-bn: at each epoch end, BN running statistics averaged over ranks, rank 0's copied, or left per rank. */
+  distBn: DistBnMode;
 }
+
+/** timm's --dist-bn choices ('' leaves each rank's statistics as they are). */
+export type DistBnMode = 'reduce' | 'broadcast' | '';
 
 /** ImageFolder evaluation: timm 0.6.7's defaults for a model without a pretrained config. */
 export const IMAGEFOLDER_EVAL = { cropPct: 0.875, interpolation: 'bilinear' } as const;
@@ -90,5 +98,5 @@ export const DEFAULT_TRAIN_OPTIONS: Omit<TrainOptions, 'output'> = {
   drop: 0.2, modelEma: true, modelEmaDecay: 0.999, hflip: 0.5, seed: 42, dataset: 'fashion-mnist',
   dataDir: DEFAULT_FASHION_MNIST_DIR, evalBatchSize: 500,
   inputSize: 224, scale: [0.08, 1.0], ratio: [3 / 4, 4 / 3], trainInterpolation: 'random', aa: null, colorJitter: 0.4,
-  reprob: 0, remode: 'pixel', workers: Math.min(2, availableParallelism()),
+  reprob: 0, remode: 'pixel', workers: Math.min(2, availableParallelism()), syncBn: false, distBn: 'reduce',
 };

@@ -11,7 +11,7 @@ import type { EraseMode } from '../../data/augment/random-erasing.js';
 import type { TrainInterpolation } from '../../data/augment/random-resized-crop.js';
 import { buildSpec, modelNames } from '../../spec/index.js';
 import type { ScheduleName } from '../../train/lr-schedule.js';
-import { DEFAULT_TRAIN_OPTIONS, type DatasetName, type OptimizerName, type TrainOptions } from '../../train/options.js';
+import { DEFAULT_TRAIN_OPTIONS, type DatasetName, type DistBnMode, type OptimizerName, type TrainOptions } from '../../train/options.js';
 import { positiveInt, UsageError } from '../errors.js';
 
 function num(flag: string, min = -Infinity, max = Infinity) {
@@ -51,6 +51,7 @@ const SCHEDULES: readonly ScheduleName[] = ['cosine', 'step', 'none'];
 const DATASETS: readonly DatasetName[] = ['fashion-mnist', 'imagefolder'];
 const INTERPOLATIONS: readonly TrainInterpolation[] = ['random', 'bilinear', 'bicubic', 'nearest'];
 const ERASE_MODES: readonly EraseMode[] = ['pixel', 'rand', 'const'];
+const DIST_BN: readonly DistBnMode[] = ['reduce', 'broadcast', ''];
 
 /** Flags that only the ImageFolder pipeline reads (commander option names). */
 const IMAGEFOLDER_ONLY = ['inputSize', 'imgSize', 'scale', 'ratio', 'trainInterpolation', 'aa', 'colorJitter', 'reprob', 'remode', 'workers'];
@@ -64,6 +65,8 @@ interface TrainFlags {
   validationBatchSize?: number; trainLimit?: number; evalLimit?: number; backend: string; threads?: number; logInterval: number;
   inputSize?: string[]; imgSize?: number; scale: string[]; ratio: string[]; trainInterpolation: string;
   aa?: string; colorJitter: number; reprob: number; remode: string; workers: number;
+  // data-parallel flags (issue 18)
+  nproc?: number; syncBn: boolean; distBn: string;
 }
 
 /** `--input-size N` or timm's `--input-size 3 N N`, reconciled with `--img-size N`. */
@@ -157,9 +160,25 @@ export function register(program: Command): void {
     .option('--log-interval <n>', 'steps between progress lines when stderr is not a terminal', positiveInt('--log-interval'), 50)
     .option('--backend <name>', 'tfjs backend: wasm or cpu', 'wasm')
     .option('--threads <n>', 'threads of the native training kernels (default: all cores; the wasm kernels run single-threaded in Node)', positiveInt('--threads'))
+    // --- data-parallel flags (issue 18; to become rows of the lead's option table) ---
+    .option('--nproc <n>', 'data-parallel on this machine: start mpirun with n processes of this command (-b is per process)', positiveInt('--nproc'))
+    .option('--sync-bn', 'data-parallel: BatchNorm statistics over the global batch of all processes (timm\'s --sync-bn)', d.syncBn)
+    .option('--dist-bn <mode>', 'data-parallel: BatchNorm running statistics at each epoch end: reduce (average over processes), broadcast (rank 0\'s) or \'\' (keep)', d.distBn)
+    // --- end of data-parallel flags ---
     .addHelpText('after', HELP)
     .action(async (f: TrainFlags, command: Command) => {
       const options = optionsFromFlags(f, command);
+      const { launcherWorldSize } = await import('../../distributed/mpi.js');
+      if (f.nproc !== undefined) {
+        if (launcherWorldSize() !== null) throw new UsageError('--nproc starts mpirun itself: leave it out when the command already runs under mpirun');
+        const { launchRanks } = await import('../../distributed/launch.js');
+        process.exitCode = await launchRanks(f.nproc);
+        return;
+      }
+      if (launcherWorldSize() !== null) {
+        await trainRank(options, f);
+        return;
+      }
       // TensorFlow.js loads only when training runs, not at every CLI start.
       const [{ train }, { progressHooks }] = await Promise.all([import('../../train/trainer.js'), import('../../train/progress.js')]);
       const hooks = progressHooks({ every: f.logInterval });
@@ -173,6 +192,40 @@ export function register(program: Command): void {
       const best = outcome.bestMetric === null ? '' : `; best top-1 ${outcome.bestMetric.toFixed(2)} at epoch ${outcome.bestEpoch}`;
       process.stderr.write(`done (${outcome.backend}): ${outcome.history.length} epochs in ${options.output}${best}\n`);
     });
+}
+
+/**
+ * One rank of a data-parallel job (started by mpirun): rank 0 shows progress; an error on
+ * any rank is printed with its rank and ends the whole job (MPI_Abort), so no rank waits
+ * forever in a collective; a clean end leaves MPI cleanly.
+ */
+async function trainRank(options: TrainOptions, f: TrainFlags): Promise<void> {
+  const [{ train }, { progressHooks }, { joinWorld }] = await Promise.all([
+    import('../../train/trainer.js'), import('../../train/progress.js'), import('../../distributed/mpi.js'),
+  ]);
+  const comm = joinWorld()!; // throws one line when the MPI binding is missing
+  const hooks = progressHooks({ every: f.logInterval });
+  let outcome;
+  try {
+    outcome = await train(options, hooks).finally(() => hooks.stop());
+  } catch (e) {
+    const verbose = process.argv.includes('--verbose');
+    process.stderr.write(`repghost: rank ${comm.rank}: ${(e as Error).message.replace(/\s*\n\s*/g, ' ')}\n${verbose ? `${(e as Error).stack}\n` : ''}`);
+    return comm.abort(1);
+  }
+  outcome.final.dispose();
+  if (outcome.status === 'nan') {
+    if (comm.rank === 0) process.stderr.write(`repghost: ${outcome.message}\n`);
+    comm.finalize();
+    process.exitCode = 1;
+    return;
+  }
+  comm.finalize();
+  if (comm.rank !== 0) return;
+  const best = outcome.bestMetric === null ? '' : `; best top-1 ${outcome.bestMetric.toFixed(2)} at epoch ${outcome.bestEpoch}`;
+  const d = outcome.distributed;
+  const share = d ? `; allreduce ${(100 * d.allreduceShare).toFixed(1)} % of the step` : '';
+  process.stderr.write(`done (${outcome.backend}, ${comm.size} processes): ${outcome.history.length} epochs in ${options.output}${best}${share}\n`);
 }
 
 /** Checks the flags together and turns them into trainer options (UsageError for any bad value). */
@@ -220,5 +273,6 @@ function optionsFromFlags(f: TrainFlags, command: Command): TrainOptions {
     inputSize: size, scale: pair('--scale', f.scale, 0, Infinity), ratio: pair('--ratio', f.ratio, 0, Infinity),
     trainInterpolation: oneOf('--train-interpolation', INTERPOLATIONS, f.trainInterpolation),
     aa, colorJitter: f.colorJitter, reprob: f.reprob, remode: oneOf('--remode', ERASE_MODES, f.remode), workers: f.workers,
+    syncBn: f.syncBn, distBn: oneOf('--dist-bn', DIST_BN, f.distBn),
   };
 }

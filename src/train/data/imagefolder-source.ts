@@ -15,6 +15,7 @@ import type { Rng } from '../rng.js';
 import { SamplePool } from './batch-pool.js';
 import type { SampleJob, SampleJobResult } from './sample-pipeline.js';
 import { drawEpochKey, sampleSeed } from './sample-seed.js';
+import { epochStreamKey, evalRange, shardIndices, type EpochShard } from './distributed-sampler.js';
 import type { EpochBatches, SkippedImage, DataBatch, TrainingData } from './source.js';
 
 /** Options of {@link ImageFolderData.open}. */
@@ -109,13 +110,14 @@ export class ImageFolderData implements TrainingData {
   get numClasses(): number { return this.classes.length; }
 
   /** Runs the jobs of one batch on the pool and packs the readable images densely. */
-  private async assemble(samples: ImageFolder['samples'], job: (lo: number, hi: number) => SampleJob): Promise<DataBatch> {
+  private async assemble(samples: ImageFolder['samples'], job: (lo: number, hi: number) => SampleJob, indices?: Int32Array): Promise<DataBatch> {
     const size = this.o.train.size;
     const plane = size * size * 3;
     const parts = splitRange(samples.length, this.pool.count);
     const results: SampleJobResult[] = await Promise.all(parts.map(([lo, hi]) => this.pool.run(job(lo, hi))));
     const x = new Float32Array(samples.length * plane);
     const y = new Int32Array(samples.length);
+    const kept = indices ? new Int32Array(samples.length) : undefined;
     const skipped: SkippedImage[] = [];
     let n = 0;
     results.forEach((r, k) => {
@@ -126,36 +128,49 @@ export class ImageFolderData implements TrainingData {
         const reason = failed.get(i);
         if (reason !== undefined) { skipped.push({ file: s.file, reason }); continue; }
         x.set(r.data.subarray(i * plane, (i + 1) * plane), n * plane);
+        if (kept) kept[n] = indices![lo + i]!;
         y[n++] = s.target;
       }
     });
-    return { x, y, n, size, skipped };
+    return { x, y, n, size, skipped, ...(kept ? { indices: kept } : {}) };
   }
 
-  epoch(rng: Rng, batchSize: number, steps: number): EpochBatches {
-    const order = new Int32Array(this.trainSet.length);
-    for (let i = 0; i < order.length; i++) order[i] = i;
-    rng.shuffle(order);
-    const key = drawEpochKey(rng);
+  epoch(rng: Rng, batchSize: number, steps: number, shard?: EpochShard): EpochBatches {
+    let order: Int32Array;
+    let seedOf: (position: number, index: number) => ReturnType<typeof sampleSeed>;
+    if (shard) {
+      // Data-parallel: this rank's share; each image's draws keyed by its dataset index.
+      order = shardIndices(this.trainSet.length, shard);
+      const key = epochStreamKey(shard.seed, shard.epoch, 'augment');
+      seedOf = (_position, index) => sampleSeed(key, index);
+    } else {
+      order = new Int32Array(this.trainSet.length);
+      for (let i = 0; i < order.length; i++) order[i] = i;
+      rng.shuffle(order);
+      const key = drawEpochKey(rng);
+      seedOf = (position) => sampleSeed(key, position);
+    }
     const transform = this.o.train;
     const batch = (k: number): Promise<DataBatch> => {
       const first = k * batchSize;
-      const samples = Array.from(order.subarray(first, first + batchSize), (i) => this.trainSet[i]!);
+      const indices = order.subarray(first, first + batchSize);
+      const samples = Array.from(indices, (i) => this.trainSet[i]!);
       return this.assemble(samples, (lo, hi) => {
         const seeds = new Uint32Array((hi - lo) * 4);
-        for (let i = lo; i < hi; i++) seeds.set(sampleSeed(key, first + i), (i - lo) * 4);
+        for (let i = lo; i < hi; i++) seeds.set(seedOf(first + i, indices[i]!), (i - lo) * 4);
         return { kind: 'train', files: samples.slice(lo, hi).map((s) => s.file), seeds, transform };
-      });
+      }, shard ? indices : undefined);
     };
     const ahead = new Prefetch(steps, batch, this.o.prefetch ?? 2);
     return { next: () => ahead.next(), close: () => ahead.close() };
   }
 
-  async *evalBatches(batchSize: number): AsyncIterable<DataBatch> {
-    const count = Math.ceil(this.valSet.length / batchSize);
+  async *evalBatches(batchSize: number, part?: { rank: number; world: number }): AsyncIterable<DataBatch> {
+    const [start, end] = part ? evalRange(this.valSet.length, part.rank, part.world) : [0, this.valSet.length];
+    const count = Math.ceil((end - start) / batchSize);
     const transform = { ...this.o.eval };
     const batch = (k: number): Promise<DataBatch> => {
-      const samples = this.valSet.slice(k * batchSize, (k + 1) * batchSize);
+      const samples = this.valSet.slice(start + k * batchSize, Math.min(end, start + (k + 1) * batchSize));
       return this.assemble(samples, (lo, hi) => ({ kind: 'eval', files: samples.slice(lo, hi).map((s) => s.file), transform }));
     };
     const ahead = new Prefetch(count, batch, this.o.prefetch ?? 2);
