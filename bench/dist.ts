@@ -60,7 +60,7 @@ function preflight(): { mpirun: string } {
  * train/<class>/ (1000 classes, one image each: `--train-limit` takes the first ones) and val/
  * (the first classes) of noise JPEGs at the input size: decoding is cheap and equal for all runs.
  */
-async function makeImageFolder(dir: string, valImages: number): Promise<void> {
+export async function makeImageFolder(dir: string, valImages: number): Promise<void> {
   let seed = 1;
   const noise = (): Buffer => {
     const b = Buffer.alloc(INPUT * INPUT * 3);
