@@ -207,6 +207,8 @@ async function main(): Promise<void> {
       'max-wait': { type: 'string', default: '120' },
       python: { type: 'string', default: process.env.REPGHOST_TORCH_PYTHON ?? '/usr/bin/python3' },
       'no-wasm': { type: 'boolean', default: false },
+      'wasm-configs': { type: 'string' },
+      'big-steps': { type: 'string' },
       out: { type: 'string', default: path.join(root, 'bench', 'results') },
       'from-json': { type: 'string' },
     },
@@ -240,7 +242,7 @@ async function main(): Promise<void> {
   for (const c of configs) specFiles.set(c.name, await exportSpec(c, tmp));
   // Same warm-up and timed steps for both engines; 224x224 steps are ~10x longer.
   const stepsOf = (c: Config): { warmup: number; steps: number } => quick ? { warmup: 1, steps: 2 }
-    : c.input > 100 ? { warmup: 3, steps: Number(values.steps ?? 6) } : { warmup: 5, steps: Number(values.steps ?? 20) };
+    : c.input > 100 ? { warmup: 2, steps: Number(values['big-steps'] ?? 6) } : { warmup: 5, steps: Number(values.steps ?? 20) };
 
   // Before each run, wait (up to --max-wait s) until other normal-priority processes use at most
   // --max-busy cores: a multi-threaded run among busy peers measures the scheduler, not the code.
@@ -276,6 +278,7 @@ async function main(): Promise<void> {
   if (!values['no-wasm']) {
     for (const c of configs) {
       if (quick && c.input > 100) continue;
+      if (values['wasm-configs'] !== undefined && !values['wasm-configs'].split(',').includes(c.name)) continue;
       const warmup = c.input > 100 ? 1 : 3;
       const steps = quick ? 2 : c.input > 100 ? 3 : 10;
       const l = await settle(maxBusy, maxWait);
