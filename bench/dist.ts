@@ -3,7 +3,7 @@
  *
  * repghostnet_0_5x at 224x224, global batch 32, native kernels, through the real CLI:
  *   1 process x 2 threads:            node dist/cli/main.js train -b 32 --threads 2 ...
- *   2 processes x 1 thread x b 16:    mpirun -np 2 node dist/cli/main.js train -b 16 --threads 1 ...
+ *   2 processes x 1 thread x b 16:    mpirun -np 2 --bind-to none node dist/cli/main.js train -b 16 --threads 1 ...
  * on a generated ImageFolder (noise JPEGs, 224x224), the runs interleaved over `--rounds` rounds
  * (order alternating). images/s = training images of the timed epoch / that epoch's training
  * seconds in summary.csv (evaluation excluded; the first epoch is warm-up); the data-parallel
@@ -122,9 +122,10 @@ function runSetup(s: Setup, round: number, data: string, out: string, epochs: nu
   if (s.processes === 1) {
     [cmd, args] = [process.execPath, trainArgs];
   } else {
-    // Root needs Open MPI's explicit consent; one core per rank (Open MPI's default for np <= 2, made explicit).
+    // Root needs Open MPI's explicit consent. Ranks unbound, as `repghost train --nproc` starts them:
+    // each rank's data worker thread should not be pinned to the core its compute runs on.
     if (process.getuid?.() === 0) Object.assign(env, { OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1' });
-    [cmd, args] = ['mpirun', ['-np', String(s.processes), '--bind-to', 'core', '--map-by', 'core', process.execPath, ...trainArgs]];
+    [cmd, args] = ['mpirun', ['-np', String(s.processes), '--bind-to', 'none', process.execPath, ...trainArgs]];
   }
   const r = spawnSync(cmd, args, { encoding: 'utf8', env, maxBuffer: 1 << 26, timeout: 30 * 60_000 });
   const log = `${r.stdout ?? ''}${r.stderr ?? ''}`;
