@@ -21,7 +21,7 @@
  * the table and chart of an existing JSON.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -162,6 +162,33 @@ async function exportSpec(c: Config, dir: string): Promise<string> {
   return file;
 }
 
+/** What --verify of pytorch_train_step.py reports: the spec-built PyTorch model against the official golden logits. */
+interface TorchVerification { golden: string; keys: number; max_abs_diff_logits: number; ok: boolean }
+
+/**
+ * Loads the official 0.5x and 1.0x golden weights (../shared/golden) into the PyTorch model built from
+ * our spec and compares eval logits: evidence that what PyTorch times is the official network.
+ */
+export async function verifyTorchModel(python: string): Promise<TorchVerification[] | null> {
+  const golden = path.join(shared, 'golden');
+  if (!existsSync(path.join(golden, 'input_224.safetensors'))) return null;
+  const { buildSpec, layers } = await import('../src/spec/index.js');
+  const tmp = mkdtempSync(path.join(tmpdir(), 'repghost-verify-'));
+  try {
+    return ['repghostnet_0_5x', 'repghostnet_1_0x'].filter((m) => existsSync(path.join(golden, m))).map((m) => {
+      const spec = buildSpec(m, { numClasses: 1000 });
+      const file = path.join(tmp, `${m}.json`);
+      writeFileSync(file, JSON.stringify({ spec, layers: layers(spec, 'train', [224, 224]) }));
+      const out = execFileSync(python, [path.join(root, 'bench', 'pytorch_train_step.py'), '--spec', file, '--verify', path.join(golden, m),
+        '--verify-input', path.join(golden, 'input_224.safetensors')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+      const v = JSON.parse(out.trim().split('\n').at(-1)!) as TorchVerification;
+      return { ...v, golden: path.relative(shared, v.golden) };
+    });
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
 interface TorchResult { torch: string; threads: number; flush_denormal: boolean; params: number; steps: number; median_step_ms: number; images_per_s: number; loss: number }
 
 function runTorch(python: string, specFile: string, c: Config, threads: number, warmup: number, steps: number): TorchResult {
@@ -237,6 +264,8 @@ async function main(): Promise<void> {
   if ('missing' in torch) {
     process.stderr.write(`PyTorch not found (${torch.missing}); falling back to REFERENCE.md's re-measured figures, not measured in this run\n`);
   }
+  const verified = torchPython ? await verifyTorchModel(torchPython) : null;
+  if (verified?.some((v) => !v.ok)) throw new Error(`the PyTorch model built from the spec does not reproduce the golden logits: ${JSON.stringify(verified)}`);
   const tmp = mkdtempSync(path.join(tmpdir(), 'repghost-bench-train-'));
   const specFiles = new Map<string, string>();
   for (const c of configs) specFiles.set(c.name, await exportSpec(c, tmp));
@@ -329,7 +358,7 @@ async function main(): Promise<void> {
     threads, quick, rounds, max_busy_cores: maxBusy, max_wait_s: maxWait,
     pytorch: 'missing' in torch
       ? { source: 'reference', note: `torch not importable (${torch.missing}): PyTorch figures are REFERENCE.md's re-measured ones (2026-12-06), not from this run` }
-      : { source: 'measured', python: torch.python, torch: torch.torch, flush_denormal: true,
+      : { source: 'measured', python: torch.python, torch: torch.torch, flush_denormal: true, verified_against_golden: verified,
         note: 'same run, interleaved; RepGhostNet built in PyTorch from repghost\'s spec (bench/pytorch_train_step.py)' },
     load_average_at_start: load0, load_average_at_end: loadString(),
     results,
@@ -350,7 +379,10 @@ function round(v: number, digits = 1): number {
 /** What train.json holds. */
 interface Summary {
   date: string; cpu: string; cores: number; node: string; threads: number; quick: boolean; rounds: number; max_busy_cores?: number; max_wait_s?: number;
-  pytorch: { source: 'measured' | 'reference'; note: string; python?: string; torch?: string; flush_denormal?: boolean };
+  pytorch: {
+    source: 'measured' | 'reference'; note: string; python?: string; torch?: string; flush_denormal?: boolean;
+    verified_against_golden?: TorchVerification[] | null;
+  };
   load_average_at_start: string; load_average_at_end: string;
   results: Array<{
     config: string; num_classes: number; kernels_path: string; runs: number;
@@ -428,7 +460,12 @@ function markdown(j: Summary): string {
     `${j.date}; ${j.cpu}, ${j.cores} logical cores, Node ${j.node}; ${j.threads} threads for both. ` +
     (measured
       ? `PyTorch ${j.pytorch.torch} (${j.pytorch.python}, denormals flushed as ours are) measured in the same run, on RepGhostNet built ` +
-        'in PyTorch from repghost\'s spec ([bench/pytorch_train_step.py](../pytorch_train_step.py)), interleaved with ours: ' +
+        'in PyTorch from repghost\'s spec ([bench/pytorch_train_step.py](../pytorch_train_step.py)' +
+        (j.pytorch.verified_against_golden?.length
+          ? `; with the official weights it reproduces the golden logits of ${j.pytorch.verified_against_golden.map((v) =>
+            `${v.golden.replace('golden/', '')} within ${v.max_abs_diff_logits.toExponential(1)}`).join(' and ')}`
+          : '') +
+        '), interleaved with ours: ' +
         `${j.rounds} rounds, each running ours and PyTorch back to back (order alternating), one process per run. `
       : `**PyTorch was not measured in this run** (${j.pytorch.note}). `) +
     'Step = train-mode forward, label-smoothing (0.1) cross entropy, backward, Nesterov SGD (and, for ours, BN running statistics), ' +
