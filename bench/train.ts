@@ -236,6 +236,7 @@ async function main(): Promise<void> {
       'no-wasm': { type: 'boolean', default: false },
       'wasm-configs': { type: 'string' },
       'big-steps': { type: 'string' },
+      'context-from': { type: 'string' },
       out: { type: 'string', default: path.join(root, 'bench', 'results') },
       'from-json': { type: 'string' },
     },
@@ -247,6 +248,10 @@ async function main(): Promise<void> {
   if (values['from-json']) {
     const file = path.resolve(values['from-json']);
     const saved = JSON.parse(readFileSync(file, 'utf8')) as Summary;
+    if (values['context-from']) {
+      saved.quiet_context = quietContext(values['context-from']);
+      writeFileSync(file, `${JSON.stringify(saved, null, 2)}\n`);
+    }
     const base = file.replace(/\.json$/, '');
     writeFileSync(`${base}.md`, markdown(saved));
     await chart(saved, `${base}.png`);
@@ -362,6 +367,7 @@ async function main(): Promise<void> {
         note: 'same run, interleaved; RepGhostNet built in PyTorch from repghost\'s spec (bench/pytorch_train_step.py)' },
     load_average_at_start: load0, load_average_at_end: loadString(),
     results,
+    quiet_context: values['context-from'] ? quietContext(values['context-from']) : undefined,
     runs: runs.map(({ detail: _detail, ...r }) => ({ ...r, images_per_s: round(r.images_per_s), median_step_ms: round(r.median_step_ms) })),
   };
   const suffix = quick ? '-quick' : '';
@@ -395,6 +401,30 @@ interface Summary {
     kernels: Array<{ kernel: string; ms_per_step: number; calls_per_step: number }>;
   }>;
   runs: Array<Omit<Run, 'detail'>>;
+  /** An earlier run of ours on a quiet machine beside REFERENCE.md's quiet-machine PyTorch figures (different days). */
+  quiet_context?: QuietContext;
+}
+
+interface QuietContext {
+  ours_from: string; ours_date: string; ours_load_average: string; threads: number;
+  rows: Array<{ config: string; ours_images_per_s: number; pytorch_reference_images_per_s: number | null; ratio: number | null }>;
+}
+
+/** Our native rows of an earlier train.json taken on a quiet machine, beside the reference PyTorch figures at its thread count. */
+function quietContext(file: string): QuietContext {
+  const old = JSON.parse(readFileSync(file, 'utf8')) as {
+    date: string; threads: number; load_average_at_start: string; load_average_at_end: string;
+    results: Array<{ config: string; kernels_path: string; images_per_s: number }>;
+  };
+  return {
+    ours_from: path.basename(file), ours_date: old.date, threads: old.threads,
+    ours_load_average: `${old.load_average_at_start} at start, ${old.load_average_at_end} at end`,
+    rows: old.results.filter((r) => r.kernels_path === 'native').map((r) => {
+      const c = CONFIGS.find((x) => x.name === r.config)!;
+      const py = referenceFigure(c, old.threads);
+      return { config: r.config, ours_images_per_s: r.images_per_s, pytorch_reference_images_per_s: py, ratio: py ? round(r.images_per_s / py, 2) : null };
+    }),
+  };
 }
 
 /** Bars: images/s relative to PyTorch CPU per configuration, native and wasm kernels (1 = parity). */
@@ -487,6 +517,15 @@ function markdown(j: Summary): string {
   ];
   for (const r of j.results) {
     lines.push(`**${r.config}, ${r.kernels_path}**: ${r.kernels.map((k) => `${k.kernel} ${k.ms_per_step} (${k.calls_per_step}x)`).join(', ')}`, '');
+  }
+  if (j.quiet_context) {
+    const q = j.quiet_context;
+    lines.push('## For context: quiet-machine figures from different days', '',
+      `Not a same-run comparison. Ours: the native rows of an earlier bench:train (${q.ours_date.slice(0, 10)}, ${q.threads} threads, ` +
+      `load average ${q.ours_load_average}); PyTorch: REFERENCE.md's re-measurement on a quiet machine (2026-12-06, best of 7-9 ` +
+      'medians, shared/reference/pytorch_speed.json), at the same thread count.', '',
+      '| configuration | ours images/s | PyTorch images/s (reference) | ratio |', '|---|---:|---:|---:|',
+      ...q.rows.map((r) => `| ${r.config} | ${r.ours_images_per_s} | ${r.pytorch_reference_images_per_s ?? '-'} | ${r.ratio?.toFixed(2) ?? '-'} |`), '');
   }
   if (j.runs?.length) {
     lines.push('## Every run, in order', '', '| round | configuration | engine | images/s | 1-min load at start | cores busy with other normal-priority work | niced | waited s |',
