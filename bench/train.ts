@@ -237,6 +237,7 @@ async function main(): Promise<void> {
       'wasm-configs': { type: 'string' },
       'big-steps': { type: 'string' },
       'context-from': { type: 'string' },
+      note: { type: 'string' },
       out: { type: 'string', default: path.join(root, 'bench', 'results') },
       'from-json': { type: 'string' },
     },
@@ -248,10 +249,13 @@ async function main(): Promise<void> {
   if (values['from-json']) {
     const file = path.resolve(values['from-json']);
     const saved = JSON.parse(readFileSync(file, 'utf8')) as Summary;
-    if (values['context-from']) {
-      saved.quiet_context = quietContext(values['context-from']);
-      writeFileSync(file, `${JSON.stringify(saved, null, 2)}\n`);
+    if (values['context-from']) saved.quiet_context = quietContext(values['context-from']);
+    if (values.note) saved.note = values.note;
+    // A result measured before the golden check existed gets it now (it checks the model, not a speed).
+    if (saved.pytorch.source === 'measured' && saved.pytorch.verified_against_golden === undefined && saved.pytorch.python) {
+      saved.pytorch.verified_against_golden = await verifyTorchModel(saved.pytorch.python);
     }
+    writeFileSync(file, `${JSON.stringify(saved, null, 2)}\n`);
     const base = file.replace(/\.json$/, '');
     writeFileSync(`${base}.md`, markdown(saved));
     await chart(saved, `${base}.png`);
@@ -367,6 +371,7 @@ async function main(): Promise<void> {
         note: 'same run, interleaved; RepGhostNet built in PyTorch from repghost\'s spec (bench/pytorch_train_step.py)' },
     load_average_at_start: load0, load_average_at_end: loadString(),
     results,
+    note: values.note,
     quiet_context: values['context-from'] ? quietContext(values['context-from']) : undefined,
     runs: runs.map(({ detail: _detail, ...r }) => ({ ...r, images_per_s: round(r.images_per_s), median_step_ms: round(r.median_step_ms) })),
   };
@@ -401,6 +406,8 @@ interface Summary {
     kernels: Array<{ kernel: string; ms_per_step: number; calls_per_step: number }>;
   }>;
   runs: Array<Omit<Run, 'detail'>>;
+  /** Why the run was made as it was (e.g. fewer threads on a loaded machine), from --note. */
+  note?: string;
   /** An earlier run of ours on a quiet machine beside REFERENCE.md's quiet-machine PyTorch figures (different days). */
   quiet_context?: QuietContext;
 }
@@ -452,7 +459,7 @@ async function chart(j: Summary, file: string): Promise<void> {
     },
     options: {
       responsive: false, animation: false, devicePixelRatio: 1,
-      plugins: { title: { display: true, text: `Training step speed relative to PyTorch CPU (${j.pytorch.source === 'measured' ? `same run, median of ${j.rounds} interleaved rounds` : 'REFERENCE.md figures'}), ${j.threads} threads, load ${j.load_average_at_start.split(' ')[0]} (${j.cpu}, ${j.date.slice(0, 10)})`, font: { size: 16 } }, legend: { position: 'top' } },
+      plugins: { title: { display: true, text: `Training step speed relative to PyTorch CPU (${j.pytorch.source === 'measured' ? `same run, median of ${j.rounds} interleaved rounds` : 'REFERENCE.md figures'}), ${j.threads} thread${j.threads > 1 ? 's' : ''}, load ${j.load_average_at_start.split(' ')[0]} (${j.cpu}, ${j.date.slice(0, 10)})`, font: { size: 16 } }, legend: { position: 'top' } },
       scales: { y: { title: { display: true, text: 'images/s ÷ PyTorch images/s (higher is better)' }, beginAtZero: true }, x: { title: { display: true, text: 'model, input, batch, classes' } } },
     },
     plugins: [{ id: 'white', beforeDraw: (ch) => { const ctx = ch.ctx; ctx.save(); ctx.fillStyle = 'white'; ctx.fillRect(0, 0, ch.width, ch.height); ctx.restore(); } }],
@@ -487,7 +494,7 @@ function markdown(j: Summary): string {
   const lines = [
     '# Training speed: one SGD step, TensorFlow.js (wasm backend) with repghost\'s kernels vs PyTorch 1.13 CPU',
     '',
-    `${j.date}; ${j.cpu}, ${j.cores} logical cores, Node ${j.node}; ${j.threads} threads for both. ` +
+    `${j.date}; ${j.cpu}, ${j.cores} logical cores, Node ${j.node}; ${j.threads} thread${j.threads > 1 ? 's' : ''} for both. ` +
     (measured
       ? `PyTorch ${j.pytorch.torch} (${j.pytorch.python}, denormals flushed as ours are) measured in the same run, on RepGhostNet built ` +
         'in PyTorch from repghost\'s spec ([bench/pytorch_train_step.py](../pytorch_train_step.py)' +
@@ -502,6 +509,7 @@ function markdown(j: Summary): string {
     'random data, dropout 0.2. images/s = median over runs of each run\'s median step; the range is min–max over runs; ' +
     '"ratio" = median ours / median PyTorch, "paired" = the ratios of the two runs of each round (median, min–max). ' +
     loadNote(j),
+    ...(j.note ? ['', `**Note.** ${j.note}`] : []),
     '',
     '| configuration | kernels | runs | images/s (median) | range (best = max) | PyTorch images/s (median) | PyTorch range | ratio of medians | ratio of bests | paired ratio (min–max) | step ms | forward+backward ms | update ms | outside kernels ms | peak RSS MB |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
