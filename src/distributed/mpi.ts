@@ -40,6 +40,12 @@ export function launcherWorldSize(env: NodeJS.ProcessEnv = process.env): number 
   return env.PMIX_RANK !== undefined || env.PMI_RANK !== undefined ? 1 : null;
 }
 
+/** This process's rank as the launcher announced it (0 when not launched by MPI). */
+export function launcherRank(env: NodeJS.ProcessEnv = process.env): number {
+  const n = Number(env.OMPI_COMM_WORLD_RANK ?? env.PMIX_RANK ?? env.PMI_RANK ?? 0);
+  return Number.isInteger(n) && n >= 0 ? n : 0;
+}
+
 /** Ranks of this job on this machine (Open MPI tells each rank; 1 when unknown). */
 export function localRanks(env: NodeJS.ProcessEnv = process.env): number {
   const n = Number(env.OMPI_COMM_WORLD_LOCAL_SIZE ?? env.MPI_LOCALNRANKS ?? env.SLURM_NTASKS_PER_NODE ?? 1);
@@ -52,6 +58,10 @@ let addonError = '';
 /** The loaded binding, or null (with the reason in {@link mpiUnavailableReason}). */
 export function mpiAddon(): MpiAddon | null {
   if (addon !== undefined) return addon;
+  if (process.env.REPGHOST_MPI === '0') {
+    addonError = 'the MPI binding is disabled (REPGHOST_MPI=0)';
+    return (addon = null);
+  }
   if (!existsSync(addonPath)) {
     addonError = 'the MPI binding is not built (install openmpi-bin and libopenmpi-dev, then npm run build:native)';
     return (addon = null);

@@ -45,7 +45,7 @@ import { EvalWeights } from './weights.js';
 import { setBatchNormSync } from './kernels/batch-norm.js';
 
 export { DEFAULT_TRAIN_OPTIONS, type TrainOptions } from './options.js';
-import type { TrainOptions } from './options.js';
+import { trainArgs, type TrainOptions } from './options.js';
 
 /** Progress of one step, for progress bars. */
 export interface StepProgress {
@@ -101,26 +101,12 @@ export const LAST_CHECKPOINT = 'last.pth.tar';
 export const BEST_CHECKPOINT = 'model_best.pth.tar';
 export const SUMMARY_FILE = 'summary.csv';
 
-/** The args dict saved in checkpoints (timm's names, snake_case). */
+/**
+ * The args dict saved in checkpoints: the option table's timm names, plus what a data-parallel
+ * run adds (timm records `distributed` and `world_size` too; -b is per rank).
+ */
 function argsDict(o: TrainOptions, numClasses: number, inputSize: number, comm: Communicator | null): Record<string, unknown> {
-  return {
-    model: o.model, num_classes: numClasses, epochs: o.epochs, batch_size: o.batchSize, lr: o.lr, sched: o.sched,
-    min_lr: o.minLr, warmup_epochs: o.warmupEpochs, warmup_lr: o.warmupLr, decay_epochs: o.decayEpochs, decay_rate: o.decayRate,
-    opt: o.opt, momentum: o.momentum, weight_decay: o.weightDecay, opt_eps: o.optEps, opt_betas: [...o.optBetas],
-    smoothing: o.smoothing, drop: o.drop, model_ema: o.modelEma,
-    model_ema_decay: o.modelEmaDecay, hflip: o.hflip, seed: o.seed, dataset: o.dataset, data_dir: o.dataDir,
-    output: o.output, train_limit: o.trainLimit ?? null, eval_limit: o.evalLimit ?? null,
-    initial_checkpoint: o.initialCheckpoint ?? null, freeze_stages: o.freezeStages ?? null,
-    input_size: [3, inputSize, inputSize], img_size: inputSize,
-    // timm records these too: -b is per rank, the global batch is batch_size * world_size.
-    distributed: comm !== null, world_size: comm?.size ?? 1, sync_bn: o.syncBn, dist_bn: o.distBn,
-    ...(o.dataset === 'imagefolder'
-      ? {
-        scale: [...o.scale], ratio: [...o.ratio], train_interpolation: o.trainInterpolation, aa: o.aa, color_jitter: o.colorJitter,
-        reprob: o.reprob, remode: o.remode, recount: 1, workers: o.workers,
-      }
-      : {}),
-  };
+  return { ...trainArgs(o, numClasses, inputSize), distributed: comm !== null, world_size: comm?.size ?? 1 };
 }
 
 /** The classifier size: the data's class count; a different --num-classes is refused rather than guessed around. */
