@@ -4,7 +4,7 @@ Builds RepGhostNet in PyTorch from repghost's own spec, exported as JSON by benc
 (`{"spec": ModelSpec, "layers": Layer[]}`: src/spec's buildSpec and layers()), instead of a copy
 of the official model code: every Conv2d / BatchNorm2d / Linear comes from the layer list, under
 the layer's PyTorch module name (so state_dict() keys are the official ones), and forward() walks
-the spec's stages with the same semantics as src/train/network.ts.
+the spec's stages and the layers each block names, with the semantics of src/train/network.ts.
 
 Then times the training step REFERENCE.md describes: train-mode forward, timm's label-smoothing
 cross entropy (0.1), backward, SGD Nesterov step (momentum 0.9, weight decay 1e-5 except biases
@@ -63,36 +63,38 @@ class SpecNet(nn.Module):
         parent.add_module(parts[-1], module)
         self.by_name[name] = module
 
-    def _bn(self, name, x, relu, z=None):
-        y = self.by_name[name](x)
+    def _bn(self, layer, x, relu, z=None):
+        y = self.by_name[layer["name"]](x)
         if z is not None:
             y = y + z
         return F.relu(y) if relu else y
 
-    def _conv(self, name, x):
-        return self.by_name[name](x)
+    def _conv(self, layer, x):
+        return self.by_name[layer["name"]](x)
+
+    def _conv_bn(self, pair, x, relu, z=None):
+        return self._bn(pair["bn"], self._conv(pair["conv"], x), relu, z)
+
+    def _chain(self, chain, x):
+        """A fusion branch: per-channel layers in order ([] is the identity)."""
+        for layer in chain:
+            x = self.by_name[layer["name"]](x)
+        return x
 
     def _ghost(self, g, x):
-        x1 = self._bn(f"{g['name']}.primary_conv.1", self._conv(f"{g['name']}.primary_conv.0", x), g["relu"])
-        cheap = self._conv(f"{g['name']}.cheap_operation.0", x1)
-        if g["fusion"] == "bn":
-            fusion = self._bn(f"{g['name']}.fusion_bn.0", x1, False)
-        elif g["fusion"] == "identity":
-            fusion = x1
-        else:
-            fusion = None
-        return self._bn(f"{g['name']}.cheap_operation.1", cheap, g["relu"], fusion)
+        x1 = self._conv_bn(g["primary"], x, g["relu"])
+        fusion = None if g["fusionBranch"] is None else self._chain(g["fusionBranch"], x1)
+        return self._conv_bn(g["cheap"], x1, g["relu"], fusion)
 
     def _squeeze_excite(self, se, x):
         s = x.mean((2, 3), keepdim=True)
-        s = F.relu(self._conv(f"{se['name']}.conv_reduce", s))
-        s = self._conv(f"{se['name']}.conv_expand", s)
+        s = self._conv(se["expand"], F.relu(self._conv(se["reduce"], s)))
         return x * (F.relu6(s + 3.0) / 6.0)  # the official hard_sigmoid gate
 
     def _bottleneck(self, b, x):
         h = self._ghost(b["ghost1"], x)
-        if b["stride"] > 1:
-            h = self._bn(f"{b['name']}.bn_dw", self._conv(f"{b['name']}.conv_dw", h), False)
+        if b["downsample"]:
+            h = self._conv_bn(b["downsample"], h, False)
         if b["se"]:
             h = self._squeeze_excite(b["se"], h)
         out = self._ghost(b["ghost2"], h)
@@ -100,21 +102,19 @@ class SpecNet(nn.Module):
             return out
         if b["shortcut"] == "identity":
             return out + x
-        s = self._bn(f"{b['name']}.shortcut.1", self._conv(f"{b['name']}.shortcut.0", x), False)
-        return self._bn(f"{b['name']}.shortcut.3", self._conv(f"{b['name']}.shortcut.2", s), False, out)
+        first, second = b["shortcutPath"]
+        return self._conv_bn(second, self._conv_bn(first, x, False), False, out)
 
     def forward(self, x):
-        h = self._bn("bn1", self._conv("conv_stem", x), True)
-        for stage in self.spec["stages"]:
+        spec = self.spec
+        h = self._conv_bn(spec["stem"], x, True)
+        for stage in spec["stages"]:
             for block in stage:
-                if block["kind"] == "bottleneck":
-                    h = self._bottleneck(block, h)
-                else:
-                    h = self._bn(f"{block['name']}.bn1", self._conv(f"{block['name']}.conv", h), True)
-        h = F.relu(self._conv("conv_head", h.mean((2, 3), keepdim=True))).flatten(1)
-        if self.spec["dropout"] > 0:
-            h = F.dropout(h, p=self.spec["dropout"], training=self.training)
-        return self.by_name["classifier"](h)
+                h = self._bottleneck(block, h) if block["kind"] == "bottleneck" else self._conv_bn(block["layer"], h, True)
+        h = F.relu(self._conv(spec["head"], h.mean((2, 3), keepdim=True))).flatten(1)
+        if spec["dropout"] > 0:
+            h = F.dropout(h, p=spec["dropout"], training=self.training)
+        return self.by_name[spec["classifier"]["name"]](h)
 
 
 def label_smoothing_ce(logits, target, smoothing):
@@ -182,6 +182,7 @@ def verify(args, exported):
     ckpt = torch.load(f"{args.verify}/{name}", map_location="cpu")
     state = ckpt.get("state_dict", ckpt)
     state.pop("_metadata", None)
+    state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}  # a DDP-wrapped save
     model.load_state_dict(state, strict=True)  # strict: the spec's module names are exactly the official keys
     x = read_safetensors(args.verify_input)["input"]
     want = read_safetensors(f"{args.verify}/expected.safetensors")["logits_train"]

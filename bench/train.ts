@@ -158,7 +158,7 @@ async function exportSpec(c: Config, dir: string): Promise<string> {
   const { buildSpec, layers } = await import('../src/spec/index.js');
   const spec = buildSpec(c.model, { numClasses: c.numClasses, dropout: 0.2 });
   const file = path.join(dir, `${c.name}.json`);
-  writeFileSync(file, JSON.stringify({ spec, layers: layers(spec, 'train', [c.input, c.input]) }));
+  writeFileSync(file, JSON.stringify({ spec, layers: layers(spec, 'train') }));
   return file;
 }
 
@@ -178,7 +178,7 @@ export async function verifyTorchModel(python: string): Promise<TorchVerificatio
     return ['repghostnet_0_5x', 'repghostnet_1_0x'].filter((m) => existsSync(path.join(golden, m))).map((m) => {
       const spec = buildSpec(m, { numClasses: 1000 });
       const file = path.join(tmp, `${m}.json`);
-      writeFileSync(file, JSON.stringify({ spec, layers: layers(spec, 'train', [224, 224]) }));
+      writeFileSync(file, JSON.stringify({ spec, layers: layers(spec, 'train') }));
       const out = execFileSync(python, [path.join(root, 'bench', 'pytorch_train_step.py'), '--spec', file, '--verify', path.join(golden, m),
         '--verify-input', path.join(golden, 'input_224.safetensors')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
       const v = JSON.parse(out.trim().split('\n').at(-1)!) as TorchVerification;
