@@ -7,13 +7,21 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 
 /** CPU use of the whole machine over a window, in cores (0..cores). */
-export interface CpuUse { normal: number; niced: number; window_s: number }
+export interface CpuUse {
+  normal: number;
+  niced: number;
+  window_s: number;
+}
 
 function jiffies(): { normal: number; niced: number; total: number } | null {
   try {
     const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
     const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = cpu;
-    return { normal: user + system + irq + softirq + steal, niced: nice, total: user + nice + system + idle + iowait + irq + softirq + steal };
+    return {
+      normal: user + system + irq + softirq + steal,
+      niced: nice,
+      total: user + nice + system + idle + iowait + irq + softirq + steal,
+    };
   } catch {
     return null; // not Linux
   }
@@ -31,7 +39,12 @@ export async function cpuUse(seconds = 3): Promise<CpuUse | null> {
 }
 
 /** What a run records about the machine when it starts. */
-export interface LoadAtStart { load1: number; busy_cores: number | null; niced_cores: number | null; waited_s: number }
+export interface LoadAtStart {
+  load1: number;
+  busy_cores: number | null;
+  niced_cores: number | null;
+  waited_s: number;
+}
 
 /**
  * Waits (up to `maxWaitS`) until other normal-priority processes use at most `maxBusyCores`
@@ -43,7 +56,12 @@ export async function settle(maxBusyCores: number, maxWaitS: number): Promise<Lo
     const use = await cpuUse(3);
     const waited = (Date.now() - t0) / 1000;
     if (!use || use.normal <= maxBusyCores || waited >= maxWaitS) {
-      return { load1: loadavg()[0]!, busy_cores: use?.normal ?? null, niced_cores: use?.niced ?? null, waited_s: Math.round(waited) };
+      return {
+        load1: loadavg()[0]!,
+        busy_cores: use?.normal ?? null,
+        niced_cores: use?.niced ?? null,
+        waited_s: Math.round(waited),
+      };
     }
   }
 }

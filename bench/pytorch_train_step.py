@@ -110,7 +110,10 @@ class SpecNet(nn.Module):
         h = self._conv_bn(spec["stem"], x, True)
         for stage in spec["stages"]:
             for block in stage:
-                h = self._bottleneck(block, h) if block["kind"] == "bottleneck" else self._conv_bn(block["layer"], h, True)
+                if block["kind"] == "bottleneck":
+                    h = self._bottleneck(block, h)
+                else:
+                    h = self._conv_bn(block["layer"], h, True)
         h = F.relu(self._conv(spec["head"], h.mean((2, 3), keepdim=True))).flatten(1)
         if spec["dropout"] > 0:
             h = F.dropout(h, p=spec["dropout"], training=self.training)
