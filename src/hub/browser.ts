@@ -14,8 +14,8 @@
 import type { PreprocessConfig } from '../data/preprocess.js';
 import { HubError, htmlError } from './errors.js';
 import { backoffMs, openUrl, sleep, statusError, type HttpOptions } from './http.js';
-import { parseSource, pretrainedEntry, type PretrainedSource } from './registry.js';
-import { checkSha256, looksLikeHtml, toHex, verifyWeights, type Verifier, type VerifyTarget } from './verify.js';
+import { sourceWeights, type PretrainedSource } from './registry.js';
+import { checkSha256, looksLikeHtml, toHex, verifyWeights, type Verifier } from './verify.js';
 
 /** The subset of the Cache API used (window.caches satisfies it; tests pass a fake). */
 export interface CacheStorageLike {
@@ -79,21 +79,11 @@ async function sha256Hex(bytes: Uint8Array): Promise<string> {
  * Errors are HubErrors with the same one-line messages as the Node resolver.
  */
 export async function fetchPretrained(model: string, opts: BrowserResolveOptions = {}): Promise<FetchedPretrained> {
-  const source = parseSource(opts.source ?? 'hf');
-  const entry = pretrainedEntry(model, {
+  const { entry, source, url, ema, target } = sourceWeights(model, opts.source ?? 'hf', {
     ...(opts.hfEndpoint ? { hf: opts.hfEndpoint } : {}),
     ...(opts.officialEndpoint ? { official: opts.officialEndpoint } : {}),
   });
-  const w = source === 'hf' ? entry.hf : entry.official;
-  const url = w.url;
-  const target: VerifyTarget = {
-    model: entry.model,
-    ema: w.ema,
-    fileName: new URL(url).pathname.split('/').pop() ?? 'weights',
-    url,
-    numClasses: entry.numClasses,
-  };
-  const base = { model: entry.model, source, url, ema: w.ema, preprocess: entry.preprocess, top1: entry.official.top1 };
+  const base = { model: entry.model, source, url, ema, preprocess: entry.preprocess, top1: entry.official.top1 };
 
   const storage =
     opts.cache === false ? undefined : (opts.cache ?? (globalThis as { caches?: CacheStorageLike }).caches);

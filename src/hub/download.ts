@@ -26,7 +26,7 @@ import { HubError, htmlError } from './errors.js';
 import { backoffMs, openUrl, parseContentRange, sleep, statusError, strongEtag, type HttpOptions } from './http.js';
 import { acquireLock, type LockOptions } from './lock.js';
 import { claimPartial, dropPartial, releasePartial, saveState, type PartialDownload } from './partial.js';
-import { parseSource, pretrainedEntry, type PretrainedSource } from './registry.js';
+import { sourceWeights, type PretrainedSource } from './registry.js';
 import { checkSha256, looksLikeHtml, verifyWeights, type Verifier, type VerifyTarget } from './verify.js';
 
 /** Progress of one download, reported after every chunk. */
@@ -141,29 +141,21 @@ export function locatePretrained(
   opts: Pick<ResolveOptions, 'source' | 'cacheDir' | 'hfEndpoint' | 'officialEndpoint' | 'env'> = {},
 ): PretrainedLocation {
   const env = opts.env ?? process.env;
-  const source = parseSource(opts.source ?? 'hf');
-  const entry = pretrainedEntry(model, {
+  const { entry, source, url, ema, target } = sourceWeights(model, opts.source ?? 'hf', {
     hf: opts.hfEndpoint || env.REPGHOST_HF_ENDPOINT || undefined,
     official: opts.officialEndpoint || env.REPGHOST_OFFICIAL_ENDPOINT || undefined,
   });
-  const w = source === 'hf' ? entry.hf : entry.official;
   const cacheDir = defaultCacheDir(opts.cacheDir, env);
   return {
     model: entry.model,
     source,
-    url: w.url,
-    path: cachePathForUrl(cacheDir, w.url),
+    url,
+    path: cachePathForUrl(cacheDir, url),
     cacheDir,
-    ema: w.ema,
+    ema,
     preprocess: entry.preprocess,
     top1: entry.official.top1,
-    target: {
-      model: entry.model,
-      ema: w.ema,
-      fileName: path.posix.basename(new URL(w.url).pathname),
-      url: w.url,
-      numClasses: entry.numClasses,
-    },
+    target,
   };
 }
 

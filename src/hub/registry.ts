@@ -12,6 +12,7 @@
 import { DEFAULT_PREPROCESS, type PreprocessConfig } from '../data/preprocess.js';
 import { TIMM_ALIASES, resolveModelName } from '../spec/variants.js';
 import { HubError } from './errors.js';
+import type { VerifyTarget } from './verify.js';
 
 /** Which copy of the weights to fetch. */
 export type PretrainedSource = 'hf' | 'official';
@@ -179,6 +180,34 @@ export function pretrainedEntry(model: string, endpoints: Endpoints = {}): Pretr
       mean: [...OFFICIAL_EVAL_PREPROCESS.mean],
       std: [...OFFICIAL_EVAL_PREPROCESS.std],
     },
+  };
+}
+
+/** One source's copy of a model's weights: where it is, and what a file from there must be. */
+export interface SourceWeights {
+  entry: PretrainedEntry;
+  source: PretrainedSource;
+  url: string;
+  ema: boolean;
+  /** What the downloaded file is verified against. */
+  target: VerifyTarget;
+}
+
+/**
+ * The location rule both caches (Node's files and the browser's Cache API) follow: the
+ * entry, the source's URL, whether its weights are the EMA ones, the verification target.
+ */
+export function sourceWeights(model: string, source: string, endpoints: Endpoints = {}): SourceWeights {
+  const parsed = parseSource(source);
+  const entry = pretrainedEntry(model, endpoints);
+  const w = parsed === 'hf' ? entry.hf : entry.official;
+  const fileName = new URL(w.url).pathname.split('/').pop() || 'weights';
+  return {
+    entry,
+    source: parsed,
+    url: w.url,
+    ema: w.ema,
+    target: { model: entry.model, ema: w.ema, fileName, url: w.url, numClasses: entry.numClasses },
   };
 }
 
