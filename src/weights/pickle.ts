@@ -96,12 +96,52 @@ export class TorchDtype {
 }
 
 const DTYPES = new Set(Object.keys(DTYPE_SIZE));
+const MAX_DIMS = 64;
 
-/** True when `v` has the shape of a {@link Tensor} (dtype tag, shape array, typed array data). */
+/** The typed array class that holds each dtype (F16/BF16 keep their raw 16-bit words). */
+const ARRAY_TYPE: Record<DType, new (n: number) => TensorData> = {
+  F64: Float64Array, F32: Float32Array, F16: Uint16Array, BF16: Uint16Array, I64: BigInt64Array,
+  I32: Int32Array, I16: Int16Array, I8: Int8Array, U8: Uint8Array, BOOL: Uint8Array,
+};
+
+/**
+ * True when `v` is a consistent {@link Tensor}: a known dtype, a shape of non-negative
+ * safe integers, and data of exactly the dtype's array class holding dtype x shape
+ * elements. Says nothing about where `v` came from: for values read from a file use
+ * {@link isRebuiltTensor}.
+ */
 export function isTensor(v: unknown): v is Tensor {
   if (typeof v !== 'object' || v === null) return false;
   const t = v as Partial<Tensor>;
+  if (typeof t.dtype !== 'string' || !DTYPES.has(t.dtype) || !Array.isArray(t.shape)) return false;
+  if (t.shape.length > MAX_DIMS || !t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) return false;
+  const data = t.data as unknown;
+  if (!ArrayBuffer.isView(data) || Object.getPrototypeOf(data) !== ARRAY_TYPE[t.dtype as DType].prototype) return false;
+  const n = numel(t.shape);
+  return Number.isSafeInteger(n) && (data as TensorData).length === n;
+}
+
+/** dtype, shape and typed-array data, consistent or not (the writer explains an inconsistent one). */
+function looksLikeTensor(v: object): v is Tensor {
+  const t = v as Partial<Tensor>;
   return typeof t.dtype === 'string' && DTYPES.has(t.dtype) && Array.isArray(t.shape) && ArrayBuffer.isView(t.data);
+}
+
+/**
+ * Tensors the unpickler built itself, through an allow-listed tensor rebuild function.
+ * A pickle can make any object with `dtype`, `shape` and `data` attributes (an
+ * argparse.Namespace and BUILD, data from BINBYTES): duck typing would take it for a
+ * tensor and load attacker-chosen values as weights.
+ */
+const REBUILT = new WeakSet<object>();
+
+/**
+ * True only for tensors that {@link unpickle} made through a tensor rebuild function
+ * (and that are consistent, see {@link isTensor}). Readers of unpickled data must use
+ * this, never a shape check, to decide what is a tensor.
+ */
+export function isRebuiltTensor(v: unknown): v is Tensor {
+  return typeof v === 'object' && v !== null && REBUILT.has(v) && isTensor(v);
 }
 
 // ---------------------------------------------------------------------------
@@ -192,8 +232,6 @@ function typedFrom(dtype: DType, bytes: Uint8Array, count: number): TensorData {
     case 'U8': case 'BOOL': return new Uint8Array(b, bytes.byteOffset, count);
   }
 }
-
-const MAX_DIMS = 64;
 
 /**
  * A value for an error message: scalars as themselves (long strings cut), containers only
@@ -409,7 +447,7 @@ class Unpickler {
         }
         case 0x2e: { // STOP
           const result = this.pop();
-          checkResult(result, this.maxDepth);
+          checkResult(result, this.maxDepth, 8 * this.data.length + 65_536);
           return result;
         }
         case 0x28: // MARK
@@ -558,7 +596,7 @@ class Unpickler {
       case 'rebuild_parameter':
       case 'rebuild_parameter_with_state':
         // (data, requires_grad, backward_hooks[, state]): a Parameter is just its tensor here.
-        if (!isTensor(args[0])) this.fail(`${f.fullName} got ${describe(args[0])}, not a tensor`);
+        if (!isRebuiltTensor(args[0])) this.fail(`${f.fullName} got ${describe(args[0])}, not a tensor`);
         return args[0];
       case 'ordered_dict': {
         const m = new Map<unknown, unknown>();
@@ -660,6 +698,14 @@ class Unpickler {
   }
 
   private rebuildTensor(storage: unknown, offsetV: unknown, sizeV: unknown, strideV: unknown): Tensor {
+    const t = this.materialize(storage, offsetV, sizeV, strideV);
+    // Checked once more where it is made: the byte length and the array type must be dtype x shape.
+    if (!isTensor(t)) this.fail(`a rebuilt ${(t as Tensor).dtype} tensor does not hold the elements its shape needs`);
+    REBUILT.add(t);
+    return t;
+  }
+
+  private materialize(storage: unknown, offsetV: unknown, sizeV: unknown, strideV: unknown): Tensor {
     if (!(storage instanceof StorageRef)) this.fail(`tensor storage is ${describe(storage)}, not a storage`);
     if (typeof offsetV !== 'number' || !Number.isSafeInteger(offsetV) || offsetV < 0) this.fail(`bad tensor storage offset ${preview(offsetV)}`);
     const offset = offsetV;
@@ -718,37 +764,45 @@ function gatherStrided(src: TensorData, dtype: DType, offset: number, shape: num
   return out;
 }
 
-/** Children of a container value, for the result walk. */
-function children(v: unknown): unknown[] | null {
-  if (typeof v !== 'object' || v === null) return null;
+/** True for the values the result walk descends into. */
+function isContainer(v: unknown): v is object {
+  if (typeof v !== 'object' || v === null) return false;
+  return Array.isArray(v) || v instanceof Map || v instanceof Set || NAMESPACES.has(v);
+}
+
+/** Children of a container value, for the result walk (built only for a node not seen before). */
+function children(v: object): unknown[] {
   if (Array.isArray(v)) return v;
   if (v instanceof Map) return [...v.keys(), ...v.values(), ...(ATTRIBUTES.get(v)?.values() ?? [])];
   if (v instanceof Set) return [...v];
-  if (NAMESPACES.has(v)) return Object.values(v);
-  return null;
+  return Object.values(v);
 }
 
 /**
  * Checks the unpickled result: nesting at most `maxDepth` (so recursive consumers cannot
  * overflow the JS stack), no reference cycles, and no internal tags left in it.
- * Iterative, and each container is visited once (shared sub-objects are memoized).
+ * Iterative, and each container is visited once: a node seen before is answered from
+ * its memoized height before its children are listed (listing them first made one 45k-key
+ * dict referenced 45k times, 270 KB, quadratic). `maxEdges` bounds the total work anyway.
  */
-function checkResult(root: unknown, maxDepth: number): void {
+function checkResult(root: unknown, maxDepth: number, maxEdges: number): void {
   const height = new Map<object, number>();
   const onPath = new Set<object>();
   const frames: { node: object; kids: unknown[]; i: number; h: number }[] = [];
+  let edges = 0;
   const enter = (v: unknown): number | null => {
     if (v instanceof PyGlobal) throw new PickleError(`pickle: the data holds the Python object ${v.fullName}, which repghost does not represent`);
     if (v instanceof StorageRef) throw new PickleError('pickle: the data holds a bare storage, which repghost does not represent');
-    const kids = children(v);
-    if (!kids) return 0;
-    const node = v as object;
-    const known = height.get(node);
+    if (!isContainer(v)) return 0;
+    const known = height.get(v);
     if (known !== undefined) return known;
-    if (onPath.has(node)) throw new PickleError('pickle: the data contains a reference cycle');
+    if (onPath.has(v)) throw new PickleError('pickle: the data contains a reference cycle');
     if (frames.length >= maxDepth) throw new PickleError(`pickle: data nested deeper than ${maxDepth} levels`);
-    onPath.add(node);
-    frames.push({ node, kids, i: 0, h: 0 });
+    const kids = children(v);
+    edges += kids.length;
+    if (edges > maxEdges) throw new PickleError('pickle: the data holds more references than its size allows: hostile or corrupt pickle');
+    onPath.add(v);
+    frames.push({ node: v, kids, i: 0, h: 0 });
     return null;
   };
   enter(root);
@@ -892,6 +946,7 @@ export function pickleTorch(value: unknown): { pickle: Uint8Array; storages: Pic
     if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0) || t.data.length !== n) {
       throw new PickleError(`pickle: tensor of shape [${t.shape.join(', ')}] has ${t.data.length} elements`);
     }
+    if (!isTensor(t)) throw new PickleError(`pickle: a ${(t as Tensor).dtype} tensor's data is a ${(t as Tensor).data.constructor.name}`);
     let key = storageKeys.get(t.data);
     if (key === undefined) {
       key = String(storages.length);
@@ -934,7 +989,7 @@ export function pickleTorch(value: unknown): { pickle: Uint8Array; storages: Pic
       default: throw new PickleError(`pickle: cannot write a ${typeof v}`);
     }
     if (v instanceof PyFloat) { w.byte(0x47); w.f64be(v.value); return; }
-    if (isTensor(v)) { tensor(v, depth); return; }
+    if (looksLikeTensor(v)) { tensor(v, depth); return; } // tensor() refuses inconsistent ones
     if (get(v)) return;
     if (Array.isArray(v)) {
       if (TUPLES.has(v)) { tupleOf(v, depth); put(v); return; }
