@@ -200,9 +200,14 @@ const PRECISION_BITS = 32 - 8 - 2;
 const ONE = 1 << PRECISION_BITS;
 const HALF = 1 << (PRECISION_BITS - 1);
 
-/** One axis' coefficient table: for output i, taps [start[i], start[i] + count[i]) with weights at k[i * ksize]. */
+/**
+ * One axis' coefficient table for outputs [from, from + start.length): for output i, taps
+ * [start[i - from], start[i - from] + count[i - from]) with weights at k[(i - from) * ksize].
+ */
 interface AxisCoeffs {
   ksize: number;
+  /** First output sample the table covers. */
+  from: number;
   start: Int32Array;
   count: Int32Array;
   /** Fixed-point weights, ksize per output sample. */
@@ -211,19 +216,22 @@ interface AxisCoeffs {
 
 /**
  * Pillow's `precompute_coeffs` followed by `normalize_coeffs_8bpc`, for the box
- * [0, inSize) mapped onto outSize samples.
+ * [0, inSize) mapped onto outSize samples, computed only for outputs [from, to): each
+ * output's taps depend on its index alone, so the table is sized by what is produced, not
+ * by the full resized axis (a 1x250000 PNG resized to 256 x 64,000,000 for a 224 crop
+ * asked for a 1.8 GB table).
  */
-function precomputeCoeffs(inSize: number, outSize: number, filter: FilterDef): AxisCoeffs {
+function precomputeCoeffs(inSize: number, outSize: number, filter: FilterDef, from = 0, to = outSize): AxisCoeffs {
   const scale = inSize / outSize; // (double)(in1 - in0) / outSize with in0 = 0
   const filterscale = scale < 1.0 ? 1.0 : scale; // antialias only when shrinking
   const support = filter.support * filterscale;
   const ksize = Math.ceil(support) * 2 + 1;
-  const start = new Int32Array(outSize);
-  const count = new Int32Array(outSize);
-  const k = new Int32Array(outSize * ksize);
+  const start = new Int32Array(to - from);
+  const count = new Int32Array(to - from);
+  const k = new Int32Array((to - from) * ksize);
   const w = new Float64Array(ksize);
   const ss = 1.0 / filterscale;
-  for (let xx = 0; xx < outSize; xx++) {
+  for (let xx = from; xx < to; xx++) {
     const center = (xx + 0.5) * scale;
     // (int)(v + 0.5) in C truncates toward zero; negatives are clamped to 0 right after anyway.
     let xmin = Math.trunc(center - support + 0.5);
@@ -237,16 +245,16 @@ function precomputeCoeffs(inSize: number, outSize: number, filter: FilterDef): A
       w[x] = v;
       ww += v;
     }
-    const base = xx * ksize;
+    const base = (xx - from) * ksize;
     for (let x = 0; x < xmax; x++) {
       const v = ww !== 0.0 ? w[x]! / ww : w[x]!;
       // normalize_coeffs_8bpc: round half away from zero via (int)(±0.5 + v * 2^22).
       k[base + x] = v < 0 ? Math.trunc(-0.5 + v * ONE) : Math.trunc(0.5 + v * ONE);
     }
-    start[xx] = xmin;
-    count[xx] = xmax;
+    start[xx - from] = xmin;
+    count[xx - from] = xmax;
   }
-  return { ksize, start, count, k };
+  return { ksize, from, start, count, k };
 }
 
 /** clip8: the accumulator's integer part (arithmetic shift, as in C) clamped to 0..255. */
@@ -271,11 +279,11 @@ function resampleHorizontal(
   src: Uint8Array, srcWidth: number, rowStart: number, rows: number, colStart: number, cols: number, c: AxisCoeffs,
 ): Uint8Array {
   const out = new Uint8Array(cols * rows * 3);
-  const { ksize, start, count, k } = c;
+  const { ksize, from, start, count, k } = c;
   for (let yy = 0; yy < rows; yy++) {
     const rowBase = (yy + rowStart) * srcWidth * 3;
     let o = yy * cols * 3;
-    for (let xx = colStart; xx < colStart + cols; xx++) {
+    for (let xx = colStart - from; xx < colStart - from + cols; xx++) {
       const kb = xx * ksize;
       const n = count[xx]!;
       let p = rowBase + start[xx]! * 3;
@@ -304,12 +312,13 @@ function resampleVertical(
 ): Uint8Array {
   const rowLen = width * 3;
   const out = new Uint8Array(rowLen * rows);
-  const { ksize, start, count, k } = c;
+  const { ksize, from, start, count, k } = c;
   const acc = new Int32Array(rowLen);
   for (let yy = 0; yy < rows; yy++) {
-    const kb = (yy + rowStart) * ksize;
-    const n = count[yy + rowStart]!;
-    const y0 = start[yy + rowStart]! - srcRowOffset;
+    const i0 = yy + rowStart - from;
+    const kb = i0 * ksize;
+    const n = count[i0]!;
+    const y0 = start[i0]! - srcRowOffset;
     acc.fill(HALF);
     // Row-major accumulation (cache-friendly); per pixel the taps are still summed in PIL's
     // order with the same int32 arithmetic, so the result is identical.
@@ -332,9 +341,10 @@ function resizeNearest(img: RgbImage, outWidth: number, outHeight: number, r: Re
   // Positions accumulate by repeated addition exactly as PIL does, not as x * ax, so the
   // table covers the whole row even when only a region is wanted. The clamp only guards
   // against an out-of-range index (where PIL would write 0); it never fires for a real shrink.
-  const xin = new Int32Array(outWidth);
+  // Only the region's columns are stored (the table for a 64-million-pixel-wide resize was 256 MB).
+  const xin = new Int32Array(r.width);
   let xo = ax * 0.5;
-  for (let x = 0; x < outWidth; x++, xo += ax) xin[x] = Math.min(coord(xo), img.width - 1);
+  for (let x = 0; x < r.left + r.width; x++, xo += ax) if (x >= r.left) xin[x - r.left] = Math.min(coord(xo), img.width - 1);
   const out = new Uint8Array(r.width * r.height * 3);
   let yo = ay * 0.5;
   for (let y = 0; y < r.top + r.height; y++, yo += ay) {
@@ -342,7 +352,7 @@ function resizeNearest(img: RgbImage, outWidth: number, outHeight: number, r: Re
     const rb = Math.min(coord(yo), img.height - 1) * img.width * 3;
     let o = (y - r.top) * r.width * 3;
     for (let x = r.left; x < r.left + r.width; x++) {
-      const p = rb + xin[x]! * 3;
+      const p = rb + xin[x - r.left]! * 3;
       out[o++] = img.data[p]!;
       out[o++] = img.data[p + 1]!;
       out[o++] = img.data[p + 2]!;
@@ -396,17 +406,17 @@ export function resizePil(
   const needV = outHeight !== img.height;
   if (!needV) {
     // Horizontal only: straight from the source rows of the region.
-    const horiz = precomputeCoeffs(img.width, outWidth, def);
+    const horiz = precomputeCoeffs(img.width, outWidth, def, r.left, r.left + r.width);
     return result(resampleHorizontal(img.data, img.width, r.top, r.height, r.left, r.width, horiz));
   }
-  const vert = precomputeCoeffs(img.height, outHeight, def);
+  const vert = precomputeCoeffs(img.height, outHeight, def, r.top, r.top + r.height);
   // Tap ranges grow monotonically with the output index, so the region's first and last
   // output rows bound the source rows the vertical pass reads.
-  const firstRow = vert.start[r.top]!;
-  const last = r.top + r.height - 1;
+  const firstRow = vert.start[0]!;
+  const last = r.height - 1;
   const endRow = vert.start[last]! + vert.count[last]!;
   if (needH) {
-    const horiz = precomputeCoeffs(img.width, outWidth, def);
+    const horiz = precomputeCoeffs(img.width, outWidth, def, r.left, r.left + r.width);
     const mid = resampleHorizontal(img.data, img.width, firstRow, endRow - firstRow, r.left, r.width, horiz);
     return result(resampleVertical(mid, r.width, r.top, r.height, vert, firstRow));
   }
@@ -497,8 +507,16 @@ export function resizeAndCrop(img: RgbImage, config: PreprocessConfig = {}): Rgb
     // Resample only the pixels the crop keeps: identical to resizing then cropping.
     return resizePil(img, w, h, c.interpolation, centerCropRect(w, h, c.size, c.size));
   }
+  // crop_pct > 1: the whole resized image is made, then padded. An extreme aspect ratio
+  // would make it enormous (1x250000 -> 256 x 64,000,000): refuse instead.
+  if (w * h > MAX_RESIZED_PIXELS) {
+    throw new RangeError(`resize: a ${img.width}x${img.height} image would be resized to ${w}x${h}, more than ${MAX_RESIZED_PIXELS} pixels`);
+  }
   return centerCrop(resizePil(img, w, h, c.interpolation), c.size, c.size); // crop_pct > 1: zero padding
 }
+
+/** Largest full resize {@link resizeAndCrop} makes when the crop is larger than the image (crop_pct > 1). */
+const MAX_RESIZED_PIXELS = 2 ** 26;
 
 /**
  * The full eval pipeline: shorter-side resize to `floor(size / cropPct)` with PIL-exact

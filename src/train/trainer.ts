@@ -11,7 +11,7 @@
  * from its last checkpoint repeats exactly what the uninterrupted run would do.
  * A NaN/Inf loss stops training before the update; the last good checkpoint stays.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { buildSpec, type ModelSpec } from '../spec/index.js';
@@ -19,6 +19,7 @@ import { initTrainingBackend, type TrainBackendName } from './backend.js';
 import { describeKernels } from './kernels/native.js';
 import { decodeCheckpoint, encodeCheckpoint, peekCheckpoint, type SummaryRow, type TrainingCheckpoint } from './checkpoint.js';
 import { removeStaleTempFiles, writeFileAtomicSync as writeFileAtomic } from '../node/atomic-write.js';
+import { readInputFileSync } from '../node/read-input.js';
 import { createOptimizer } from './create-optimizer.js';
 import { openTrainingData } from './data/open.js';
 import type { DataBatch, SkippedImage, TrainingData } from './data/source.js';
@@ -181,7 +182,7 @@ async function run(o: TrainOptions, data: TrainingData, backend: TrainBackendNam
 
   if (o.resume) {
     if (!existsSync(o.resume)) throw new Error(`checkpoint to resume not found: ${o.resume}`);
-    const bytes = new Uint8Array(readFileSync(o.resume));
+    const bytes = readInputFileSync(o.resume, 'checkpoint to resume'); // regular files only (#14)
     checkResumable(peekCheckpoint(bytes, o.resume), o, spec);
     const ck = decodeCheckpoint<ParamState>(spec, bytes, o.resume, optimizer.order);
     checkSameClasses(ck.extras.classes, o, data);

@@ -8,7 +8,8 @@ import { allTaps, checkTaps, type TapName } from '../../onnx/taps.js';
 import type { ModelSpec } from '../../spec/model-spec.js';
 import { readInputFile } from '../../node/read-input.js';
 import { writeFileAtomic } from '../../node/atomic-write.js';
-import { positiveInt, UsageError } from '../errors.js';
+import { sameFile } from '../../node/output-guard.js';
+import { intInRange, MAX_INPUT_SIDE, positiveInt, UsageError } from '../errors.js';
 import { human } from '../format.js';
 
 interface ExportFlags extends PretrainedFlags {
@@ -41,7 +42,7 @@ export function register(program: Command): void {
     .option('--train-form', 'export the training-form graph (fusion branches as BatchNormalization + Add; needs training-form weights)')
     .option('--keep-bn', 'deploy form with BatchNormalization nodes kept instead of folded')
     .option('--dynamic', 'symbolic height and width (the batch is always symbolic)')
-    .option('--input-size <n>', 'fixed square input size when not --dynamic', positiveInt('--input-size'), 224)
+    .option('--input-size <n>', 'fixed square input size when not --dynamic', intInRange('--input-size', 1, MAX_INPUT_SIDE), 224)
     .option('--features <taps>', 'extra outputs features.<tap>, comma-separated: conv_stem, act1, blocks.0 ... blocks.9, pre_logits, or "all"')
     .option('--json', 'print a JSON summary')
     .addHelpText('after', '\nExamples:\n  repghost export repghostnet_0_5x.pth repghostnet_0_5x.onnx --dynamic\n  repghost export --pretrained --model repghostnet_050 repghostnet_050.onnx')
@@ -52,7 +53,7 @@ export function register(program: Command): void {
       if (opts.trainForm && opts.keepBn) throw new UsageError('--train-form already keeps every BatchNormalization: drop --keep-bn');
       const source = await resolveWeightsSource(opts, weightsArg, opts.json);
       const weights = source.path;
-      if (path.resolve(weights) === path.resolve(out)) throw new UsageError('output would overwrite the weights file: choose another output path');
+      if (sameFile(weights, out)) throw new UsageError('output would overwrite the weights file: choose another output path');
       const mode: GraphMode = opts.trainForm ? 'train' : opts.keepBn ? 'deploy-bn' : 'deploy';
       const loaded = loadWeights(await readInputFile(weights, 'weights file'), {
         ...(source.model ? { model: source.model } : {}), ema: source.ema, fileName: path.basename(weights),

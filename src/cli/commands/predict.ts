@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import type { RepGhostModel } from '../../api/model.js';
 import type { Prediction } from '../../api/postprocess.js';
 import { readInputFile } from '../../node/read-input.js';
-import { positiveInt, UsageError } from '../errors.js';
+import { intInRange, MAX_THREADS, positiveInt, UsageError } from '../errors.js';
 import { addPreprocessOptions, preprocessConfigFrom, type PreprocessFlags } from './preprocess.js';
 import { addPretrainedOptions, givenOnCommandLine, resolveWeightsSource, type PretrainedFlags } from '../weights-flags.js';
 
@@ -21,7 +21,7 @@ export function addModelOptions(cmd: Command): Command {
     .option('--weights <file>', 'checkpoint: .pth / .pth.tar (state dict or timm training checkpoint) or .safetensors, training or deploy form')
     .option('--model <name>', "model name (default: the checkpoint's arch, else the model its keys fit)")
     .option('--ema', 'use the EMA weights (state_dict_ema) of a training checkpoint')
-    .option('--threads <n>', 'CPU threads per inference (default: all cores)', positiveInt('--threads'))
+    .option('--threads <n>', 'CPU threads per inference (default: all cores)', intInRange('--threads', 1, MAX_THREADS))
     .option('--labels <file>', 'class names, one per line or a JSON array (default: ImageNet-1k names for 1000 classes)');
 }
 

@@ -8,7 +8,8 @@ import { Option, type Command } from 'commander';
 import { modelInputToRgb, preprocess, resolvePreprocessConfig, type Interpolation, type PreprocessConfig } from '../../data/preprocess.js';
 import { writeSafetensors } from '../../weights/safetensors.js';
 import { writeFileAtomic } from '../../node/atomic-write.js';
-import { positiveInt, UsageError } from '../errors.js';
+import { clobberedInput } from '../../node/output-guard.js';
+import { intInRange, MAX_INPUT_SIDE, UsageError } from '../errors.js';
 
 /** Values of the preprocessing flags. */
 export interface PreprocessFlags { interpolation: Interpolation; cropPct: number; size: number }
@@ -28,7 +29,7 @@ export function addPreprocessOptions(cmd: Command, defaultInterpolation: Interpo
   return cmd
     .addOption(new Option('--interpolation <filter>', 'resize filter (PIL-exact)').choices(['bilinear', 'bicubic']).default(defaultInterpolation))
     .option('--crop-pct <f>', 'center-crop fraction: the shorter side is resized to floor(size / crop-pct)', cropFraction, 0.875)
-    .option('--size <n>', 'square crop side fed to the model', positiveInt('--size'), 224);
+    .option('--size <n>', 'square crop side fed to the model', intInRange('--size', 1, MAX_INPUT_SIDE), 224);
 }
 
 /** The PreprocessConfig the flags describe. */
@@ -46,6 +47,7 @@ export function register(program: Command): void {
   addPreprocessOptions(cmd, 'bicubic').action(async (image: string, out: string, opts: PreprocessFlags & { png?: string }) => {
     if (path.extname(out).toLowerCase() !== '.safetensors') throw new UsageError(`output ${out}: use a .safetensors extension`);
     if (opts.png && path.extname(opts.png).toLowerCase() !== '.png') throw new UsageError(`--png ${opts.png}: use a .png extension`);
+    if (clobberedInput(out, [image]) || (opts.png && clobberedInput(opts.png, [image, out]))) throw new UsageError('an output would overwrite the input image or the other output: choose another output path');
     const config = resolvePreprocessConfig(preprocessConfigFrom(opts));
     // Native sharp loaded on demand (the shared flag helpers above are imported by other commands).
     const { decodeImageFile } = await import('../../data/decode-node.js');

@@ -12,7 +12,9 @@ import type { TrainInterpolation } from '../../data/augment/random-resized-crop.
 import { buildSpec, modelNames } from '../../spec/index.js';
 import type { ScheduleName } from '../../train/lr-schedule.js';
 import { DEFAULT_TRAIN_OPTIONS, type DatasetName, type OptimizerName, type TrainOptions } from '../../train/options.js';
-import { positiveInt, UsageError } from '../errors.js';
+import { intInRange, MAX_INPUT_SIDE, MAX_THREADS, positiveInt, UsageError } from '../errors.js';
+import { clobberedInput } from '../../node/output-guard.js';
+import path from 'node:path';
 
 function num(flag: string, min = -Infinity, max = Infinity) {
   return (v: string): number => {
@@ -71,10 +73,10 @@ function inputSize(f: TrainFlags): number {
   let fromInput: number | undefined;
   if (f.inputSize) {
     const v = f.inputSize.map(Number);
-    const ok = (n: number): boolean => Number.isInteger(n) && n > 0;
+    const ok = (n: number): boolean => Number.isInteger(n) && n > 0 && n <= MAX_INPUT_SIDE;
     if (v.length === 1 && ok(v[0]!)) fromInput = v[0];
     else if (v.length === 3 && v[0] === 3 && ok(v[1]!) && v[1] === v[2]) fromInput = v[1];
-    else throw new UsageError(`--input-size takes N or 3 N N (square RGB input), got '${f.inputSize.join(' ')}'`);
+    else throw new UsageError(`--input-size takes N or 3 N N (square RGB input, N from 1 to ${MAX_INPUT_SIDE}), got '${f.inputSize.join(' ')}'`);
   }
   if (fromInput !== undefined && f.imgSize !== undefined && fromInput !== f.imgSize) {
     throw new UsageError(`--input-size ${fromInput} and --img-size ${f.imgSize} disagree`);
@@ -142,7 +144,7 @@ export function register(program: Command): void {
     .option('--dataset <name>', 'dataset: fashion-mnist or imagefolder', d.dataset)
     .option('--data-dir <dir>', `fashion-mnist: folder of the four IDX files (default ${DEFAULT_FASHION_MNIST_DIR}); imagefolder: root with train/ and val/`)
     .option('--input-size <n...>', 'imagefolder: model input side, N or 3 N N (timm\'s --input-size; default 224)')
-    .option('--img-size <n>', 'imagefolder: same as --input-size N', positiveInt('--img-size'))
+    .option('--img-size <n>', 'imagefolder: same as --input-size N', intInRange('--img-size', 1, MAX_INPUT_SIDE))
     .addOption(new Option('--scale <lo...>', 'imagefolder: RandomResizedCrop area range, two numbers').default(d.scale.map(String), '0.08 1.0'))
     .addOption(new Option('--ratio <lo...>', 'imagefolder: RandomResizedCrop aspect range, two numbers').default(d.ratio.map(String), '3/4 4/3'))
     .option('--train-interpolation <name>', 'imagefolder: crop and RandAugment resampling: random (bilinear or bicubic per image), bilinear, bicubic, nearest', d.trainInterpolation)
@@ -156,12 +158,15 @@ export function register(program: Command): void {
     .option('--eval-limit <n>', 'use only the first n test images (quick runs)', positiveInt('--eval-limit'))
     .option('--log-interval <n>', 'steps between progress lines when stderr is not a terminal', positiveInt('--log-interval'), 50)
     .option('--backend <name>', 'tfjs backend: wasm or cpu', 'wasm')
-    .option('--threads <n>', 'threads of the native training kernels (default: all cores; the wasm kernels run single-threaded in Node)', positiveInt('--threads'))
+    .option('--threads <n>', 'threads of the native training kernels (default: all cores; the wasm kernels run single-threaded in Node)', intInRange('--threads', 1, MAX_THREADS))
     .addHelpText('after', HELP)
     .action(async (f: TrainFlags, command: Command) => {
       const options = optionsFromFlags(f, command);
       // TensorFlow.js loads only when training runs, not at every CLI start.
-      const [{ train }, { progressHooks }] = await Promise.all([import('../../train/trainer.js'), import('../../train/progress.js')]);
+      const [{ train, LAST_CHECKPOINT, BEST_CHECKPOINT, SUMMARY_FILE }, { progressHooks }] = await Promise.all([import('../../train/trainer.js'), import('../../train/progress.js')]);
+      // #14 output guard: a run's files must not replace the checkpoint it starts from.
+      const outputs = [LAST_CHECKPOINT, BEST_CHECKPOINT, SUMMARY_FILE].map((n) => path.join(options.output, n));
+      if (f.initialCheckpoint && outputs.some((o) => clobberedInput(o, [f.initialCheckpoint]))) throw new UsageError(`--initial-checkpoint ${f.initialCheckpoint} is one of the files this run writes in ${options.output}: copy it elsewhere first`);
       const hooks = progressHooks({ every: f.logInterval });
       const outcome = await train(options, hooks).finally(() => hooks.stop());
       outcome.final.dispose();
