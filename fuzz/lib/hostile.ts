@@ -266,3 +266,27 @@ export function randomLyingIdx(rng: Rng): Hostile {
   const payload = rng.pick([0, 784, 1 << 20, 8 << 20]);
   return { bytes: lyingIdxGz(dims, payload), note: `gzip IDX declaring [${dims.join(', ')}] over ${payload} bytes` };
 }
+
+// ---------------------------------------------------------------------------
+// Images
+
+/**
+ * Image files outside the allow-list (SVG reading a sibling or a FIFO, an SVG filter
+ * bomb, libvips' .v, PDF) and PNGs of extreme aspect ratio, made once per fuzz run.
+ */
+export async function hostileImages(): Promise<Hostile[]> {
+  const { default: sharp } = await import('sharp');
+  const svg = (body: string): Uint8Array => enc.encode(`<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64">${body}</svg>`);
+  const png = async (w: number, h: number): Promise<Uint8Array> =>
+    new Uint8Array(await sharp(Buffer.alloc(w * h * 3, 90), { raw: { width: w, height: h, channels: 3 } }).png().toBuffer());
+  return [
+    { bytes: svg('<image href="secret.png" width="64" height="64"/>'), note: 'SVG referencing a sibling file' },
+    { bytes: svg('<image href="/dev/stdin" width="64" height="64"/>'), note: 'SVG referencing a FIFO' },
+    { bytes: svg('<filter id="f"><feGaussianBlur stdDeviation="1000"/></filter><rect width="64" height="64" filter="url(#f)"/>'), note: 'SVG filter' },
+    { bytes: concat(enc.encode('\ufeff  '), svg('')), note: 'SVG after a BOM and spaces' },
+    { bytes: concat(bytesOf(0x08, 0xf2, 0xa6, 0xb6), new Uint8Array(64)), note: 'libvips .v header' },
+    { bytes: enc.encode('%PDF-1.4\n1 0 obj<<>>endobj\n'), note: 'PDF' },
+    { bytes: await png(1, 250_000), note: 'PNG 1x250000' },
+    { bytes: await png(250_000, 1), note: 'PNG 250000x1' },
+  ];
+}
