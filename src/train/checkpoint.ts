@@ -231,6 +231,9 @@ export function peekCheckpoint(bytes: Uint8Array, fileName = 'checkpoint'): { ar
   } catch (e) {
     throw new Error(`${fileName}: ${(e as Error).message}`);
   }
+  // The epoch decides the learning rate a resumed run starts at: checked before anything else.
+  const epoch = field(root, 'epoch');
+  if (epoch !== undefined) count(epoch, 'epoch', fileName);
   return { arch: archOf(field(root, 'arch'), fileName), args: (toPlain(field(root, 'args'), 'args', fileName) as Record<string, unknown> | undefined) ?? {} };
 }
 
