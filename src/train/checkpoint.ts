@@ -197,7 +197,7 @@ function entries(v: unknown): [unknown, unknown][] {
 }
 
 /** Values {@link toPlain} may produce in all: `args` and history are small; a DAG of shared tuples is not. */
-const MAX_PLAIN_VALUES = 1_000_000;
+const MAX_PLAIN_VALUES = 100_000;
 
 /**
  * Unpickled data as plain JSON-like values. The output is a tree, so a DAG of shared
