@@ -5,12 +5,13 @@
  * `state_dict_ema`, `arch`, `epoch`, `metric`, `args`), the `model`/`model_ema` keys
  * other trainers use, bare state dicts, and DDP's `module.` key prefix.
  */
-import { isLegacyTorch, describeContent, readPth } from './pth.js';
+import { describeContent, legacyTorchError, readTorchZip, sniffFormat } from './pth.js';
+
+export { sniffFormat, type FileKind } from './pth.js';
 import { isRebuiltTensor } from './pickle.js';
 import { previewList, previewText, previewValue } from './preview.js';
-import { looksLikeSafetensors, readSafetensors } from './safetensors.js';
+import { readSafetensors } from './safetensors.js';
 import type { StateDict, Tensor } from './tensor.js';
-import { looksLikeZip } from './zip.js';
 
 /** Raised when a file holds no usable weights; the message names the file and the cause. */
 export class CheckpointError extends Error {
@@ -33,18 +34,6 @@ export interface CheckpointContents {
     args?: Record<string, unknown>;
     source: 'timm-checkpoint' | 'state-dict' | 'safetensors';
   };
-}
-
-/** What a file's bytes are. */
-export type FileKind = 'safetensors' | 'torch-zip' | 'legacy-torch' | 'unknown';
-
-/** Identifies a weight file by its content. */
-export function sniffFormat(bytes: Uint8Array): FileKind {
-  if (looksLikeZip(bytes)) return 'torch-zip';
-  // safetensors before legacy pickle: a header length of 0x..0280 also starts with 0x80 0x02.
-  if (looksLikeSafetensors(bytes)) return 'safetensors';
-  if (isLegacyTorch(bytes)) return 'legacy-torch';
-  return 'unknown';
 }
 
 const RAW_KEYS = ['state_dict', 'model'];
@@ -135,7 +124,7 @@ function fromTorchObject(obj: unknown, file: string): CheckpointContents {
 }
 
 /**
- * Reads a weight file of any supported kind (detected by content). `fileName` only
+ * Reads a weight file of any supported kind (detected by content, once). `fileName` only
  * labels error messages. Throws CheckpointError (or the format's own error) with the cause.
  */
 export function readCheckpoint(bytes: Uint8Array, fileName = 'checkpoint'): CheckpointContents {
@@ -157,8 +146,9 @@ export function readCheckpoint(bytes: Uint8Array, fileName = 'checkpoint'): Chec
       return { stateDict: stripModulePrefix(tensors), ema: null, meta };
     }
     case 'torch-zip':
-    case 'legacy-torch': // readPth explains how to re-save legacy files
-      return fromTorchObject(wrap(() => readPth(bytes)), fileName);
+      return fromTorchObject(wrap(() => readTorchZip(bytes)), fileName);
+    case 'legacy-torch':
+      return wrap(() => { throw legacyTorchError(); });
     default: {
       const what = describeContent(bytes);
       throw new CheckpointError(`${fileName}: not a weight file (expected a PyTorch .pth zip or safetensors${what ? `; it looks like ${what}` : ''})`);

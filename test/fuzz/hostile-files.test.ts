@@ -116,7 +116,7 @@ describe('finding 8: decompression and resampling are bounded by what the output
     const before = process.memoryUsage().arrayBuffers;
     const t0 = performance.now();
     await expect(readIdx(gz, 'lying.gz')).rejects.toThrow(/the IDX header declares 3367254359296 bytes, more than \d+ gzip bytes can hold/);
-    expect(performance.now() - t0).toBeLessThan(2_000);
+    expect(performance.now() - t0).toBeLessThan(10_000);
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(64 * 2 ** 20);
     // With the dataset's bound, a header that could fit the gzip is refused as well.
     await expect(readIdx(lyingIdxGz([100_000, 28, 28], 0), 'big.gz', { maxBytes: 60_000 * 784 + 16 })).rejects.toThrow(/more than the 47040016 this dataset can need/);
@@ -130,7 +130,7 @@ describe('finding 8: decompression and resampling are bounded by what the output
     const rssBefore = process.memoryUsage().rss;
     const chw = preprocess(img, { interpolation: 'bicubic', cropPct: 0.875, size: 224 });
     expect(chw.length).toBe(3 * 224 * 224);
-    expect(performance.now() - t0).toBeLessThan(3_000);
+    expect(performance.now() - t0).toBeLessThan(10_000);
     expect(process.memoryUsage().rss - rssBefore).toBeLessThan(400 * 2 ** 20);
   });
 });
@@ -144,7 +144,7 @@ describe('finding 10: only regular files of a bounded size are read', () => {
     expect(() => readInputFileSync(fifo, 'checkpoint')).toThrow(/is a FIFO/);
     await expect(readInputFile('/dev/zero', 'checkpoint')).rejects.toThrow('checkpoint /dev/zero is a device, not a regular file: refusing to read it');
     await expect(decodeImageFile(fifo)).rejects.toThrow(/not a regular file/);
-    expect(performance.now() - t0).toBeLessThan(2_000);
+    expect(performance.now() - t0).toBeLessThan(10_000); // a blocking open never returns
   });
 
   it('a file over the cap is refused without reading it', async () => {

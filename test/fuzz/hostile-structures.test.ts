@@ -75,7 +75,8 @@ describe('finding 2: the result walk visits each node once', () => {
       const { error, ms, value } = attempt(() => unpickle(p));
       expect(error).toBeNull();
       expect((value as unknown[]).length).toBe(45_000);
-      expect(ms).toBeLessThan(3_000); // the old walk: 45k x 90k child copies, past 60 s
+      // Generous for a loaded 2-core CI machine; the old walk (45k x 90k child copies) ran past 60 s.
+      expect(ms).toBeLessThan(20_000);
     });
   }
 
@@ -83,7 +84,7 @@ describe('finding 2: the result walk visits each node once', () => {
     const file = torchZip(sharedDictPickle(45_000, 45_000));
     const { error, ms } = attempt(() => loadWeights(file, { fileName: 'shared.pth' }));
     expect(error).toBeInstanceOf(CheckpointError);
-    expect(ms).toBeLessThan(5_000);
+    expect(ms).toBeLessThan(20_000);
   });
 });
 
@@ -104,7 +105,7 @@ describe('finding 6: bounded messages and a string arch', () => {
         } else {
           expect(error.message.length).toBeLessThan(400);
         }
-        expect(ms).toBeLessThan(2_000);
+        expect(ms).toBeLessThan(10_000); // the old messages and toPlain were exponential: never finished
       }
     });
   }
@@ -159,7 +160,7 @@ describe('finding 8: a safetensors header is bounded by what it can describe', (
     const { error, ms } = attempt(() => readSafetensors(file));
     expect(error).toBeInstanceOf(SafetensorsError);
     expect(error!.message).toMatch(/more than 100000 tensors/);
-    expect(ms).toBeLessThan(5_000);
+    expect(ms).toBeLessThan(10_000);
   });
   it('shapes of more than 64 dimensions and deep nesting are refused', () => {
     expect(() => readSafetensors(hostileSafetensors('long-shape', 1_000_000))).toThrow(/more than 64 items/);
