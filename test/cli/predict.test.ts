@@ -53,7 +53,7 @@ describe('repghost predict', () => {
     [[], /no weights: give a checkpoint file, or --pretrained --model <name>/],
     [['--weights', ckpt, '--interpolation', 'nearest'], /argument 'nearest' is invalid/],
     [['--weights', ckpt, '--crop-pct', '2'], /--crop-pct takes a number in \(0, 1\]/],
-    [['--weights', ckpt, '--threads', 'two'], /--threads takes a positive integer/],
+    [['--weights', ckpt, '--threads', 'two'], /--threads takes an integer from 1 to 64/],
   ])('bad flags %# (in process)', async (args, message) => {
     const r = await runInProcess(register, ['predict', chelsea, ...args]);
     expect(r.error).toBeDefined();
