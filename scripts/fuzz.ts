@@ -26,7 +26,7 @@ const int = (flag: string) => (v: string): number => {
 const program = new Command('fuzz')
   .description('mutation-fuzz the checkpoint, safetensors, IDX and image parsers')
   .option('--cases <n>', 'cases per format', int('--cases'), 10_000)
-  .option('--seconds <s>', 'time budget per format', int('--seconds'), 600)
+  .option('--seconds <s>', 'time budget per format (10,000 torch cases take ~30 min on a busy 2-core machine)', int('--seconds'), 3600)
   .option('--format <name...>', `formats to fuzz (${FORMAT_NAMES.join(', ')}; default all)`)
   .option('--seed <n>', 'master seed (same seed, same cases)', int('--seed'), 1)
   .option('--jobs <n>', 'worker processes per format', int('--jobs'), Math.max(1, Math.min(2, os.availableParallelism())))
