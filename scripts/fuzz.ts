@@ -3,7 +3,7 @@
  *
  * Seeded mutation fuzzing of every parser that reads files from strangers (see
  * fuzz/README.md). Stops by itself after N cases or S seconds per format, writes the
- * JSON report (default fuzz/results.json) and prints the Markdown table. Exits 1 when
+ * JSON report (default bench/results/fuzz.json, the Markdown table beside it as fuzz.md) and prints the table. Exits 1 when
  * any case crashed, hung or broke its memory bound; inputs of such cases are written to
  * fuzz/findings/ (reproduce one with --format F --replay INDEX).
  */
@@ -26,7 +26,7 @@ const int = (flag: string) => (v: string): number => {
 const program = new Command('fuzz')
   .description('mutation-fuzz the checkpoint, safetensors, IDX and image parsers')
   .option('--cases <n>', 'cases per format', int('--cases'), 10_000)
-  .option('--seconds <s>', 'time budget per format', int('--seconds'), 600)
+  .option('--seconds <s>', 'time budget per format (10,000 torch cases take ~30 min on a busy 2-core machine)', int('--seconds'), 3600)
   .option('--format <name...>', `formats to fuzz (${FORMAT_NAMES.join(', ')}; default all)`)
   .option('--seed <n>', 'master seed (same seed, same cases)', int('--seed'), 1)
   .option('--jobs <n>', 'worker processes per format', int('--jobs'), Math.max(1, Math.min(2, os.availableParallelism())))
@@ -34,8 +34,8 @@ const program = new Command('fuzz')
   .option('--quick', 'small seeds only (what the test suite uses)')
   .option('--parallel', 'fuzz all formats at once (default: one after another, so peak memory is per format)')
   .option('--replay <index>', 'run only this case index (writes its input to fuzz/findings/)', int('--replay'))
-  .option('--out <file>', 'JSON report path', path.join(repoRoot, 'fuzz', 'results.json'))
-  .option('--markdown <file>', 'also write the Markdown table here');
+  .option('--out <file>', 'JSON report path', path.join(repoRoot, 'bench', 'results', 'fuzz.json'))
+  .option('--markdown <file>', 'Markdown table path (default: the JSON path with .md)');
 
 program.parse();
 const o = program.opts<{
@@ -71,7 +71,7 @@ const report = await runFuzz({
 });
 save(report);
 const table = markdownTable(report);
-if (o.markdown) writeFileSync(o.markdown, `${table}\n`);
+writeFileSync(o.markdown ?? o.out.replace(/\.json$/, '') + '.md', `${table}\n`);
 process.stdout.write(`${table}\n`);
 const findings = findingsList(report);
 if (findings) process.stdout.write(`\nfindings:\n${findings}\n`);

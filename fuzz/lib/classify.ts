@@ -11,6 +11,7 @@
 /** The package's deliberate error classes (by name: the classes live in several modules). */
 export const DELIBERATE_ERRORS = new Set([
   'ZipError', 'PickleError', 'PthError', 'CheckpointError', 'SafetensorsError', 'WeightsMismatchError', 'ImageDecodeError', 'IdxError',
+  'WeightValueError',
 ]);
 
 /** V8/Node wording of accidental failures; none of our messages use these phrases. */

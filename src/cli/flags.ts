@@ -10,8 +10,10 @@ import type { OptionKind, OptionRow } from '../train/options.js';
 import { UsageError } from './errors.js';
 
 /** Upper bounds that keep a typo from asking for minutes of work or gigabytes of memory. */
-export const MAX_THREADS = 1024;
-export const MAX_IMAGE_SIZE = 4096;
+/** Most inference/training threads a flag may ask for (#14: `--threads 1000` took 30 s for one image). */
+export const MAX_THREADS = 64;
+/** Largest square input side (3 x 2048 x 2048 float32 is 48 MiB per image; `--size 30000` allocated 3 GB). */
+export const MAX_IMAGE_SIZE = 2048;
 
 /**
  * Parses an integer flag value in [min, max] or throws a UsageError naming the flag; the
@@ -21,7 +23,7 @@ export function intFlag(flag: string, min = 1, max = Number.MAX_SAFE_INTEGER) {
   const what = min === 1 ? 'a positive integer' : min === 0 ? 'a non-negative integer' : `an integer >= ${min}`;
   return (v: string): number => {
     const n = Number(v);
-    if (Number.isInteger(n) && n > max) throw new UsageError(`${flag} takes ${what} up to ${max}, got '${v}'`);
+    if (Number.isInteger(n) && n > max) throw new UsageError(`${flag} takes an integer from ${min} to ${max}, got '${v}'`);
     if (!Number.isInteger(n) || n < min || v.trim() === '') throw new UsageError(`${flag} takes ${what}, got '${v}'`);
     return n;
   };

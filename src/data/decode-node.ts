@@ -27,10 +27,58 @@
  */
 import { stat } from 'node:fs/promises';
 import sharp, { type OutputInfo, type SharpOptions } from 'sharp';
+import { readInputFile } from '../node/read-input.js';
 import type { RgbImage } from './preprocess.js';
 
 /** PIL's `Image.MAX_IMAGE_PIXELS`: above it PIL warns of a decompression bomb. Our default hard limit. */
 export const DEFAULT_MAX_PIXELS = 89_478_485;
+
+/** Largest image file read (bytes): far above any photo; the pixel limit bounds the decoded size. */
+export const MAX_IMAGE_FILE_BYTES = 512 * 2 ** 20;
+
+/** The formats repghost decodes, as the documentation promises them. */
+export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'gif' | 'tiff' | 'avif';
+
+const SUPPORTED = 'JPEG, PNG, WebP, GIF, TIFF, AVIF';
+
+const ascii = (b: Uint8Array, at: number, n: number): string => String.fromCharCode(...b.subarray(at, at + n));
+
+/**
+ * The format of an image file from its first bytes, or null for anything else. libvips
+ * decodes much more than the promised formats (SVG, its own `.v`, PDF, FITS, ...), and
+ * some of those read other files or burn CPU by design: an SVG named `.jpg` rendered a
+ * sibling file into the picture and a 300-byte filter SVG took 35-53 s. Only these
+ * signatures ever reach the decoder.
+ */
+export function sniffImageFormat(b: Uint8Array): ImageFormat | null {
+  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'jpeg';
+  if (b.length >= 8 && ascii(b, 0, 8) === '\x89PNG\r\n\x1a\n') return 'png';
+  if (b.length >= 6 && (ascii(b, 0, 6) === 'GIF87a' || ascii(b, 0, 6) === 'GIF89a')) return 'gif';
+  if (b.length >= 12 && ascii(b, 0, 4) === 'RIFF' && ascii(b, 8, 4) === 'WEBP') return 'webp';
+  if (b.length >= 4 && (ascii(b, 0, 4) === 'II*\0' || ascii(b, 0, 4) === 'MM\0*' || ascii(b, 0, 4) === 'II+\0' || ascii(b, 0, 4) === 'MM\0+')) return 'tiff';
+  if (b.length >= 16 && ascii(b, 4, 4) === 'ftyp') {
+    // ISO BMFF: AVIF when the major brand or a compatible brand is avif/avis.
+    const boxLen = new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(0, false);
+    const end = Math.min(b.length, Math.max(16, boxLen), 4096);
+    for (let at = 8; at + 4 <= end; at += 4) {
+      if (at === 12) continue; // minor version
+      const brand = ascii(b, at, 4);
+      if (brand === 'avif' || brand === 'avis') return 'avif';
+    }
+  }
+  return null;
+}
+
+/** What an unsupported file looks like, for the message. */
+function describeUnsupported(b: Uint8Array): string {
+  const head = new TextDecoder('latin1').decode(b.subarray(0, 1024)).replace(/^\ufeff/, '').trimStart().toLowerCase();
+  if (head.startsWith('<') && head.includes('<svg')) return ': it is an SVG image, which repghost does not decode';
+  if (b.length >= 4 && ((b[0] === 0x08 && b[1] === 0xf2 && b[2] === 0xa6 && b[3] === 0xb6) || (b[0] === 0xb6 && b[1] === 0xa6 && b[2] === 0xf2 && b[3] === 0x08))) {
+    return ": it is a libvips .v file, which repghost does not decode";
+  }
+  if (head.startsWith('%pdf')) return ': it is a PDF document';
+  return '';
+}
 
 /** Options of {@link decodeImageFile}. */
 export interface DecodeOptions {
@@ -62,17 +110,29 @@ export async function decodeImageFile(input: string | Uint8Array, options: Decod
   const fail = (reason: string): never => {
     throw new ImageDecodeError(source, reason);
   };
+  let bytes: Uint8Array;
   if (typeof input === 'string') {
     // Checked here so the common mistakes get plain reasons instead of libvips wording.
     const st = await stat(input).catch(() => null);
     if (!st) fail('file not found');
     else if (!st.isFile()) fail('not a regular file');
     else if (st.size === 0) fail('empty file (0 bytes)');
-  } else if (input.length === 0) {
-    fail('empty input (0 bytes)');
+    else if (st.size > MAX_IMAGE_FILE_BYTES) fail(`file of ${st.size} bytes is larger than the ${MAX_IMAGE_FILE_BYTES}-byte limit for images`);
+    // Read here, not by libvips from the path: regular files only (checked again on the
+    // open handle) and the format is known before any decoder sees the bytes.
+    try {
+      bytes = await readInputFile(input, 'image', { maxBytes: MAX_IMAGE_FILE_BYTES });
+    } catch (e) {
+      return fail((e as Error).message.replace(`image ${input} `, ''));
+    }
+  } else {
+    bytes = input;
+    if (bytes.length === 0) fail('empty input (0 bytes)');
   }
+  // The allow-list, on the detected format, before decoding.
+  if (sniffImageFormat(bytes) === null) fail(`not a supported image format (${SUPPORTED})${describeUnsupported(bytes)}`);
   try {
-    return await decodeWithSharp(typeof input === 'string' ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength), {
+    return await decodeWithSharp(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), {
       ignoreIcc: true,
       autoOrient: options.autoOrient ?? true,
       limitInputPixels: maxPixels,
@@ -88,9 +148,16 @@ export async function decodeImageFile(input: string | Uint8Array, options: Decod
   }
 }
 
-async function decodeWithSharp(input: string | Buffer, opts: SharpOptions): Promise<RgbImage> {
+/** sharp's names of the allowed formats (AVIF is HEIF with AV1 compression). */
+const SHARP_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif']);
+
+async function decodeWithSharp(input: Buffer, opts: SharpOptions): Promise<RgbImage> {
   // The header alone says whether this is CMYK, which needs its own path.
   const meta = await sharp(input, opts).metadata();
+  // The loader libvips chose must be one of the allowed ones too (the signature said so).
+  if (!SHARP_FORMATS.has(String(meta.format)) || (meta.format === 'heif' && meta.compression !== 'av1')) {
+    throw new Error(`unsupported image format: the decoder sees ${String(meta.format)}`);
+  }
   if (meta.space === 'cmyk') {
     // Keep CMYK through the pipeline and out: no ICC conversion at either end.
     const { data, info } = await sharp(input, opts)

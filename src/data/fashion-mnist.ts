@@ -9,7 +9,8 @@
  * to 3 channels. Training augmentation: random 32x32 crop of the image zero-padded by
  * 2 on each side (zero of the normalized image), then horizontal flip with p = 0.5.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readInputFileSync } from '../node/read-input.js';
 import path from 'node:path';
 import { IdxError, readIdx } from './idx.js';
 
@@ -31,6 +32,10 @@ export interface RawSplit {
   labels: Uint8Array;
 }
 
+/** Most images a split may hold (the train split has 60,000), and the largest file read (gzip or raw). */
+const MAX_IMAGES = 1_000_000;
+const MAX_FILE_BYTES = MAX_IMAGES * 28 * 28 + 1024;
+
 const FILES = {
   train: ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte'],
   test: ['t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'],
@@ -49,9 +54,13 @@ export async function loadFashionMnistSplit(dir: string, split: 'train' | 'test'
   const [imgStem, lblStem] = FILES[split];
   const imgPath = findFile(dir, imgStem);
   const lblPath = findFile(dir, lblStem);
-  const img = await readIdx(new Uint8Array(readFileSync(imgPath)), imgPath);
-  const lbl = await readIdx(new Uint8Array(readFileSync(lblPath)), lblPath);
+  // Regular files of a bounded size only: a FIFO or /dev/zero as a dataset file hung the trainer.
+  const img = await readIdx(readInputFileSync(imgPath, 'Fashion-MNIST file', { maxBytes: MAX_FILE_BYTES }), imgPath, { maxBytes: MAX_IMAGES * 28 * 28 + 16 });
+  const lbl = await readIdx(readInputFileSync(lblPath, 'Fashion-MNIST file', { maxBytes: MAX_FILE_BYTES }), lblPath, { maxBytes: MAX_IMAGES + 8 });
   if (img.type !== 'uint8' || img.shape.length !== 3) throw new IdxError(`${imgPath}: expected uint8 images [N, H, W], got ${img.type} [${img.shape.join(', ')}]`);
+  // The dataset is 28x28: 1x1 "Fashion-MNIST" images trained silently before.
+  if (img.shape[1] !== 28 || img.shape[2] !== 28) throw new IdxError(`${imgPath}: images are ${img.shape[1]}x${img.shape[2]}, Fashion-MNIST's are 28x28`);
+  if (img.shape[0] === 0) throw new IdxError(`${imgPath}: holds no images`);
   if (lbl.type !== 'uint8' || lbl.shape.length !== 1) throw new IdxError(`${lblPath}: expected uint8 labels [N], got ${lbl.type} [${lbl.shape.join(', ')}]`);
   if (lbl.shape[0] !== img.shape[0]) throw new IdxError(`${split}: ${img.shape[0]} images but ${lbl.shape[0]} labels`);
   const labels = lbl.data as Uint8Array;

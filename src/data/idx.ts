@@ -99,13 +99,21 @@ export async function gunzip(bytes: Uint8Array, name = 'IDX data', limit?: (head
       if (done) break;
       chunks.push(value);
       total += value.length;
-      if (limit && max === null) max = limit(concatChunks(chunks, Math.min(total, 4 + 4 * 255)));
+      if (limit && max === null) {
+        try {
+          max = limit(concatChunks(chunks, Math.min(total, 4 + 4 * 255)));
+        } catch (e) {
+          await reader.cancel();
+          throw e;
+        }
+      }
       if (max !== null && total > max) {
         await reader.cancel();
         break;
       }
     }
   } catch (e) {
+    if (e instanceof IdxError) throw e; // the limit refused the header
     throw new IdxError(`${name}: corrupt or truncated gzip data (${(e as Error).message})`);
   }
   if (max !== null && total > max) {
@@ -142,11 +150,35 @@ function declaredLength(head: Uint8Array): number | null {
   return headerLen + count * type.size;
 }
 
+/** Options of {@link readIdx}. */
+export interface ReadIdxOptions {
+  /** The most bytes the (decompressed) IDX data may have: what the caller's dataset can need. */
+  maxBytes?: number;
+}
+
+/** deflate's largest expansion (1032:1), plus slack for the gzip framing. */
+const MAX_GZIP_RATIO = 1032;
+
 /**
- * Parses IDX bytes that may be gzip-compressed. Decompression stops as soon as the output
- * exceeds what the IDX header declares: a ~1 MB gzip "bomb" otherwise inflated 1 GB
- * before parseIdx could refuse it.
+ * Parses IDX bytes that may be gzip-compressed. The size the header declares is checked
+ * before anything is inflated, against `maxBytes` and against what the compressed size
+ * can hold at deflate's largest ratio: a header declaring [2^32-1, 28, 28] used to switch
+ * the bomb guard off (815 KB -> 1.75 GB). Decompression then stops as soon as the output
+ * exceeds the declared size.
  */
-export async function readIdx(bytes: Uint8Array, name = 'IDX data'): Promise<IdxArray> {
-  return parseIdx(isGzip(bytes) ? await gunzip(bytes, name, declaredLength) : bytes, name);
+export async function readIdx(bytes: Uint8Array, name = 'IDX data', opts: ReadIdxOptions = {}): Promise<IdxArray> {
+  const maxBytes = opts.maxBytes ?? Infinity;
+  if (!isGzip(bytes)) {
+    if (bytes.length > maxBytes) throw new IdxError(`${name}: ${bytes.length} bytes, more than the ${maxBytes} this dataset can need`);
+    return parseIdx(bytes, name);
+  }
+  const canHold = MAX_GZIP_RATIO * bytes.length + 1024;
+  const limit = (head: Uint8Array): number | null => {
+    const declared = declaredLength(head);
+    if (declared === null || declared === head.length) return declared;
+    if (declared > maxBytes) throw new IdxError(`${name}: the IDX header declares ${declared} bytes, more than the ${maxBytes} this dataset can need: not this dataset or a lying header`);
+    if (declared > canHold) throw new IdxError(`${name}: the IDX header declares ${declared} bytes, more than ${bytes.length} gzip bytes can hold: a lying header`);
+    return declared;
+  };
+  return parseIdx(await gunzip(bytes, name, limit), name);
 }

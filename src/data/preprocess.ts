@@ -4,27 +4,17 @@
  *   Resize(floor(size / cropPct), interpolation)  -- shorter side, PIL antialiased resampling
  *   -> CenterCrop(size) -> ToTensor -> Normalize(mean, std)
  *
- * The resampler replicates Pillow's `ImagingResample` (src/libImaging/Resample.c) for
- * 8-bit images bit for bit: the same double-precision filter coefficients, the same
- * 22-bit fixed-point quantization, the same horizontal-then-vertical order with a
- * rounded and clipped uint8 intermediate. That is why the output matches PyTorch's
- * reference tensors to float rounding instead of "close enough".
+ * The resampler (pil-resample.ts) replicates Pillow's `ImagingResample` bit for bit, which
+ * is why the output matches PyTorch's reference tensors to float rounding instead of
+ * "close enough". This module is the pipeline around it.
  *
  * Pure TypeScript on typed arrays: no Node or DOM imports, so the browser build shares it.
  */
+import { resizePil } from './pil-resample.js';
+import { assertRgbImage, cropRect, type Rect, type RgbImage } from './rgb-image.js';
 
-/** An 8-bit RGB image, rows top to bottom, pixels interleaved (HWC): `data.length === width * height * 3`. */
-export interface RgbImage {
-  width: number;
-  height: number;
-  data: Uint8Array;
-}
-
-/**
- * PIL's resampling filters. `bicubic` (a = -0.5) and `bilinear` are the ones timm and
- * torchvision use; the others are here because they cost nothing on the same code path.
- */
-export type ResampleFilter = 'nearest' | 'box' | 'bilinear' | 'hamming' | 'bicubic' | 'lanczos';
+export { resizePil, type ResampleFilter } from './pil-resample.js';
+export { assertRgbImage, type Rect, type RgbImage } from './rgb-image.js';
 
 /** Interpolations accepted by the eval pipeline (timm's names). */
 export type Interpolation = 'bicubic' | 'bilinear' | 'nearest';
@@ -73,16 +63,6 @@ export function resolvePreprocessConfig(config: PreprocessConfig = {}): Required
   return c;
 }
 
-/** Checks an RgbImage's shape so a bad buffer fails loudly instead of reading garbage. */
-export function assertRgbImage(img: RgbImage): void {
-  const { width, height, data } = img;
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
-    throw new RangeError(`image: bad size ${width}x${height}`);
-  }
-  if (!(data instanceof Uint8Array) || data.length !== width * height * 3) {
-    throw new RangeError(`image: expected ${width * height * 3} bytes of RGB for ${width}x${height}, got ${data?.length}`);
-  }
-}
 
 // ---------------------------------------------------------------------------------------
 // Resize geometry (torchvision)
@@ -139,281 +119,6 @@ function centerCropRect(width: number, height: number, cropWidth: number, cropHe
   };
 }
 
-// ---------------------------------------------------------------------------------------
-// PIL resampling
-// ---------------------------------------------------------------------------------------
-
-interface FilterDef {
-  support: number;
-  fn: (x: number) => number;
-}
-
-// Kernels written exactly as Resample.c writes them: the operation order decides the last
-// bit of each coefficient, and one bit can flip a rounded output pixel. Bilinear, bicubic
-// and box use only + - * /, so they are bit-exact; hamming and lanczos call sin/cos, where
-// V8 and glibc may differ by an ulp (almost never visible after the 22-bit quantization).
-const F32_054 = Math.fround(0.54); // Resample.c uses the float literals 0.54f / 0.46f
-const F32_046 = Math.fround(0.46);
-const FILTERS: Record<Exclude<ResampleFilter, 'nearest'>, FilterDef> = {
-  box: { support: 0.5, fn: (x) => (x > -0.5 && x <= 0.5 ? 1.0 : 0.0) },
-  bilinear: {
-    support: 1.0,
-    fn: (x) => {
-      if (x < 0.0) x = -x;
-      return x < 1.0 ? 1.0 - x : 0.0;
-    },
-  },
-  hamming: {
-    support: 1.0,
-    fn: (x) => {
-      if (x < 0.0) x = -x;
-      if (x === 0.0) return 1.0;
-      if (x >= 1.0) return 0.0;
-      x = x * Math.PI;
-      return (Math.sin(x) / x) * (F32_054 + F32_046 * Math.cos(x));
-    },
-  },
-  bicubic: {
-    support: 2.0,
-    fn: (x) => {
-      const a = -0.5;
-      if (x < 0.0) x = -x;
-      if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
-      if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
-      return 0.0;
-    },
-  },
-  lanczos: {
-    support: 3.0,
-    fn: (x) => (-3.0 <= x && x < 3.0 ? sinc(x) * sinc(x / 3) : 0.0),
-  },
-};
-
-function sinc(x: number): number {
-  if (x === 0.0) return 1.0;
-  x = x * Math.PI;
-  return Math.sin(x) / x;
-}
-
-/** PIL's 8-bit fixed point: 32 bits - 8 for the pixel - 2 for overshoot of negative lobes. */
-const PRECISION_BITS = 32 - 8 - 2;
-const ONE = 1 << PRECISION_BITS;
-const HALF = 1 << (PRECISION_BITS - 1);
-
-/** One axis' coefficient table: for output i, taps [start[i], start[i] + count[i]) with weights at k[i * ksize]. */
-interface AxisCoeffs {
-  ksize: number;
-  start: Int32Array;
-  count: Int32Array;
-  /** Fixed-point weights, ksize per output sample. */
-  k: Int32Array;
-}
-
-/**
- * Pillow's `precompute_coeffs` followed by `normalize_coeffs_8bpc`, for the box
- * [0, inSize) mapped onto outSize samples.
- */
-function precomputeCoeffs(inSize: number, outSize: number, filter: FilterDef): AxisCoeffs {
-  const scale = inSize / outSize; // (double)(in1 - in0) / outSize with in0 = 0
-  const filterscale = scale < 1.0 ? 1.0 : scale; // antialias only when shrinking
-  const support = filter.support * filterscale;
-  const ksize = Math.ceil(support) * 2 + 1;
-  const start = new Int32Array(outSize);
-  const count = new Int32Array(outSize);
-  const k = new Int32Array(outSize * ksize);
-  const w = new Float64Array(ksize);
-  const ss = 1.0 / filterscale;
-  for (let xx = 0; xx < outSize; xx++) {
-    const center = (xx + 0.5) * scale;
-    // (int)(v + 0.5) in C truncates toward zero; negatives are clamped to 0 right after anyway.
-    let xmin = Math.trunc(center - support + 0.5);
-    if (xmin < 0) xmin = 0;
-    let xmax = Math.trunc(center + support + 0.5);
-    if (xmax > inSize) xmax = inSize;
-    xmax -= xmin;
-    let ww = 0.0;
-    for (let x = 0; x < xmax; x++) {
-      const v = filter.fn((x + xmin - center + 0.5) * ss);
-      w[x] = v;
-      ww += v;
-    }
-    const base = xx * ksize;
-    for (let x = 0; x < xmax; x++) {
-      const v = ww !== 0.0 ? w[x]! / ww : w[x]!;
-      // normalize_coeffs_8bpc: round half away from zero via (int)(±0.5 + v * 2^22).
-      k[base + x] = v < 0 ? Math.trunc(-0.5 + v * ONE) : Math.trunc(0.5 + v * ONE);
-    }
-    start[xx] = xmin;
-    count[xx] = xmax;
-  }
-  return { ksize, start, count, k };
-}
-
-/** clip8: the accumulator's integer part (arithmetic shift, as in C) clamped to 0..255. */
-function clip8(ss: number): number {
-  const v = ss >> PRECISION_BITS;
-  return v < 0 ? 0 : v > 255 ? 255 : v;
-}
-
-/** A rectangle of an image, in pixels. */
-export interface Rect {
-  left: number;
-  top: number;
-  width: number;
-  height: number;
-}
-
-/**
- * ImagingResampleHorizontal_8bpc for source rows [rowStart, rowStart + rows) and output
- * columns [colStart, colStart + cols) of an interleaved RGB image.
- */
-function resampleHorizontal(
-  src: Uint8Array, srcWidth: number, rowStart: number, rows: number, colStart: number, cols: number, c: AxisCoeffs,
-): Uint8Array {
-  const out = new Uint8Array(cols * rows * 3);
-  const { ksize, start, count, k } = c;
-  for (let yy = 0; yy < rows; yy++) {
-    const rowBase = (yy + rowStart) * srcWidth * 3;
-    let o = yy * cols * 3;
-    for (let xx = colStart; xx < colStart + cols; xx++) {
-      const kb = xx * ksize;
-      const n = count[xx]!;
-      let p = rowBase + start[xx]! * 3;
-      // int32 wrap-around arithmetic, as PIL's C `int` accumulators (and fast in V8).
-      let s0 = HALF, s1 = HALF, s2 = HALF;
-      for (let x = 0; x < n; x++, p += 3) {
-        const w = k[kb + x]!;
-        s0 = (s0 + Math.imul(src[p]!, w)) | 0;
-        s1 = (s1 + Math.imul(src[p + 1]!, w)) | 0;
-        s2 = (s2 + Math.imul(src[p + 2]!, w)) | 0;
-      }
-      out[o++] = clip8(s0);
-      out[o++] = clip8(s1);
-      out[o++] = clip8(s2);
-    }
-  }
-  return out;
-}
-
-/**
- * ImagingResampleVertical_8bpc for output rows [rowStart, rowStart + rows); `srcRowOffset`
- * is the source row that `src` starts at (it holds only the rows the pass reads).
- */
-function resampleVertical(
-  src: Uint8Array, width: number, rowStart: number, rows: number, c: AxisCoeffs, srcRowOffset: number,
-): Uint8Array {
-  const rowLen = width * 3;
-  const out = new Uint8Array(rowLen * rows);
-  const { ksize, start, count, k } = c;
-  const acc = new Int32Array(rowLen);
-  for (let yy = 0; yy < rows; yy++) {
-    const kb = (yy + rowStart) * ksize;
-    const n = count[yy + rowStart]!;
-    const y0 = start[yy + rowStart]! - srcRowOffset;
-    acc.fill(HALF);
-    // Row-major accumulation (cache-friendly); per pixel the taps are still summed in PIL's
-    // order with the same int32 arithmetic, so the result is identical.
-    for (let y = 0; y < n; y++) {
-      const w = k[kb + y]!;
-      const rb = (y0 + y) * rowLen;
-      for (let i = 0; i < rowLen; i++) acc[i] = (acc[i]! + Math.imul(src[rb + i]!, w)) | 0;
-    }
-    const ob = yy * rowLen;
-    for (let i = 0; i < rowLen; i++) out[ob + i] = clip8(acc[i]!);
-  }
-  return out;
-}
-
-/** PIL NEAREST resize (`ImagingScaleAffine`): sample at the pixel centre, truncated; only `r` is produced. */
-function resizeNearest(img: RgbImage, outWidth: number, outHeight: number, r: Rect): Uint8Array {
-  const coord = (v: number): number => (v < 0.0 ? -1 : Math.trunc(v));
-  const ax = img.width / outWidth;
-  const ay = img.height / outHeight;
-  // Positions accumulate by repeated addition exactly as PIL does, not as x * ax, so the
-  // table covers the whole row even when only a region is wanted. The clamp only guards
-  // against an out-of-range index (where PIL would write 0); it never fires for a real shrink.
-  const xin = new Int32Array(outWidth);
-  let xo = ax * 0.5;
-  for (let x = 0; x < outWidth; x++, xo += ax) xin[x] = Math.min(coord(xo), img.width - 1);
-  const out = new Uint8Array(r.width * r.height * 3);
-  let yo = ay * 0.5;
-  for (let y = 0; y < r.top + r.height; y++, yo += ay) {
-    if (y < r.top) continue;
-    const rb = Math.min(coord(yo), img.height - 1) * img.width * 3;
-    let o = (y - r.top) * r.width * 3;
-    for (let x = r.left; x < r.left + r.width; x++) {
-      const p = rb + xin[x]! * 3;
-      out[o++] = img.data[p]!;
-      out[o++] = img.data[p + 1]!;
-      out[o++] = img.data[p + 2]!;
-    }
-  }
-  return out;
-}
-
-/** Copies a rectangle out of an image. */
-function cropRect(img: RgbImage, r: Rect): Uint8Array {
-  const out = new Uint8Array(r.width * r.height * 3);
-  const rowBytes = r.width * 3;
-  for (let y = 0; y < r.height; y++) {
-    const s = ((r.top + y) * img.width + r.left) * 3;
-    out.set(img.data.subarray(s, s + rowBytes), y * rowBytes);
-  }
-  return out;
-}
-
-/**
- * Resizes an RGB image exactly as Pillow's `Image.resize((outWidth, outHeight), filter)`
- * does for mode "RGB" (no box, no reducing_gap): separable, antialiased when shrinking
- * (filter support scaled by the shrink factor), horizontal pass first into a uint8
- * intermediate, then vertical.
- *
- * With `region`, returns only that rectangle of the resized image, bit-identical to
- * cropping the full result but computing only the pixels it needs (the eval pipeline's
- * center crop keeps about half of them).
- */
-export function resizePil(
-  img: RgbImage, outWidth: number, outHeight: number, filter: ResampleFilter = 'bicubic', region?: Rect,
-): RgbImage {
-  assertRgbImage(img);
-  if (!Number.isInteger(outWidth) || !Number.isInteger(outHeight) || outWidth < 1 || outHeight < 1) {
-    throw new RangeError(`resize: bad output size ${outWidth}x${outHeight}`);
-  }
-  const r = region ?? { left: 0, top: 0, width: outWidth, height: outHeight };
-  if (
-    ![r.left, r.top, r.width, r.height].every(Number.isInteger) || r.left < 0 || r.top < 0 ||
-    r.width < 1 || r.height < 1 || r.left + r.width > outWidth || r.top + r.height > outHeight
-  ) {
-    throw new RangeError(`resize: region ${r.width}x${r.height}+${r.left}+${r.top} is not inside ${outWidth}x${outHeight}`);
-  }
-  const result = (data: Uint8Array): RgbImage => ({ width: r.width, height: r.height, data });
-  if (outWidth === img.width && outHeight === img.height) return result(cropRect(img, r)); // PIL returns a copy
-  if (filter === 'nearest') return result(resizeNearest(img, outWidth, outHeight, r));
-  const def = FILTERS[filter];
-  if (!def) throw new RangeError(`resize: unknown filter '${String(filter)}'`);
-
-  const needH = outWidth !== img.width;
-  const needV = outHeight !== img.height;
-  if (!needV) {
-    // Horizontal only: straight from the source rows of the region.
-    const horiz = precomputeCoeffs(img.width, outWidth, def);
-    return result(resampleHorizontal(img.data, img.width, r.top, r.height, r.left, r.width, horiz));
-  }
-  const vert = precomputeCoeffs(img.height, outHeight, def);
-  // Tap ranges grow monotonically with the output index, so the region's first and last
-  // output rows bound the source rows the vertical pass reads.
-  const firstRow = vert.start[r.top]!;
-  const last = r.top + r.height - 1;
-  const endRow = vert.start[last]! + vert.count[last]!;
-  if (needH) {
-    const horiz = precomputeCoeffs(img.width, outWidth, def);
-    const mid = resampleHorizontal(img.data, img.width, firstRow, endRow - firstRow, r.left, r.width, horiz);
-    return result(resampleVertical(mid, r.width, r.top, r.height, vert, firstRow));
-  }
-  // Vertical only: read the source directly, restricted to the region's columns.
-  const cols = cropRect(img, { left: r.left, top: firstRow, width: r.width, height: endRow - firstRow });
-  return result(resampleVertical(cols, r.width, r.top, r.height, vert, firstRow));
-}
 
 // ---------------------------------------------------------------------------------------
 // Tensor conversion
@@ -497,8 +202,16 @@ export function resizeAndCrop(img: RgbImage, config: PreprocessConfig = {}): Rgb
     // Resample only the pixels the crop keeps: identical to resizing then cropping.
     return resizePil(img, w, h, c.interpolation, centerCropRect(w, h, c.size, c.size));
   }
+  // crop_pct > 1: the whole resized image is made, then padded. An extreme aspect ratio
+  // would make it enormous (1x250000 -> 256 x 64,000,000): refuse instead.
+  if (w * h > MAX_RESIZED_PIXELS) {
+    throw new RangeError(`resize: a ${img.width}x${img.height} image would be resized to ${w}x${h}, more than ${MAX_RESIZED_PIXELS} pixels`);
+  }
   return centerCrop(resizePil(img, w, h, c.interpolation), c.size, c.size); // crop_pct > 1: zero padding
 }
+
+/** Largest full resize {@link resizeAndCrop} makes when the crop is larger than the image (crop_pct > 1). */
+const MAX_RESIZED_PIXELS = 2 ** 26;
 
 /**
  * The full eval pipeline: shorter-side resize to `floor(size / cropPct)` with PIL-exact

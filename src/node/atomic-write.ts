@@ -68,7 +68,8 @@ export function removeStaleTempFiles(dir: string, baseName?: string): string[] {
 /** Writes `data` to `file` atomically; the temporary file is removed on failure. */
 export async function writeFileAtomic(file: string, data: Uint8Array): Promise<void> {
   const { dir, tmp } = tempName(file);
-  const fh = await open(tmp, 'w');
+  // 'wx' (O_CREAT | O_EXCL): never opens through a link planted at the temporary name.
+  const fh = await open(tmp, 'wx');
   try {
     await fh.writeFile(data);
     await fh.sync();
@@ -94,7 +95,7 @@ export async function writeFileAtomic(file: string, data: Uint8Array): Promise<v
 export function writeFileAtomicSync(file: string, data: Uint8Array): void {
   const { dir, tmp } = tempName(file);
   try {
-    const fd = openSync(tmp, 'w');
+    const fd = openSync(tmp, 'wx'); // O_EXCL: never through a planted link
     try {
       for (let off = 0; off < data.length;) off += writeSync(fd, data, off, data.length - off);
       fsyncSync(fd);

@@ -6,6 +6,7 @@
 import { candidateModels, classesInStateDict, detectForm } from '../weights/match.js';
 import { readCheckpoint, selectWeights, type CheckpointContents } from '../weights/checkpoint.js';
 import { toFloat32, type StateDict } from '../weights/tensor.js';
+import { checkWeightValues } from '../weights/values.js';
 import { buildSpec, type ModelSpec } from '../spec/model-spec.js';
 import { isAblation, resolveModelName } from '../spec/variants.js';
 import { stateDictKeys, type Form } from '../spec/layers.js';
@@ -86,6 +87,7 @@ export function loadWeights(bytes: Uint8Array, opts: LoadOptions = {}): LoadedWe
   const form = detectForm(spec, stateDict);
   // Files need not keep PyTorch's order (safetensors writers sort keys): restore it.
   const ordered: StateDict = new Map(stateDictKeys(spec, form).map(([k]) => [k, stateDict.get(k)!]));
+  checkWeightValues(ordered, fileName);
   const deploy = form === 'train' ? toDeploy(spec, ordered) : ordered;
   return { spec, form, stateDict: ordered, deploy, meta: contents.meta, ...(chosen.note ? { note: chosen.note } : {}) };
 }

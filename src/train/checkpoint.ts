@@ -11,7 +11,9 @@
  * Files are replaced atomically: temp file, fsync, rename, fsync of the directory.
  */
 import type { ModelSpec } from '../spec/model-spec.js';
-import { plainDict, PyFloat, tuple } from '../weights/pickle.js';
+import { toStateDict } from '../weights/checkpoint.js';
+import { isRebuiltTensor, plainDict, PyFloat, tuple } from '../weights/pickle.js';
+import { previewValue } from '../weights/preview.js';
 import { readPth, writePth } from '../weights/pth.js';
 import { toFloat32, type StateDict, type Tensor } from '../weights/tensor.js';
 import { paramLayouts, tfToTorch, torchToTf, type ParamLayout } from './layout.js';
@@ -149,12 +151,43 @@ function num(v: unknown, what: string): number {
   if (typeof v === 'number') return v;
   if (typeof v === 'bigint') return Number(v);
   if (v && typeof v === 'object' && 'value' in v && typeof (v as { value: unknown }).value === 'number') return (v as { value: number }).value;
-  throw new Error(`checkpoint: ${what} is not a number`);
+  throw new Error(`checkpoint: ${what} is ${previewValue(v)}, not a number`);
 }
 
-function asStateDict(v: unknown, what: string): StateDict {
-  if (!(v instanceof Map)) throw new Error(`checkpoint: ${what} is missing or not a state dict`);
-  return v as StateDict;
+/** A count read from a file (epoch, best_epoch): a non-negative integer, or the file is refused. */
+function count(v: unknown, what: string, fileName: string): number {
+  const n = num(v, what);
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${fileName}: ${what} is ${previewValue(v)}, not a non-negative integer: corrupt or foreign checkpoint`);
+  return n;
+}
+
+/** A metric read from a file: finite, or the file is refused. */
+function finite(v: unknown, what: string, fileName: string): number {
+  const n = num(v, what);
+  if (!Number.isFinite(n)) throw new Error(`${fileName}: ${what} is ${n}, not a finite number: corrupt checkpoint`);
+  return n;
+}
+
+/** `arch` must be a model name: anything else (a shared nested tuple printed whole was 16 MB) is refused. */
+function archOf(v: unknown, fileName: string): string | null {
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'string') throw new Error(`${fileName}: arch is ${previewValue(v)}, not a model name string`);
+  if (v.length > 200) throw new Error(`${fileName}: arch is a ${v.length}-character string, not a model name`);
+  return v;
+}
+
+/** The trainer's PRNG state: four 32-bit words (saved signed or unsigned). */
+function rngState(v: unknown[], fileName: string): number[] {
+  const words = v.map((x) => num(x, 'rng'));
+  if (words.length !== 4 || !words.every((w) => Number.isInteger(w) && w >= -(2 ** 31) && w < 2 ** 32)) {
+    throw new Error(`${fileName}: repghost_trainer.rng is not four 32-bit words: corrupt checkpoint`);
+  }
+  return words;
+}
+
+function asStateDict(v: unknown, what: string, fileName: string): StateDict {
+  if (!(v instanceof Map)) throw new Error(`${fileName}: ${what} is missing or not a state dict`);
+  return toStateDict(v, what, fileName);
 }
 
 function entries(v: unknown): [unknown, unknown][] {
@@ -163,12 +196,28 @@ function entries(v: unknown): [unknown, unknown][] {
   return [];
 }
 
-function toPlain(v: unknown): unknown {
-  if (v instanceof Map) return Object.fromEntries([...v].map(([k, x]) => [String(k), toPlain(x)]));
-  if (Array.isArray(v)) return v.map(toPlain);
-  if (typeof v === 'bigint') return Number(v);
-  if (v && typeof v === 'object' && 'value' in v && Object.keys(v).length === 1) return (v as { value: unknown }).value;
-  return v;
+/** Values {@link toPlain} may produce in all: `args` and history are small; a DAG of shared tuples is not. */
+const MAX_PLAIN_VALUES = 100_000;
+
+/**
+ * Unpickled data as plain JSON-like values. The output is a tree, so a DAG of shared
+ * containers (a few hundred bytes of memo references) would expand exponentially: the
+ * values produced are counted and a file asking for more than {@link MAX_PLAIN_VALUES} is refused.
+ */
+function toPlain(v: unknown, what = 'value', fileName = 'checkpoint'): unknown {
+  let budget = MAX_PLAIN_VALUES;
+  const go = (x: unknown, depth: number): unknown => {
+    if (--budget < 0 || depth > 64) throw new Error(`${fileName}: ${what} is nested or shared too deeply to read (more than ${MAX_PLAIN_VALUES} values): corrupt or hostile checkpoint`);
+    if (x instanceof Map) return Object.fromEntries([...x].map(([k, y]) => [typeof k === 'string' ? k : String(go(k, depth + 1)), go(y, depth + 1)]));
+    if (Array.isArray(x)) return x.map((y) => go(y, depth + 1));
+    if (typeof x === 'bigint') return Number(x);
+    if (x && typeof x === 'object' && 'value' in x && Object.keys(x).length === 1) return (x as { value: unknown }).value;
+    if (x && typeof x === 'object' && !ArrayBuffer.isView(x) && !isRebuiltTensor(x) && !(x instanceof Set)) {
+      return Object.fromEntries(Object.entries(x).map(([k, y]) => [k, go(y, depth + 1)]));
+    }
+    return x;
+  };
+  return go(v, 0);
 }
 
 /**
@@ -182,15 +231,17 @@ export function peekCheckpoint(bytes: Uint8Array, fileName = 'checkpoint'): { ar
   } catch (e) {
     throw new Error(`${fileName}: ${(e as Error).message}`);
   }
-  const arch = field(root, 'arch');
-  return { arch: arch == null ? null : String(arch), args: (toPlain(field(root, 'args')) as Record<string, unknown> | undefined) ?? {} };
+  // The epoch decides the learning rate a resumed run starts at: checked before anything else.
+  const epoch = field(root, 'epoch');
+  if (epoch !== undefined) count(epoch, 'epoch', fileName);
+  return { arch: archOf(field(root, 'arch'), fileName), args: (toPlain(field(root, 'args'), 'args', fileName) as Record<string, unknown> | undefined) ?? {} };
 }
 
 /** A state tensor of parameter `p` read back into graph layout (shape checked). */
 function stateTensor(v: unknown, p: ParamLayout, index: number, name: string, fileName: string): Float32Array | undefined {
   if (v === undefined) return undefined;
-  const t = v as Tensor;
-  if (!t || !Array.isArray(t.shape)) throw new Error(`${fileName}: optimizer ${name} ${index} (${p.key}) is not a tensor`);
+  if (!isRebuiltTensor(v)) throw new Error(`${fileName}: optimizer ${name} ${index} (${p.key}) is not a tensor`);
+  const t: Tensor = v;
   if (t.shape.join(',') !== p.torchShape.join(',')) throw new Error(`${fileName}: optimizer ${name} ${index} (${p.key}) has shape [${t.shape.join(', ')}], expected [${p.torchShape.join(', ')}]`);
   return torchToTf(p, toFloat32(t));
 }
@@ -219,7 +270,7 @@ export function decodeCheckpoint<S extends ParamState = SgdParamState>(
     if (!p) throw new Error(`${fileName}: optimizer state index ${index} out of range (${order.length} parameters)`);
     const out: ParamState = {};
     const step = field(entry, 'step');
-    if (step !== undefined) out.step = step && typeof step === 'object' && 'data' in step ? toFloat32(step as Tensor)[0]! : num(step, 'step');
+    if (step !== undefined) out.step = isRebuiltTensor(step) && step.data.length === 1 ? toFloat32(step)[0]! : count(step, 'optimizer step', fileName);
     for (const name of STATE_TENSORS) {
       const values = stateTensor(field(entry, name), p, index, name === 'momentum_buffer' ? 'momentum buffer' : name, fileName);
       if (values) out[name] = values;
@@ -227,27 +278,27 @@ export function decodeCheckpoint<S extends ParamState = SgdParamState>(
     if (Object.keys(out).length) state.set(index, out);
   }
   const groupsRaw = field(opt, 'param_groups');
-  const param_groups = (Array.isArray(groupsRaw) ? groupsRaw : []).map((g) => toPlain(g) as ParamGroupDict);
+  const param_groups = (Array.isArray(groupsRaw) ? groupsRaw : []).map((g) => toPlain(g, 'param_groups', fileName) as ParamGroupDict);
   const extrasRaw = field(root, 'repghost_trainer');
   const rngRaw = field(extrasRaw, 'rng');
   const extras: TrainerExtras = {
-    rng: (Array.isArray(rngRaw) ? rngRaw.map((v) => num(v, 'rng')) : [0, 0, 0, 0]) as RngState,
-    bestMetric: field(extrasRaw, 'best_metric') == null ? null : num(field(extrasRaw, 'best_metric'), 'best_metric'),
-    bestEpoch: field(extrasRaw, 'best_epoch') == null ? null : num(field(extrasRaw, 'best_epoch'), 'best_epoch'),
-    history: ((toPlain(field(extrasRaw, 'history')) as SummaryRow[] | undefined) ?? []),
+    rng: (Array.isArray(rngRaw) ? rngState(rngRaw, fileName) : [0, 0, 0, 0]) as RngState,
+    bestMetric: field(extrasRaw, 'best_metric') == null ? null : finite(field(extrasRaw, 'best_metric'), 'best_metric', fileName),
+    bestEpoch: field(extrasRaw, 'best_epoch') == null ? null : count(field(extrasRaw, 'best_epoch'), 'best_epoch', fileName),
+    history: ((toPlain(field(extrasRaw, 'history'), 'history', fileName) as SummaryRow[] | undefined) ?? []),
   };
-  const classes = toPlain(field(extrasRaw, 'classes'));
+  const classes = toPlain(field(extrasRaw, 'classes'), 'classes', fileName);
   if (Array.isArray(classes)) extras.classes = classes.map(String);
   const ema = field(root, 'state_dict_ema');
   const metric = field(root, 'metric');
   return {
-    epoch: num(field(root, 'epoch'), 'epoch'),
-    arch: String(field(root, 'arch') ?? spec.name),
-    stateDict: asStateDict(field(root, 'state_dict'), 'state_dict'),
-    emaStateDict: ema instanceof Map ? (ema as StateDict) : null,
+    epoch: count(field(root, 'epoch'), 'epoch', fileName),
+    arch: archOf(field(root, 'arch'), fileName) ?? spec.name,
+    stateDict: asStateDict(field(root, 'state_dict'), 'state_dict', fileName),
+    emaStateDict: ema instanceof Map ? asStateDict(ema, 'state_dict_ema', fileName) : null,
     optimizer: { state: state as Map<number, S>, param_groups },
-    args: (toPlain(field(root, 'args')) as Record<string, unknown> | undefined) ?? {},
-    metric: metric == null ? null : num(metric, 'metric'),
+    args: (toPlain(field(root, 'args'), 'args', fileName) as Record<string, unknown> | undefined) ?? {},
+    metric: metric == null ? null : finite(metric, 'metric', fileName),
     extras,
   };
 }

@@ -7,7 +7,7 @@
  * everything else is loaded. Any other mismatch (another width, deploy-form weights,
  * missing or unexpected keys) is an error naming the keys.
  */
-import { readFileSync } from 'node:fs';
+import { readInputFileSync } from '../node/read-input.js';
 import type { ModelSpec } from '../spec/model-spec.js';
 import { buildSpec } from '../spec/model-spec.js';
 import { readCheckpoint } from '../weights/checkpoint.js';
@@ -49,6 +49,6 @@ export function modelFromInitialStateDict(spec: ModelSpec, sd: StateDict, rng: R
 
 /** Reads `--initial-checkpoint` (any format readCheckpoint takes; its raw weights) into a model. */
 export function loadInitialWeights(spec: ModelSpec, file: string, rng: Rng): InitialWeights {
-  const c = readCheckpoint(new Uint8Array(readFileSync(file)), file);
+  const c = readCheckpoint(readInputFileSync(file, 'initial checkpoint'), file);
   return modelFromInitialStateDict(spec, c.stateDict, rng, file);
 }

@@ -198,7 +198,7 @@ export const TRAIN_OPTION_TABLE = {
     help: 'tfjs backend: wasm or cpu',
   }),
   threads: row<number | undefined>({
-    flag: '--threads <n>', kind: { type: 'int', min: 1, max: 1024 }, default: undefined, timm: null,
+    flag: '--threads <n>', kind: { type: 'int', min: 1, max: 64 }, default: undefined, timm: null,
     help: 'threads of the native training kernels (default: all cores; the wasm kernels run single-threaded in Node)',
   }),
   // Data-parallel runs (mpirun -np N, or the command's --nproc N): issue 18.
@@ -224,6 +224,11 @@ export type TrainOptions = { [K in Exclude<keyof Table, OptionalKey>]: RowValue<
 
 /** The option names, in table order. */
 export const TRAIN_OPTION_NAMES = Object.keys(TRAIN_OPTION_TABLE) as (keyof TrainOptions)[];
+
+/** File names in the output directory. */
+export const LAST_CHECKPOINT = 'last.pth.tar';
+export const BEST_CHECKPOINT = 'model_best.pth.tar';
+export const SUMMARY_FILE = 'summary.csv';
 
 /** ImageFolder evaluation: timm 0.6.7's defaults for a model without a pretrained config. */
 export const IMAGEFOLDER_EVAL = { cropPct: 0.875, interpolation: 'bilinear' } as const;

@@ -3,12 +3,15 @@
  * (loss, top-1 raw/EMA, learning rate) as PNG files, and report.html with the PNGs
  * inlined as data URIs plus the per-epoch table, so the page stands alone.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { createCanvas } from '@napi-rs/canvas';
 import { Chart, registerables, type ChartConfiguration } from 'chart.js';
 import type { SummaryRow } from './checkpoint.js';
 import { parseSummaryCsv } from './summary.js';
+import { writeFileAtomic } from '../node/atomic-write.js';
+import { sameFile } from '../node/output-guard.js';
+import { readInputFile } from '../node/read-input.js';
 
 Chart.register(...registerables);
 
@@ -92,21 +95,22 @@ ${table}
 `;
 }
 
-/** Reads `<dir>/summary.csv`, writes loss.png, top1.png, lr.png and report.html there; returns the paths. */
+/**
+ * Reads `<dir>/summary.csv`, writes loss.png, top1.png, lr.png and report.html there; returns the paths.
+ * Every file goes through the atomic writer (a new file renamed over the name): a link
+ * planted at `report.html` or `loss.png` is replaced, never followed to its target.
+ */
 export async function writeReport(dir: string): Promise<string[]> {
   const csv = path.join(dir, 'summary.csv');
   if (!existsSync(csv)) throw new Error(`${csv} not found: is ${dir} a training output directory?`);
-  const rows = parseSummaryCsv(readFileSync(csv, 'utf8'));
+  const rows = parseSummaryCsv(new TextDecoder().decode(await readInputFile(csv, 'training summary', { maxBytes: 64 * 2 ** 20 })));
   if (rows.length === 0) throw new Error(`${csv} has no epochs yet`);
   const charts = reportCharts(rows);
-  const files: string[] = [];
-  for (const c of charts) {
-    const p = path.join(dir, c.name);
-    writeFileSync(p, c.png);
-    files.push(p);
-  }
   const html = path.join(dir, 'report.html');
-  writeFileSync(html, reportHtml(`Training report: ${path.basename(path.resolve(dir))}`, rows, charts));
-  files.push(html);
-  return files;
+  const outputs = [...charts.map((c) => path.join(dir, c.name)), html];
+  const clobbered = outputs.find((o) => sameFile(o, csv));
+  if (clobbered) throw new Error(`${clobbered} is the training summary itself (a link?): refusing to overwrite it`);
+  for (const [i, c] of charts.entries()) await writeFileAtomic(outputs[i]!, c.png);
+  await writeFileAtomic(html, new TextEncoder().encode(reportHtml(`Training report: ${path.basename(path.resolve(dir))}`, rows, charts)));
+  return outputs;
 }

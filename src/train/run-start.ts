@@ -4,7 +4,8 @@
  * `--initial-checkpoint` weights or PyTorch's default initialization, drawn from the
  * seeded PRNG).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readInputFileSync } from '../node/read-input.js';
 import type { ModelSpec } from '../spec/index.js';
 import { decodeCheckpoint, peekCheckpoint, type SummaryRow } from './checkpoint.js';
 import type { TrainingData } from './data/source.js';
@@ -58,7 +59,7 @@ function checkSameClasses(saved: string[] | undefined, o: TrainOptions, data: Tr
 /** Continues from `o.resume`. */
 export function resumeRun(o: TrainOptions, spec: ModelSpec, optimizer: Optimizer, data: TrainingData, log: (line: string) => void): RunStart {
   if (!existsSync(o.resume!)) throw new Error(`checkpoint to resume not found: ${o.resume}`);
-  const bytes = new Uint8Array(readFileSync(o.resume!));
+  const bytes = readInputFileSync(o.resume!, 'checkpoint to resume'); // regular files only (#14)
   const peek = peekCheckpoint(bytes, o.resume!);
   checkResumable(peek, o, spec);
   const ck = decodeCheckpoint<ParamState>(spec, bytes, o.resume!, optimizer.order);

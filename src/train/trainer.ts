@@ -45,7 +45,8 @@ import { EvalWeights } from './weights.js';
 import { setBatchNormSync } from './kernels/batch-norm.js';
 
 export { DEFAULT_TRAIN_OPTIONS, type TrainOptions } from './options.js';
-import { trainArgs, type TrainOptions } from './options.js';
+import { BEST_CHECKPOINT, LAST_CHECKPOINT, SUMMARY_FILE, trainArgs, type TrainOptions } from './options.js';
+export { LAST_CHECKPOINT, BEST_CHECKPOINT, SUMMARY_FILE } from './options.js';
 
 /** Progress of one step, for progress bars. */
 export interface StepProgress {
@@ -96,10 +97,6 @@ export interface TrainOutcome {
   final: { spec: ModelSpec; model: ModelState; ema: ModelEma | null; dispose(): void };
 }
 
-/** File names in the output directory. */
-export const LAST_CHECKPOINT = 'last.pth.tar';
-export const BEST_CHECKPOINT = 'model_best.pth.tar';
-export const SUMMARY_FILE = 'summary.csv';
 
 /**
  * The args dict saved in checkpoints: the option table's timm names, plus what a data-parallel

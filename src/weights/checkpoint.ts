@@ -5,11 +5,13 @@
  * `state_dict_ema`, `arch`, `epoch`, `metric`, `args`), the `model`/`model_ema` keys
  * other trainers use, bare state dicts, and DDP's `module.` key prefix.
  */
-import { isLegacyTorch, describeContent, readPth } from './pth.js';
-import { isTensor } from './pickle.js';
-import { looksLikeSafetensors, readSafetensors } from './safetensors.js';
+import { describeContent, legacyTorchError, readTorchZip, sniffFormat } from './pth.js';
+
+export { sniffFormat, type FileKind } from './pth.js';
+import { isRebuiltTensor } from './pickle.js';
+import { previewList, previewText, previewValue } from './preview.js';
+import { readSafetensors } from './safetensors.js';
 import type { StateDict, Tensor } from './tensor.js';
-import { looksLikeZip } from './zip.js';
 
 /** Raised when a file holds no usable weights; the message names the file and the cause. */
 export class CheckpointError extends Error {
@@ -34,18 +36,6 @@ export interface CheckpointContents {
   };
 }
 
-/** What a file's bytes are. */
-export type FileKind = 'safetensors' | 'torch-zip' | 'legacy-torch' | 'unknown';
-
-/** Identifies a weight file by its content. */
-export function sniffFormat(bytes: Uint8Array): FileKind {
-  if (looksLikeZip(bytes)) return 'torch-zip';
-  // safetensors before legacy pickle: a header length of 0x..0280 also starts with 0x80 0x02.
-  if (looksLikeSafetensors(bytes)) return 'safetensors';
-  if (isLegacyTorch(bytes)) return 'legacy-torch';
-  return 'unknown';
-}
-
 const RAW_KEYS = ['state_dict', 'model'];
 const EMA_KEYS = ['state_dict_ema', 'model_ema'];
 
@@ -54,19 +44,20 @@ const EMA_KEYS = ['state_dict_ema', 'model_ema'];
  * only (String() of an unpickled tuple walks shared sub-structures: exponential).
  */
 function keyText(k: unknown): string {
-  if (typeof k === 'string') return k.length > 80 ? `${k.slice(0, 80)}...` : k;
-  if (typeof k === 'number' || typeof k === 'bigint' || typeof k === 'boolean') return String(k);
-  return k === null ? 'None' : Array.isArray(k) ? 'a tuple' : typeof k;
+  return typeof k === 'string' ? previewText(k) : previewValue(k);
 }
 
-/** Converts an unpickled Map into a StateDict, refusing non-tensor entries. */
-function toStateDict(v: unknown, where: string, file: string): StateDict {
+/**
+ * Converts an unpickled Map into a StateDict, refusing non-tensor entries. Only tensors
+ * the unpickler rebuilt count: an object that merely has dtype/shape/data is refused.
+ */
+export function toStateDict(v: unknown, where: string, file: string): StateDict {
   if (!(v instanceof Map)) throw new CheckpointError(`${file}: ${where} is not a dict of tensors`);
   const sd: StateDict = new Map();
   for (const [k, t] of v) {
     if (typeof k !== 'string') throw new CheckpointError(`${file}: ${where} has a non-string key ${keyText(k)}`);
-    if (!isTensor(t)) {
-      throw new CheckpointError(`${file}: ${where} entry '${k}' is not a tensor (${t === null ? 'None' : typeof t}); a state dict must hold only tensors`);
+    if (!isRebuiltTensor(t)) {
+      throw new CheckpointError(`${file}: ${where} entry '${previewText(k)}' is not a tensor (${previewValue(t)}); a state dict must hold only tensors`);
     }
     sd.set(k, t);
   }
@@ -81,7 +72,7 @@ export function stripModulePrefix(sd: StateDict): StateDict {
 }
 
 function isAllTensors(m: Map<unknown, unknown>): boolean {
-  for (const v of m.values()) if (!isTensor(v)) return false;
+  for (const v of m.values()) if (!isRebuiltTensor(v)) return false;
   return m.size > 0;
 }
 
@@ -91,7 +82,7 @@ function plainArgs(v: unknown): Record<string, unknown> | undefined {
     for (const [k, x] of v) if (typeof k === 'string') Object.defineProperty(o, k, { value: x, enumerable: true, writable: true, configurable: true });
     return o;
   }
-  if (typeof v === 'object' && v !== null && !Array.isArray(v) && !isTensor(v)) return { ...(v as Record<string, unknown>) };
+  if (typeof v === 'object' && v !== null && !Array.isArray(v) && !isRebuiltTensor(v)) return { ...(v as Record<string, unknown>) };
   return undefined;
 }
 
@@ -107,7 +98,7 @@ function fromTorchObject(obj: unknown, file: string): CheckpointContents {
   const rawKey = RAW_KEYS.find((k) => obj.has(k) && obj.get(k) instanceof Map);
   if (rawKey === undefined) {
     if (!isAllTensors(obj)) {
-      const keys = [...obj.keys()].slice(0, 8).map(keyText).join(', ');
+      const keys = previewList([...obj.keys()].map(keyText), 8);
       throw new CheckpointError(`${file}: neither a state dict (some entries are not tensors) nor a training checkpoint with 'state_dict'/'model' (keys: ${keys})`);
     }
     return { stateDict: stripModulePrefix(toStateDict(obj, 'the state dict', file)), ema: null, meta: { source: 'state-dict' } };
@@ -115,7 +106,10 @@ function fromTorchObject(obj: unknown, file: string): CheckpointContents {
   const emaKey = EMA_KEYS.find((k) => obj.get(k) instanceof Map);
   const meta: CheckpointContents['meta'] = { source: 'timm-checkpoint' };
   const arch = obj.get('arch');
-  if (typeof arch === 'string') meta.arch = arch;
+  if (arch !== undefined && arch !== null) {
+    if (typeof arch !== 'string') throw new CheckpointError(`${file}: 'arch' is ${previewValue(arch)}, not a model name string`);
+    meta.arch = previewText(arch, 200);
+  }
   const epoch = num(obj.get('epoch'));
   if (epoch !== undefined) meta.epoch = epoch;
   const metric = num(obj.get('metric'));
@@ -130,7 +124,7 @@ function fromTorchObject(obj: unknown, file: string): CheckpointContents {
 }
 
 /**
- * Reads a weight file of any supported kind (detected by content). `fileName` only
+ * Reads a weight file of any supported kind (detected by content, once). `fileName` only
  * labels error messages. Throws CheckpointError (or the format's own error) with the cause.
  */
 export function readCheckpoint(bytes: Uint8Array, fileName = 'checkpoint'): CheckpointContents {
@@ -152,8 +146,9 @@ export function readCheckpoint(bytes: Uint8Array, fileName = 'checkpoint'): Chec
       return { stateDict: stripModulePrefix(tensors), ema: null, meta };
     }
     case 'torch-zip':
-    case 'legacy-torch': // readPth explains how to re-save legacy files
-      return fromTorchObject(wrap(() => readPth(bytes)), fileName);
+      return fromTorchObject(wrap(() => readTorchZip(bytes)), fileName);
+    case 'legacy-torch':
+      return wrap(() => { throw legacyTorchError(); });
     default: {
       const what = describeContent(bytes);
       throw new CheckpointError(`${fileName}: not a weight file (expected a PyTorch .pth zip or safetensors${what ? `; it looks like ${what}` : ''})`);

@@ -7,6 +7,7 @@
 import { stateDictKeys, type Form, type KeySpec } from '../spec/layers.js';
 import { buildSpec, type ModelSpec } from '../spec/model-spec.js';
 import { OFFICIAL_VARIANTS } from '../spec/variants.js';
+import { previewList } from './preview.js';
 import { shapeStr, type StateDict } from './tensor.js';
 
 /** Keys a timm/official training checkpoint has at its top level. */
@@ -60,7 +61,8 @@ export function candidateModels(sd: StateDict): { model: string; form: Form }[] 
   return out;
 }
 
-const list = (xs: string[], n = 4): string => xs.slice(0, n).join(', ') + (xs.length > n ? `, ... (${xs.length} in all)` : '');
+/** Key names come from the file: each is cut short (a 5 MB name was echoed whole). */
+const list = (xs: string[], n = 4, max = 80): string => previewList(xs, n, max);
 
 /**
  * The form ('train' or 'deploy') in which `sd` fits `spec` exactly (keys and shapes).
@@ -79,7 +81,7 @@ export function detectForm(spec: ModelSpec, sd: StateDict): Form {
   const parts = [`weights do not fit ${spec.name} (${spec.numClasses} classes)`];
   if (best.d.missing.length) parts.push(`missing ${best.d.missing.length} keys: ${list(best.d.missing)}`);
   if (best.d.unexpected.length) parts.push(`unexpected ${best.d.unexpected.length} keys: ${list(best.d.unexpected)}`);
-  if (best.d.misshaped.length) parts.push(`wrong shapes: ${list(best.d.misshaped, 2)}`);
+  if (best.d.misshaped.length) parts.push(`wrong shapes: ${list(best.d.misshaped, 2, 240)}`);
   const fits = candidateModels(sd);
   if (fits.length) parts.push(`they fit ${fits.map((f) => `${f.model} (${f.form} form)`).join(' or ')}: pass --model ${fits[0]!.model}`);
   else parts.push('they fit no RepGhostNet model: is this a RepGhostNet checkpoint?');

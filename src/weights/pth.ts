@@ -36,6 +36,27 @@ export function isLegacyTorch(bytes: Uint8Array): boolean {
   return bytes.length > 262 && String.fromCharCode(...bytes.subarray(257, 262)) === 'ustar';
 }
 
+/** What a weight file's bytes are. */
+export type FileKind = 'safetensors' | 'torch-zip' | 'legacy-torch' | 'unknown';
+
+/**
+ * Identifies a weight file by its content (never its name). The one detector: readers
+ * call it once per load and pass the answer on, instead of each layer sniffing the same
+ * bytes again (#15: zip, safetensors and legacy checks ran 2-3 times per file).
+ */
+export function sniffFormat(bytes: Uint8Array): FileKind {
+  if (looksLikeZip(bytes)) return 'torch-zip';
+  // safetensors before legacy pickle: a header length of 0x..0280 also starts with 0x80 0x02.
+  if (looksLikeSafetensors(bytes)) return 'safetensors';
+  if (isLegacyTorch(bytes)) return 'legacy-torch';
+  return 'unknown';
+}
+
+/** The refusal of a legacy (pre-1.6, non-zip) torch file, with how to re-save it. */
+export function legacyTorchError(): PthError {
+  return new PthError(`this is a legacy (pre-1.6, non-zip) PyTorch file, which repghost does not read; ${RESAVE_HINT}`);
+}
+
 /**
  * Names what a non-checkpoint file looks like (PNG, HTML page, ...) for error messages,
  * or returns null when the start of the file says nothing useful.
@@ -83,14 +104,19 @@ function findPrefix(zip: ZipArchive): string {
  * with a message naming the cause; legacy (pre-1.6) files are refused with how to re-save them.
  */
 export function readPth(bytes: Uint8Array, opts: ReadPthOptions = {}): unknown {
-  if (looksLikeSafetensors(bytes)) throw new PthError('this is a safetensors file, not a PyTorch checkpoint: read it with readSafetensors or readCheckpoint');
-  if (isLegacyTorch(bytes)) {
-    throw new PthError(`this is a legacy (pre-1.6, non-zip) PyTorch file, which repghost does not read; ${RESAVE_HINT}`);
+  switch (sniffFormat(bytes)) {
+    case 'torch-zip': return readTorchZip(bytes, opts);
+    case 'safetensors': throw new PthError('this is a safetensors file, not a PyTorch checkpoint: read it with readSafetensors or readCheckpoint');
+    case 'legacy-torch': throw legacyTorchError();
+    default: {
+      const what = describeContent(bytes);
+      throw new PthError(`not a PyTorch checkpoint (not a zip file${what ? `: it looks like ${what}` : ''})`);
+    }
   }
-  if (!looksLikeZip(bytes)) {
-    const what = describeContent(bytes);
-    throw new PthError(`not a PyTorch checkpoint (not a zip file${what ? `: it looks like ${what}` : ''})`);
-  }
+}
+
+/** {@link readPth} for bytes that {@link sniffFormat} already called 'torch-zip' (no second detection). */
+export function readTorchZip(bytes: Uint8Array, opts: ReadPthOptions = {}): unknown {
   const zip = readZip(bytes, { verifyCrc: opts.verifyCrc });
   const prefix = findPrefix(zip);
   if (zip.entries.has(`${prefix}/constants.pkl`) || [...zip.entries.keys()].some((n) => n.startsWith(`${prefix}/code/`))) {

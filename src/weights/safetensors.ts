@@ -3,10 +3,15 @@
  * 8-byte little-endian header length, a JSON header, then the raw little-endian data.
  * Pure TypeScript on Uint8Array so the browser build shares it.
  */
+import { previewText } from './preview.js';
 import { DTYPE_SIZE, numel, type DType, type StateDict, type Tensor } from './tensor.js';
 
 /** Largest JSON header we accept; the format itself caps it at 100 MB. */
 const MAX_HEADER = 100 * 1024 * 1024;
+/** Most tensors one file may list (real checkpoints hold hundreds to tens of thousands). */
+const MAX_TENSORS = 100_000;
+/** Most dimensions of a tensor shape (as the pickle reader). */
+const MAX_DIMS = 64;
 
 const DTYPES = new Set<DType>(['F64', 'F32', 'F16', 'BF16', 'I64', 'I32', 'I16', 'I8', 'U8', 'BOOL']);
 
@@ -54,6 +59,9 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsContents {
     throw new SafetensorsError(`header length ${headerLen} exceeds the file size (${bytes.length} bytes): truncated or not safetensors`);
   }
   const hl = Number(headerLen);
+  // Structure first, without building anything: JSON.parse of a 63 MB header of `{}`
+  // objects took 16 s and 2 GB, and it keeps only the last of two duplicate keys.
+  scanHeader(bytes.subarray(8, 8 + hl));
   let header: unknown;
   try {
     header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + hl)));
@@ -67,9 +75,7 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsContents {
   const dataLen = bytes.length - dataStart;
   const tensors: StateDict = new Map();
   let metadata: Record<string, string> = {};
-  // Bytes the tensors claim in all: more than the data section means ranges overlap, and
-  // every alias would get its own copy (a 1 MB file listing one range 20000 times asked for 20 GB).
-  let claimed = 0;
+  const ranges: { name: string; begin: number; end: number }[] = [];
   for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
       if (typeof entry !== 'object' || entry === null) throw new SafetensorsError('__metadata__ is not an object');
@@ -77,35 +83,121 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsContents {
       continue;
     }
     const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (typeof e !== 'object' || e === null) throw new SafetensorsError(`tensor ${name}: entry is not an object`);
+    if (typeof e !== 'object' || e === null) throw new SafetensorsError(`tensor ${previewText(name)}: entry is not an object`);
     if (typeof e.dtype !== 'string' || !DTYPES.has(e.dtype as DType)) {
-      throw new SafetensorsError(`tensor ${name}: unsupported dtype ${JSON.stringify(e.dtype)}`);
+      throw new SafetensorsError(`tensor ${previewText(name)}: unsupported dtype ${previewText(JSON.stringify(e.dtype) ?? 'none')}`);
     }
     const dtype = e.dtype as DType;
-    if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      throw new SafetensorsError(`tensor ${name}: bad shape ${JSON.stringify(e.shape)}`);
+    if (!Array.isArray(e.shape) || e.shape.length > MAX_DIMS || !e.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      throw new SafetensorsError(`tensor ${previewText(name)}: bad shape ${previewText(JSON.stringify(e.shape) ?? 'none')}`);
     }
     const shape = e.shape as number[];
     const offs = e.data_offsets;
     if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isSafeInteger(o) && o >= 0)) {
-      throw new SafetensorsError(`tensor ${name}: bad data_offsets ${JSON.stringify(offs)}`);
+      throw new SafetensorsError(`tensor ${previewText(name)}: bad data_offsets ${previewText(JSON.stringify(offs) ?? 'none')}`);
     }
     const [begin, end] = offs as [number, number];
     if (end < begin || end > dataLen) {
-      throw new SafetensorsError(`tensor ${name}: data [${begin}, ${end}) exceeds the ${dataLen} data bytes: truncated file?`);
-    }
-    claimed += end - begin;
-    if (claimed > dataLen) {
-      throw new SafetensorsError(`tensor ${name}: data ranges overlap (the tensors claim more than the ${dataLen} data bytes): corrupt or hostile file`);
+      throw new SafetensorsError(`tensor ${previewText(name)}: data [${begin}, ${end}) exceeds the ${dataLen} data bytes: truncated file?`);
     }
     const count = numel(shape);
     if (!Number.isSafeInteger(count) || count * DTYPE_SIZE[dtype] !== end - begin) {
-      throw new SafetensorsError(`tensor ${name}: shape [${shape.join(', ')}] of ${dtype} needs ${count * DTYPE_SIZE[dtype]} bytes, entry has ${end - begin}`);
+      throw new SafetensorsError(`tensor ${previewText(name)}: shape [${shape.join(', ')}] of ${dtype} needs ${count * DTYPE_SIZE[dtype]} bytes, entry has ${end - begin}`);
     }
-    const data = viewAs(dtype, bytes.subarray(dataStart + begin, dataStart + end), count);
-    tensors.set(name, { dtype, shape, data } as Tensor);
+    ranges.push({ name, begin, end });
+  }
+  checkTiling(ranges, dataLen);
+  // Copies only after every range is known to be its own: overlapping aliases each got a
+  // copy before (a 1 MB file listing one range 20000 times asked for 20 GB).
+  for (const { name, begin, end } of ranges) {
+    const e = (header as Record<string, { dtype: DType; shape: number[] }>)[name]!;
+    const data = viewAs(e.dtype, bytes.subarray(dataStart + begin, dataStart + end), numel(e.shape));
+    tensors.set(name, { dtype: e.dtype, shape: e.shape, data } as Tensor);
   }
   return { tensors, metadata };
+}
+
+/**
+ * The reference implementation's rule: the tensors' byte ranges, sorted, tile the data
+ * section exactly (no overlap, no gap, nothing after the last tensor). Overlapping ranges
+ * let one file show the same bytes as two tensors; gaps hide data nobody reads.
+ */
+function checkTiling(ranges: { name: string; begin: number; end: number }[], dataLen: number): void {
+  const sorted = [...ranges].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let at = 0;
+  for (const r of sorted) {
+    if (r.begin !== at) {
+      const what = r.begin < at ? 'overlaps the tensor before it' : `leaves bytes [${at}, ${r.begin}) unused`;
+      throw new SafetensorsError(`tensor ${previewText(r.name)}: data [${r.begin}, ${r.end}) ${what}; the tensors' ranges must tile the data section exactly: corrupt or hostile file`);
+    }
+    at = r.end;
+  }
+  if (at !== dataLen) {
+    throw new SafetensorsError(`the tensors' data ends at byte ${at} of the ${dataLen}-byte data section; the ranges must tile it exactly: corrupt file`);
+  }
+}
+
+/**
+ * Checks the header's JSON structure in one pass without building it: at most 3 levels
+ * (header object, entry objects, shape/offset arrays), arrays of at most {@link MAX_DIMS}
+ * items, at most {@link MAX_TENSORS} entries, and no top-level key twice (JSON.parse would
+ * keep the last one silently, the reference implementation refuses). Malformed JSON is
+ * left to JSON.parse to describe.
+ */
+function scanHeader(h: Uint8Array): void {
+  const keys = new Set<string>();
+  const stack: { obj: boolean; items: number }[] = [];
+  let expectKey = false;
+  let members = 0;
+  let i = 0;
+  const n = h.length;
+  while (i < n) {
+    const c = h[i]!;
+    if (c === 0x7b || c === 0x5b) { // { [
+      if (stack.length >= 3) throw new SafetensorsError('header nests deeper than a safetensors header does (entries hold only dtype, shape and data_offsets)');
+      const top = stack[stack.length - 1];
+      if (top) top.items++;
+      stack.push({ obj: c === 0x7b, items: 0 });
+      expectKey = c === 0x7b;
+      i++;
+    } else if (c === 0x7d || c === 0x5d) { // } ]
+      stack.pop();
+      expectKey = false;
+      i++;
+    } else if (c === 0x22) { // a string: find its end, skipping escapes
+      const start = i++;
+      while (i < n && h[i] !== 0x22) i += h[i] === 0x5c ? 2 : 1;
+      i++;
+      const top = stack[stack.length - 1];
+      if (expectKey && top?.obj) {
+        if (stack.length === 1) {
+          let key: unknown;
+          try {
+            key = JSON.parse(new TextDecoder().decode(h.subarray(start, i)));
+          } catch {
+            return; // JSON.parse names the problem
+          }
+          if (keys.has(key as string)) throw new SafetensorsError(`header lists tensor ${previewText(String(key))} twice: corrupt or hostile file`);
+          keys.add(key as string);
+          if (keys.size > MAX_TENSORS + 1) throw new SafetensorsError(`header lists more than ${MAX_TENSORS} tensors`);
+        }
+        if (++members > 4 * MAX_TENSORS + 1024) throw new SafetensorsError(`header holds more than ${4 * MAX_TENSORS + 1024} names (${MAX_TENSORS} tensors at most)`);
+        expectKey = false;
+      } else if (top) top.items++;
+    } else if (c === 0x2c) { // ,
+      const top = stack[stack.length - 1];
+      if (top?.obj) expectKey = true;
+      i++;
+    } else {
+      if (c !== 0x3a && c > 0x20) { // a number, true, false, null: one array item
+        const top = stack[stack.length - 1];
+        if (top && !top.obj) top.items++;
+        while (i < n && h[i] !== 0x2c && h[i] !== 0x5d && h[i] !== 0x7d && h[i]! > 0x20) i++;
+      } else i++;
+    }
+    const top = stack[stack.length - 1];
+    if (top && !top.obj && top.items > MAX_DIMS) throw new SafetensorsError(`header holds an array of more than ${MAX_DIMS} items (shapes have at most ${MAX_DIMS} dimensions)`);
+  }
 }
 
 /** Serializes tensors (in map order) to safetensors bytes, with optional string metadata. */

@@ -8,7 +8,7 @@
  * REPGHOST_UPDATE_DOCS=1 rewrites the table's exit and stderr columns from what the CLI
  * actually prints (for deliberate message changes) instead of failing.
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,6 +21,9 @@ import { buildSpec } from '../../src/spec/model-spec.js';
 import type { StateDict } from '../../src/weights/tensor.js';
 import { writeZip } from '../../src/weights/zip.js';
 import { repoRoot, sharedPath } from '../helpers/shared.js';
+import {
+  checkpointWith, dag, fakeTensorPth, float, hostileSafetensors, lyingIdxGz, sharedDictPickle, torchZip,
+} from '../../fuzz/lib/hostile.js';
 
 const DOC = path.join(repoRoot, 'docs', 'bad-input.md');
 const START = '<!-- bad-input-table:start -->';
@@ -145,6 +148,58 @@ function buildFixtures(): void {
   }
   writeFileSync(at('fm-bad/train-images-idx3-ubyte.gz'), 'hello');
   writeFileSync(at('fm-trunc/train-images-idx3-ubyte.gz'), readFileSync(path.join(fm, 'train-images-idx3-ubyte.gz')).subarray(0, 100_000));
+  buildHostileFixtures(at, fm);
+}
+
+/** Fixtures of the issue #14 rows: hostile structures from fuzz/lib/hostile.ts, links, FIFOs. */
+function buildHostileFixtures(at: (p: string) => string, fm: string): void {
+  writeFileSync(at('fake-tensor.pth'), fakeTensorPth('u8', 216, true));
+  writeFileSync(at('shared-refs.pth'), torchZip(sharedDictPickle(45_000, 45_000)));
+  symlinkSync('.', at('same'));
+  mkdirSync(at('rep-link'));
+  writeFileSync(at('rep-link/summary.csv'), 'epoch,train_loss,eval_loss,eval_top1,eval_top5,eval_top1_ema,lr,seconds,images_per_s\n0,2.0,1.5,40,90,,0.1,10,100\n');
+  symlinkSync('summary.csv', at('rep-link/report.html'));
+  writeFileSync(at('svg.jpg'), '<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><image href="chelsea.png" width="8" height="8"/></svg>\n');
+  writeFileSync(at('vips.png'), Uint8Array.from([0x08, 0xf2, 0xa6, 0xb6, ...new Uint8Array(64)]));
+  writeFileSync(at('dag-arch.pth.tar'), checkpointWith('arch', dag(60)));
+  writeFileSync(at('neg-epoch.pth.tar'), checkpointWith('epoch', float(-1e6)));
+  writeFileSync(at('nan-epoch.pth.tar'), checkpointWith('epoch', float(NaN)));
+  const norep = (): StateDict => readSafetensors(new Uint8Array(readFileSync(sharedPath('golden', 'repghostnet_norep_0_5x', 'model.safetensors')))).tensors;
+  const nan = norep();
+  (nan.get('conv_stem.weight')!.data as Float32Array)[5] = NaN;
+  writeFileSync(at('nan.safetensors'), writeSafetensors(nan));
+  const negvar = norep();
+  (negvar.get('bn1.running_var')!.data as Float32Array)[2] = -0.5;
+  writeFileSync(at('negvar.safetensors'), writeSafetensors(negvar));
+  writeFileSync(at('dup-key.safetensors'), hostileSafetensors('duplicate-key', 1));
+  writeFileSync(at('overlap.safetensors'), hostileSafetensors('overlap', 1));
+  writeFileSync(at('empty-objects.safetensors'), hostileSafetensors('empty-objects', 1_000_000));
+  const long = norep();
+  long.set('k'.repeat(5_000_000), { dtype: 'F32', shape: [1], data: Float32Array.of(0) });
+  writeFileSync(at('long-key.safetensors'), writeSafetensors(long));
+  execFileSync('mkfifo', [at('weights.fifo')]);
+  mkdirSync(at('fm-lying'));
+  mkdirSync(at('fm-tiny'));
+  for (const f of ['train-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz']) symlinkSync(path.join(fm, f), at(`fm-lying/${f}`));
+  writeFileSync(at('fm-lying/train-images-idx3-ubyte.gz'), lyingIdxGz([2 ** 32 - 1, 28, 28], 1 << 20));
+  const idx = (dims: number[]): Uint8Array => {
+    const n = dims.reduce((x, y) => x * y, 1);
+    const b = new Uint8Array(4 + 4 * dims.length + n);
+    b.set([0, 0, 8, dims.length]);
+    dims.forEach((d, i) => new DataView(b.buffer).setUint32(4 + 4 * i, d, false));
+    return b;
+  };
+  for (const split of ['train', 't10k']) {
+    writeFileSync(at(`fm-tiny/${split}-images-idx3-ubyte`), idx([5, 1, 1]));
+    writeFileSync(at(`fm-tiny/${split}-labels-idx1-ubyte`), idx([5]));
+  }
+}
+
+/** A grey 1x250,000 PNG (made before the rows run: sharp is asynchronous). */
+async function buildTallPng(): Promise<void> {
+  const { default: sharp } = await import('sharp');
+  const png = await sharp(Buffer.alloc(250_000 * 3, 128), { raw: { width: 1, height: 250_000, channels: 3 } }).png().toBuffer();
+  writeFileSync(path.join(dir, 'tall.png'), png);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -189,7 +244,10 @@ async function runRow(row: Row): Promise<Outcome> {
 const { rows } = readTable();
 const actual = new Map<number, Outcome>();
 
-beforeAll(buildFixtures);
+beforeAll(async () => {
+  buildFixtures();
+  await buildTallPng();
+});
 afterAll(() => {
   if (UPDATE && actual.size === rows.length) writeTable(rows.map((r) => ({ ...r, ...actual.get(r.n)! })));
   rmSync(dir, { recursive: true, force: true });

@@ -48,7 +48,8 @@ describe('repghost export', () => {
     [[ckpt, 'x.onnx', '--train-form', '--keep-bn'], /drop --keep-bn/],
     [[ckpt, 'x.onnx', '--model', 'repghostnet_0_5x', '--features', 'stem'], /--features: unknown feature tap 'stem'/],
     [['/nonexistent.pth', 'x.onnx'], /weights file not found: \/nonexistent\.pth/],
-    [[ckpt, 'x.onnx', '--input-size', '-3'], /--input-size takes a positive integer/],
+    [[ckpt, 'x.onnx', '--input-size', '-3'], /--input-size takes a positive integer, got '-3'/],
+    [[ckpt, 'x.onnx', '--input-size', '4096'], /--input-size takes an integer from 1 to 2048, got '4096'/],
   ])('bad input %# (in process)', async (args, message) => {
     const r = await runInProcess(register, ['export', ...args.map((a) => (a.startsWith('x.') ? path.join(tmp, a) : a))]);
     expect(r.error).toBeDefined();

@@ -36,7 +36,7 @@ describe('repghost preprocess', () => {
   it.each([
     [['x.npy'], /use a \.safetensors extension/],
     [['x.safetensors', '--png', 'view.jpg'], /--png view\.jpg: use a \.png extension/],
-    [['x.safetensors', '--size', '0'], /--size takes a positive integer/],
+    [['x.safetensors', '--size', '0'], /--size takes a positive integer, got '0'/],
   ])('bad arguments %# (in process): nothing written', async (args, message) => {
     const r = await runInProcess(register, ['preprocess', sharedPath('golden', 'preprocess', 'chelsea.png'), ...args.map((a) => (a.startsWith('x.') ? path.join(tmp, a) : a))]);
     expect(`${r.stderr} ${r.error?.message}`).toMatch(message);

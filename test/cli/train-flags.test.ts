@@ -58,8 +58,8 @@ const cases: [string, string[], RegExp][] = [
     /--train-interpolation must be one of random, bilinear, bicubic, nearest/,
   ],
   ['negative workers', ['--workers', '-1'], /--workers takes a non-negative integer, got '-1'/],
-  ['an absurd epoch count', ['--epochs', '1e9'], /--epochs takes a positive integer up to 100000, got '1e9'/],
-  ['too many workers', ['--workers', '5000'], /--workers takes a non-negative integer up to 256/],
+  ['an absurd epoch count', ['--epochs', '1e9'], /--epochs takes an integer from 1 to 100000, got '1e9'/],
+  ['too many workers', ['--workers', '5000'], /--workers takes an integer from 0 to 256/],
   ['a missing --output', [], /required option '--output <dir>' not specified/],
   ['a zero decay period', ['--sched', 'step', '--decay-epochs', '0'], /--decay-epochs takes a number in/],
 ];

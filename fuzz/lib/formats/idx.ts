@@ -8,6 +8,7 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
 import path from 'node:path';
 import { genericMutation, interestingValue, readUint, writeUint, type Region } from '../bytes.js';
+import { randomLyingIdx } from '../hostile.js';
 import type { Rng } from '../rng.js';
 import { fashionMnistDir, readSeed } from '../seeds.js';
 import type { CaseInput, FormatTarget, PreparedFormat, Seed } from './types.js';
@@ -71,6 +72,11 @@ export const idxFormat: FormatTarget = {
     return {
       seeds,
       mutate(rng: Rng): CaseInput {
+        if (rng.chance(0.1)) {
+          // A gzip whose IDX header lies about the size (up to [2^32-1, 28, 28]) over up to 8 MB of zeros.
+          const h = randomLyingIdx(rng);
+          return { bytes: h.bytes, seed: 'generated', notes: [h.note] };
+        }
         const s = rng.weighted(seeds.map((x) => [x, x.weight] as const));
         const notes: string[] = [];
         if (!s.name.endsWith('.gz')) return { bytes: mutateRaw(rng, s.bytes, notes), seed: s.name, notes };

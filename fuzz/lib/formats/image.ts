@@ -17,6 +17,7 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { genericMutation, insertAt, interestingValue, readUint, removeAt, writeUint } from '../bytes.js';
 import { fixPngCrcs, mapImage, type ImageLayout } from '../image-layout.js';
+import { hostileImages } from '../hostile.js';
 import type { Rng } from '../rng.js';
 import { readSeed, sharedDir } from '../seeds.js';
 import type { CaseInput, FormatTarget, PreparedFormat, Seed } from './types.js';
@@ -44,9 +45,16 @@ export const imageFormat: FormatTarget = {
     // Loaded lazily: sharp is a native module only this format needs.
     const { decodeImageFile } = await import('../../../src/data/decode-node.js');
     const { preprocess } = await import('../../../src/data/preprocess.js');
+    const hostile = await hostileImages();
     return {
       seeds,
       mutate(rng: Rng): CaseInput {
+        if (rng.chance(0.1)) {
+          // Formats outside the allow-list (SVG that reads files or burns CPU, libvips .v, PDF)
+          // and extreme aspect ratios (1x250000) whose resize tables once followed the full size.
+          const h = rng.pick(hostile);
+          return { bytes: h.bytes, seed: 'generated', notes: [h.note] };
+        }
         const s = rng.pick(images);
         let bytes: Uint8Array = s.seed.bytes.slice();
         const notes: string[] = [];

@@ -11,8 +11,12 @@ import { concat, flipBits, interestingValue, readUint, writeUint } from '../byte
 import { ALLOWED_GLOBALS, HOSTILE_GLOBALS, OPCODE_BYTES, SNIPPETS, STRINGS, bytesOf, disassemble, glob, int, opName, type Op } from '../pickle-ops.js';
 import type { Rng } from '../rng.js';
 import { mapZip, replaceRecordData, type ZipLayout } from '../zip-layout.js';
+import { randomHostileTorch } from '../hostile.js';
 import { runTorch, torchSeeds, weightsMemoryBound } from './torch-common.js';
 import type { CaseInput, FormatTarget, PreparedFormat, Seed } from './types.js';
+
+/** Share of cases that are generated hostile structures (fuzz/lib/hostile.ts) instead of seed mutations. */
+const HOSTILE_SHARE = 0.15;
 
 interface PickleSeed { seed: Seed; layout: ZipLayout; record: string; pkl: Uint8Array; ops: Op[] }
 
@@ -158,6 +162,17 @@ export const pickleFormat: FormatTarget = {
     return {
       seeds,
       mutate(rng: Rng): CaseInput {
+        if (rng.chance(HOSTILE_SHARE)) {
+          // A whole hostile structure (fake tensors, shared references, DAGs, huge names,
+          // absurd values), half the time with one opcode-level mutation on top.
+          const h = randomHostileTorch(rng);
+          if (rng.chance(0.5)) return { bytes: h.bytes, seed: 'generated', notes: [h.note] };
+          const layout = mapZip(h.bytes);
+          const rec = layout.records.find((r) => r.name.endsWith('/data.pkl'))!;
+          const pkl = h.bytes.subarray(rec.dataStart, rec.dataStart + rec.size);
+          const r = mutatePickle(rng, pkl, disassemble(pkl));
+          return { bytes: replaceRecordData(h.bytes, layout, rec.name, r.pkl), seed: 'generated', notes: [h.note, r.note] };
+        }
         const s = rng.weighted(pickles.map((x) => [x, x.seed.weight] as const));
         let pkl = s.pkl;
         const notes: string[] = [];

@@ -7,6 +7,7 @@
  * entries and generic damage biased to header bytes.
  */
 import { genericMutation, insertAt, interestingValue, readUint, replaceAt, writeUint } from '../bytes.js';
+import { randomHostileTorch } from '../hostile.js';
 import type { Rng } from '../rng.js';
 import { mapZip, type ZipField, type ZipLayout } from '../zip-layout.js';
 import { runTorch, torchSeeds, weightsMemoryBound } from './torch-common.js';
@@ -84,6 +85,14 @@ export const pthFormat: FormatTarget = {
     return {
       seeds,
       mutate(rng: Rng): CaseInput {
+        if (rng.chance(0.1)) {
+          // A generated hostile torch file, half the time with zip-level damage on top.
+          const h = randomHostileTorch(rng);
+          if (rng.chance(0.5)) return { bytes: h.bytes, seed: 'generated', notes: [h.note] };
+          const layout = mapZip(h.bytes);
+          const bytes = h.bytes.slice();
+          return { bytes, seed: 'generated', notes: [h.note, fieldMutation(rng, bytes, layout)] };
+        }
         const z = rng.weighted(zips.map((x) => [x, x.seed.weight] as const));
         let bytes: Uint8Array = z.seed.bytes.slice();
         const notes: string[] = [];

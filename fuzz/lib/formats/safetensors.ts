@@ -9,6 +9,7 @@ import { looksLikeSafetensors, readSafetensors, writeSafetensors } from '../../.
 import { concat, genericMutation, interestingValue, readUint, writeUint } from '../bytes.js';
 import type { Rng } from '../rng.js';
 import { golden } from '../seeds.js';
+import { randomHostileSafetensors } from '../hostile.js';
 import { weightsMemoryBound } from './torch-common.js';
 import type { CaseInput, FormatTarget, PreparedFormat, Seed } from './types.js';
 
@@ -118,6 +119,11 @@ export const safetensorsFormat: FormatTarget = {
     return {
       seeds,
       mutate(rng: Rng): CaseInput {
+        if (rng.chance(0.15)) {
+          // Duplicate keys, overlapping/gapped ranges, headers of empty objects, huge shapes, lying lengths.
+          const h = randomHostileSafetensors(rng);
+          return { bytes: h.bytes, seed: 'generated', notes: [h.note] };
+        }
         const s = rng.weighted(parsed.map((x) => [x, x.seed.weight] as const));
         const notes: string[] = [];
         let bytes: Uint8Array;

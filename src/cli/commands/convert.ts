@@ -9,6 +9,7 @@ import { writePth } from '../../weights/pth.js';
 import { numel, type StateDict } from '../../weights/tensor.js';
 import { readInputFile } from '../../node/read-input.js';
 import { writeFileAtomic } from '../../node/atomic-write.js';
+import { sameFile } from '../../node/output-guard.js';
 import { UsageError } from '../errors.js';
 import { addCheckpointOptions, addPretrainedOptions, type PretrainedFlags } from '../flags.js';
 import { human } from '../format.js';
@@ -36,7 +37,7 @@ export function register(program: Command): void {
       const ext = path.extname(output).toLowerCase();
       const asPth = ['.pth', '.tar', '.bin', '.pt'].includes(ext);
       if (!asPth && ext !== '.safetensors') throw new UsageError(`output ${output}: use a .safetensors or .pth extension`);
-      if (path.resolve(input) === path.resolve(output)) throw new UsageError('output would overwrite the input checkpoint: choose another output path');
+      if (sameFile(input, output)) throw new UsageError('output would overwrite the input checkpoint: choose another output path');
       const bytes = await readInputFile(input, 'checkpoint');
       const loaded = loadWeights(bytes, { ...(source.model ? { model: source.model } : {}), ema: source.ema, fileName: path.basename(input) });
       if (loaded.note && !opts.json) process.stderr.write(`note: ${loaded.note}\n`);

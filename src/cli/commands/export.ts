@@ -9,6 +9,7 @@ import { allTaps, checkTaps, type TapName } from '../../onnx/taps.js';
 import type { ModelSpec } from '../../spec/model-spec.js';
 import { readInputFile } from '../../node/read-input.js';
 import { writeFileAtomic } from '../../node/atomic-write.js';
+import { sameFile } from '../../node/output-guard.js';
 import { UsageError } from '../errors.js';
 import { addCheckpointOptions, addPretrainedOptions, choiceFlag, intFlag, MAX_IMAGE_SIZE, type PretrainedFlags } from '../flags.js';
 import { human } from '../format.js';
@@ -55,7 +56,7 @@ export function register(program: Command): void {
       if (opts.trainForm && opts.keepBn) throw new UsageError('--train-form already keeps every BatchNormalization: drop --keep-bn');
       const source = await resolveWeightsSource(opts, weightsArg, opts.json);
       const weights = source.path;
-      if (path.resolve(weights) === path.resolve(out)) throw new UsageError('output would overwrite the weights file: choose another output path');
+      if (sameFile(weights, out)) throw new UsageError('output would overwrite the weights file: choose another output path');
       const mode: GraphMode = opts.trainForm ? 'train' : opts.keepBn ? 'deploy-bn' : 'deploy';
       const loaded = loadWeights(await readInputFile(weights, 'weights file'), {
         ...(source.model ? { model: source.model } : {}), ema: source.ema, fileName: path.basename(weights),

@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { modelInputToRgb, preprocess, resolvePreprocessConfig } from '../../data/preprocess.js';
 import { writeSafetensors } from '../../weights/safetensors.js';
 import { writeFileAtomic } from '../../node/atomic-write.js';
+import { clobberedInput } from '../../node/output-guard.js';
 import { UsageError } from '../errors.js';
 import { addPreprocessOptions, preprocessConfigFrom, type PreprocessFlags } from '../flags.js';
 
@@ -21,6 +22,7 @@ export function register(program: Command): void {
   addPreprocessOptions(cmd, 'bicubic').action(async (image: string, out: string, opts: PreprocessFlags & { png?: string }) => {
     if (path.extname(out).toLowerCase() !== '.safetensors') throw new UsageError(`output ${out}: use a .safetensors extension`);
     if (opts.png && path.extname(opts.png).toLowerCase() !== '.png') throw new UsageError(`--png ${opts.png}: use a .png extension`);
+    if (clobberedInput(out, [image]) || (opts.png && clobberedInput(opts.png, [image, out]))) throw new UsageError('an output would overwrite the input image or the other output: choose another output path');
     const config = resolvePreprocessConfig(preprocessConfigFrom(opts));
     // Native sharp loaded on demand (the shared flag helpers above are imported by other commands).
     const { decodeImageFile } = await import('../../data/decode-node.js');

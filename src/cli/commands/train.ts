@@ -5,11 +5,15 @@
  * to --output; --resume continues a killed run exactly.
  */
 import { availableParallelism } from 'node:os';
+import path from 'node:path';
 import type { Command } from 'commander';
 import { DEFAULT_FASHION_MNIST_DIR } from '../../data/fashion-mnist.js';
 import { parseRandAugment } from '../../data/augment/rand-augment.js';
 import { buildSpec } from '../../spec/index.js';
-import { DEFAULT_TRAIN_OPTIONS, TRAIN_OPTION_TABLE, type TrainOptions } from '../../train/options.js';
+import { clobberedInput } from '../../node/output-guard.js';
+import {
+  BEST_CHECKPOINT, DEFAULT_TRAIN_OPTIONS, LAST_CHECKPOINT, SUMMARY_FILE, TRAIN_OPTION_TABLE, type TrainOptions,
+} from '../../train/options.js';
 import { UsageError } from '../errors.js';
 import { addTableOptions, intFlag, longFlag, readTableOptions } from '../flags.js';
 
@@ -130,6 +134,11 @@ function optionsFromFlags(flags: Record<string, unknown>): TrainOptions {
   const given = readTableOptions<TrainOptions>(flags, TRAIN_OPTION_TABLE);
   const o = { ...DEFAULT_TRAIN_OPTIONS, ...given } as TrainOptions;
   if (o.resume && o.initialCheckpoint) throw new UsageError('--resume and --initial-checkpoint exclude each other');
+  // A run's files must not replace the checkpoint it starts from (#14).
+  const outputs = [LAST_CHECKPOINT, BEST_CHECKPOINT, SUMMARY_FILE].map((n) => path.join(o.output, n));
+  if (o.initialCheckpoint && outputs.some((file) => clobberedInput(file, [o.initialCheckpoint]))) {
+    throw new UsageError(`--initial-checkpoint ${o.initialCheckpoint} is one of the files this run writes in ${o.output}: copy it elsewhere first`);
+  }
   if (o.dataset !== 'imagefolder') {
     const stray = Object.keys(given).filter((k) => TRAIN_OPTION_TABLE[k as keyof TrainOptions].imagefolderOnly);
     if (stray.length) {

@@ -8,6 +8,7 @@ import type { RepGhostModel } from '../../api/model.js';
 import { ClassificationMetrics } from '../../api/postprocess.js';
 import { IMG_EXTENSIONS, readImageFolder, type ImageFolder } from '../../data/image-folder.js';
 import { writeFileAtomic } from '../../node/atomic-write.js';
+import { clobberedInput, insideFolder } from '../../node/output-guard.js';
 import { UsageError } from '../errors.js';
 import { addModelOptions, addPreprocessOptions, intFlag, type ModelFlags, type PreprocessFlags } from '../flags.js';
 import { loadModelFromFlags } from '../weights-flags.js';
@@ -48,6 +49,9 @@ export function register(program: Command): void {
   addPreprocessOptions(addModelOptions(cmd), 'bilinear')
     .addHelpText('after', '\nExample:\n  repghost validate imagenet/val --weights repghostnet_0_5x.pth --ema -b 64 --out val.json')
     .action(async (dir: string, opts: ValidateFlags, command: Command) => {
+      if (opts.out && (clobberedInput(opts.out, [opts.weights, opts.labels]) || insideFolder(opts.out, dir))) {
+        throw new UsageError(`--out ${opts.out} would write over an input (the weights, the labels or the dataset folder ${dir}): choose another path`);
+      }
       const folder = await readImageFolder(dir);
       const samples = opts.limit ? folder.samples.slice(0, opts.limit) : folder.samples;
       if (!samples.length) throw new UsageError(`no images found under ${dir} (extensions: ${IMG_EXTENSIONS.join(' ')})`);
