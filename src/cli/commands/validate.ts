@@ -6,7 +6,8 @@ import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import type { RepGhostModel } from '../../api/model.js';
 import { ClassificationMetrics } from '../../api/postprocess.js';
-import { IMG_EXTENSIONS, readImageFolder, type ImageFolder } from '../../data/image-folder.js';
+import { decodeImagePath } from '../../data/decode-path.js';
+import { IMG_EXTENSIONS, ImageFolderIndex } from '../../data/image-folder.js';
 import { writeFileAtomic } from '../../node/atomic-write.js';
 import { positiveInt, UsageError } from '../errors.js';
 import { addModelOptions, loadModelFromFlags, type ModelFlags } from './predict.js';
@@ -14,17 +15,17 @@ import { addPreprocessOptions, type PreprocessFlags } from './preprocess.js';
 
 interface Batch { data: Float32Array; targets: number[]; n: number; unreadable: { file: string; reason: string }[] }
 
-/** Decodes and preprocesses a batch; images that fail are reported, not fatal. */
-async function prepareBatch(model: RepGhostModel, samples: ImageFolder['samples']): Promise<Batch> {
+/** Decodes and preprocesses images [lo, hi) of the index; images that fail are reported, not fatal. */
+async function prepareBatch(model: RepGhostModel, index: ImageFolderIndex, lo: number, hi: number): Promise<Batch> {
   const rows: Float32Array[] = [];
   const targets: number[] = [];
   const unreadable: Batch['unreadable'] = [];
-  for (const s of samples) {
+  for (let i = lo; i < hi; i++) {
     try {
-      rows.push(await model.preprocess(s.file));
-      targets.push(s.target);
+      rows.push(await model.preprocess(await decodeImagePath(index.fsPath(i))));
+      targets.push(index.label(i));
     } catch (e) {
-      unreadable.push({ file: s.file, reason: (e as Error).message });
+      unreadable.push({ file: index.path(i), reason: (e as Error).message });
     }
   }
   const plane = rows[0]?.length ?? 0;
@@ -48,16 +49,16 @@ export function register(program: Command): void {
   addPreprocessOptions(addModelOptions(cmd), 'bilinear')
     .addHelpText('after', '\nExample:\n  repghost validate imagenet/val --weights repghostnet_0_5x.pth --ema -b 64 --out val.json')
     .action(async (dir: string, opts: ValidateFlags, command: Command) => {
-      const folder = await readImageFolder(dir);
-      const samples = opts.limit ? folder.samples.slice(0, opts.limit) : folder.samples;
-      if (!samples.length) throw new UsageError(`no images found under ${dir} (extensions: ${IMG_EXTENSIONS.join(' ')})`);
+      const folder = await ImageFolderIndex.read(dir);
+      const count = Math.min(folder.length, opts.limit ?? Infinity);
+      if (!count) throw new UsageError(`no images found under ${dir} (extensions: ${IMG_EXTENSIONS.join(' ')})`);
       const model = await loadModelFromFlags(opts, opts.json, command);
       try {
         if (folder.classes.length !== model.numClasses) {
           throw new UsageError(`${dir} has ${folder.classes.length} class folders but ${model.spec.name} has ${model.numClasses} outputs: ImageFolder indices would not match the classifier's`);
         }
-        const result = await evaluate(model, samples, opts);
-        if (!result.images) throw new Error(`none of the ${samples.length} images under ${dir} could be read (see the warnings above)`);
+        const result = await evaluate(model, folder, count, opts);
+        if (!result.images) throw new Error(`none of the ${count} images under ${dir} could be read (see the warnings above)`);
         const report = {
           model: model.spec.name, num_classes: model.numClasses, weights: opts.weights ?? `pretrained:${opts.source ?? 'hf'}`, ema: !!opts.ema, dir,
           interpolation: model.preprocessConfig.interpolation, crop_pct: model.preprocessConfig.cropPct, size: model.preprocessConfig.size, batch_size: opts.batchSize,
@@ -82,19 +83,19 @@ export function register(program: Command): void {
 }
 
 /** Runs the evaluation loop, preparing batch k+1 (decode + resize in JS) while ONNX Runtime runs batch k. */
-async function evaluate(model: RepGhostModel, samples: ImageFolder['samples'], opts: ValidateFlags) {
+async function evaluate(model: RepGhostModel, index: ImageFolderIndex, count: number, opts: ValidateFlags) {
   const metrics = new ClassificationMetrics();
   const unreadable: { file: string; reason: string }[] = [];
   const bar = process.stderr.isTTY
     ? new cliProgress.SingleBar({ stream: process.stderr, format: 'validate [{bar}] {value}/{total} images | top-1 {top1} % | {eta_formatted} left', hideCursor: true }, cliProgress.Presets.shades_classic)
     : null;
-  bar?.start(samples.length, 0, { top1: '-' });
-  const chunks: ImageFolder['samples'][] = [];
-  for (let i = 0; i < samples.length; i += opts.batchSize) chunks.push(samples.slice(i, i + opts.batchSize));
+  bar?.start(count, 0, { top1: '-' });
+  const chunks: [number, number][] = [];
+  for (let i = 0; i < count; i += opts.batchSize) chunks.push([i, Math.min(count, i + opts.batchSize)]);
   const t0 = performance.now();
   let inferMs = 0;
   let done = 0;
-  let next: Promise<Batch> | null = prepareBatch(model, chunks[0]!);
+  let next: Promise<Batch> | null = prepareBatch(model, index, ...chunks[0]!);
   for (let k = 0; k < chunks.length; k++) {
     const batch: Batch = await next!;
     const tInfer = performance.now();
@@ -102,7 +103,7 @@ async function evaluate(model: RepGhostModel, samples: ImageFolder['samples'], o
     const running = batch.n
       ? model.infer(batch.data, batch.n).then((l) => ((inferMs += performance.now() - tInfer), l))
       : Promise.resolve(new Float32Array(0));
-    next = k + 1 < chunks.length ? prepareBatch(model, chunks[k + 1]!) : null;
+    next = k + 1 < chunks.length ? prepareBatch(model, index, ...chunks[k + 1]!) : null;
     const logits = await running;
     metrics.update(logits, model.numClasses, batch.targets);
     for (const u of batch.unreadable) {
@@ -110,9 +111,9 @@ async function evaluate(model: RepGhostModel, samples: ImageFolder['samples'], o
       // Reported as they happen, above the progress bar.
       if (bar) bar.stop();
       process.stderr.write(`warning: skipped: ${u.reason.includes(u.file) ? u.reason : `${u.file}: ${u.reason}`}\n`);
-      if (bar) bar.start(samples.length, done, { top1: metrics.summary().top1.toFixed(2) });
+      if (bar) bar.start(count, done, { top1: metrics.summary().top1.toFixed(2) });
     }
-    done += chunks[k]!.length;
+    done += chunks[k]![1] - chunks[k]![0];
     bar?.update(done, { top1: metrics.summary().top1.toFixed(2) });
   }
   bar?.stop();

@@ -5,11 +5,11 @@
  * folders are matched to them by name (timm would number them separately and silently
  * mislabel a validation set that lacks a class).
  *
- * Memory stays bounded: only the file list is held; images are decoded and augmented
+ * Memory stays bounded: only the compact file index is held; images are decoded and augmented
  * batch by batch in the data workers, the next `prefetch` batches while a step runs.
  * Unreadable images are left out of their batch and reported, never fatal.
  */
-import { findSplitFolder, ImageFolderError, readImageFolder, type ImageFolder } from '../../data/image-folder.js';
+import { findSplitFolder, ImageFolderError, ImageFolderIndex } from '../../data/image-folder.js';
 import { compileTrainTransform, type EvalTransformConfig, type TrainTransformConfig } from '../../data/augment/transforms.js';
 import type { Rng } from '../rng.js';
 import { SamplePool } from './batch-pool.js';
@@ -63,6 +63,14 @@ class Prefetch<T> {
   }
 }
 
+/** The images of one split: its index, the class each index class trains as, and how many are used. */
+interface Split {
+  index: ImageFolderIndex;
+  /** Training class of each of `index.classes`. */
+  target: Int32Array;
+  count: number;
+}
+
 /** Contiguous [lo, hi) ranges splitting n items into at most `parts` chunks. */
 function splitRange(n: number, parts: number): [number, number][] {
   const k = Math.max(1, Math.min(parts, n));
@@ -74,8 +82,8 @@ export class ImageFolderData implements TrainingData {
   readonly classes: string[];
 
   private constructor(
-    private readonly trainSet: ImageFolder['samples'],
-    private readonly valSet: ImageFolder['samples'],
+    private readonly trainSet: Split,
+    private readonly valSet: Split,
     classes: string[],
     private readonly o: ImageFolderDataOptions,
     private readonly pool: SamplePool,
@@ -90,61 +98,62 @@ export class ImageFolderData implements TrainingData {
     if ((o.prefetch ?? 2) < 1) throw new RangeError(`prefetch must be at least 1, got ${o.prefetch}`);
     const trainDir = await findSplitFolder(o.root, 'train');
     const valDir = await findSplitFolder(o.root, 'val');
-    const train = await readImageFolder(trainDir);
-    const val = await readImageFolder(valDir);
+    const train = await ImageFolderIndex.read(trainDir);
+    const val = await ImageFolderIndex.read(valDir);
     const index = new Map(train.classes.map((c, i) => [c, i]));
     const unknown = val.classes.filter((c) => !index.has(c));
     if (unknown.length) {
       const names = unknown.slice(0, 3).join(', ') + (unknown.length > 3 ? `, ... (${unknown.length} in all)` : '');
       throw new ImageFolderError(`${valDir} has class folder${unknown.length > 1 ? 's' : ''} ${names} that ${trainDir} does not have: validation classes must be training classes`);
     }
-    const valSamples = val.samples.map((s) => ({ file: s.file, target: index.get(val.classes[s.target]!)! }));
-    const trainSamples = o.trainLimit ? train.samples.slice(0, o.trainLimit) : train.samples;
-    return new ImageFolderData(trainSamples, o.evalLimit ? valSamples.slice(0, o.evalLimit) : valSamples, train.classes, o, new SamplePool(o.workers));
+    const trainSplit: Split = { index: train, target: Int32Array.from(train.classes, (_, i) => i), count: Math.min(train.length, o.trainLimit ?? Infinity) };
+    const valSplit: Split = { index: val, target: Int32Array.from(val.classes, (c) => index.get(c)!), count: Math.min(val.length, o.evalLimit ?? Infinity) };
+    return new ImageFolderData(trainSplit, valSplit, [...train.classes], o, new SamplePool(o.workers));
   }
 
   get inputSize(): number { return this.o.train.size; }
-  get trainCount(): number { return this.trainSet.length; }
-  get evalCount(): number { return this.valSet.length; }
+  get trainCount(): number { return this.trainSet.count; }
+  get evalCount(): number { return this.valSet.count; }
   get numClasses(): number { return this.classes.length; }
 
   /** Runs the jobs of one batch on the pool and packs the readable images densely. */
-  private async assemble(samples: ImageFolder['samples'], job: (lo: number, hi: number) => SampleJob): Promise<DataBatch> {
+  private async assemble(split: Split, ids: ArrayLike<number>, job: (lo: number, hi: number) => SampleJob): Promise<DataBatch> {
     const size = this.o.train.size;
     const plane = size * size * 3;
-    const parts = splitRange(samples.length, this.pool.count);
+    const parts = splitRange(ids.length, this.pool.count);
     const results: SampleJobResult[] = await Promise.all(parts.map(([lo, hi]) => this.pool.run(job(lo, hi))));
-    const x = new Float32Array(samples.length * plane);
-    const y = new Int32Array(samples.length);
+    const x = new Float32Array(ids.length * plane);
+    const y = new Int32Array(ids.length);
     const skipped: SkippedImage[] = [];
     let n = 0;
     results.forEach((r, k) => {
       const [lo, hi] = parts[k]!;
       const failed = new Map(r.failed.map((f) => [f.index, f.reason]));
       for (let i = 0; i < hi - lo; i++) {
-        const s = samples[lo + i]!;
+        const id = ids[lo + i]!;
         const reason = failed.get(i);
-        if (reason !== undefined) { skipped.push({ file: s.file, reason }); continue; }
+        if (reason !== undefined) { skipped.push({ file: split.index.path(id), reason }); continue; }
         x.set(r.data.subarray(i * plane, (i + 1) * plane), n * plane);
-        y[n++] = s.target;
+        y[n++] = split.target[split.index.label(id)]!;
       }
     });
     return { x, y, n, size, skipped };
   }
 
   epoch(rng: Rng, batchSize: number, steps: number): EpochBatches {
-    const order = new Int32Array(this.trainSet.length);
+    const order = new Int32Array(this.trainSet.count);
     for (let i = 0; i < order.length; i++) order[i] = i;
     rng.shuffle(order);
     const key = drawEpochKey(rng);
     const transform = this.o.train;
     const batch = (k: number): Promise<DataBatch> => {
       const first = k * batchSize;
-      const samples = Array.from(order.subarray(first, first + batchSize), (i) => this.trainSet[i]!);
-      return this.assemble(samples, (lo, hi) => {
+      const ids = order.subarray(first, first + batchSize);
+      const index = this.trainSet.index;
+      return this.assemble(this.trainSet, ids, (lo, hi) => {
         const seeds = new Uint32Array((hi - lo) * 4);
         for (let i = lo; i < hi; i++) seeds.set(sampleSeed(key, first + i), (i - lo) * 4);
-        return { kind: 'train', files: samples.slice(lo, hi).map((s) => s.file), seeds, transform };
+        return { kind: 'train', files: Array.from(ids.subarray(lo, hi), (id) => index.fsPath(id)), seeds, transform };
       });
     };
     const ahead = new Prefetch(steps, batch, this.o.prefetch ?? 2);
@@ -152,11 +161,12 @@ export class ImageFolderData implements TrainingData {
   }
 
   async *evalBatches(batchSize: number): AsyncIterable<DataBatch> {
-    const count = Math.ceil(this.valSet.length / batchSize);
+    const count = Math.ceil(this.valSet.count / batchSize);
     const transform = { ...this.o.eval };
+    const index = this.valSet.index;
     const batch = (k: number): Promise<DataBatch> => {
-      const samples = this.valSet.slice(k * batchSize, (k + 1) * batchSize);
-      return this.assemble(samples, (lo, hi) => ({ kind: 'eval', files: samples.slice(lo, hi).map((s) => s.file), transform }));
+      const ids = Array.from({ length: Math.min(batchSize, this.valSet.count - k * batchSize) }, (_, i) => k * batchSize + i);
+      return this.assemble(this.valSet, ids, (lo, hi) => ({ kind: 'eval', files: ids.slice(lo, hi).map((id) => index.fsPath(id)), transform }));
     };
     const ahead = new Prefetch(count, batch, this.o.prefetch ?? 2);
     try {

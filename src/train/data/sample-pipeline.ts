@@ -8,14 +8,16 @@
  * image that cannot be decoded is reported by index and its slot left as zeros; any
  * other error fails the job.
  */
-import { ImageDecodeError, decodeImageFile } from '../../data/decode-node.js';
+import { ImageDecodeError } from '../../data/decode-node.js';
+import { decodeImagePath } from '../../data/decode-path.js';
+import type { FsPath } from '../../data/image-folder.js';
 import { compileTrainTransform, evalTransform, type CompiledTrainTransform, type EvalTransformConfig, type TrainTransformConfig } from '../../data/augment/transforms.js';
 import { sampleRng } from './sample-seed.js';
 
 /** Augmented training images: four seed words per file. */
-export interface TrainJob { kind: 'train'; files: string[]; seeds: Uint32Array; transform: TrainTransformConfig }
+export interface TrainJob { kind: 'train'; files: FsPath[]; seeds: Uint32Array; transform: TrainTransformConfig }
 /** Evaluation images (deterministic). */
-export interface EvalJob { kind: 'eval'; files: string[]; transform: EvalTransformConfig }
+export interface EvalJob { kind: 'eval'; files: FsPath[]; transform: EvalTransformConfig }
 export type SampleJob = TrainJob | EvalJob;
 
 /** The images of a job, NHWC float32, and the ones that could not be read. */
@@ -43,7 +45,7 @@ export async function runSampleJob(job: SampleJob): Promise<SampleJobResult> {
   for (let i = 0; i < job.files.length; i++) {
     let img;
     try {
-      img = await decodeImageFile(job.files[i]!, { autoOrient: false });
+      img = await decodeImagePath(job.files[i]!, { autoOrient: false });
     } catch (e) {
       if (!(e instanceof ImageDecodeError)) throw e;
       failed.push({ index: i, reason: e.message });
