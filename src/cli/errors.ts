@@ -19,12 +19,3 @@ export function reportError(err: unknown, verbose: boolean): void {
   // A wrong flag value, model name or dataset folder is a command-line mistake (2); anything else, 1.
   process.exitCode = e instanceof UsageError || e instanceof UnknownModelError || e instanceof ImageFolderError ? 2 : 1;
 }
-
-/** Parses a positive integer flag value or throws a UsageError naming the flag. */
-export function positiveInt(flag: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} takes a positive integer, got '${v}'`);
-    return n;
-  };
-}

@@ -1,21 +1,14 @@
 /**
  * Where a command's weights come from: a file (`--weights` / a positional path) or the
  * published ImageNet weights (`--pretrained --model <name> [--source hf|official]`),
- * downloaded once into the verified cache.
+ * downloaded once into the verified cache; and the model those flags describe, loaded.
  */
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
+import type { RepGhostModel } from '../api/model.js';
 import type { PreprocessConfig } from '../data/preprocess.js';
+import { readInputFile } from '../node/read-input.js';
 import { UsageError } from './errors.js';
-
-/** Values of the pretrained flags. */
-export interface PretrainedFlags { pretrained?: boolean; source?: 'hf' | 'official'; model?: string; ema?: boolean }
-
-/** Adds --pretrained and --source to a command. */
-export function addPretrainedOptions(cmd: Command): Command {
-  return cmd
-    .option('--pretrained', 'use the published ImageNet weights of --model (downloaded once into the cache; see `repghost download --list`) instead of a weights file')
-    .addOption(new Option('--source <hub>', 'where --pretrained downloads from: hf (timm on the Hugging Face hub, EMA weights) or official (the GitHub release .pth.tar, EMA selected)').choices(['hf', 'official']));
-}
+import { preprocessConfigFrom, type ModelFlags, type PreprocessFlags, type PretrainedFlags } from './flags.js';
 
 /** A weights file to load and what the source says about it. */
 export interface WeightsSource {
@@ -52,4 +45,50 @@ export async function resolveWeightsSource(flags: PretrainedFlags, weights: stri
 /** True when the user typed the option (not its default): pretrained preprocessing yields to it. */
 export function givenOnCommandLine(cmd: Command | undefined, option: string): boolean {
   return cmd?.getOptionValueSource(option) === 'cli';
+}
+
+/** Reads a labels file: a JSON array of strings, or one name per line. */
+async function readLabels(file: string): Promise<string[]> {
+  const text = new TextDecoder().decode(await readInputFile(file, 'labels file')).trim();
+  if (text.startsWith('[')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (e) {
+      throw new UsageError(`labels file ${file}: invalid JSON (${(e as Error).message})`);
+    }
+    if (!Array.isArray(parsed) || !parsed.every((s) => typeof s === 'string')) throw new UsageError(`labels file ${file}: expected a JSON array of strings`);
+    return parsed;
+  }
+  return text.split(/\r?\n/).map((s) => s.trim());
+}
+
+/**
+ * Loads the model the flags describe, printing the model-choice note (if any) to stderr.
+ * With --pretrained, the published preprocessing applies unless the user typed
+ * --interpolation / --crop-pct / --size (`cmd` tells which were typed).
+ */
+export async function loadModelFromFlags(flags: ModelFlags & PreprocessFlags, quiet = false, cmd?: Command): Promise<RepGhostModel> {
+  const source = await resolveWeightsSource(flags, flags.weights, quiet);
+  const typed = preprocessConfigFrom(flags);
+  const preprocess = source.preprocess
+    ? {
+        ...source.preprocess,
+        ...(givenOnCommandLine(cmd, 'interpolation') ? { interpolation: typed.interpolation } : {}),
+        ...(givenOnCommandLine(cmd, 'cropPct') ? { cropPct: typed.cropPct } : {}),
+        ...(givenOnCommandLine(cmd, 'size') ? { size: typed.size } : {}),
+      }
+    : typed;
+  // Loaded on demand: onnxruntime-node and sharp are native modules that --help and flag errors need not wait for.
+  const { RepGhost } = await import('../api/node.js');
+  const model = await RepGhost.load({
+    weights: source.path,
+    ...(source.model ? { model: source.model } : {}),
+    ema: source.ema,
+    ...(flags.threads ? { threads: flags.threads } : {}),
+    ...(flags.labels ? { labels: await readLabels(flags.labels) } : {}),
+    preprocess,
+  });
+  if (model.note && !quiet) process.stderr.write(`note: ${model.note}\n`);
+  return model;
 }

@@ -37,7 +37,7 @@ import { trainStep } from './train-step.js';
 import { EvalWeights } from './weights.js';
 
 export { DEFAULT_TRAIN_OPTIONS, type TrainOptions } from './options.js';
-import type { TrainOptions } from './options.js';
+import { trainArgs, type TrainOptions } from './options.js';
 
 /** Progress of one step, for progress bars. */
 export interface StepProgress {
@@ -79,26 +79,6 @@ export interface TrainOutcome {
 export const LAST_CHECKPOINT = 'last.pth.tar';
 export const BEST_CHECKPOINT = 'model_best.pth.tar';
 export const SUMMARY_FILE = 'summary.csv';
-
-/** The args dict saved in checkpoints (timm's names, snake_case). */
-function argsDict(o: TrainOptions, numClasses: number, inputSize: number): Record<string, unknown> {
-  return {
-    model: o.model, num_classes: numClasses, epochs: o.epochs, batch_size: o.batchSize, lr: o.lr, sched: o.sched,
-    min_lr: o.minLr, warmup_epochs: o.warmupEpochs, warmup_lr: o.warmupLr, decay_epochs: o.decayEpochs, decay_rate: o.decayRate,
-    opt: o.opt, momentum: o.momentum, weight_decay: o.weightDecay, opt_eps: o.optEps, opt_betas: [...o.optBetas],
-    smoothing: o.smoothing, drop: o.drop, model_ema: o.modelEma,
-    model_ema_decay: o.modelEmaDecay, hflip: o.hflip, seed: o.seed, dataset: o.dataset, data_dir: o.dataDir,
-    output: o.output, train_limit: o.trainLimit ?? null, eval_limit: o.evalLimit ?? null,
-    initial_checkpoint: o.initialCheckpoint ?? null, freeze_stages: o.freezeStages ?? null,
-    input_size: [3, inputSize, inputSize], img_size: inputSize,
-    ...(o.dataset === 'imagefolder'
-      ? {
-        scale: [...o.scale], ratio: [...o.ratio], train_interpolation: o.trainInterpolation, aa: o.aa, color_jitter: o.colorJitter,
-        reprob: o.reprob, remode: o.remode, recount: 1, workers: o.workers,
-      }
-      : {}),
-  };
-}
 
 /** The classifier size: the data's class count; a different --num-classes is refused rather than guessed around. */
 function resolveNumClasses(o: TrainOptions, data: TrainingData): number {
@@ -298,7 +278,7 @@ async function run(o: TrainOptions, data: TrainingData, backend: TrainBackendNam
     const ck: TrainingCheckpoint<ParamState> = {
       epoch, arch: spec.name, stateDict: model.toStateDict(),
       emaStateDict: ema ? emaStateDict(spec, ema) : null,
-      optimizer: optimizer.stateDict(lr), args: argsDict(o, numClasses, S), metric,
+      optimizer: optimizer.stateDict(lr), args: trainArgs(o, numClasses, S), metric,
       extras: { rng: rng.state(), bestMetric, bestEpoch, history, ...(data.classes ? { classes: data.classes } : {}) },
     };
     const bytes = encodeCheckpoint(spec, ck, optimizer.order);

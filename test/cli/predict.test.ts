@@ -54,6 +54,8 @@ describe('repghost predict', () => {
     [['--weights', ckpt, '--interpolation', 'nearest'], /argument 'nearest' is invalid/],
     [['--weights', ckpt, '--crop-pct', '2'], /--crop-pct takes a number in \(0, 1\]/],
     [['--weights', ckpt, '--threads', 'two'], /--threads takes a positive integer/],
+    [['--weights', ckpt, '--threads', '100000'], /--threads takes a positive integer up to 1024, got '100000'/],
+    [['--weights', ckpt, '--size', '30000'], /--size takes a positive integer up to 4096, got '30000'/],
   ])('bad flags %# (in process)', async (args, message) => {
     const r = await runInProcess(register, ['predict', chelsea, ...args]);
     expect(r.error).toBeDefined();

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { register } from '../../src/cli/commands/train.js';
 import { UsageError } from '../../src/cli/errors.js';
 import { runInProcess } from './in-process.js';
+import { DEFAULT_TRAIN_OPTIONS, TRAIN_OPTION_TABLE, trainArgs, type TrainOptions } from '../../src/train/options.js';
 
 const cases: [string, string[], RegExp][] = [
   ['unknown optimizer', ['--opt', 'lamb'], /--opt must be one of sgd, momentum, adamw, got 'lamb'/],
@@ -21,12 +22,16 @@ const cases: [string, string[], RegExp][] = [
   ['an unknown erase mode', ['--dataset', 'imagefolder', '--data-dir', 'd', '--remode', 'noise'], /--remode must be one of pixel, rand, const/],
   ['lanczos crops (PIL transforms refuse it)', ['--dataset', 'imagefolder', '--data-dir', 'd', '--train-interpolation', 'lanczos'], /--train-interpolation must be one of random, bilinear, bicubic, nearest/],
   ['negative workers', ['--workers', '-1'], /--workers takes a non-negative integer, got '-1'/],
+  ['an absurd epoch count', ['--epochs', '1e9'], /--epochs takes a positive integer up to 100000, got '1e9'/],
+  ['too many workers', ['--workers', '5000'], /--workers takes a non-negative integer up to 256/],
+  ['a missing --output', [], /required option '--output <dir>' not specified/],
   ['a zero decay period', ['--sched', 'step', '--decay-epochs', '0'], /--decay-epochs takes a number in/],
 ];
 
 describe('repghost train flags', () => {
   it.each(cases)('refuses %s with one UsageError line', async (_, args, message) => {
-    const r = await runInProcess(register, ['train', '--output', 'unused', ...args]);
+    const output = message.source.includes('--output') ? [] : ['--output', 'unused'];
+    const r = await runInProcess(register, ['train', ...output, ...args]);
     expect(r.error).toBeInstanceOf(UsageError);
     expect(r.error!.message).toMatch(message);
   });
@@ -38,11 +43,24 @@ describe('repghost train flags', () => {
     register(program);
     program.commands[0]!.exitOverride().configureOutput({ writeOut: (s) => { help += s; } });
     await program.parseAsync(['node', 'repghost', 'train', '--help']).catch(() => {});
-    for (const flag of ['--dataset', '--input-size', '--scale', '--ratio', '--train-interpolation', '--aa', '--color-jitter', '--reprob',
-      '--remode', '--workers', '--opt', '--opt-eps', '--opt-betas', '--sched', '--decay-epochs', '--decay-rate', '--freeze-stages']) {
-      expect(help, flag).toContain(flag);
-    }
+    // Every row of the option table is a flag, with its default where it has one.
+    for (const row of Object.values(TRAIN_OPTION_TABLE)) expect(help, row.flag).toContain(row.flag.split(' ')[0]);
+    expect(help.replace(/\s+/g, ' ')).toContain('--opt-betas <b...> adamw betas: two numbers in [0, 1) (default: 0.9 0.999)');
+    expect(help.replace(/\s+/g, ' ')).toContain('--reprob <p> imagefolder: RandomErasing probability (default: 0)');
+    expect(help).toContain('--no-model-ema');
+    expect(help).toContain('--img-size');
     expect(help).toMatch(/imagefolder +--data-dir <root> with <root>\/train\/<class>\/<image>/);
     expect(help).toMatch(/--freeze-stages N freezes conv_stem, bn1 and/);
+  });
+
+  it('saves every option that timm names in the checkpoint args, ImageFolder ones only for ImageFolder runs', () => {
+    const o: TrainOptions = { ...DEFAULT_TRAIN_OPTIONS, output: 'out', dataset: 'imagefolder', dataDir: 'd', aa: 'rand-m9-mstd0.5' };
+    const args = trainArgs(o, 7, 96);
+    for (const row of Object.values(TRAIN_OPTION_TABLE)) if (row.timm) expect(args, row.timm).toHaveProperty(row.timm);
+    expect(args).toMatchObject({ num_classes: 7, input_size: [3, 96, 96], img_size: 96, aa: 'rand-m9-mstd0.5', initial_checkpoint: null });
+    const fashion = trainArgs({ ...o, dataset: 'fashion-mnist' }, 10, 32);
+    const imagefolderOnly = Object.values(TRAIN_OPTION_TABLE).filter((r) => 'imagefolderOnly' in r && r.imagefolderOnly);
+    for (const row of imagefolderOnly) if (row.timm !== 'input_size') expect(fashion, row.timm!).not.toHaveProperty(row.timm!);
+    expect(fashion.input_size).toEqual([3, 32, 32]);
   });
 });

@@ -47,7 +47,7 @@ describe('--freeze-stages', () => {
     const model = ModelState.init(spec, new Rng(1));
     const parts = frozenParts(spec, model.layouts, 3);
     model.freeze(parts);
-    const optimizer = createOptimizer({ opt: 'sgd', momentum: 0.9, weightDecay: 1e-4, nesterov: true, optEps: 1e-8, optBetas: [0.9, 0.999] }, model.layouts, (k) => model.isTrainable(k));
+    const optimizer = createOptimizer({ opt: 'sgd', momentum: 0.9, weightDecay: 1e-4, optEps: 1e-8, optBetas: [0.9, 0.999] }, model.layouts, (k) => model.isTrainable(k));
     const before = model.floatState();
     const counts = new Map([...model.bn].map(([k, b]) => [k, b.numBatchesTracked]));
     const rng = new Rng(2);
@@ -98,7 +98,7 @@ describe('frozen BatchNorms in eval mode', () => {
     const w = EvalWeights.fromModel(model);
     const ref = evalLogits(spec, w, data, 4, 32);
     w.dispose();
-    const opt = createOptimizer({ opt: 'sgd', momentum: 0.9, weightDecay: 1e-4, nesterov: true, optEps: 1e-8, optBetas: [0.9, 0.999] }, model.layouts, (k) => model.isTrainable(k));
+    const opt = createOptimizer({ opt: 'sgd', momentum: 0.9, weightDecay: 1e-4, optEps: 1e-8, optBetas: [0.9, 0.999] }, model.layouts, (k) => model.isTrainable(k));
     const x = tf.tensor4d(data, [4, 32, 32, 3]);
     const y = tf.tensor1d([1, 2, 3, 4], 'int32');
     const r = trainStep(model, opt, { x, y, lr: 0.1, smoothing: 0, keepLogits: true });

@@ -72,7 +72,7 @@ describe('SGD', () => {
     // nesterov: p = 1 - 0.1 (0.51 + 0.459) = 0.9031; d = 0.209031, buf = 0.668031, p = 0.82207411
     const expected = { momentum: [0.949, 0.882151], sgd: [0.9031, 0.82207411] } as const;
     for (const opt of ['momentum', 'sgd'] as const) {
-      const o = createOptimizer({ opt, momentum: 0.9, weightDecay: 0.01, nesterov: true, optEps: 1e-8, optBetas: [0.9, 0.999] }, [W], () => true);
+      const o = createOptimizer({ opt, momentum: 0.9, weightDecay: 0.01, optEps: 1e-8, optBetas: [0.9, 0.999] }, [W], () => true);
       const params = { 'fc.weight': Float32Array.of(1, 1) };
       run(o, 0.1, params, [{ 'fc.weight': [0.5, 0.5] }]);
       expect(params['fc.weight'][0], opt).toBeCloseTo(expected[opt][0], 6);

@@ -1,7 +1,7 @@
 /** `repghost convert <in> <out>`: any checkpoint -> the official deploy-form state dict. */
 import path from 'node:path';
 import type { Command } from 'commander';
-import { addPretrainedOptions, resolveWeightsSource, type PretrainedFlags } from '../weights-flags.js';
+import { resolveWeightsSource } from '../weights-flags.js';
 import { loadWeights } from '../../reparam/load.js';
 import { countModel } from '../../reparam/count.js';
 import { writeSafetensors } from '../../weights/safetensors.js';
@@ -10,6 +10,7 @@ import { numel, type StateDict } from '../../weights/tensor.js';
 import { readInputFile } from '../../node/read-input.js';
 import { writeFileAtomic } from '../../node/atomic-write.js';
 import { UsageError } from '../errors.js';
+import { addCheckpointOptions, addPretrainedOptions, type PretrainedFlags } from '../flags.js';
 import { human } from '../format.js';
 
 interface ConvertOptions extends PretrainedFlags { json?: boolean }
@@ -21,12 +22,10 @@ function summary(sd: StateDict): { keys: number; values: number } {
 }
 
 export function register(program: Command): void {
-  addPretrainedOptions(program.command('convert'))
+  addCheckpointOptions(addPretrainedOptions(program.command('convert')), 'convert the EMA weights (state_dict_ema) of a training checkpoint')
     .description('re-parameterize a checkpoint into the official deploy form (fusion branches and cheap_operation BN folded into cheap_operation.weight/bias; other BNs kept), written as .safetensors or .pth by the output extension')
     .argument('<in>', 'checkpoint: .pth / .pth.tar / .bin (torch.save zip) or .safetensors, a state dict or a timm training checkpoint, training or deploy form (with --pretrained, omit it and give only <out>)')
     .argument('[out]', 'output file: .safetensors, or .pth / .pth.tar / .bin (loads with torch.load(weights_only=True))')
-    .option('--model <name>', "model name (default: the checkpoint's arch, else the model its keys fit)")
-    .option('--ema', "convert the EMA weights (state_dict_ema) of a training checkpoint")
     .option('--json', 'print a JSON summary instead of text')
     .addHelpText('after', '\nExamples:\n  repghost convert repghostnet_0_5x_43M_66.95.pth.tar deploy.safetensors --ema\n  repghost convert --pretrained --model repghostnet_100 repghostnet_100_deploy.safetensors')
     .action(async (first: string, second: string | undefined, opts: ConvertOptions) => {

@@ -12,7 +12,7 @@ import { exportOnnx } from '../../onnx/emit.js';
 import { rank, type Prediction } from '../../api/postprocess.js';
 import { fashionInput, FASHION_MNIST_SIZE } from '../../data/fashion-input.js';
 import { readInputFile } from '../../node/read-input.js';
-import { positiveInt } from '../errors.js';
+import { intFlag, MAX_THREADS } from '../flags.js';
 import { table } from '../format.js';
 
 /** assets/ sits beside src/ and dist/: the same relative path from either. */
@@ -30,8 +30,8 @@ export function register(program: Command): void {
     .command('demo')
     .description('classify the bundled Fashion-MNIST samples (or your images) with the shipped repghostnet_0_5x, and time its training-form vs deploy-form graph on ONNX Runtime')
     .argument('[images...]', 'your own pictures (a garment on a plain background works best); default: the bundled test-set samples')
-    .option('--runs <n>', 'timed batch-1 runs per graph', positiveInt('--runs'), 200)
-    .option('--threads <n>', 'ONNX Runtime threads', positiveInt('--threads'), 1)
+    .option('--runs <n>', 'timed batch-1 runs per graph', intFlag('--runs'), 200)
+    .option('--threads <n>', 'ONNX Runtime threads', intFlag('--threads', 1, MAX_THREADS), 1)
     .option('--json', 'print one JSON object')
     .action(async (images: string[], opts: DemoFlags) => {
       const meta = JSON.parse(readFileSync(path.join(ASSETS, 'meta.json'), 'utf8')) as { model: string; test_top1: number; epochs: number };

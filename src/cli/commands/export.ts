@@ -1,14 +1,15 @@
 /** `repghost export <weights> <out.onnx>`: the ONNX graph of a checkpoint, built from the spec. */
 import path from 'node:path';
 import type { Command } from 'commander';
-import { addPretrainedOptions, resolveWeightsSource, type PretrainedFlags } from '../weights-flags.js';
+import { resolveWeightsSource } from '../weights-flags.js';
 import { loadWeights } from '../../reparam/load.js';
 import { exportOnnx, type GraphMode } from '../../onnx/emit.js';
 import { allTaps, checkTaps, type TapName } from '../../onnx/taps.js';
 import type { ModelSpec } from '../../spec/model-spec.js';
 import { readInputFile } from '../../node/read-input.js';
 import { writeFileAtomic } from '../../node/atomic-write.js';
-import { positiveInt, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
+import { addCheckpointOptions, addPretrainedOptions, intFlag, MAX_IMAGE_SIZE, type PretrainedFlags } from '../flags.js';
 import { human } from '../format.js';
 
 interface ExportFlags extends PretrainedFlags {
@@ -32,16 +33,14 @@ function parseTaps(spec: ModelSpec, value: string | undefined): TapName[] {
 }
 
 export function register(program: Command): void {
-  addPretrainedOptions(program.command('export'))
+  addCheckpointOptions(addPretrainedOptions(program.command('export')), 'export the EMA weights (state_dict_ema) of a training checkpoint')
     .description('write an ONNX model (opset 13, input "input" [batch, 3, H, W], output "logits"): by default the deploy form with every BN folded into its conv, the fastest graph; it loads in ONNX Runtime with optimizations on')
     .argument('<weights>', 'checkpoint: .pth / .pth.tar or .safetensors, training or deploy form (with --pretrained, omit it and give only <out>)')
     .argument('[out]', 'output .onnx file')
-    .option('--model <name>', "model name (default: the checkpoint's arch, else the model its keys fit)")
-    .option('--ema', 'export the EMA weights (state_dict_ema) of a training checkpoint')
     .option('--train-form', 'export the training-form graph (fusion branches as BatchNormalization + Add; needs training-form weights)')
     .option('--keep-bn', 'deploy form with BatchNormalization nodes kept instead of folded')
     .option('--dynamic', 'symbolic height and width (the batch is always symbolic)')
-    .option('--input-size <n>', 'fixed square input size when not --dynamic', positiveInt('--input-size'), 224)
+    .option('--input-size <n>', 'fixed square input size when not --dynamic', intFlag('--input-size', 1, MAX_IMAGE_SIZE), 224)
     .option('--features <taps>', 'extra outputs features.<tap>, comma-separated: conv_stem, act1, blocks.0 ... blocks.9, pre_logits, or "all"')
     .option('--json', 'print a JSON summary')
     .addHelpText('after', '\nExamples:\n  repghost export repghostnet_0_5x.pth repghostnet_0_5x.onnx --dynamic\n  repghost export --pretrained --model repghostnet_050 repghostnet_050.onnx')

@@ -3,15 +3,15 @@ import type { Command } from 'commander';
 import { buildSpec, modelNames } from '../../spec/index.js';
 import { countByStage, countModel } from '../../reparam/count.js';
 import { human, table } from '../format.js';
-import { positiveInt } from '../errors.js';
+import { intFlag, MAX_IMAGE_SIZE } from '../flags.js';
 
 export function register(program: Command): void {
   program
     .command('info')
     .description('print the per-stage architecture and the params/FLOPs (MACs) of both forms, counted like the official tools.cal_flops_params')
     .argument('<model>', `model name: ${modelNames().join(', ')}`)
-    .option('--num-classes <n>', 'classifier outputs', positiveInt('--num-classes'), 1000)
-    .option('--input-size <n>', 'square input size for the FLOPs count', positiveInt('--input-size'), 224)
+    .option('--num-classes <n>', 'classifier outputs', intFlag('--num-classes'), 1000)
+    .option('--input-size <n>', 'square input size for the FLOPs count', intFlag('--input-size', 1, MAX_IMAGE_SIZE), 224)
     .option('--json', 'print one JSON object {model, train, deploy} instead of tables')
     .action((model: string, opts: { numClasses: number; inputSize: number; json?: boolean }) => {
       const spec = buildSpec(model, { numClasses: opts.numClasses });

@@ -1,40 +1,15 @@
 /**
  * `repghost preprocess <image> <out.safetensors> [--png view.png]`: one image through the
  * eval pipeline, saved as the model input tensor (and optionally as the picture the
- * model sees). Also home of the preprocessing flags that predict and validate share.
+ * model sees).
  */
 import path from 'node:path';
-import { Option, type Command } from 'commander';
-import { modelInputToRgb, preprocess, resolvePreprocessConfig, type Interpolation, type PreprocessConfig } from '../../data/preprocess.js';
+import type { Command } from 'commander';
+import { modelInputToRgb, preprocess, resolvePreprocessConfig } from '../../data/preprocess.js';
 import { writeSafetensors } from '../../weights/safetensors.js';
 import { writeFileAtomic } from '../../node/atomic-write.js';
-import { positiveInt, UsageError } from '../errors.js';
-
-/** Values of the preprocessing flags. */
-export interface PreprocessFlags { interpolation: Interpolation; cropPct: number; size: number }
-
-function cropFraction(v: string): number {
-  const n = Number(v);
-  if (!(n > 0 && n <= 1)) throw new UsageError(`--crop-pct takes a number in (0, 1], got '${v}'`);
-  return n;
-}
-
-/**
- * Adds --interpolation, --crop-pct and --size to a command. `defaultInterpolation`
- * differs by command: validate reproduces the official evaluation (bilinear), the rest
- * follow timm's declared bicubic.
- */
-export function addPreprocessOptions(cmd: Command, defaultInterpolation: Interpolation): Command {
-  return cmd
-    .addOption(new Option('--interpolation <filter>', 'resize filter (PIL-exact)').choices(['bilinear', 'bicubic']).default(defaultInterpolation))
-    .option('--crop-pct <f>', 'center-crop fraction: the shorter side is resized to floor(size / crop-pct)', cropFraction, 0.875)
-    .option('--size <n>', 'square crop side fed to the model', positiveInt('--size'), 224);
-}
-
-/** The PreprocessConfig the flags describe. */
-export function preprocessConfigFrom(flags: PreprocessFlags): PreprocessConfig {
-  return { interpolation: flags.interpolation, cropPct: flags.cropPct, size: flags.size };
-}
+import { UsageError } from '../errors.js';
+import { addPreprocessOptions, preprocessConfigFrom, type PreprocessFlags } from '../flags.js';
 
 export function register(program: Command): void {
   const cmd = program

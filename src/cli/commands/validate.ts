@@ -9,9 +9,9 @@ import { ClassificationMetrics } from '../../api/postprocess.js';
 import { decodeImagePath } from '../../data/decode-path.js';
 import { IMG_EXTENSIONS, ImageFolderIndex } from '../../data/image-folder.js';
 import { writeFileAtomic } from '../../node/atomic-write.js';
-import { positiveInt, UsageError } from '../errors.js';
-import { addModelOptions, loadModelFromFlags, type ModelFlags } from './predict.js';
-import { addPreprocessOptions, type PreprocessFlags } from './preprocess.js';
+import { UsageError } from '../errors.js';
+import { addModelOptions, addPreprocessOptions, intFlag, type ModelFlags, type PreprocessFlags } from '../flags.js';
+import { loadModelFromFlags } from '../weights-flags.js';
 
 interface Batch { data: Float32Array; targets: number[]; n: number; unreadable: { file: string; reason: string }[] }
 
@@ -41,8 +41,8 @@ export function register(program: Command): void {
     .command('validate')
     .description('evaluate on an ImageFolder (<dir>/<class>/<image>, classes sorted like torchvision): top-1, top-5, cross-entropy loss and images/s; unreadable images are reported and skipped')
     .argument('<dir>', 'dataset root with one subfolder per class, as many as the classifier has outputs')
-    .option('-b, --batch-size <n>', 'images per inference batch', positiveInt('--batch-size'), 32)
-    .option('--limit <n>', 'evaluate only the first n images (in ImageFolder order)', positiveInt('--limit'))
+    .option('-b, --batch-size <n>', 'images per inference batch', intFlag('--batch-size', 1, 65_536), 32)
+    .option('--limit <n>', 'evaluate only the first n images (in ImageFolder order)', intFlag('--limit'))
     .option('--out <file>', 'also write the results as JSON to this file')
     .option('--json', 'print the results as one JSON object');
   // bilinear by default: the official checkpoints were evaluated with timm 0.6.7's defaults.
