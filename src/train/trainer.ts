@@ -278,7 +278,7 @@ async function run(o: TrainOptions, data: TrainingData, backend: TrainBackendNam
     const ck: TrainingCheckpoint<ParamState> = {
       epoch, arch: spec.name, stateDict: model.toStateDict(),
       emaStateDict: ema ? emaStateDict(spec, ema) : null,
-      optimizer: optimizer.stateDict(lr), args: trainArgs(o, numClasses, S), metric,
+      optimizer: optimizer.stateDict(lr), args: { ...trainArgs(o, numClasses, S), ...(data.classes ? { class_names: [...data.classes] } : {}) }, metric,
       extras: { rng: rng.state(), bestMetric, bestEpoch, history, ...(data.classes ? { classes: data.classes } : {}) },
     };
     const bytes = encodeCheckpoint(spec, ck, optimizer.order);
