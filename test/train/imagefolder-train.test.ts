@@ -58,6 +58,7 @@ describe('repghost train --dataset imagefolder', () => {
     const ck = loadRun(spec, path.join(output, 'last.pth.tar'), base(output, { opt: 'adamw' }));
     expect(ck.extras.classes).toEqual(['ant', 'bee', 'cat']);
     expect(ck.args).toMatchObject({ dataset: 'imagefolder', opt: 'adamw', input_size: [3, 32, 32], aa: 'rand-m9-mstd0.5', reprob: 0.25, num_classes: 3 });
+    expect(ck.args.class_names).toEqual(['ant', 'bee', 'cat']); // what validate maps folders by
     expect(ck.stateDict.get('classifier.weight')!.shape).toEqual([3, 1280]);
     expect(Object.keys(ck.optimizer.state.get(0)!)).toEqual(['step', 'exp_avg', 'exp_avg_sq']);
   }, 120_000);
