@@ -21,7 +21,7 @@ it('images deleted or truncated after indexing are skipped in training and evalu
     await writeSyntheticImageFolder(root, { train: 4, val: 2 });
     const data = await ImageFolderData.open({
       root, workers,
-      train: { size: 16, scale: [0.08, 1], ratio: [3 / 4, 4 / 3], interpolation: 'bilinear', hflip: 0.5, mean: IMAGENET_MEAN, std: IMAGENET_STD },
+      train: { size: 16, scale: [0.08, 1], ratio: [3 / 4, 4 / 3], interpolation: 'bilinear', hflip: 0.5, autoAugment: null, colorJitter: 0, reprob: 0, remode: 'pixel', mean: IMAGENET_MEAN, std: IMAGENET_STD },
       eval: { size: 16, cropPct: 0.875, interpolation: 'bilinear', mean: IMAGENET_MEAN, std: IMAGENET_STD },
     });
     try {
