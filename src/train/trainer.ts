@@ -183,6 +183,7 @@ async function run(o: TrainOptions, data: TrainingData, backend: TrainBackendNam
       if (!existsSync(o.initialCheckpoint)) throw new Error(`initial checkpoint not found: ${o.initialCheckpoint}`);
       const init = loadInitialWeights(spec, o.initialCheckpoint, rng);
       model = init.model;
+      if (init.expandedFromDeploy) log(`${o.initialCheckpoint} holds deploy-form weights: expanded to the training form (same eval-mode function)`);
       log(init.reinitializedFrom === null
         ? `initial weights from ${o.initialCheckpoint}`
         : `initial weights from ${o.initialCheckpoint}, except its ${init.reinitializedFrom}-class classifier: classifier.weight and classifier.bias re-initialized for ${numClasses} classes`);
