@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import type { ModelSpec } from '../spec/model-spec.js';
 import { buildSpec } from '../spec/model-spec.js';
-import { readCheckpoint } from '../weights/checkpoint.js';
+import { readCheckpoint, selectWeights } from '../weights/checkpoint.js';
 import { toTrain } from '../reparam/expand.js';
 import { classesInStateDict, detectForm } from '../weights/match.js';
 import type { StateDict } from '../weights/tensor.js';
@@ -51,8 +51,11 @@ export function modelFromInitialStateDict(spec: ModelSpec, given: StateDict, rng
   return { model: ModelState.fromStateDict(spec, merged), reinitializedFrom: fileClasses, expandedFromDeploy };
 }
 
-/** Reads `--initial-checkpoint` (any format readCheckpoint takes; its raw weights) into a model. */
-export function loadInitialWeights(spec: ModelSpec, file: string, rng: Rng): InitialWeights {
+/**
+ * Reads `--initial-checkpoint` (any format readCheckpoint takes; its raw weights, or its
+ * EMA weights with `ema`, as the published official checkpoints are used) into a model.
+ */
+export function loadInitialWeights(spec: ModelSpec, file: string, rng: Rng, opts: { ema?: boolean } = {}): InitialWeights {
   const c = readCheckpoint(new Uint8Array(readFileSync(file)), file);
-  return modelFromInitialStateDict(spec, c.stateDict, rng);
+  return modelFromInitialStateDict(spec, selectWeights(c, { ema: !!opts.ema }, file), rng);
 }

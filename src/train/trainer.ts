@@ -179,7 +179,15 @@ async function run(o: TrainOptions, data: TrainingData, backend: TrainBackendNam
     log(`resumed from ${o.resume}: epoch ${ck.epoch} done, continuing at epoch ${startEpoch}`);
   } else {
     rng = new Rng(o.seed);
-    if (o.initialCheckpoint) {
+    if (o.pretrained) {
+      // The hub code loads only when asked for; the file is the verified cache entry.
+      const { resolvePretrained } = await import('../hub/download.js');
+      const r = await resolvePretrained(o.model, o.source ? { source: o.source } : {});
+      log(`pretrained ${r.model} (${r.source}${r.ema ? ', EMA weights' : ''}) from ${r.path}`);
+      const init = loadInitialWeights(spec, r.path, rng, { ema: r.ema });
+      model = init.model;
+      if (init.reinitializedFrom !== null) log(`its ${init.reinitializedFrom}-class classifier re-initialized for ${numClasses} classes`);
+    } else if (o.initialCheckpoint) {
       if (!existsSync(o.initialCheckpoint)) throw new Error(`initial checkpoint not found: ${o.initialCheckpoint}`);
       const init = loadInitialWeights(spec, o.initialCheckpoint, rng);
       model = init.model;

@@ -69,6 +69,8 @@ function optionsFromFlags(flags: Record<string, unknown>): TrainOptions {
   const given = readTableOptions<TrainOptions>(flags, TRAIN_OPTION_TABLE);
   const o = { ...DEFAULT_TRAIN_OPTIONS, ...given } as TrainOptions;
   if (o.resume && o.initialCheckpoint) throw new UsageError('--resume and --initial-checkpoint exclude each other');
+  if (o.pretrained && (o.resume || o.initialCheckpoint)) throw new UsageError(`--pretrained and ${o.resume ? '--resume' : '--initial-checkpoint'} exclude each other`);
+  if (o.source && !o.pretrained) throw new UsageError('--source goes with --pretrained');
   if (o.dataset !== 'imagefolder') {
     const stray = Object.keys(given).filter((k) => TRAIN_OPTION_TABLE[k as keyof TrainOptions].imagefolderOnly);
     if (stray.length) {
