@@ -2,7 +2,7 @@
  * The evaluation loop of `repghost validate` (also driven by bench/validate.ts): images are
  * decoded, resized, cropped and normalized in data worker threads (train/data/batch-pool.ts,
  * the API's own `preprocess`, so the floats equal the single-thread path's bit for bit)
- * while ONNX Runtime runs the previous batch. At most `workers + 2` batches are in flight,
+ * while ONNX Runtime runs the previous batch. At most `workers + 1` batches are in memory,
  * so memory stays bounded whatever the folder's size. Unreadable images (corrupt, deleted
  * or truncated since the folder was listed) are reported and left out, never fatal.
  */
@@ -28,6 +28,8 @@ export interface ValidationOptions {
   onPredictions?: (file: string, indices: number[], probabilities: number[]) => void;
   /** k of onPredictions (default 5, at most the class count). */
   topk?: number;
+  /** A running pool of `workers` threads to use (kept open), e.g. warm across benchmark runs; default: one made and closed here. */
+  pool?: SamplePool;
 }
 
 /** Metrics and throughput of a validation run (the fields of `validate --json`). */
@@ -61,7 +63,8 @@ export async function runValidation(model: RepGhostModel, index: ImageFolderInde
   const k = Math.min(o.topk ?? 5, classes);
   const config = model.preprocessConfig;
   const plane = 3 * config.size * config.size;
-  const pool = new SamplePool(o.workers);
+  const pool = o.pool ?? new SamplePool(o.workers);
+  if (pool.count !== o.workers) throw new RangeError(`internal: the pool has ${pool.count} workers, not ${o.workers}`);
   const batches = Math.ceil(count / o.batchSize);
   // timm's loader does not apply EXIF orientation (PIL open + convert), so neither does validate.
   const prepare = (b: number): Promise<SampleJobResult> => {
@@ -71,7 +74,9 @@ export async function runValidation(model: RepGhostModel, index: ImageFolderInde
     p.catch(() => {}); // surfaced when awaited; a batch never awaited must not crash the process
     return p;
   };
-  const depth = Math.max(2, o.workers + 1);
+  // One batch per worker in flight besides the one in inference: a worker never interleaves
+  // two jobs, so a job's time is one thread's preprocessing time, and memory stays bounded.
+  const depth = Math.max(1, o.workers);
   const ahead: Promise<SampleJobResult>[] = [];
   let made = 0;
   const fill = (): void => {
@@ -122,7 +127,7 @@ export async function runValidation(model: RepGhostModel, index: ImageFolderInde
       o.onProgress?.(lo + size, metrics.summary().top1);
     }
   } finally {
-    await pool.close();
+    if (!o.pool) await pool.close();
   }
   const seconds = (performance.now() - t0) / 1000;
   const s = metrics.summary();
