@@ -171,6 +171,21 @@ describe('repghost validate (CLI)', () => {
   }, 120_000);
 });
 
+describe('names that are not UTF-8', () => {
+  it('an image whose file name is not UTF-8 is read and scored, in the workers too', async () => {
+    const root = folder('bytes', { n01440764: ['chelsea.png'] });
+    const raw = Buffer.concat([Buffer.from(path.join(root, 'n01440764/')), Buffer.from([0x63, 0xff, 0x2e, 0x70, 0x6e, 0x67])]); // "c\xff.png"
+    writeFileSync(raw, readFileSync(pre('coffee.png')));
+    const index = await ImageFolderIndex.read(root);
+    expect(index.length).toBe(2);
+    const mapping = mapClassFolders(root, index.classes, 1000);
+    for (const workers of [0, 1]) {
+      const r = await runValidation(model1k, index, mapping.targets, { batchSize: 2, workers });
+      expect([r.images, r.unreadable]).toEqual([2, 0]);
+    }
+  }, 60_000);
+});
+
 describe('a folder that changes while it is read', () => {
   it('images deleted or truncated after indexing are counted as unreadable, never fatal', async () => {
     const root = folder('changing', { n01440764: ['chelsea.png', 'coffee.png', 'rocket.jpg'], n02102040: ['camera_gray.png', 'chelsea.webp'] });
