@@ -28,7 +28,7 @@ export interface ValidationOptions {
   onPredictions?: (file: string, indices: number[], probabilities: number[]) => void;
   /** k of onPredictions (default 5, at most the class count). */
   topk?: number;
-  /** A running pool of `workers` threads to use (kept open), e.g. warm across benchmark runs; default: one made and closed here. */
+  /** A running pool of `workers` threads to use and keep open (warm across benchmark runs); default: one made here. */
   pool?: SamplePool;
 }
 
@@ -57,7 +57,9 @@ export interface ValidationResult {
  * `targets[index.label(i)]`. Batches are the same whatever the worker count, so the
  * metrics are too.
  */
-export async function runValidation(model: RepGhostModel, index: ImageFolderIndex, targets: Int32Array, o: ValidationOptions): Promise<ValidationResult> {
+export async function runValidation(
+  model: RepGhostModel, index: ImageFolderIndex, targets: Int32Array, o: ValidationOptions,
+): Promise<ValidationResult> {
   const count = Math.min(o.count ?? index.length, index.length);
   const classes = model.numClasses;
   const k = Math.min(o.topk ?? 5, classes);

@@ -36,19 +36,24 @@ export interface ClassNames {
  * the folder of class i. Names given twice are refused instead of letting the last win.
  */
 export function parseClassMap(text: string, file: string): string[] {
-  if (path.extname(file).toLowerCase() !== '.txt') throw new ImageFolderError(`class map ${file}: only .txt class maps are read (line i = folder of class i), as timm's load_class_map`);
+  if (path.extname(file).toLowerCase() !== '.txt') {
+    throw new ImageFolderError(`class map ${file}: only .txt class maps are read (line i = folder of class i), as timm's`);
+  }
   const lines = text.split('\n');
   if (lines.at(-1) === '') lines.pop(); // the final newline ends the last line, it does not add one
   const names = lines.map((l) => l.trim());
   const seen = new Map<string, number>();
   names.forEach((n, i) => {
-    if (n !== '' && seen.has(n)) throw new ImageFolderError(`class map ${file}: lines ${seen.get(n)! + 1} and ${i + 1} both name '${n}'`);
+    if (n !== '' && seen.has(n)) {
+      throw new ImageFolderError(`class map ${file}: lines ${seen.get(n)! + 1} and ${i + 1} both name '${n}'`);
+    }
     seen.set(n, i);
   });
   if (!names.some((n) => n !== '')) throw new ImageFolderError(`class map ${file} names no classes`);
   return names;
 }
 
+const plural = (n: number, one: string, many: string): string => (n > 1 ? many : one);
 const listed = (names: readonly string[]): string =>
   names.slice(0, 3).map((n) => `'${n}'`).join(', ') + (names.length > 3 ? `, ... (${names.length} in all)` : '');
 
@@ -59,10 +64,18 @@ const NUMBER = /^\d+$/;
 function byNames(folders: readonly string[], names: readonly string[], numClasses: number, what: string): Int32Array {
   const index = new Map(names.map((n, i) => [n, i]));
   const unknown = folders.filter((f) => !index.has(f));
-  if (unknown.length) throw new ImageFolderError(`class folder${unknown.length > 1 ? 's' : ''} ${listed(unknown)} ${unknown.length > 1 ? 'are' : 'is'} not in ${what}`);
+  if (unknown.length) {
+    const n = unknown.length;
+    throw new ImageFolderError(`class folder${plural(n, '', 's')} ${listed(unknown)} ${plural(n, 'is', 'are')} not in ${what}`);
+  }
   const targets = Int32Array.from(folders, (f) => index.get(f)!);
   const over = folders.filter((_, k) => targets[k]! >= numClasses);
-  if (over.length) throw new ImageFolderError(`class folder${over.length > 1 ? 's' : ''} ${listed(over)} map${over.length > 1 ? '' : 's'} past the ${numClasses} outputs of the classifier (${what})`);
+  if (over.length) {
+    const n = over.length;
+    throw new ImageFolderError(
+      `class folder${plural(n, '', 's')} ${listed(over)} map${plural(n, 's', '')} past the ${numClasses} outputs of the classifier (${what})`,
+    );
+  }
   return targets;
 }
 
@@ -73,13 +86,17 @@ function byNames(folders: readonly string[], names: readonly string[], numClasse
  * last torchvision's sorted order when the folders are exactly as many as the outputs.
  * Throws {@link ImageFolderError} (one line) for any folder it cannot place.
  */
-export function mapClassFolders(dir: string, folders: readonly string[], numClasses: number, names: ClassNames = {}): ClassMapping {
+export function mapClassFolders(
+  dir: string, folders: readonly string[], numClasses: number, names: ClassNames = {},
+): ClassMapping {
   const known = (targets: Int32Array, source: ClassMappingSource): ClassMapping => ({ targets, source });
   if (names.classMap) {
-    return known(byNames(folders, names.classMap.names, numClasses, `the class map ${names.classMap.file}`), 'class-map');
+    const what = `the class map ${names.classMap.file}`;
+    return known(byNames(folders, names.classMap.names, numClasses, what), 'class-map');
   }
   if (names.checkpoint && names.checkpoint.length === numClasses) {
-    return known(byNames(folders, names.checkpoint, numClasses, `the ${numClasses} classes the checkpoint was trained on`), 'checkpoint');
+    const what = `the ${numClasses} classes the checkpoint was trained on`;
+    return known(byNames(folders, names.checkpoint, numClasses, what), 'checkpoint');
   }
   if (numClasses === IMAGENET_WNIDS.length && folders.some((f) => WNID.test(f))) {
     return known(byNames(folders, IMAGENET_WNIDS, numClasses, 'the 1000 ImageNet-1k wnids'), 'imagenet-wnid');
@@ -87,18 +104,25 @@ export function mapClassFolders(dir: string, folders: readonly string[], numClas
   if (folders.every((f) => NUMBER.test(f))) {
     const targets = Int32Array.from(folders, Number);
     const over = folders.filter((_, k) => !(targets[k]! < numClasses));
-    if (over.length) throw new ImageFolderError(`${dir}: numeric class folder${over.length > 1 ? 's' : ''} ${listed(over)} ${over.length > 1 ? 'are' : 'is'} not an output of a ${numClasses}-class classifier (numeric folders map by number)`);
+    if (over.length) {
+      const n = over.length;
+      throw new ImageFolderError(`${dir}: numeric class folder${plural(n, '', 's')} ${listed(over)} ${plural(n, 'is', 'are')} ` +
+        `not an output of a ${numClasses}-class classifier (numeric folders map by number)`);
+    }
     const byNumber = new Map<number, string>();
     folders.forEach((f, k) => {
       const other = byNumber.get(targets[k]!);
-      if (other !== undefined) throw new ImageFolderError(`${dir}: class folders '${other}' and '${f}' are the same number`);
+      if (other !== undefined) {
+        throw new ImageFolderError(`${dir}: class folders '${other}' and '${f}' are the same number`);
+      }
       byNumber.set(targets[k]!, f);
     });
     return known(targets, 'numeric');
   }
   if (folders.length !== numClasses) {
     throw new ImageFolderError(`${dir} has ${folders.length} class folders but the classifier has ${numClasses} outputs: ` +
-      'name the folder of each class with --class-map <file.txt> (line i = class i), or use ImageNet wnid or numeric folder names');
+      'name the folder of each class with --class-map <file.txt> (line i = class i), ' +
+      'or use ImageNet wnid or numeric folder names');
   }
   return known(Int32Array.from(folders, (_, k) => k), 'sorted');
 }

@@ -53,7 +53,9 @@ export class ClassificationMetrics {
     for (let r = 0; r < n; r++) {
       const row = logits.subarray(r * classes, (r + 1) * classes);
       const target = targets[r]!;
-      if (!(target >= 0 && target < classes)) throw new RangeError(`target ${target} is not a class of a ${classes}-class classifier`);
+      if (!(target >= 0 && target < classes)) {
+        throw new RangeError(`target ${target} is not a class of a ${classes}-class classifier`);
+      }
       const place = targetPlace(row, target);
       if (place < 1) this.hit1++;
       if (place < 5) this.hit5++;

@@ -215,7 +215,9 @@ export class ImageFolderIndex {
   }
 
   private check(i: number): number {
-    if (!(i >= 0 && i < this.length && Number.isInteger(i))) throw new RangeError(`image index ${i} out of range [0, ${this.length})`);
+    if (!(i >= 0 && i < this.length && Number.isInteger(i))) {
+      throw new RangeError(`image index ${i} out of range [0, ${this.length})`);
+    }
     return i;
   }
 
@@ -235,10 +237,13 @@ export class ImageFolderIndex {
     });
     for (const e of entries) {
       const name = new Uint8Array(e.name as unknown as Buffer);
-      if (e.isDirectory() || (e.isSymbolicLink() && (await dirKey(join(rootBytes, name))) !== null)) classBytes.push(name);
+      const isDir = e.isDirectory() || (e.isSymbolicLink() && (await dirKey(join(rootBytes, name))) !== null);
+      if (isDir) classBytes.push(name);
     }
     classBytes.sort(comparePythonNames);
-    if (!classBytes.length) throw new ImageFolderError(`${root} has no class subfolders (expected ImageFolder layout: <dir>/<class>/<image>)`);
+    if (!classBytes.length) {
+      throw new ImageFolderError(`${root} has no class subfolders (expected ImageFolder layout: <dir>/<class>/<image>)`);
+    }
     const folderRel: Uint8Array[] = [];
     const folderClass: number[] = [];
     const names = new Grow(new Uint8Array(1 << 16), (n) => new Uint8Array(n));
@@ -257,7 +262,9 @@ export class ImageFolderIndex {
         folderClass.push(target);
         for (const n of f.names) {
           names.append(n);
-          if (names.length > 0xffffffff) throw new ImageFolderError(`${root}: file names exceed 4 GiB, too many files for one index`);
+          if (names.length > 0xffffffff) {
+            throw new ImageFolderError(`${root}: file names exceed 4 GiB, too many files for one index`);
+          }
           nameEnd.push(names.length);
           fileFolder.push(folder);
         }
@@ -267,7 +274,8 @@ export class ImageFolderIndex {
     // As torchvision's ImageFolder: an empty class folder means a broken or mislabelled dataset.
     if (empty.length) {
       const list = empty.slice(0, 3).join(', ') + (empty.length > 3 ? `, ... (${empty.length} in all)` : '');
-      throw new ImageFolderError(`${root}: no images in class folder${empty.length > 1 ? 's' : ''} ${list} (extensions: ${IMG_EXTENSIONS.join(' ')})`);
+      const folders = `class folder${empty.length > 1 ? 's' : ''}`;
+      throw new ImageFolderError(`${root}: no images in ${folders} ${list} (extensions: ${IMG_EXTENSIONS.join(' ')})`);
     }
     return new ImageFolderIndex(root, classBytes.map((c) => utf8.decode(c)), rootBytes, folderRel,
       Int32Array.from(folderClass), names.trimmed(), nameEnd.trimmed(), fileFolder.trimmed());
@@ -280,7 +288,8 @@ export interface ImageFolder { classes: string[]; samples: { file: string; targe
 /** Lists an ImageFolder as {@link ImageFolderIndex.read} does, as an array of samples (small folders only). */
 export async function readImageFolder(root: string): Promise<ImageFolder> {
   const index = await ImageFolderIndex.read(root);
-  return { classes: [...index.classes], samples: Array.from({ length: index.length }, (_, i) => ({ file: index.path(i), target: index.label(i) })) };
+  const samples = Array.from({ length: index.length }, (_, i) => ({ file: index.path(i), target: index.label(i) }));
+  return { classes: [...index.classes], samples };
 }
 
 async function isDir(p: string): Promise<boolean> {
