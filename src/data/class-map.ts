@@ -84,10 +84,10 @@ function byNames(folders: readonly string[], names: readonly string[], numClasse
  * in this order of precedence: `--class-map`, the checkpoint's class names, ImageNet wnids
  * (1000-output classifiers), numeric folder names (by number, never string order), and
  * last torchvision's sorted order when the folders are exactly as many as the outputs.
- * Throws {@link ImageFolderError} (one line) for any folder it cannot place.
+ * Throws {@link ImageFolderError} (one line) for any folder it cannot place; `model` names the classifier in it.
  */
 export function mapClassFolders(
-  dir: string, folders: readonly string[], numClasses: number, names: ClassNames = {},
+  dir: string, folders: readonly string[], numClasses: number, names: ClassNames = {}, model = 'the classifier',
 ): ClassMapping {
   const known = (targets: Int32Array, source: ClassMappingSource): ClassMapping => ({ targets, source });
   if (names.classMap) {
@@ -120,7 +120,7 @@ export function mapClassFolders(
     return known(targets, 'numeric');
   }
   if (folders.length !== numClasses) {
-    throw new ImageFolderError(`${dir} has ${folders.length} class folders but the classifier has ${numClasses} outputs: ` +
+    throw new ImageFolderError(`${dir} has ${folders.length} class folders but ${model} has ${numClasses} outputs: ` +
       'name the folder of each class with --class-map <file.txt> (line i = class i), ' +
       'or use ImageNet wnid or numeric folder names');
   }

@@ -61,7 +61,7 @@ export function register(program: Command): void {
       try {
         const checkpoint = checkpointClassNames(model.meta.args);
         if (checkpoint) names.checkpoint = checkpoint;
-        const mapping = mapClassFolders(dir, folder.classes, model.numClasses, names);
+        const mapping = mapClassFolders(dir, folder.classes, model.numClasses, names, model.spec.name);
         const csv: string[] = [];
         const k = Math.min(5, model.numClasses);
         if (opts.predictions) {
