@@ -1,6 +1,11 @@
 /**
  * repghost: RepGhostNet for TypeScript (Node entry).
  *
+ * Entry points (package.json `exports`): `repghost` (this file: the library API, the lower
+ * layers, ONNX Runtime in Node and the pretrained-weights resolver), `repghost/hub` (the
+ * resolver alone, without ONNX Runtime or sharp), `repghost/train` (training on
+ * TensorFlow.js) and `repghost/browser` (browser-safe, imports nothing Node-only).
+ *
  * ```ts
  * import { RepGhost } from 'repghost';
  * const model = await RepGhost.load({ weights: 'repghostnet_0_5x.pth' }); // form and classes detected
@@ -16,7 +21,12 @@
 // ---- Library API ----
 export { RepGhost, nodeRuntime, type LoadOptions } from './api/node.js';
 export {
-  RepGhostModel, type ImageInput, type ModelOptions, type RepGhostRuntime, type TapSelection, type ClassifyOptions,
+  RepGhostModel,
+  type ImageInput,
+  type ModelOptions,
+  type RepGhostRuntime,
+  type TapSelection,
+  type ClassifyOptions,
 } from './api/model.js';
 export { IMAGENET_CLASSES } from './api/imagenet-classes.js';
 export { resolveLabels } from './api/labels.js';
@@ -24,14 +34,43 @@ export { softmax, topK, rank, ClassificationMetrics, type Prediction } from './a
 
 // ---- ONNX export and inference engines ----
 export {
-  exportOnnx, featureOutputName, INPUT_NAME, LOGITS_NAME, allTaps, timmFeatureTaps, lastPerStrideTaps, checkTaps,
-  type GraphMode, type OnnxExportOptions, type TapName, type TapInfo,
+  exportOnnx,
+  featureOutputName,
+  INPUT_NAME,
+  LOGITS_NAME,
+  allTaps,
+  timmFeatureTaps,
+  lastPerStrideTaps,
+  checkTaps,
+  type GraphMode,
+  type OnnxExportOptions,
+  type TapName,
+  type TapInfo,
 } from './onnx/index.js';
 export { OrtEngine, type OrtModule, type OrtSessionOptions, type FloatTensor } from './engine/index.js';
-export { createNodeEngine, nodeOrt, type NodeEngineOptions } from './engine/node.js';
+export {
+  createNodeEngine,
+  nodeOrt,
+  nodeSessionOptions,
+  loadNodeOrt,
+  type NodeEngineOptions,
+  type NodeOrtBackend,
+  type LoadedNodeOrt,
+} from './engine/node.js';
+
+// ---- Pretrained weights (the same names as `repghost/hub`) ----
+export * from './hub/index.js';
 
 // ---- Model spec, weights, re-parameterization, preprocessing ----
-export { buildSpec, modelNames, resolveModelName, stateDictKeys, layers, type ModelSpec, type Form } from './spec/index.js';
+export {
+  buildSpec,
+  modelNames,
+  resolveModelName,
+  stateDictKeys,
+  layers,
+  type ModelSpec,
+  type Form,
+} from './spec/index.js';
 export { readCheckpoint, selectWeights, type CheckpointContents } from './weights/checkpoint.js';
 export { readPth, writePth } from './weights/pth.js';
 export { readSafetensors, writeSafetensors } from './weights/safetensors.js';
@@ -40,5 +79,11 @@ export type { Tensor, StateDict, DType } from './weights/tensor.js';
 export { loadWeights, type LoadOptions as LoadWeightsOptions, type LoadedWeights } from './reparam/load.js';
 export { toDeploy, foldAllBatchNorms } from './reparam/fuse.js';
 export { countModel } from './reparam/count.js';
-export { preprocess, DEFAULT_PREPROCESS, type PreprocessConfig, type RgbImage, type Interpolation } from './data/preprocess.js';
+export {
+  preprocess,
+  DEFAULT_PREPROCESS,
+  type PreprocessConfig,
+  type RgbImage,
+  type Interpolation,
+} from './data/preprocess.js';
 export { decodeImageFile } from './data/decode-node.js';

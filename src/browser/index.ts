@@ -30,3 +30,8 @@ export {
 export {
   fashionInput, FASHION_DEFAULTS, FASHION_MNIST_CLASSES, type FashionConfig, type FashionInput, type InvertMode,
 } from '../data/fashion-input.js';
+
+// ---- Pretrained weights: fetch + Cache API (the Node resolver is in `repghost` and `repghost/hub`) ----
+export { fetchPretrained, type FetchedPretrained, type BrowserResolveOptions, type CacheStorageLike } from '../hub/browser.js';
+export * from '../hub/registry.js';
+export { HubError, type HubErrorCode } from '../hub/errors.js';

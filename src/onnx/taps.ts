@@ -4,13 +4,10 @@
  * channels and strides).
  */
 import { stageStrides, type ModelSpec } from '../spec/model-spec.js';
+import type { TapName } from '../spec/walk.js';
 
-/**
- * `conv_stem`: the stem conv output before bn1 (timm's stride-2 tap); `act1`: after
- * bn1 + ReLU; `blocks.<i>`: each stage's output; `pre_logits`: [N, 1280] after
- * global pool, conv_head and ReLU.
- */
-export type TapName = 'conv_stem' | 'act1' | `blocks.${number}` | 'pre_logits';
+/** Tap names are the walk's (spec/walk.ts), where each tap sits in the network. */
+export type { TapName } from '../spec/walk.js';
 
 /** One tap: its name, total stride w.r.t. the input (0 for pre_logits: pooled) and channels. */
 export interface TapInfo { name: TapName; stride: number; channels: number }

@@ -2,10 +2,13 @@
  * Params/FLOPs with the semantics of the official counter (`tools.cal_flops_params`,
  * thop's `profile_origin`): MACs of Conv and Linear layers only (a conv's bias adds one
  * per output element; BN, activations, pooling and the SE multiply count zero), and
- * the parameters of every leaf module.
+ * the parameters of every leaf module. Layers, their stages and output sizes come from
+ * the recorder's walk of the spec.
  */
-import { layers, type Form, type Layer } from '../spec/layers.js';
+import type { Layer } from '../spec/layer-types.js';
 import type { ModelSpec } from '../spec/model-spec.js';
+import { record, type RecordedLayer } from '../spec/record.js';
+import type { Form } from '../spec/walk.js';
 
 /** Counts for one form, at one input size. */
 export interface Counts {
@@ -17,11 +20,11 @@ export interface Counts {
   total_params: number;
 }
 
-/** MACs of one layer, as thop's `count_convNd` / `count_linear` compute them (batch 1). */
-export function layerMacs(l: Layer): number {
+/** MACs of one recorded layer, as thop's `count_convNd` / `count_linear` compute them (batch 1). */
+export function layerMacs({ layer: l, out }: RecordedLayer): number {
   if (l.kind === 'conv') {
     const perOutput = (l.inChannels / l.groups) * l.kernel * l.kernel + (l.bias ? 1 : 0);
-    return l.outChannels * l.outH * l.outW * perOutput;
+    return l.outChannels * out.h! * out.w! * perOutput;
   }
   if (l.kind === 'linear') return l.outFeatures * l.inFeatures;
   return 0;
@@ -40,31 +43,33 @@ export function layerParams(l: Layer): number {
 export function countModel(spec: ModelSpec, form: Form, inputSize: [number, number] = [224, 224]): Counts {
   let flops = 0;
   let params = 0;
-  for (const l of layers(spec, form, inputSize)) {
-    flops += layerMacs(l);
-    params += layerParams(l);
+  for (const r of record(spec, form, inputSize).layers) {
+    flops += layerMacs(r);
+    params += layerParams(r.layer);
   }
   return { flops, params, total_params: params };
 }
 
 /** Per-stage breakdown row: `stem`, `blocks.0` ... `blocks.9`, `head`. */
-export interface StageCounts { stage: string; flops: number; params: number; outChannels: number; outSize: [number, number] }
+export interface StageCounts {
+  stage: string;
+  flops: number;
+  params: number;
+  outChannels: number;
+  outSize: [number, number];
+}
 
-/** Counts grouped by stage, for the `info` table. */
+/** Counts grouped by stage, for the `info` table; each row's output is the stage's output. */
 export function countByStage(spec: ModelSpec, form: Form, inputSize: [number, number] = [224, 224]): StageCounts[] {
+  const rec = record(spec, form, inputSize);
   const rows = new Map<string, StageCounts>();
-  for (const l of layers(spec, form, inputSize)) {
-    const m = /^blocks\.(\d+)\./.exec(l.name);
-    const stage = m ? `blocks.${m[1]}` : l.name === 'conv_stem' || l.name === 'bn1' ? 'stem' : 'head';
-    let row = rows.get(stage);
-    if (!row) rows.set(stage, (row = { stage, flops: 0, params: 0, outChannels: 0, outSize: [0, 0] }));
-    row.flops += layerMacs(l);
-    row.params += layerParams(l);
-    if (l.kind === 'conv' && !l.name.includes('.se.') && !l.name.includes('.shortcut.')) {
-      row.outChannels = l.outChannels;
-      row.outSize = [l.outH, l.outW];
-    }
-    if (l.kind === 'linear') row.outChannels = l.outFeatures;
+  for (const [stage, out] of rec.stageOut) {
+    rows.set(stage, { stage, flops: 0, params: 0, outChannels: out.c, outSize: [out.h!, out.w!] });
+  }
+  for (const r of rec.layers) {
+    const row = rows.get(r.stage)!;
+    row.flops += layerMacs(r);
+    row.params += layerParams(r.layer);
   }
   return [...rows.values()];
 }

@@ -3,8 +3,11 @@
  * Folding is done in float64 and rounded to float32 once, which lands within
  * ~5e-7 of PyTorch's float32 `repghost_model_convert`.
  */
-import { layers, stateDictKeys, type ConvLayer, type BnLayer } from '../spec/layers.js';
-import { BN_EPS, type GhostModuleSpec, type ModelSpec } from '../spec/model-spec.js';
+import { stateDictKeys } from '../spec/layers.js';
+import { BN_EPS, type BnLayer, type ConvLayer, type LinearChain } from '../spec/layer-types.js';
+import type { GhostModuleSpec, ModelSpec } from '../spec/model-spec.js';
+import { record } from '../spec/record.js';
+import { cheapIsFused } from '../spec/walk.js';
 import { toFloat64, type StateDict, type Tensor } from '../weights/tensor.js';
 
 function get(sd: StateDict, key: string): Tensor {
@@ -14,7 +17,9 @@ function get(sd: StateDict, key: string): Tensor {
 }
 
 /** Per-channel scale gamma/sqrt(var+eps) and shift beta - mean*scale of a BN, in float64. */
-export function bnScaleShift(sd: StateDict, bnName: string, eps = BN_EPS): { scale: Float64Array; shift: Float64Array } {
+export function bnScaleShift(
+  sd: StateDict, bnName: string, eps = BN_EPS,
+): { scale: Float64Array; shift: Float64Array } {
   const gamma = toFloat64(get(sd, `${bnName}.weight`));
   const beta = toFloat64(get(sd, `${bnName}.bias`));
   const mean = toFloat64(get(sd, `${bnName}.running_mean`));
@@ -28,29 +33,66 @@ export function bnScaleShift(sd: StateDict, bnName: string, eps = BN_EPS): { sca
   return { scale, shift };
 }
 
+/** A per-channel affine map as a depthwise kernel: weight [c, k*k] (row-major) and bias [c], float64. */
+interface DepthwiseAffine { weight: Float64Array; bias: Float64Array }
+
+/**
+ * The biased depthwise k x k kernel equal to a chain of per-channel linear layers
+ * (`LinearChain`: an optional depthwise conv first, then BNs; `[]` is the identity,
+ * the centre tap). A smaller conv kernel is centred, as zero padding makes it equal.
+ */
+function chainKernel(sd: StateDict, chain: LinearChain, channels: number, k: number): DepthwiseAffine {
+  const kk = k * k;
+  const weight = new Float64Array(channels * kk);
+  const bias = new Float64Array(channels);
+  const centre = (kk - 1) / 2;
+  chain.forEach((l, i) => {
+    if (l.kind === 'conv') {
+      if (i !== 0 || l.groups !== channels || l.stride !== 1 || l.kernel > k || l.kernel % 2 !== 1) {
+        throw new Error(`internal: ${l.name} cannot be folded (only a first, stride-1, depthwise conv, odd kernel`
+          + ` <= ${k})`);
+      }
+      const w = toFloat64(get(sd, `${l.name}.weight`));
+      const b = l.bias ? toFloat64(get(sd, `${l.name}.bias`)) : null;
+      const off = (k - l.kernel) / 2;
+      for (let o = 0; o < channels; o++) {
+        for (let y = 0; y < l.kernel; y++) {
+          const row = (y + off) * k + off;
+          for (let x = 0; x < l.kernel; x++) weight[o * kk + row + x] = w[(o * l.kernel + y) * l.kernel + x]!;
+        }
+        bias[o] = b ? b[o]! : 0;
+      }
+      return;
+    }
+    if (i === 0) for (let o = 0; o < channels; o++) weight[o * kk + centre] = 1;
+    const { scale, shift } = bnScaleShift(sd, l.name, l.eps);
+    for (let o = 0; o < channels; o++) {
+      for (let j = 0; j < kk; j++) weight[o * kk + j]! *= scale[o]!;
+      bias[o] = bias[o]! * scale[o]! + shift[o]!;
+    }
+  });
+  if (chain.length === 0) for (let o = 0; o < channels; o++) weight[o * kk + centre] = 1;
+  return { weight, bias };
+}
+
 /**
  * The equivalent biased depthwise kernel of one RepGhost module in training form:
- * BN(cheap_operation.0(x)) + fusion(x), where fusion is BN(x), x, or absent.
+ * BN(cheap_operation.0(x)) + fusion(x), the fusion branch being whatever chain of
+ * layers the spec gives it (BN(x), x, ...) or absent.
  */
 export function fuseGhostModule(sd: StateDict, g: GhostModuleSpec): { weight: Tensor<'F32'>; bias: Tensor<'F32'> } {
   const c = g.channels;
-  const w = toFloat64(get(sd, `${g.name}.cheap_operation.0.weight`));
-  const kk = w.length / c;
-  const center = (kk - 1) / 2; // the 1x1 identity padded to 3x3 lands at the centre tap
-  const { scale, shift } = bnScaleShift(sd, `${g.name}.cheap_operation.1`);
-  const weight = new Float32Array(w.length);
-  const bias = new Float32Array(c);
-  const fusion = g.fusion === 'bn' ? bnScaleShift(sd, `${g.name}.fusion_bn.0`) : null;
-  for (let o = 0; o < c; o++) {
-    for (let i = 0; i < kk; i++) {
-      let v = w[o * kk + i]! * scale[o]!;
-      if (i === center && g.fusion !== 'none') v += fusion ? fusion.scale[o]! : 1;
-      weight[o * kk + i] = v;
-    }
-    bias[o] = shift[o]! + (fusion ? fusion.shift[o]! : 0);
+  const k = g.fusedCheap.kernel;
+  const sum = chainKernel(sd, [g.cheap.conv, g.cheap.bn], c, k);
+  if (g.fusionBranch) {
+    const f = chainKernel(sd, g.fusionBranch, c, k);
+    for (let i = 0; i < sum.weight.length; i++) sum.weight[i]! += f.weight[i]!;
+    for (let o = 0; o < c; o++) sum.bias[o]! += f.bias[o]!;
   }
-  const k = Math.round(Math.sqrt(kk));
-  return { weight: { dtype: 'F32', shape: [c, 1, k, k], data: weight }, bias: { dtype: 'F32', shape: [c], data: bias } };
+  return {
+    weight: { dtype: 'F32', shape: [c, 1, k, k], data: Float32Array.from(sum.weight) },
+    bias: { dtype: 'F32', shape: [c], data: Float32Array.from(sum.bias) },
+  };
 }
 
 function ghostModules(spec: ModelSpec): GhostModuleSpec[] {
@@ -65,10 +107,10 @@ function ghostModules(spec: ModelSpec): GhostModuleSpec[] {
 export function toDeploy(spec: ModelSpec, train: StateDict): StateDict {
   const fused = new Map<string, Tensor>();
   for (const g of ghostModules(spec)) {
-    if (g.fusion === 'none') continue; // the official conversion leaves norep modules as they are
+    if (!cheapIsFused(g, 'deploy')) continue; // the official conversion leaves norep modules as they are
     const { weight, bias } = fuseGhostModule(train, g);
-    fused.set(`${g.name}.cheap_operation.weight`, weight);
-    fused.set(`${g.name}.cheap_operation.bias`, bias);
+    fused.set(`${g.fusedCheap.name}.weight`, weight);
+    fused.set(`${g.fusedCheap.name}.bias`, bias);
   }
   const out: StateDict = new Map();
   for (const [key] of stateDictKeys(spec, 'deploy')) out.set(key, fused.get(key) ?? get(train, key));
@@ -79,19 +121,24 @@ export function toDeploy(spec: ModelSpec, train: StateDict): StateDict {
 export interface FoldedConv { layer: ConvLayer; weight: Tensor<'F32'>; bias: Tensor<'F32'> }
 
 /**
- * Folds every remaining BN into the conv before it (an export-time optimization, not a
- * state-dict form): input in training or deploy form, output one biased conv per conv
- * layer of the deploy form, keyed by conv name. Pass the deploy form; use toDeploy first
- * for a training-form dict.
+ * Folds every remaining BN into the conv it reads from (an export-time optimization,
+ * not a state-dict form): one biased conv per conv layer of the deploy form, keyed by
+ * conv name. Which BN folds into which conv is the recorder's `foldInto` (a BN whose
+ * input is that conv's output and nothing else's). Pass the deploy form; use toDeploy
+ * first for a training-form dict.
  */
 export function foldAllBatchNorms(spec: ModelSpec, deploy: StateDict): Map<string, FoldedConv> {
-  const walk = layers(spec, 'deploy');
+  const rec = record(spec, 'deploy');
+  const bnOf = new Map<string, BnLayer>();
+  for (const { layer } of rec.layers) {
+    const conv = layer.kind === 'bn' ? rec.foldInto.get(layer.name) : undefined;
+    if (conv !== undefined && layer.kind === 'bn') bnOf.set(conv, layer);
+  }
   const out = new Map<string, FoldedConv>();
-  walk.forEach((l, i) => {
-    if (l.kind !== 'conv') return;
+  for (const { layer: l } of rec.layers) {
+    if (l.kind !== 'conv') continue;
     const w = toFloat64(get(deploy, `${l.name}.weight`));
-    const next = walk[i + 1];
-    const bn = next?.kind === 'bn' ? (next as BnLayer) : null;
+    const bn = bnOf.get(l.name);
     const oc = l.outChannels;
     const per = w.length / oc;
     const weight = new Float32Array(w.length);
@@ -108,6 +155,6 @@ export function foldAllBatchNorms(spec: ModelSpec, deploy: StateDict): Map<strin
       weight: { dtype: 'F32', shape: [oc, l.inChannels / l.groups, l.kernel, l.kernel], data: weight },
       bias: { dtype: 'F32', shape: [oc], data: bias },
     });
-  });
+  }
   return out;
 }

@@ -7,7 +7,7 @@ import { candidateModels, classesInStateDict, detectForm } from '../weights/matc
 import { readCheckpoint, selectWeights, type CheckpointContents } from '../weights/checkpoint.js';
 import { toFloat32, type StateDict } from '../weights/tensor.js';
 import { buildSpec, type ModelSpec } from '../spec/model-spec.js';
-import { resolveModelName } from '../spec/variants.js';
+import { isAblation, resolveModelName } from '../spec/variants.js';
 import { stateDictKeys, type Form } from '../spec/layers.js';
 import { toDeploy } from './fuse.js';
 
@@ -36,7 +36,6 @@ export interface LoadedWeights {
   note?: string;
 }
 
-const ABLATIONS = new Set(['repghostnet_repid_0_5x', 'repghostnet_norep_0_5x', 'repghostnet_wo_0_5x']);
 
 /** Widens F16/BF16/F64 tensors to F32 so every engine sees one float type. */
 function asFloat32(sd: StateDict): StateDict {
@@ -65,7 +64,7 @@ function chooseModel(sd: StateDict, c: CheckpointContents, fileName: string): { 
   if (fits.length === 1) return { model: fits[0]! };
   // The keys cannot tell a main-line model from its ablations (0.5x vs wo_0_5x share
   // every key): the main-line model is what a file without `arch` almost always holds.
-  const main = fits.filter((m) => !ABLATIONS.has(m));
+  const main = fits.filter((m) => !isAblation(m));
   if (main.length === 1) {
     return { model: main[0]!, note: `${fileName} does not name its model; its keys fit ${fits.join(' and ')}: using ${main[0]} (pass --model to choose)` };
   }

@@ -5,7 +5,11 @@
  * keys follow from the spec.
  */
 import { makeDivisible } from './make-divisible.js';
-import { resolveModelName, variantConfig, type FusionKind, type VariantConfig } from './variants.js';
+import { FUSION_BRANCHES, resolveModelName, variantConfig, type FusionKind, type VariantConfig } from './variants.js';
+import {
+  convBn, convLayer, depthwise, type ConvBn, type ConvLayer, type LinearChain, type LinearLayer,
+} from './layer-types.js';
+
 
 /** One row of the official `cfgs`: kernel, expansion (hidden) channels, output channels, SE ratio, stride. */
 export interface BlockConfig { k: number; exp: number; c: number; se: number; s: number }
@@ -39,8 +43,6 @@ export const BASE_CFGS: readonly (readonly BlockConfig[])[] = [
 
 /** Kernel of every RepGhost module's depthwise `cheap_operation` (dw_size). */
 export const CHEAP_KERNEL = 3;
-/** BatchNorm epsilon of every BN in the model (PyTorch default). */
-export const BN_EPS = 1e-5;
 /** Channels of `conv_head`, fixed in the official code. */
 export const HEAD_CHANNELS = 1280;
 
@@ -56,10 +58,18 @@ export interface GhostModuleSpec {
   channels: number;
   relu: boolean;
   fusion: FusionKind;
+  /** `primary_conv.0` (1x1) and `primary_conv.1`. */
+  primary: ConvBn;
+  /** Training form: `cheap_operation.0` (depthwise 3x3) and `cheap_operation.1`. */
+  cheap: ConvBn;
+  /** Training form: the fusion branch's layers (`[]`: identity), or null when there is none. */
+  fusionBranch: LinearChain | null;
+  /** Deploy form with a fusion branch: the biased depthwise `cheap_operation` it all folds into. */
+  fusedCheap: ConvLayer;
 }
 
 /** Squeeze-and-excitation: global pool, 1x1 reduce (+bias), ReLU, 1x1 expand (+bias), hard-sigmoid gate. */
-export interface SeSpec { name: string; channels: number; reduced: number }
+export interface SeSpec { name: string; channels: number; reduced: number; reduce: ConvLayer; expand: ConvLayer }
 
 /** A RepGhost bottleneck `blocks.<stage>.<index>`. */
 export interface BottleneckSpec {
@@ -74,6 +84,8 @@ export interface BottleneckSpec {
   kernel: number;
   stride: number;
   ghost1: GhostModuleSpec;
+  /** Stride > 1: depthwise `conv_dw` + `bn_dw` between the two modules. */
+  downsample: ConvBn | null;
   ghost2: GhostModuleSpec;
   se: SeSpec | null;
   /**
@@ -81,6 +93,8 @@ export interface BottleneckSpec {
    * `none`: no residual (the `wo` ablation where in == out and stride 1).
    */
   shortcut: 'identity' | 'conv' | 'none';
+  /** The `conv` shortcut's layers in order (`shortcut.0` ... `shortcut.3`); empty otherwise. */
+  shortcutPath: ConvBn[];
 }
 
 /** The last stage `blocks.9.0`: 1x1 ConvBnAct (`conv`, `bn1`, ReLU). */
@@ -90,6 +104,7 @@ export interface ConvBnActSpec {
   stage: number;
   inChannels: number;
   outChannels: number;
+  layer: ConvBn;
 }
 
 export type StageBlock = BottleneckSpec | ConvBnActSpec;
@@ -104,11 +119,14 @@ export interface ModelSpec {
   dropout: number;
   /** `conv_stem` 3x3 stride 2 + `bn1` + ReLU. */
   stemChannels: number;
+  stem: ConvBn;
   /** `blocks.0` ... `blocks.9`; the last holds the ConvBnAct. */
   stages: StageBlock[][];
   /** `conv_head`: 1x1 conv with bias after global average pooling, then ReLU. */
   headIn: number;
   headChannels: number;
+  head: ConvLayer;
+  classifier: LinearLayer;
 }
 
 /** Options of `buildSpec`. */
@@ -121,8 +139,50 @@ export interface SpecOptions {
   width?: number;
 }
 
+/** `RepGhostModule(inp, oup, relu, reparam_*)`: its layers, named as PyTorch registers them. */
 function ghost(name: string, inChannels: number, channels: number, relu: boolean, fusion: FusionKind): GhostModuleSpec {
-  return { name, inChannels, channels, relu, fusion };
+  return {
+    name, inChannels, channels, relu, fusion,
+    primary: convBn(
+      convLayer(`${name}.primary_conv.0`, inChannels, channels, 1, 1, 1, false), `${name}.primary_conv.1`,
+    ),
+    cheap: convBn(
+      depthwise(`${name}.cheap_operation.0`, channels, CHEAP_KERNEL, 1, false), `${name}.cheap_operation.1`,
+    ),
+    fusionBranch: FUSION_BRANCHES[fusion](name, channels),
+    fusedCheap: depthwise(`${name}.cheap_operation`, channels, CHEAP_KERNEL, 1, true),
+  };
+}
+
+/** `RepGhostBottleneck(in, mid, out, k, s, se_ratio, shortcut, reparam_*)`. */
+function bottleneck(
+  name: string, stage: number, index: number, input: number, mid: number, out: number,
+  row: BlockConfig, seRatio: number, variant: VariantConfig,
+): BottleneckSpec {
+  const sameShape = input === out && row.s === 1;
+  const shortcut = sameShape ? (variant.shortcut ? 'identity' : 'none') : 'conv';
+  const reduced = makeDivisible(mid * seRatio, 4);
+  return {
+    kind: 'bottleneck', name, stage, index,
+    inChannels: input, midChannels: mid, outChannels: out, kernel: row.k, stride: row.s,
+    ghost1: ghost(`${name}.ghost1`, input, mid, true, variant.fusion),
+    downsample: row.s > 1 ? convBn(depthwise(`${name}.conv_dw`, mid, row.k, row.s, false), `${name}.bn_dw`) : null,
+    ghost2: ghost(`${name}.ghost2`, mid, out, false, variant.fusion),
+    se: seRatio > 0
+      ? {
+        name: `${name}.se`, channels: mid, reduced,
+        reduce: convLayer(`${name}.se.conv_reduce`, mid, reduced, 1, 1, 1, true),
+        expand: convLayer(`${name}.se.conv_expand`, reduced, mid, 1, 1, 1, true),
+      }
+      : null,
+    shortcut,
+    shortcutPath: shortcut === 'conv'
+      ? [
+        convBn(depthwise(`${name}.shortcut.0`, input, row.k, row.s, false), `${name}.shortcut.1`),
+        convBn(convLayer(`${name}.shortcut.2`, input, out, 1, 1, 1, false), `${name}.shortcut.3`),
+      ]
+      : [],
+  };
 }
 
 /**
@@ -134,7 +194,9 @@ export function buildSpec(modelName: string, options: SpecOptions = {}): ModelSp
   const variant = variantConfig(name);
   if (options.width !== undefined) variant.width = options.width;
   const numClasses = options.numClasses ?? 1000;
-  if (!Number.isInteger(numClasses) || numClasses < 1) throw new Error(`numClasses must be a positive integer, got ${numClasses}`);
+  if (!Number.isInteger(numClasses) || numClasses < 1) {
+    throw new Error(`numClasses must be a positive integer, got ${numClasses}`);
+  }
   const width = variant.width;
   const stemChannels = makeDivisible(16 * width, 4);
   let input = stemChannels;
@@ -146,16 +208,7 @@ export function buildSpec(modelName: string, options: SpecOptions = {}): ModelSp
       const out = makeDivisible(row.c * width, 4);
       const mid = makeDivisible(row.exp * width, 4);
       const seRatio = variant.enableSe ? row.se : 0;
-      const name = `blocks.${stage}.${index}`;
-      const sameShape = input === out && row.s === 1;
-      blocks.push({
-        kind: 'bottleneck', name, stage, index,
-        inChannels: input, midChannels: mid, outChannels: out, kernel: row.k, stride: row.s,
-        ghost1: ghost(`${name}.ghost1`, input, mid, true, variant.fusion),
-        ghost2: ghost(`${name}.ghost2`, mid, out, false, variant.fusion),
-        se: seRatio > 0 ? { name: `${name}.se`, channels: mid, reduced: makeDivisible(mid * seRatio, 4) } : null,
-        shortcut: sameShape ? (variant.shortcut ? 'identity' : 'none') : 'conv',
-      });
+      blocks.push(bottleneck(`blocks.${stage}.${index}`, stage, index, input, mid, out, row, seRatio, variant));
       input = out;
       lastExp = row.exp;
     });
@@ -163,10 +216,17 @@ export function buildSpec(modelName: string, options: SpecOptions = {}): ModelSp
   });
   // The official code reuses the loop variable `exp_size` of the last block here.
   const finalChannels = makeDivisible(lastExp * width * 2, 4);
-  stages.push([{ kind: 'convbnact', name: `blocks.${stages.length}.0`, stage: stages.length, inChannels: input, outChannels: finalChannels }]);
+  const last = `blocks.${stages.length}.0`;
+  stages.push([{
+    kind: 'convbnact', name: last, stage: stages.length, inChannels: input, outChannels: finalChannels,
+    layer: convBn(convLayer(`${last}.conv`, input, finalChannels, 1, 1, 1, false), `${last}.bn1`),
+  }]);
   return {
     name, variant, numClasses, dropout: options.dropout ?? 0.2,
-    stemChannels, stages, headIn: finalChannels, headChannels: HEAD_CHANNELS,
+    stemChannels, stem: convBn(convLayer('conv_stem', 3, stemChannels, 3, 2, 1, false), 'bn1'),
+    stages, headIn: finalChannels, headChannels: HEAD_CHANNELS,
+    head: convLayer('conv_head', finalChannels, HEAD_CHANNELS, 1, 1, 1, true),
+    classifier: { kind: 'linear', name: 'classifier', inFeatures: HEAD_CHANNELS, outFeatures: numClasses },
   };
 }
 

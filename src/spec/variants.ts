@@ -3,8 +3,23 @@
  * one base configuration scaled by a width multiplier, plus the paper's ablations.
  */
 
+import { bnLayer, type LinearChain } from './layer-types.js';
+
 /** What the fusion branch of each RepGhost module holds in training form. */
 export type FusionKind = 'bn' | 'identity' | 'none';
+
+/**
+ * The layers of each fusion kind's branch, for a module `module` (`blocks.1.0.ghost1`)
+ * of `channels` channels, in PyTorch registration order; `null`: no branch. The
+ * official module registers them as `fusion_conv.<i>` and `fusion_bn.<i>` (ModuleLists).
+ * Everything else (the walk, keys, counts, the fold into `cheap_operation`, ONNX,
+ * training) follows from these layers, so a new kind is one row here.
+ */
+export const FUSION_BRANCHES: Record<FusionKind, (module: string, channels: number) => LinearChain | null> = {
+  bn: (module, channels) => [bnLayer(`${module}.fusion_bn.0`, channels)],
+  identity: () => [],
+  none: () => null,
+};
 
 /** Constructor switches of the official `repghostnet(...)` factory. */
 export interface VariantConfig {
@@ -32,6 +47,16 @@ export const OFFICIAL_VARIANTS: Record<string, VariantConfig> = {
   repghostnet_norep_0_5x: { width: 0.5, fusion: 'none', shortcut: true, enableSe: true },
   repghostnet_wo_0_5x: { width: 0.5, fusion: 'bn', shortcut: false, enableSe: true },
 };
+
+/**
+ * True for the paper's ablations (any switch off the main line: another fusion kind than
+ * BN, no shortcut, no SE). When a file's keys fit a main-line model and its ablations
+ * alike (0.5x and wo_0_5x share every key), the loader takes the main-line model.
+ */
+export function isAblation(name: string): boolean {
+  const v = variantConfig(name);
+  return v.fusion !== 'bn' || !v.shortcut || !v.enableSe;
+}
 
 /** timm's names for the same models (timm/models/repghost.py), mapped to the official ones. */
 export const TIMM_ALIASES: Record<string, string> = {

@@ -12,8 +12,9 @@
  * N = 0 freezes the stem only; no flag freezes nothing.
  */
 import type { ModelSpec } from '../spec/model-spec.js';
+import { layerKeys } from '../spec/layer-types.js';
+import { record } from '../spec/record.js';
 import type { ParamLayout } from './layout.js';
-import { bnNames } from './state.js';
 
 /** What a `--freeze-stages` value freezes. */
 export interface FrozenParts {
@@ -31,13 +32,18 @@ export function frozenPrefixes(spec: ModelSpec, stages: number): string[] {
   return ['conv_stem', 'bn1', ...Array.from({ length: stages }, (_, i) => `blocks.${i}`)];
 }
 
-/** The parameters and BatchNorms frozen by `--freeze-stages stages` (nothing for undefined). */
+/**
+ * The parameters and BatchNorms frozen by `--freeze-stages stages` (nothing for undefined):
+ * those of the layers the recorder places in the stem and the first `stages` stages.
+ */
 export function frozenParts(spec: ModelSpec, layouts: readonly ParamLayout[], stages: number | undefined): FrozenParts {
   if (stages === undefined) return { params: new Set(), batchNorms: new Set() };
-  const prefixes = frozenPrefixes(spec, stages);
-  const inFrozen = (name: string): boolean => prefixes.some((p) => name === p || name.startsWith(`${p}.`));
+  frozenPrefixes(spec, stages); // validates the count
+  const frozenStages = new Set(['stem', ...Array.from({ length: stages }, (_, i) => `blocks.${i}`)]);
+  const frozen = record(spec, 'train').layers.filter((r) => frozenStages.has(r.stage)).map((r) => r.layer);
+  const keys = new Set(frozen.flatMap(layerKeys).map(([key]) => key));
   return {
-    params: new Set(layouts.map((p) => p.key).filter(inFrozen)),
-    batchNorms: new Set(bnNames(spec).filter(inFrozen)),
+    params: new Set(layouts.map((p) => p.key).filter((k) => keys.has(k))),
+    batchNorms: new Set(frozen.filter((l) => l.kind === 'bn').map((l) => l.name)),
   };
 }

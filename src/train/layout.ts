@@ -45,7 +45,7 @@ function vector(key: string, n: number): ParamLayout {
 /** Trainable parameters of a spec (training form) in PyTorch `named_parameters()` order. */
 export function paramLayouts(spec: ModelSpec): ParamLayout[] {
   const out: ParamLayout[] = [];
-  for (const l of layers(spec, 'train', [32, 32])) {
+  for (const l of layers(spec, 'train')) {
     if (l.kind === 'conv') {
       out.push(convLayout(`${l.name}.weight`, l));
       if (l.bias) out.push(vector(`${l.name}.bias`, l.outChannels));

@@ -1,13 +1,14 @@
 /**
- * The RepGhostNet training graph in tfjs (NHWC), built by walking the spec: the
- * forward semantics of the official model/repghost.py, layer for layer, with PyTorch's
+ * The RepGhostNet training graph in tfjs (NHWC): the spec's one walk (spec/walk.ts)
+ * run with tensors as its operations, layer for layer as model/repghost.py, with PyTorch's
  * symmetric k//2 padding given explicitly (tfjs 'same' pads stride-2 convs
  * asymmetrically). Train mode uses batch statistics through the fused BN kernel and
  * reports them for the running-statistics update; eval mode uses running statistics.
  */
 import * as tf from '@tensorflow/tfjs';
-import { layers, type ConvLayer } from '../spec/layers.js';
-import { BN_EPS, type BottleneckSpec, type GhostModuleSpec, type ModelSpec } from '../spec/model-spec.js';
+import type { BnLayer } from '../spec/layer-types.js';
+import type { ModelSpec } from '../spec/model-spec.js';
+import { walkNetwork, type NetworkOps } from '../spec/walk.js';
 import { batchNormTrain } from './kernels/batch-norm.js';
 import { nativeKernels } from './kernels/native.js';
 
@@ -59,92 +60,97 @@ function matMul(a: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
   return matMulFastGrad(a, b) as tf.Tensor2D;
 }
 
-/** The layers of a spec by module name, for kernel/stride/padding lookup. */
-function convLayers(spec: ModelSpec): Map<string, ConvLayer> {
-  const m = new Map<string, ConvLayer>();
-  for (const l of layers(spec, 'train', [32, 32])) if (l.kind === 'conv') m.set(l.name, l);
-  return m;
+/**
+ * A BN the walk asked for that is not computed yet. The fused kernel computes
+ * y = relu?(BN(x) + z?) in one pass (forward and backward), so a BN waits to see
+ * whether the next op is an add or a ReLU it can take in; any other reader forces it.
+ * `absorbed`: a later op took this BN in, so it must never run on its own.
+ */
+class PendingBn {
+  result: tf.Tensor4D | undefined;
+  absorbed = false;
+  constructor(readonly layer: BnLayer, readonly input: tf.Tensor4D, readonly relu: boolean, readonly z?: tf.Tensor4D) {}
 }
 
-const convCache = new WeakMap<ModelSpec, Map<string, ConvLayer>>();
+/** A value of the training graph: a tensor (NHWC for 4D) or a BN still open for fusion. */
+type Value = tf.Tensor | PendingBn;
 
 /** Runs the network on an NHWC batch; returns logits [N, numClasses]. */
 export function forward(spec: ModelSpec, weights: WeightSource, x: tf.Tensor4D, options: ForwardOptions): tf.Tensor2D {
-  let convs = convCache.get(spec);
-  if (!convs) convCache.set(spec, (convs = convLayers(spec)));
   const training = options.training;
 
-  const conv = (name: string, input: tf.Tensor4D): tf.Tensor4D => {
-    const l = convs.get(name);
-    if (!l) throw new Error(`internal: no conv layer '${name}'`);
-    const w = weights.param(`${name}.weight`);
-    let y: tf.Tensor4D;
-    if (l.groups === 1 && l.kernel === 1) {
-      const [n, h, wd, c] = input.shape;
-      y = tf.reshape(matMul(tf.reshape(input, [n * h * wd, c]), w), [n, h, wd, l.outChannels]);
-    } else {
-      const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [l.pad, l.pad], [l.pad, l.pad], [0, 0]];
-      y = l.groups === 1
-        ? tf.conv2d(input, w as tf.Tensor4D, l.stride, pad)
-        : tf.depthwiseConv2d(input, w as tf.Tensor4D, l.stride, pad);
-    }
-    return l.bias ? tf.add(y, weights.param(`${name}.bias`)) : y;
-  };
-
-  /** relu?(BN(input) + z?) */
-  const bn = (name: string, input: tf.Tensor4D, relu: boolean, z?: tf.Tensor4D): tf.Tensor4D => {
-    const gamma = weights.param(`${name}.weight`);
-    const beta = weights.param(`${name}.bias`);
-    if (training && !options.evalModeBn?.(name)) {
-      const r = batchNormTrain(input, gamma, beta, { eps: BN_EPS, relu }, z);
-      options.onBatchStats?.(name, r.mean.dataSync() as Float32Array, r.variance.dataSync() as Float32Array, input.size / input.shape[3]);
+  /** relu?(BN(input) + z?): the one place a BN runs (batch statistics in train mode). */
+  const batchNorm = (l: BnLayer, input: tf.Tensor4D, relu: boolean, z?: tf.Tensor4D): tf.Tensor4D => {
+    const gamma = weights.param(`${l.name}.weight`);
+    const beta = weights.param(`${l.name}.bias`);
+    if (training && !options.evalModeBn?.(l.name)) {
+      const r = batchNormTrain(input, gamma, beta, { eps: l.eps, relu }, z);
+      const count = input.size / input.shape[3];
+      options.onBatchStats?.(l.name, r.mean.dataSync() as Float32Array, r.variance.dataSync() as Float32Array, count);
       return r.y as tf.Tensor4D;
     }
     if (!options.runningStats) throw new Error('eval-mode forward needs runningStats');
-    const s = options.runningStats(name);
-    let y = tf.batchNorm(input, s.mean, s.variance, beta as tf.Tensor1D, gamma as tf.Tensor1D, BN_EPS);
+    const s = options.runningStats(l.name);
+    let y = tf.batchNorm(input, s.mean, s.variance, beta as tf.Tensor1D, gamma as tf.Tensor1D, l.eps);
     if (z) y = tf.add(y, z);
     return relu ? tf.relu(y) : y;
   };
 
-  const ghost = (g: GhostModuleSpec, input: tf.Tensor4D): tf.Tensor4D => {
-    const x1 = bn(`${g.name}.primary_conv.1`, conv(`${g.name}.primary_conv.0`, input), g.relu);
-    const cheap = conv(`${g.name}.cheap_operation.0`, x1);
-    const fusion = g.fusion === 'bn' ? bn(`${g.name}.fusion_bn.0`, x1, false) : g.fusion === 'identity' ? x1 : undefined;
-    return bn(`${g.name}.cheap_operation.1`, cheap, g.relu, fusion);
+  const force = (v: Value): tf.Tensor4D => {
+    if (!(v instanceof PendingBn)) return v as tf.Tensor4D;
+    if (v.absorbed) throw new Error(`internal: ${v.layer.name} was fused into a later op and is read again`);
+    return (v.result ??= batchNorm(v.layer, v.input, v.relu, v.z));
+  };
+  /** A BN that can still take an addend (no ReLU or addend yet, not computed). */
+  const openForAdd = (v: Value): v is PendingBn =>
+    v instanceof PendingBn && !v.relu && !v.z && !v.result && !v.absorbed;
+  const absorb = (p: PendingBn, relu: boolean, z?: tf.Tensor4D): PendingBn => {
+    p.absorbed = true;
+    return new PendingBn(p.layer, p.input, relu, z);
   };
 
-  const squeezeExcite = (b: BottleneckSpec, input: tf.Tensor4D): tf.Tensor4D => {
-    const se = b.se!;
-    const [n, , , c] = input.shape;
-    const pooled = tf.reshape(tf.mean(input, [1, 2]), [n, 1, 1, c]) as tf.Tensor4D;
-    const reduced = tf.relu(conv(`${se.name}.conv_reduce`, pooled));
-    const expanded = conv(`${se.name}.conv_expand`, reduced);
-    const gate = tf.div(tf.relu6(tf.add(expanded, 3)), 6); // hard_sigmoid of the official code
-    return tf.mul(input, gate);
+  const ops: NetworkOps<Value> = {
+    conv(l, value) {
+      const input = force(value);
+      const w = weights.param(`${l.name}.weight`);
+      let y: tf.Tensor4D;
+      if (l.groups === 1 && l.kernel === 1) {
+        const [n, h, wd, c] = input.shape;
+        y = tf.reshape(matMul(tf.reshape(input, [n * h * wd, c]), w), [n, h, wd, l.outChannels]);
+      } else {
+        const p: [number, number] = [l.pad, l.pad];
+        const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], p, p, [0, 0]];
+        y = l.groups === 1
+          ? tf.conv2d(input, w as tf.Tensor4D, l.stride, pad)
+          : tf.depthwiseConv2d(input, w as tf.Tensor4D, l.stride, pad);
+      }
+      return l.bias ? tf.add(y, weights.param(`${l.name}.bias`)) : y;
+    },
+    bn: (l, value) => new PendingBn(l, force(value), false),
+    relu(_name, v) {
+      if (v instanceof PendingBn && !v.relu && !v.result && !v.absorbed) return absorb(v, true, v.z);
+      return tf.relu(force(v));
+    },
+    add(_name, a, b) {
+      if (openForAdd(a)) return absorb(a, false, force(b));
+      if (openForAdd(b)) return absorb(b, false, force(a));
+      return tf.add(force(a), force(b));
+    },
+    globalPool(_name, v) {
+      const input = force(v);
+      const [n, , , c] = input.shape;
+      return tf.reshape(tf.mean(input, [1, 2]), [n, 1, 1, c]);
+    },
+    hardSigmoid: (_name, v) => tf.div(tf.relu6(tf.add(force(v), 3)), 6),
+    mul: (_name, v, gate) => tf.mul(force(v), force(gate)),
+    flatten(_name, v) {
+      const input = force(v);
+      return tf.reshape(input, [input.shape[0], input.shape[3]]);
+    },
+    // The mask (0 or 1/(1-p) per element) is drawn by the caller from the rate.
+    dropout: (_rate, v) => (training && options.dropoutMask ? tf.mul(force(v), options.dropoutMask) : v),
+    linear: (l, v) => tf.add(matMul(force(v), weights.param(`${l.name}.weight`)), weights.param(`${l.name}.bias`)),
+    tap: (_name, v) => v,
   };
-
-  const bottleneck = (b: BottleneckSpec, input: tf.Tensor4D): tf.Tensor4D => {
-    let h = ghost(b.ghost1, input);
-    if (b.stride > 1) h = bn(`${b.name}.bn_dw`, conv(`${b.name}.conv_dw`, h), false);
-    if (b.se) h = squeezeExcite(b, h);
-    const out = ghost(b.ghost2, h);
-    if (b.shortcut === 'none') return out;
-    if (b.shortcut === 'identity') return tf.add(out, input);
-    const s = bn(`${b.name}.shortcut.1`, conv(`${b.name}.shortcut.0`, input), false);
-    return bn(`${b.name}.shortcut.3`, conv(`${b.name}.shortcut.2`, s), false, out);
-  };
-
-  let h = bn('bn1', conv('conv_stem', x), true);
-  for (const stage of spec.stages) {
-    for (const block of stage) {
-      h = block.kind === 'bottleneck' ? bottleneck(block, h) : bn(`${block.name}.bn1`, conv(`${block.name}.conv`, h), true);
-    }
-  }
-  const n = h.shape[0];
-  const pooled = tf.reshape(tf.mean(h, [1, 2]), [n, 1, 1, spec.headIn]) as tf.Tensor4D;
-  let feat: tf.Tensor = tf.reshape(tf.relu(conv('conv_head', pooled)), [n, spec.headChannels]);
-  if (training && options.dropoutMask) feat = tf.mul(feat, options.dropoutMask);
-  const logits = tf.add(matMul(feat, weights.param('classifier.weight')), weights.param('classifier.bias'));
-  return logits as tf.Tensor2D;
+  return force(walkNetwork(spec, 'train', ops, x)) as tf.Tensor as tf.Tensor2D;
 }

@@ -25,6 +25,10 @@ export const TRAIN_INTERPOLATIONS: readonly TrainInterpolation[] = ['random', 'b
 export const ERASE_MODES: readonly EraseMode[] = ['pixel', 'rand', 'const'];
 export const TRAIN_BACKENDS: readonly TrainBackendName[] = ['wasm', 'cpu'];
 
+/** timm's --dist-bn choices ('' leaves each rank's statistics as they are). */
+export type DistBnMode = 'reduce' | 'broadcast' | '';
+export const DIST_BN_MODES: readonly DistBnMode[] = ['reduce', 'broadcast', ''];
+
 /**
  * How a value is written on the command line and checked. Numbers are checked against
  * [min, max] (min excluded with `above`, max with `below`); a pair is two numbers lo <= hi in that range.
@@ -205,6 +209,15 @@ export const TRAIN_OPTION_TABLE = {
   threads: row<number | undefined>({
     flag: '--threads <n>', kind: { type: 'int', min: 1, max: 1024 }, default: undefined, timm: null,
     help: 'threads of the native training kernels (default: all cores; the wasm kernels run single-threaded in Node)',
+  }),
+  // Data-parallel runs (mpirun -np N, or the command's --nproc N): issue 18.
+  syncBn: row<boolean>({
+    flag: '--sync-bn', kind: { type: 'flag' }, default: false, timm: 'sync_bn',
+    help: "data-parallel: BatchNorm statistics over the global batch of all processes (timm's --sync-bn)",
+  }),
+  distBn: row<DistBnMode>({
+    flag: '--dist-bn <mode>', kind: { type: 'choice', choices: DIST_BN_MODES }, default: 'reduce', timm: 'dist_bn',
+    help: "data-parallel: BN running statistics at each epoch end: reduce (averaged over processes), broadcast (rank 0's) or '' (kept)",
   }),
 };
 

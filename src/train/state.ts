@@ -36,7 +36,7 @@ function tensorOf(sd: StateDict, key: string, shape: number[]): PtTensor {
 
 /** Names of the BatchNorm layers of a spec, in PyTorch order. */
 export function bnNames(spec: ModelSpec): string[] {
-  return layers(spec, 'train', [32, 32]).filter((l) => l.kind === 'bn').map((l) => l.name);
+  return layers(spec, 'train').filter((l) => l.kind === 'bn').map((l) => l.name);
 }
 
 let nextModelId = 0;
@@ -87,7 +87,7 @@ export class ModelState {
   static init(spec: ModelSpec, rng: Rng): ModelState {
     const values = new Map<string, Float32Array>();
     const fanIn = new Map<string, number>();
-    for (const l of layers(spec, 'train', [32, 32])) {
+    for (const l of layers(spec, 'train')) {
       if (l.kind === 'conv') fanIn.set(l.name, (l.inChannels / l.groups) * l.kernel * l.kernel);
       if (l.kind === 'linear') fanIn.set(l.name, l.inFeatures);
     }

@@ -4,6 +4,7 @@
  * the forward (momentum 0.1, unbiased variance, num_batches_tracked + 1).
  */
 import * as tf from '@tensorflow/tfjs';
+import { batchNormCountRatio } from './kernels/batch-norm.js';
 import { liveView } from './kernels/typed-io.js';
 import { labelSmoothingCrossEntropy } from './loss.js';
 import { forward } from './network.js';
@@ -30,6 +31,12 @@ export interface StepInputs {
    * that drive a step with PyTorch's gradients to isolate the next step.
    */
   overrideGrad?: (key: string) => Float32Array | undefined;
+  /**
+   * Data-parallel training: turns this rank's gradients (graph layout) and loss finiteness into
+   * the gradients every rank applies (averaged over ranks) and whether any rank's loss was not
+   * finite (then no rank updates). Called on every rank, also when the local loss is not finite.
+   */
+  reduceGradients?: (local: (key: string) => Float32Array, lossFinite: boolean) => { grad(key: string): Float32Array; finite: boolean };
 }
 
 /** What a step did. `applied` is false when the loss was not finite (no update made). */
@@ -71,9 +78,15 @@ export function trainStep(model: ModelState, sgd: Optimizer, input: StepInputs, 
       gradCopies = new Map();
       for (const [name, g] of Object.entries(grads)) gradCopies.set(keyOf.get(name)!, g.dataSync() as Float32Array);
     }
-    if (!Number.isFinite(loss)) return { loss, applied: false, logits: logitsCopy, grads: gradCopies };
     const gradByKey = new Map<string, tf.Tensor>();
     for (const [name, g] of Object.entries(grads)) gradByKey.set(keyOf.get(name)!, g);
+    const localGrad = (k: string): Float32Array => {
+      const g = gradByKey.get(k);
+      if (!g) throw new Error(`no gradient for '${k}'`);
+      return liveView(g);
+    };
+    const reduced = input.reduceGradients?.(localGrad, Number.isFinite(loss));
+    if (!Number.isFinite(loss) || (reduced && !reduced.finite)) return { loss, applied: false, logits: logitsCopy, grads: gradCopies };
     // The update is computed on copies and assigned as new tensors, never written into
     // the variables' storage: tfjs-backend-wasm caches XNNPACK operators with packed
     // weights per weight tensor, so an in-place change would go unseen by convs.
@@ -85,9 +98,7 @@ export function trainStep(model: ModelState, sgd: Optimizer, input: StepInputs, 
     }, (k) => {
       const override = input.overrideGrad?.(k);
       if (override) return override;
-      const g = gradByKey.get(k);
-      if (!g) throw new Error(`no gradient for '${k}'`);
-      return liveView(g);
+      return reduced ? reduced.grad(k) : localGrad(k);
     });
     for (const [k, values] of updated) model.setParam(k, values);
     updateRunningStats(model, stats);
@@ -102,10 +113,12 @@ export function trainStep(model: ModelState, sgd: Optimizer, input: StepInputs, 
 /** PyTorch's running update, in double precision like its CPU kernel, stored as float32. */
 function updateRunningStats(model: ModelState, stats: Map<string, BatchStats>): void {
   const m = BN_MOMENTUM;
+  const countRatio = batchNormCountRatio();
   for (const [name, s] of stats) {
     if (model.frozenBn.has(name)) continue; // frozen stages keep their running statistics
     const b = model.bn.get(name)!;
-    const unbias = s.count / (s.count - 1);
+    const count = s.count * countRatio; // synchronized BN: the global batch
+    const unbias = count / (count - 1);
     for (let c = 0; c < b.mean.length; c++) {
       b.mean[c] = m * s.mean[c]! + (1 - m) * b.mean[c]!;
       b.variance[c] = m * s.variance[c]! * unbias + (1 - m) * b.variance[c]!;

@@ -4,6 +4,7 @@
  * Writes last.pth.tar / model_best.pth.tar (timm layout, torch-loadable) and summary.csv
  * to --output; --resume continues a killed run exactly.
  */
+import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
 import { DEFAULT_FASHION_MNIST_DIR } from '../../data/fashion-mnist.js';
 import { parseRandAugment } from '../../data/augment/rand-augment.js';
@@ -13,7 +14,7 @@ import { UsageError } from '../errors.js';
 import { addTableOptions, intFlag, longFlag, readTableOptions } from '../flags.js';
 
 /** Flags of the command itself, not trainer options. */
-interface CommandFlags { logInterval: number }
+interface CommandFlags { logInterval: number; nproc?: number }
 
 const HELP = `
 Datasets:
@@ -46,9 +47,26 @@ export function register(program: Command): void {
     .description('train a RepGhostNet (timm train.py recipe) on Fashion-MNIST or an ImageFolder, with exact --resume');
   addTableOptions(cmd, TRAIN_OPTION_TABLE)
     .option('--log-interval <n>', 'steps between progress lines when stderr is not a terminal', intFlag('--log-interval'), 50)
+    .option('--nproc <n>', 'data-parallel on this machine: start mpirun with n processes of this command (-b is per process)',
+      intFlag('--nproc', 1, 4096))
     .addHelpText('after', HELP)
     .action(async (f: CommandFlags & Record<string, unknown>) => {
       const options = optionsFromFlags(f);
+      const { launcherWorldSize } = await import('../../distributed/mpi.js');
+      if (f.nproc !== undefined) {
+        const cores = availableParallelism();
+        if (f.nproc > 4 * cores) {
+          throw new UsageError(`--nproc ${f.nproc} is more than 4 processes per core on this ${cores}-core machine; for several machines use mpirun -H`);
+        }
+        if (launcherWorldSize() !== null) throw new UsageError('--nproc starts mpirun itself: leave it out when the command already runs under mpirun');
+        const { launchRanks } = await import('../../distributed/launch.js');
+        process.exitCode = await launchRanks(f.nproc);
+        return;
+      }
+      if (launcherWorldSize() !== null) {
+        await trainRank(options, f.logInterval);
+        return;
+      }
       // TensorFlow.js loads only when training runs, not at every CLI start.
       const [{ train }, { progressHooks }] = await Promise.all([import('../../train/trainer.js'), import('../../train/progress.js')]);
       const hooks = progressHooks({ every: f.logInterval });
@@ -62,6 +80,49 @@ export function register(program: Command): void {
       const best = outcome.bestMetric === null ? '' : `; best top-1 ${outcome.bestMetric.toFixed(2)} at epoch ${outcome.bestEpoch}`;
       process.stderr.write(`done (${outcome.backend}): ${outcome.history.length} epochs in ${options.output}${best}\n`);
     });
+}
+
+/**
+ * One rank of a data-parallel job (started by mpirun): rank 0 shows progress; an error on
+ * any rank is printed with its rank and ends the whole job (MPI_Abort), so no rank waits
+ * forever in a collective; a clean end leaves MPI cleanly.
+ */
+async function trainRank(options: TrainOptions, logInterval: number): Promise<void> {
+  const [{ train }, { progressHooks }, { joinWorld, launcherRank }] = await Promise.all([
+    import('../../train/trainer.js'), import('../../train/progress.js'), import('../../distributed/mpi.js'),
+  ]);
+  let comm;
+  try {
+    comm = joinWorld()!;
+  } catch (e) {
+    // No binding: usually every rank fails the same way. Rank 0 says so at once; the others wait
+    // (mpirun ends the job, and them, when rank 0 exits), and speak only if rank 0 did not fail.
+    if (launcherRank() === 0) throw e;
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+    throw e;
+  }
+  const hooks = progressHooks({ every: logInterval });
+  let outcome;
+  try {
+    outcome = await train(options, hooks).finally(() => hooks.stop());
+  } catch (e) {
+    const verbose = process.argv.includes('--verbose');
+    process.stderr.write(`repghost: rank ${comm.rank}: ${(e as Error).message.replace(/\s*\n\s*/g, ' ')}\n${verbose ? `${(e as Error).stack}\n` : ''}`);
+    return comm.abort(1);
+  }
+  outcome.final.dispose();
+  if (outcome.status === 'nan') {
+    if (comm.rank === 0) process.stderr.write(`repghost: ${outcome.message}\n`);
+    comm.finalize();
+    process.exitCode = 1;
+    return;
+  }
+  comm.finalize();
+  if (comm.rank !== 0) return;
+  const best = outcome.bestMetric === null ? '' : `; best top-1 ${outcome.bestMetric.toFixed(2)} at epoch ${outcome.bestEpoch}`;
+  const d = outcome.distributed;
+  const share = d ? `; allreduce ${(100 * d.allreduceShare).toFixed(1)} % of the step` : '';
+  process.stderr.write(`done (${outcome.backend}, ${comm.size} processes): ${outcome.history.length} epochs in ${options.output}${best}${share}\n`);
 }
 
 /** Checks the flags together and turns them into trainer options (UsageError for any bad value). */

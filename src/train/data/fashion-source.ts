@@ -8,6 +8,7 @@ import {
   FASHION_MNIST_CLASSES, FASHION_MNIST_SIZE, loadFashionMnistSplit, prepareSplit, writeImage, type PreparedSplit,
 } from '../../data/fashion-mnist.js';
 import type { Rng } from '../rng.js';
+import { epochStreamKey, evalRange, sampleStream, shardIndices, type EpochShard } from './distributed-sampler.js';
 import type { EpochBatches, DataBatch, TrainingData } from './source.js';
 
 /** Fills one training batch (NHWC) and its labels, drawing crops and flips from `rng`. */
@@ -43,14 +44,34 @@ export class FashionMnistData implements TrainingData {
   get trainCount(): number { return this.train.count; }
   get evalCount(): number { return this.test.count; }
 
-  epoch(rng: Rng, batchSize: number, steps: number): EpochBatches {
-    const order = new Int32Array(this.train.count);
-    for (let i = 0; i < order.length; i++) order[i] = i;
-    rng.shuffle(order);
+  epoch(rng: Rng, batchSize: number, steps: number, shard?: EpochShard): EpochBatches {
     const S = FASHION_MNIST_SIZE;
     const x = new Float32Array(batchSize * S * S * 3);
     const y = new Int32Array(batchSize);
     let step = 0;
+    if (shard) {
+      // Data-parallel: this rank's share; each image's crop and flip from its own stream.
+      const order = shardIndices(this.train.count, shard);
+      const key = epochStreamKey(shard.seed, shard.epoch, 'augment');
+      return {
+        next: () => {
+          if (step >= steps) return Promise.reject(new Error(`internal: epoch has ${steps} batches`));
+          const indices = order.slice(step * batchSize, ++step * batchSize);
+          indices.forEach((index, i) => {
+            const r = sampleStream(key, index);
+            const top = r.int(5);
+            const left = r.int(5);
+            writeImage(this.train, index, i, x, { top, left, flip: r.uniform() < this.hflip });
+            y[i] = this.train.labels[index]!;
+          });
+          return Promise.resolve({ x, y, n: batchSize, size: S, skipped: [], indices });
+        },
+        close: () => {},
+      };
+    }
+    const order = new Int32Array(this.train.count);
+    for (let i = 0; i < order.length; i++) order[i] = i;
+    rng.shuffle(order);
     return {
       next: () => {
         if (step >= steps) return Promise.reject(new Error(`internal: epoch has ${steps} batches`));
@@ -62,11 +83,12 @@ export class FashionMnistData implements TrainingData {
     };
   }
 
-  async *evalBatches(batchSize: number): AsyncIterable<DataBatch> {
+  async *evalBatches(batchSize: number, part?: { rank: number; world: number }): AsyncIterable<DataBatch> {
     const S = FASHION_MNIST_SIZE;
     const x = new Float32Array(batchSize * S * S * 3);
-    for (let start = 0; start < this.test.count; start += batchSize) {
-      const n = Math.min(batchSize, this.test.count - start);
+    const [first, end] = part ? evalRange(this.test.count, part.rank, part.world) : [0, this.test.count];
+    for (let start = first; start < end; start += batchSize) {
+      const n = Math.min(batchSize, end - start);
       for (let i = 0; i < n; i++) writeImage(this.test, start + i, i, x);
       yield { x, y: Int32Array.from(this.test.labels.subarray(start, start + n)), n, size: S, skipped: [] };
     }

@@ -5,6 +5,7 @@
  */
 import type { LabelledBatch } from '../evaluate.js';
 import type { Rng } from '../rng.js';
+import type { EpochShard } from './distributed-sampler.js';
 
 /** An image left out of a batch because it could not be read. */
 export interface SkippedImage { file: string; reason: string }
@@ -13,6 +14,8 @@ export interface SkippedImage { file: string; reason: string }
 export interface DataBatch extends LabelledBatch {
   /** Unreadable images left out (n is smaller than the batch size by their number). */
   skipped: SkippedImage[];
+  /** Dataset index of each of the n images (sharded epochs: keys the per-sample dropout stream). */
+  indices?: Int32Array;
 }
 
 /** The batches of one epoch, taken in order with `next()`. */
@@ -37,10 +40,15 @@ export interface TrainingData {
    * Starts an epoch of `steps` batches of `batchSize`: draws from `rng` what the epoch
    * needs up front (the shuffle, per-sample seeds), or per batch as `next()` runs
    * (Fashion-MNIST's in-memory crops), always in the same order for the same state.
+   * With `shard` (data-parallel runs) nothing comes from `rng`: the rank's share of the
+   * epoch and every draw depend only on the shard's seed and epoch (distributed-sampler.ts).
    */
-  epoch(rng: Rng, batchSize: number, steps: number): EpochBatches;
-  /** The evaluation set in order, in batches of `batchSize` (no randomness). */
-  evalBatches(batchSize: number): AsyncIterable<DataBatch>;
+  epoch(rng: Rng, batchSize: number, steps: number, shard?: EpochShard): EpochBatches;
+  /**
+   * The evaluation set in order, in batches of `batchSize` (no randomness); with `part`,
+   * only that rank's contiguous slice, so the ranks together score each image once.
+   */
+  evalBatches(batchSize: number, part?: { rank: number; world: number }): AsyncIterable<DataBatch>;
   /** Frees workers and buffers. */
   close(): Promise<void>;
 }

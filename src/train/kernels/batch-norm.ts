@@ -12,12 +12,59 @@
  * caller can update running statistics.
  */
 import { clone } from '@tensorflow/tfjs';
+import { allreduceIdentical, type Communicator } from '../../distributed/communicator.js';
 import { ENGINE_KERNELS, type GradConfig, type KernelConfig, type KernelFunc, type NamedAttrMap, type NamedTensorMap, type Tensor, type TensorInfo } from './tf-internal.js';
 import { nativeKernels } from './native.js';
 import { KernelIO } from './typed-io.js';
 
 export const BN_TRAIN = 'RepghostBatchNormTrain';
 export const BN_TRAIN_GRAD = 'RepghostBatchNormTrainGrad';
+
+/**
+ * Synchronized BatchNorm (timm's --sync-bn, torch's SyncBatchNorm): while set, every
+ * train-mode BN of this process normalizes with the statistics of the global batch of all
+ * ranks, and its backward pass uses the global gradient sums (the gamma / beta gradients
+ * stay local: the data-parallel step averages them like every other gradient). Runs on the
+ * TypeScript path of the kernel, whose statistics are float64 sums that can be combined.
+ */
+export interface BatchNormSync {
+  comm: Communicator;
+  /** Global over local elements per channel of the last forward (for the unbiased running variance). */
+  countRatio?: number;
+}
+
+let sync: BatchNormSync | null = null;
+
+/** Turns synchronized BatchNorm on (with the job's communicator) or off (null). */
+export function setBatchNormSync(s: { comm: Communicator } | null): void {
+  sync = s && s.comm.size > 1 ? { comm: s.comm } : null;
+}
+
+/** Global over local batch elements of the last synchronized forward (1 when BN is not synchronized). */
+export function batchNormCountRatio(): number {
+  return sync?.countRatio ?? 1;
+}
+
+/** Global mean and biased variance from this rank's float64 moments over M elements per channel. */
+function globalMoments(s: BatchNormSync, mean: Float64Array, variance: Float64Array, M: number): { mean: Float64Array; variance: Float64Array } {
+  const C = mean.length;
+  const sums = new Float64Array(C + 1);
+  for (let c = 0; c < C; c++) sums[c] = mean[c]! * M;
+  sums[C] = M;
+  allreduceIdentical(s.comm, sums);
+  const total = sums[C]!;
+  const gMean = new Float64Array(C);
+  const squares = new Float64Array(C);
+  for (let c = 0; c < C; c++) {
+    gMean[c] = sums[c]! / total;
+    const d = mean[c]! - gMean[c]!;
+    squares[c] = M * (variance[c]! + d * d); // this rank's sum of squares around the global mean
+  }
+  allreduceIdentical(s.comm, squares);
+  for (let c = 0; c < C; c++) squares[c] = squares[c]! / total;
+  s.countRatio = total / M;
+  return { mean: gMean, variance: squares };
+}
 
 /** Options of the fused BN. */
 export interface BnAttrs { eps: number; relu: boolean }
@@ -113,11 +160,12 @@ const forward: KernelFunc = ({ inputs, backend, attrs }) => {
   const xv = io.view(x), g = io.view(gamma), b = io.view(beta), y = io.view(yInfo);
   const zv = z ? io.view(z) : null;
   const native = nativeKernels();
-  if (native) {
+  if (native && !sync) {
     native.bnForward(xv, C, g, b, zv, relu, eps, y, io.view(meanInfo), io.view(varInfo));
     return [yInfo, meanInfo, varInfo];
   }
-  const { mean, variance } = channelMoments(xv, C);
+  const local = channelMoments(xv, C);
+  const { mean, variance } = sync ? globalMoments(sync, local.mean, local.variance, xv.length / C) : local;
   // PyTorch folds in float32: alpha = invstd * weight; beta' = bias - mean * alpha.
   const alpha = new Float32Array(C);
   const shift = new Float32Array(C);
@@ -147,13 +195,27 @@ const backward: KernelFunc = ({ inputs, backend, attrs }) => {
   const dx = io.view(dxInfo);
   const dz = dzInfo ? io.view(dzInfo) : null;
   const native = nativeKernels();
-  if (native) {
+  if (native && !sync) {
     native.bnBackward(dyv, xv, C, g, mu, va, yv, eps, dx, io.view(dgInfo), io.view(dbInfo), dz);
     return dzInfo ? [dxInfo, dgInfo, dbInfo, dzInfo] : [dxInfo, dgInfo, dbInfo];
   }
-  const M = xv.length / C;
-  const { sumG, sumGX } = gradSums(dyv, xv, mu, yv, C);
+  let M = xv.length / C;
+  const local = gradSums(dyv, xv, mu, yv, C);
+  let { sumG, sumGX } = local;
   const dgamma = new Float64Array(C);
+  for (let c = 0; c < C; c++) dgamma[c] = local.sumGX[c]! / Math.sqrt(va[c]! + eps);
+  const dbeta = local.sumG.slice();
+  if (sync) {
+    // dx needs the sums over the global batch (mean and variance were global); gamma and beta keep local sums.
+    const sums = new Float64Array(2 * C + 1);
+    sums.set(local.sumG, 0);
+    sums.set(local.sumGX, C);
+    sums[2 * C] = M;
+    allreduceIdentical(sync.comm, sums);
+    sumG = sums.slice(0, C);
+    sumGX = sums.slice(C, 2 * C);
+    M = sums[2 * C]!;
+  }
   // dx = gamma * invstd * (g - mean(g) - (x - mean) * invstd^2 * mean(g * (x - mean)))
   //    = a[c] * g + b[c] * x + d[c], per channel constants folded once.
   const a = new Float32Array(C);
@@ -161,7 +223,6 @@ const backward: KernelFunc = ({ inputs, backend, attrs }) => {
   const d = new Float32Array(C);
   for (let c = 0; c < C; c++) {
     const invstd = 1 / Math.sqrt(va[c]! + eps);
-    dgamma[c] = sumGX[c]! * invstd;
     const k1 = g[c]! * invstd;
     const k3 = (sumGX[c]! / M) * invstd * invstd;
     a[c] = k1;
@@ -187,7 +248,7 @@ const backward: KernelFunc = ({ inputs, backend, attrs }) => {
     }
   }
   io.view(dgInfo).set(dgamma);
-  io.view(dbInfo).set(sumG);
+  io.view(dbInfo).set(dbeta);
   return dzInfo ? [dxInfo, dgInfo, dbInfo, dzInfo] : [dxInfo, dgInfo, dbInfo];
 };
 
