@@ -16,7 +16,7 @@
  * average is recorded before and after. Writes bench/results/validate.{json,md}.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -53,15 +53,15 @@ async function makeFolder(dir: string): Promise<string[]> {
   for (let i = 0; i < IMAGES; i++) {
     const cls = IMAGENET_WNIDS[(i % 10) * 97]!;
     mkdirSync(path.join(dir, cls), { recursive: true });
-    const src = sharp(photos[i % photos.length]!);
+    const src = sharp(photos[i % photos.length]);
     const meta = await src.metadata();
-    const cw = Math.floor(meta.width! * (0.6 + 0.4 * rand()));
-    const ch = Math.floor(meta.height! * (0.6 + 0.4 * rand()));
-    const left = Math.floor((meta.width! - cw) * rand());
-    const top = Math.floor((meta.height! - ch) * rand());
+    const cw = Math.floor(meta.width * (0.6 + 0.4 * rand()));
+    const ch = Math.floor(meta.height * (0.6 + 0.4 * rand()));
+    const left = Math.floor((meta.width - cw) * rand());
+    const top = Math.floor((meta.height - ch) * rand());
     const [w, h] = i % 4 === 3 ? [375, 500] : [500, 375];
     const file = path.join(dir, cls, `${cls}_${i}.JPEG`);
-    await sharp(photos[i % photos.length]!).extract({ left, top, width: cw, height: ch }).removeAlpha().toColourspace('srgb')
+    await sharp(photos[i % photos.length]).extract({ left, top, width: cw, height: ch }).removeAlpha().toColourspace('srgb')
       .resize(w, h, { fit: 'fill' }).jpeg({ quality: 90 }).toFile(file);
     files.push(file);
   }
@@ -131,8 +131,11 @@ async function main(): Promise<void> {
       }
       decodeMs.push(dec / files.length);
       preMs.push(all / files.length);
-      if (hasPillow) pillow.push(JSON.parse(execFileSync(PY, [script, 'pillow', listFile, '1'], { encoding: 'utf8' })));
-      if (hasTorch) torchLoader.push(JSON.parse(execFileSync(PY, [script, 'loader', data, '2', String(BATCH), '1'], { encoding: 'utf8' })));
+      if (hasPillow) pillow.push(JSON.parse(execFileSync(PY, [script, 'pillow', listFile, '1'], { encoding: 'utf8' })) as (typeof pillow)[number]);
+      if (hasTorch) {
+        const out = execFileSync(PY, [script, 'loader', data, '2', String(BATCH), '1'], { encoding: 'utf8' });
+        torchLoader.push(JSON.parse(out) as (typeof torchLoader)[number]);
+      }
     }
     for (const m of models.values()) await m.dispose();
     for (const c of configs) await c.pool!.close();

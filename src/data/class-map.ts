@@ -94,7 +94,7 @@ export function mapClassFolders(
     const what = `the class map ${names.classMap.file}`;
     return known(byNames(folders, names.classMap.names, numClasses, what), 'class-map');
   }
-  if (names.checkpoint && names.checkpoint.length === numClasses) {
+  if (names.checkpoint?.length === numClasses) {
     const what = `the ${numClasses} classes the checkpoint was trained on`;
     return known(byNames(folders, names.checkpoint, numClasses, what), 'checkpoint');
   }

@@ -13,9 +13,11 @@
 /** log(sum(exp(x))) computed stably (float64). */
 export function logSumExp(x: ArrayLike<number>): number {
   let max = -Infinity;
+  // eslint-disable-next-line @typescript-eslint/prefer-for-of -- an ArrayLike need not be iterable
   for (let i = 0; i < x.length; i++) if (x[i]! > max) max = x[i]!;
   if (max === -Infinity || Number.isNaN(max)) return max;
   let sum = 0;
+  // eslint-disable-next-line @typescript-eslint/prefer-for-of -- as above
   for (let i = 0; i < x.length; i++) sum += Math.exp(x[i]! - max);
   return max + Math.log(sum);
 }

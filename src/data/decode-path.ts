@@ -16,8 +16,9 @@ export async function decodeImagePath(file: FsPath, options: DecodeOptions = {})
   const st = await stat(bytesPath).catch(() => null);
   if (!st) throw new ImageDecodeError(name, 'file not found');
   if (!st.isFile()) throw new ImageDecodeError(name, 'not a regular file');
-  const bytes = await readFile(bytesPath).catch((e: Error) => {
-    throw new ImageDecodeError(name, (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : e.message);
+  const bytes = await readFile(bytesPath).catch((e: unknown) => {
+    const err = e as NodeJS.ErrnoException;
+    throw new ImageDecodeError(name, err.code === 'ENOENT' ? 'file not found' : err.message);
   });
   return decodeImageFile(bytes, { ...options, name });
 }

@@ -148,11 +148,12 @@ async function walkClass(rootBytes: Uint8Array, classRel: Uint8Array, visited: S
     if (names.length) folders.push({ rel, names: names.sort(comparePythonNames) });
   };
   await walkReal(classRel);
-  for (let k = 0; k < linked.length; k++) {
-    const key = await dirKey(join(rootBytes, linked[k]!));
+  // Links found while walking linked folders are appended, and visited by this same loop.
+  for (const link of linked) {
+    const key = await dirKey(join(rootBytes, link));
     if (key && !visited.has(key)) {
       visited.add(key);
-      await walkReal(linked[k]!);
+      await walkReal(link);
     }
   }
   // sorted(os.walk(...)): folders by path; names already sorted within a folder.
@@ -193,7 +194,7 @@ export class ImageFolderIndex {
   /** The exact path bytes of image i (root/class/.../name). */
   pathBytes(i: number): Uint8Array {
     this.check(i);
-    const name = this.names.subarray(i ? this.nameEnd[i - 1]! : 0, this.nameEnd[i]!);
+    const name = this.names.subarray(i ? this.nameEnd[i - 1]! : 0, this.nameEnd[i]);
     return join(this.rootBytes, this.folderRel[this.fileFolder[i]!]!, name);
   }
 
@@ -232,11 +233,11 @@ export class ImageFolderIndex {
     const rootKey = await dirKey(rootBytes);
     if (!rootKey) throw new ImageFolderError(`dataset folder not found: ${root}`);
     const classBytes: Uint8Array[] = [];
-    const entries = await readdir(rootBytes, { withFileTypes: true, encoding: 'buffer' }).catch((e: Error) => {
-      throw new ImageFolderError(`cannot list ${root}: ${e.message}`);
+    const entries = await readdir(rootBytes, { withFileTypes: true, encoding: 'buffer' }).catch((e: unknown) => {
+      throw new ImageFolderError(`cannot list ${root}: ${(e as Error).message}`);
     });
     for (const e of entries) {
-      const name = new Uint8Array(e.name as unknown as Buffer);
+      const name = new Uint8Array(e.name);
       const isDir = e.isDirectory() || (e.isSymbolicLink() && (await dirKey(join(rootBytes, name))) !== null);
       if (isDir) classBytes.push(name);
     }

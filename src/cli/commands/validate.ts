@@ -29,7 +29,7 @@ const csvField = (v: string): string => (/[",\r\n]/.test(v) ? `"${v.replace(/"/g
 /** The class names a checkpoint trained here recorded in its args (`class_names`), if any. */
 function checkpointClassNames(args: Record<string, unknown> | undefined): string[] | undefined {
   const names = args?.class_names;
-  return Array.isArray(names) && names.every((n) => typeof n === 'string') ? (names as string[]) : undefined;
+  return Array.isArray(names) && names.every((n) => typeof n === 'string') ? (names) : undefined;
 }
 
 export function register(program: Command): void {
@@ -54,7 +54,7 @@ export function register(program: Command): void {
       if (!count) throw new UsageError(`no images found under ${dir} (extensions: ${IMG_EXTENSIONS.join(' ')})`);
       const names: ClassNames = {};
       if (opts.classMap) {
-        const text = new TextDecoder().decode(await readInputFile(opts.classMap, 'class map').catch((e: Error) => { throw new UsageError(e.message); }));
+        const text = new TextDecoder().decode(await readInputFile(opts.classMap, 'class map').catch((e: unknown) => { throw new UsageError((e as Error).message); }));
         names.classMap = { names: parseClassMap(text, opts.classMap), file: opts.classMap };
       }
       const model = await loadModelFromFlags(opts, opts.json, command);
