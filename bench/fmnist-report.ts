@@ -37,7 +37,9 @@ function markdown(runs: FmnistRun[], reference: Record<string, ReferenceRun>): s
     '# Fashion-MNIST: repghostnet_0_5x with the reference recipe, repghost (TensorFlow.js) vs PyTorch 1.13',
     '',
     'Recipe: `shared/reference/fashion_mnist.md` (32x32, random crop pad 2 + flip, Nesterov SGD lr 0.1 batch 128, cosine with 1 warm-up epoch, wd 1e-5, smoothing 0.1, dropout 0.2, EMA 0.999). ' +
-    'Test top-1 after the last epoch; seconds and images/s of the training phase (evaluation excluded). PyTorch: one run, seed 42, 2 threads, this kind of machine.',
+    'Test top-1 after the last epoch; seconds and images/s of the training phase (evaluation excluded). PyTorch: one run, seed 42, 2 threads, this kind of machine. ' +
+    'PyTorch\'s speed is REFERENCE.md\'s re-measurement on a quiet machine (2026-12-06), ours that of each run\'s date and load: ' +
+    'speeds from different days do not compare; for a speed ratio use `npm run bench:train`, which measures both in one run ([train.md](train.md)).',
     '',
     '| epochs | seed | kernels | top-1 raw | top-1 EMA | s/epoch | images/s | date |',
     '|---:|---:|---|---:|---:|---:|---:|---|',

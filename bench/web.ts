@@ -32,7 +32,9 @@ import { launchChromium } from '../web/scripts/chromium.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..');
-const shared = process.env.REPGHOST_SHARED ? path.resolve(process.env.REPGHOST_SHARED) : path.resolve(repoRoot, '../shared');
+const shared = process.env.REPGHOST_SHARED
+  ? path.resolve(process.env.REPGHOST_SHARED)
+  : path.resolve(repoRoot, '../shared');
 
 const MODELS = [
   { name: 'repghostnet_0_5x', weights: 'golden/repghostnet_0_5x/checkpoint.pth' },
@@ -43,7 +45,10 @@ const SIZE = 224;
 const RUNS = Number(process.env.BENCH_RUNS ?? 40);
 /** Timed runs per configuration per round; rounds interleave the configurations. */
 const PER_ROUND = Number(process.env.BENCH_PER_ROUND ?? 5);
-const WARMUP: WarmupOptions = { runs: Number(process.env.BENCH_WARMUP_RUNS ?? 20), ms: Number(process.env.BENCH_WARMUP_MS ?? 4000) };
+const WARMUP: WarmupOptions = {
+  runs: Number(process.env.BENCH_WARMUP_RUNS ?? 20),
+  ms: Number(process.env.BENCH_WARMUP_MS ?? 4000),
+};
 
 type Runtime = 'chromium-ort-web-wasm' | 'node-ort-web-wasm' | 'node-ort-native';
 
@@ -78,11 +83,21 @@ async function nodeWebChild(threads: number): Promise<void> {
   ortWeb.env.wasm.numThreads = threads;
   const probes = new Map<string, LatencyProbe>();
   for await (const line of createInterface({ input: process.stdin })) {
-    const msg = JSON.parse(line) as { id: number; cmd: string; model: string; file?: string; o?: WarmupOptions; runs?: number };
+    const msg = JSON.parse(line) as {
+      id: number;
+      cmd: string;
+      model: string;
+      file?: string;
+      o?: WarmupOptions;
+      runs?: number;
+    };
     let result: unknown;
     try {
       if (msg.cmd === 'load') {
-        const engine = await OrtEngine.create(ortWeb as unknown as OrtModule, new Uint8Array(readFileSync(msg.file!)), { graphOptimizationLevel: 'all', executionMode: 'sequential' });
+        const engine = await OrtEngine.create(ortWeb, new Uint8Array(readFileSync(msg.file!)), {
+          graphOptimizationLevel: 'all',
+          executionMode: 'sequential',
+        });
         probes.set(msg.model, new LatencyProbe(engine, SIZE));
         result = { threads: ortWeb.env.wasm.numThreads };
       } else if (msg.cmd === 'warm') result = await probes.get(msg.model)!.warm(msg.o!);
@@ -95,9 +110,14 @@ async function nodeWebChild(threads: number): Promise<void> {
 }
 
 function nodeWebTarget(threads: number, work: string): Target {
-  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--node-web-child', String(threads)], {
-    cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  const child: ChildProcessWithoutNullStreams = spawn(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(import.meta.url), '--node-web-child', String(threads)],
+    {
+      cwd: repoRoot,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += String(d)));
   const waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
@@ -112,11 +132,12 @@ function nodeWebTarget(threads: number, work: string): Target {
   child.on('exit', (code) => {
     for (const w of waiting.values()) w.reject(new Error(`onnxruntime-web child exited (${code}): ${stderr}`));
   });
-  const call = <T>(msg: Record<string, unknown>) => new Promise<T>((resolve, reject) => {
-    const id = nextId++;
-    waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
-    child.stdin.write(`${JSON.stringify({ ...msg, id })}\n`);
-  });
+  const call = <T>(msg: Record<string, unknown>) =>
+    new Promise<T>((resolve, reject) => {
+      const id = nextId++;
+      waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      child.stdin.write(`${JSON.stringify({ ...msg, id })}\n`);
+    });
   return {
     runtime: 'node-ort-web-wasm',
     threads,
@@ -154,26 +175,35 @@ function nativeTarget(threads: number): Target {
 
 // ---- Chromium: a page per thread count ----
 
-type BenchApi = {
+interface BenchApi {
   info(): Promise<{ threads: number; crossOriginIsolated: boolean }>;
   load(name: string, url: string, size: number): Promise<void>;
   warm(name: string, o: WarmupOptions): Promise<number>;
   time(name: string, runs: number): Promise<number[]>;
-};
+}
 
 /** Calls `window.__bench[fn](...args)` in the page. */
 function pageCall<T>(page: Page, fn: keyof BenchApi, args: unknown[]): Promise<T> {
-  return page.evaluate(({ fn, args }) => {
-    const api = (globalThis as unknown as { __bench: Record<string, (...a: unknown[]) => Promise<unknown>> }).__bench;
-    return api[fn]!(...args);
-  }, { fn, args }) as Promise<T>;
+  return page.evaluate(
+    ({ fn, args }) => {
+      const api = (globalThis as unknown as { __bench: Record<string, (...a: unknown[]) => Promise<unknown>> }).__bench;
+      return api[fn]!(...args);
+    },
+    { fn, args },
+  ) as Promise<T>;
 }
 
-async function chromiumTarget(page: Page, baseUrl: string, threads: number, serve: Map<string, Uint8Array>): Promise<Target> {
+async function chromiumTarget(
+  page: Page,
+  baseUrl: string,
+  threads: number,
+  serve: Map<string, Uint8Array>,
+): Promise<Target> {
   await page.goto(`${baseUrl}bench.html?threads=${threads}`);
   await page.waitForFunction(() => (globalThis as { __bench?: unknown }).__bench !== undefined);
   const info = await pageCall<{ threads: number; crossOriginIsolated: boolean }>(page, 'info', []);
-  if (!info.crossOriginIsolated) throw new Error('the benchmark page is not cross-origin isolated: wasm threads would be off');
+  if (!info.crossOriginIsolated)
+    throw new Error('the benchmark page is not cross-origin isolated: wasm threads would be off');
   if (info.threads !== threads) throw new Error(`asked ORT Web for ${threads} threads, it runs ${info.threads}`);
   return {
     runtime: 'chromium-ort-web-wasm',
@@ -200,7 +230,10 @@ async function main(): Promise<void> {
     // Our deploy graphs, from the golden checkpoints through the library.
     const graphs = new Map<string, Uint8Array>();
     for (const m of MODELS) {
-      const loaded = loadWeights(new Uint8Array(readFileSync(path.join(shared, m.weights))), { model: m.name, fileName: path.basename(m.weights) });
+      const loaded = loadWeights(new Uint8Array(readFileSync(path.join(shared, m.weights))), {
+        model: m.name,
+        fileName: path.basename(m.weights),
+      });
       graphs.set(m.name, exportOnnx(loaded.spec, loaded.deploy, { mode: 'deploy', inputSize: [SIZE, SIZE] }));
     }
     log('building the page...');
@@ -217,7 +250,9 @@ async function main(): Promise<void> {
     for (const t of THREADS) targets.push(nodeWebTarget(t, work));
     for (const t of THREADS) targets.push(nativeTarget(t));
 
-    const configs = targets.flatMap((target) => MODELS.map((m) => ({ target, model: m.name, warmupRuns: 0, times: [] as number[] })));
+    const configs = targets.flatMap((target) =>
+      MODELS.map((m) => ({ target, model: m.name, warmupRuns: 0, times: [] as number[] })),
+    );
     for (const c of configs) {
       await c.target.load(c.model, graphs.get(c.model)!);
       log(`warming ${c.target.runtime}, ${c.model}, ${c.target.threads} thread(s)...`);
@@ -234,7 +269,13 @@ async function main(): Promise<void> {
         c.times.push(...(await c.target.time(c.model, Math.min(PER_ROUND, RUNS - c.times.length))));
       }
     }
-    const rows: Row[] = configs.map((c) => ({ runtime: c.target.runtime, model: c.model, threads: c.target.threads, warmupRuns: c.warmupRuns, ...summarize(c.times) }));
+    const rows: Row[] = configs.map((c) => ({
+      runtime: c.target.runtime,
+      model: c.model,
+      threads: c.target.threads,
+      warmupRuns: c.warmupRuns,
+      ...summarize(c.times),
+    }));
     writeResults(rows, { started, chromiumVersion, load0, load1: loadavg() });
   } finally {
     for (const t of targets) await t.close().catch(() => undefined);
@@ -243,31 +284,59 @@ async function main(): Promise<void> {
   }
 }
 
-interface RunInfo { started: string; chromiumVersion: string; load0: number[]; load1: number[] }
+interface RunInfo {
+  started: string;
+  chromiumVersion: string;
+  load0: number[];
+  load1: number[];
+}
 
 function writeResults(rows: Row[], info: RunInfo): void {
-  const get = (runtime: Runtime, model: string, threads: number) => rows.find((r) => r.runtime === runtime && r.model === model && r.threads === threads)!;
-  const ratios = MODELS.flatMap((m) => THREADS.map((t) => {
-    const b = get('chromium-ort-web-wasm', m.name, t).median;
-    return {
-      model: m.name,
-      threads: t,
-      browserVsNodeWeb: round(b / get('node-ort-web-wasm', m.name, t).median),
-      browserVsNative: round(b / get('node-ort-native', m.name, t).median),
-      // The target compares a page with the best the same wasm does in Node, whatever the thread count.
-      bestBrowserVsBestNodeWeb: round(
-        Math.min(...THREADS.map((x) => get('chromium-ort-web-wasm', m.name, x).median)) / Math.min(...THREADS.map((x) => get('node-ort-web-wasm', m.name, x).median)),
-      ),
-    };
-  }));
-  const pkg = (name: string) => JSON.parse(readFileSync(path.join(repoRoot, 'node_modules', name, 'package.json'), 'utf8')).version as string;
+  const get = (runtime: Runtime, model: string, threads: number) =>
+    rows.find((r) => r.runtime === runtime && r.model === model && r.threads === threads)!;
+  const ratios = MODELS.flatMap((m) =>
+    THREADS.map((t) => {
+      const b = get('chromium-ort-web-wasm', m.name, t).median;
+      return {
+        model: m.name,
+        threads: t,
+        browserVsNodeWeb: round(b / get('node-ort-web-wasm', m.name, t).median),
+        browserVsNative: round(b / get('node-ort-native', m.name, t).median),
+        // The target compares a page with the best the same wasm does in Node, whatever the thread count.
+        bestBrowserVsBestNodeWeb: round(
+          Math.min(...THREADS.map((x) => get('chromium-ort-web-wasm', m.name, x).median)) /
+            Math.min(...THREADS.map((x) => get('node-ort-web-wasm', m.name, x).median)),
+        ),
+      };
+    }),
+  );
+  const pkg = (name: string) =>
+    JSON.parse(readFileSync(path.join(repoRoot, 'node_modules', name, 'package.json'), 'utf8')).version as string;
   const json = {
-    description: 'Batch-1 latency (ms) of the repghost deploy ONNX graphs (BN folded), median of runs after warm-up, deterministic input',
+    description:
+      'Batch-1 latency (ms) of the repghost deploy ONNX graphs (BN folded), median of runs after warm-up, deterministic input',
     started: info.started,
-    machine: { cpus: cpus().length, cpu: cpus()[0]?.model, loadavgBefore: info.load0.map(round), loadavgAfter: info.load1.map(round) },
-    versions: { chromium: info.chromiumVersion, node: process.version, onnxruntimeWeb: pkg('onnxruntime-web'), onnxruntimeNode: pkg('onnxruntime-node') },
+    machine: {
+      cpus: cpus().length,
+      cpu: cpus()[0]?.model,
+      loadavgBefore: info.load0.map(round),
+      loadavgAfter: info.load1.map(round),
+    },
+    versions: {
+      chromium: info.chromiumVersion,
+      node: process.version,
+      onnxruntimeWeb: pkg('onnxruntime-web'),
+      onnxruntimeNode: pkg('onnxruntime-node'),
+    },
     options: { size: SIZE, runs: RUNS, perRound: PER_ROUND, warmup: WARMUP },
-    rows: rows.map((r) => ({ ...r, median: round(r.median), min: round(r.min), p10: round(r.p10), p90: round(r.p90), times: r.times.map(round) })),
+    rows: rows.map((r) => ({
+      ...r,
+      median: round(r.median),
+      min: round(r.min),
+      p10: round(r.p10),
+      p90: round(r.p90),
+      times: r.times.map(round),
+    })),
     ratios,
   };
   const outDir = path.join(repoRoot, 'bench/results');
@@ -289,22 +358,32 @@ function writeResults(rows: Row[], info: RunInfo): void {
     '',
     '| model | threads | Chromium, ORT Web wasm | Node, ORT Web wasm | Node, ORT native | browser / Node wasm | browser / native |',
     '|---|---|---|---|---|---|---|',
-    ...MODELS.flatMap((m) => THREADS.map((t) => {
-      const r = ratios.find((x) => x.model === m.name && x.threads === t)!;
-      return `| ${m.name.replace('repghostnet_', '')} deploy | ${t} | ${cell('chromium-ort-web-wasm', m.name, t)} | ${cell('node-ort-web-wasm', m.name, t)} | ${cell('node-ort-native', m.name, t)} | ${r.browserVsNodeWeb.toFixed(2)}x | ${r.browserVsNative.toFixed(2)}x |`;
-    })),
+    ...MODELS.flatMap((m) =>
+      THREADS.map((t) => {
+        const r = ratios.find((x) => x.model === m.name && x.threads === t)!;
+        return `| ${m.name.replace('repghostnet_', '')} deploy | ${t} | ${cell('chromium-ort-web-wasm', m.name, t)} | ${cell('node-ort-web-wasm', m.name, t)} | ${cell('node-ort-native', m.name, t)} | ${r.browserVsNodeWeb.toFixed(2)}x | ${r.browserVsNative.toFixed(2)}x |`;
+      }),
+    ),
     '',
     'Fastest single run (min), less sensitive to other work on the machine than the median:',
     '',
     '| model | threads | Chromium, ORT Web wasm | Node, ORT Web wasm | Node, ORT native |',
     '|---|---|---|---|---|',
-    ...MODELS.flatMap((m) => THREADS.map((t) => `| ${m.name.replace('repghostnet_', '')} deploy | ${t} | ${(['chromium-ort-web-wasm', 'node-ort-web-wasm', 'node-ort-native'] as const).map((rt) => get(rt, m.name, t).min.toFixed(2)).join(' | ')} |`)),
+    ...MODELS.flatMap((m) =>
+      THREADS.map(
+        (t) =>
+          `| ${m.name.replace('repghostnet_', '')} deploy | ${t} | ${(['chromium-ort-web-wasm', 'node-ort-web-wasm', 'node-ort-native'] as const).map((rt) => get(rt, m.name, t).min.toFixed(2)).join(' | ')} |`,
+      ),
+    ),
     '',
     'Best thread count each side (the target is browser <= 2x the same wasm in Node):',
     '',
-    ...MODELS.map((m) => `- ${m.name}: best browser / best Node wasm = ${ratios.find((x) => x.model === m.name)!.bestBrowserVsBestNodeWeb.toFixed(2)}x`),
+    ...MODELS.map(
+      (m) =>
+        `- ${m.name}: best browser / best Node wasm = ${ratios.find((x) => x.model === m.name)!.bestBrowserVsBestNodeWeb.toFixed(2)}x`,
+    ),
     '',
-    'The like-for-like comparison for a page is onnxruntime-web\'s wasm in Node (same kernels, 4-lane wasm SIMD);',
+    "The like-for-like comparison for a page is onnxruntime-web's wasm in Node (same kernels, 4-lane wasm SIMD);",
     'native ORT uses AVX-512 (16 lanes) and is expected to be several times faster (REFERENCE.md: 6-10x on this machine).',
     '',
   ];
@@ -313,13 +392,19 @@ function writeResults(rows: Row[], info: RunInfo): void {
 }
 
 if (process.argv[2] === '--node-web-child') {
-  nodeWebChild(Number(process.argv[3])).then(() => process.exit(0), (e) => {
-    process.stderr.write(`${e instanceof Error ? e.stack : String(e)}\n`);
-    process.exit(1);
-  });
+  nodeWebChild(Number(process.argv[3])).then(
+    () => process.exit(0),
+    (e) => {
+      process.stderr.write(`${e instanceof Error ? e.stack : String(e)}\n`);
+      process.exit(1);
+    },
+  );
 } else {
-  main().then(() => process.exit(0), (e) => {
-    process.stderr.write(`${e instanceof Error ? e.stack : String(e)}\n`);
-    process.exit(1);
-  });
+  main().then(
+    () => process.exit(0),
+    (e) => {
+      process.stderr.write(`${e instanceof Error ? e.stack : String(e)}\n`);
+      process.exit(1);
+    },
+  );
 }

@@ -16,13 +16,32 @@ if (process.env.REPGHOST_NATIVE === '0') {
 }
 if (!existsSync(path.join(nativeDir, 'binding.gyp'))) process.exit(0);
 // node-gyp is on PATH inside npm scripts; otherwise use the copy bundled with npm.
-const npmGyp = path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
-const [cmd, args] = process.env.npm_lifecycle_event || !existsSync(npmGyp) ? ['node-gyp', []] : [process.execPath, [npmGyp]];
+const npmGyp = path.join(
+  path.dirname(process.execPath),
+  '..',
+  'lib',
+  'node_modules',
+  'npm',
+  'node_modules',
+  'node-gyp',
+  'bin',
+  'node-gyp.js',
+);
+const [cmd, args] =
+  process.env.npm_lifecycle_event || !existsSync(npmGyp) ? ['node-gyp', []] : [process.execPath, [npmGyp]];
 /** node-gyp rebuild in `dir`: null when built, else the first error line. */
 function gypRebuild(dir) {
-  const r = spawnSync(cmd, [...args, 'rebuild', '--release'], { cwd: dir, encoding: 'utf8', shell: process.platform === 'win32' });
+  const r = spawnSync(cmd, [...args, 'rebuild', '--release'], {
+    cwd: dir,
+    encoding: 'utf8',
+    shell: process.platform === 'win32',
+  });
   if (r.status === 0) return null;
-  return (r.error?.message ?? `${r.stderr ?? ''}`.split('\n').find((l) => /error/i.test(l)) ?? `exit ${r.status}`).trim();
+  return (
+    r.error?.message ??
+    `${r.stderr ?? ''}`.split('\n').find((l) => /error/i.test(l)) ??
+    `exit ${r.status}`
+  ).trim();
 }
 
 const t0 = Date.now();
@@ -39,12 +58,16 @@ const mpiDir = path.join(nativeDir, 'mpi');
 const hasMpicc = spawnSync('mpicc', ['--showme:compile'], { encoding: 'utf8' }).status === 0;
 if (existsSync(path.join(mpiDir, 'binding.gyp'))) {
   if (!hasMpicc) {
-    console.log('repghost: MPI binding skipped (no mpicc; install openmpi-bin libopenmpi-dev for multi-process training)');
+    console.log(
+      'repghost: MPI binding skipped (no mpicc; install openmpi-bin libopenmpi-dev for multi-process training)',
+    );
   } else {
     const t1 = Date.now();
     const whyMpi = gypRebuild(mpiDir);
-    console.log(whyMpi === null
-      ? `repghost: MPI binding built in ${((Date.now() - t1) / 1000).toFixed(1)} s`
-      : `repghost: MPI binding not built (${whyMpi.slice(0, 160)}); multi-process training unavailable`);
+    console.log(
+      whyMpi === null
+        ? `repghost: MPI binding built in ${((Date.now() - t1) / 1000).toFixed(1)} s`
+        : `repghost: MPI binding not built (${whyMpi.slice(0, 160)}); multi-process training unavailable`,
+    );
   }
 }

@@ -27,8 +27,16 @@ import { readSafetensors, writeSafetensors } from '../src/weights/safetensors.js
 import { f32, toFloat32, type StateDict } from '../src/weights/tensor.js';
 
 interface GoldenConfig {
-  model: string; num_classes: number; dropout: number; world_size: number; steps: number;
-  lr: number; momentum: number; nesterov: boolean; weight_decay: number; smoothing: number;
+  model: string;
+  num_classes: number;
+  dropout: number;
+  world_size: number;
+  steps: number;
+  lr: number;
+  momentum: number;
+  nesterov: boolean;
+  weight_decay: number;
+  smoothing: number;
 }
 
 async function main(): Promise<void> {
@@ -43,7 +51,9 @@ async function main(): Promise<void> {
   }
   const comm = joinWorld();
   if (!comm) {
-    console.error('ddp-replay: not started by mpirun (run it as mpirun -np <world> node --import tsx scripts/ddp-replay.ts ...)');
+    console.error(
+      'ddp-replay: not started by mpirun (run it as mpirun -np <world> node --import tsx scripts/ddp-replay.ts ...)',
+    );
     process.exit(2);
   }
   const config = JSON.parse(readFileSync(goldenPath.replace(/\.safetensors$/, '.json'), 'utf8')) as GoldenConfig;
@@ -58,7 +68,11 @@ async function main(): Promise<void> {
   const init: StateDict = new Map();
   for (const [k, v] of golden) if (k.startsWith('init.')) init.set(k.slice(5), v);
   const model = ModelState.fromStateDict(spec, init);
-  const sgd = new Sgd(model.layouts, { momentum: config.momentum, weightDecay: config.weight_decay, nesterov: config.nesterov });
+  const sgd = new Sgd(model.layouts, {
+    momentum: config.momentum,
+    weightDecay: config.weight_decay,
+    nesterov: config.nesterov,
+  });
   const ddp = new DataParallel(comm, model);
   ddp.broadcastInitialState();
 
@@ -71,15 +85,28 @@ async function main(): Promise<void> {
     const x = tf.tensor4d(nchwToNhwc(toFloat32(input), input.shape), [n, h, w, c]);
     const y = tf.tensor1d(Int32Array.from(target.data as BigInt64Array, Number), 'int32');
     ddp.beforeForward();
-    const overrideGrad = drive && s === 0
-      ? (k: string): Float32Array => torchToTf(model.layouts.find((p) => p.key === k)!, toFloat32(golden.get(`grad.0.${k}`)!))
-      : undefined;
-    const result = trainStep(model, sgd, { x, y, lr: config.lr, smoothing: config.smoothing, reduceGradients: ddp.reduceGradients, overrideGrad });
+    const overrideGrad =
+      drive && s === 0
+        ? (k: string): Float32Array =>
+            torchToTf(
+              model.layouts.find((p) => p.key === k)!,
+              toFloat32(golden.get(`grad.0.${k}`)!),
+            )
+        : undefined;
+    const result = trainStep(model, sgd, {
+      x,
+      y,
+      lr: config.lr,
+      smoothing: config.smoothing,
+      reduceGradients: ddp.reduceGradients,
+      overrideGrad,
+    });
     tf.dispose([x, y]);
     if (!result.applied) throw new Error(`step ${s}: loss ${result.loss} is not finite`);
     out.set(`loss.${s}`, f32([1], [result.loss]));
     if (s === 0) {
-      for (const p of model.layouts) out.set(`grad.0.${p.key}`, f32([...p.torchShape], tfToTorch(p, ddp.gradients.view(p.key))));
+      for (const p of model.layouts)
+        out.set(`grad.0.${p.key}`, f32([...p.torchShape], tfToTorch(p, ddp.gradients.view(p.key))));
     }
   }
   for (const [k, v] of model.toStateDict()) out.set(`after.${k}`, v);

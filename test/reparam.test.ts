@@ -43,18 +43,25 @@ describe('re-parameterization matches the official repghost_model_convert within
     expect(worst).toBeLessThanOrEqual(1e-6);
   });
   it('norep: the official conversion leaves it unchanged', () => {
-    const loaded = loadWeights(read('repghostnet_norep_0_5x', 'model.safetensors'), { model: 'repghostnet_norep_0_5x' });
+    const loaded = loadWeights(read('repghostnet_norep_0_5x', 'model.safetensors'), {
+      model: 'repghostnet_norep_0_5x',
+    });
     expect(loaded.form).toBe('train');
     expect(worstDiff(loaded.deploy, loaded.stateDict)).toBe(0);
   });
   it('deploy-form input is recognised and kept', () => {
     const deploy = sharedTensors('golden', 'repghostnet_0_5x', 'deploy.safetensors');
-    const loaded = loadWeights(readFileSync(sharedPath('golden', 'repghostnet_0_5x', 'deploy.safetensors')), { model: 'repghostnet_0_5x' });
+    const loaded = loadWeights(readFileSync(sharedPath('golden', 'repghostnet_0_5x', 'deploy.safetensors')), {
+      model: 'repghostnet_0_5x',
+    });
     expect(loaded.form).toBe('deploy');
     expect(worstDiff(loaded.deploy, deploy)).toBe(0);
   });
   it('1.0x and wo (DDP module. prefix) convert to the official deploy keys', () => {
-    for (const [dir, model] of [['repghostnet_1_0x', 'repghostnet_1_0x'], ['repghostnet_wo_0_5x', 'repghostnet_wo_0_5x']] as const) {
+    for (const [dir, model] of [
+      ['repghostnet_1_0x', 'repghostnet_1_0x'],
+      ['repghostnet_wo_0_5x', 'repghostnet_wo_0_5x'],
+    ] as const) {
       const loaded = loadWeights(read(dir, 'model.pth'), { model });
       const keys = stateDictKeys(loaded.spec, 'deploy');
       expect([...loaded.deploy].map(([k, t]) => [k, t.shape, t.dtype])).toEqual(keys);
@@ -82,8 +89,9 @@ describe('model choice and mismatches', () => {
     expect(() => loadWeights(read('repghostnet_norep_0_5x', 'model.safetensors'))).toThrow(/pass --model/);
   });
   it('wrong width names the model the weights fit', () => {
-    expect(() => loadWeights(read('repghostnet_1_0x', 'model.pth'), { model: 'repghostnet_0_5x' }))
-      .toThrow(/do not fit repghostnet_0_5x.*wrong shapes.*they fit repghostnet_1_0x \(train form\)/);
+    expect(() => loadWeights(read('repghostnet_1_0x', 'model.pth'), { model: 'repghostnet_0_5x' })).toThrow(
+      /do not fit repghostnet_0_5x.*wrong shapes.*they fit repghostnet_1_0x \(train form\)/,
+    );
   });
   it('EMA requested from a plain state dict is refused', () => {
     expect(() => loadWeights(read('repghostnet_1_0x', 'model.pth'), { ema: true })).toThrow(/EMA|ema/);

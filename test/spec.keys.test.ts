@@ -3,12 +3,15 @@ import { describe, expect, it } from 'vitest';
 import { buildSpec, stateDictKeys, resolveModelName, TIMM_ALIASES, stageStrides } from '../src/spec/index.js';
 import { sharedPath } from './helpers/shared.js';
 
-type Keys = Record<string, { train: [string, number[], string][]; deploy: [string, number[], string][]; deploy_constructor_equal: boolean }>;
+type Keys = Record<
+  string,
+  { train: [string, number[], string][]; deploy: [string, number[], string][]; deploy_constructor_equal: boolean }
+>;
 const golden = JSON.parse(readFileSync(sharedPath('golden', 'keys.json'), 'utf8')) as Keys;
 
 describe('state-dict keys equal the official model, both forms', () => {
   for (const [model, forms] of Object.entries(golden)) {
-    it(`${model}`, () => {
+    it(model, () => {
       const spec = buildSpec(model);
       expect(stateDictKeys(spec, 'train')).toEqual(forms.train);
       expect(stateDictKeys(spec, 'deploy')).toEqual(forms.deploy);

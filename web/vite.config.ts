@@ -20,16 +20,23 @@ const repoRoot = path.resolve(webDir, '..');
 
 /** The ORT runtime files the page can load: the plain wasm build and the WebGPU (asyncify) build. */
 export const ORT_FILES = [
-  'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm',
-  'ort-wasm-simd-threaded.asyncify.mjs', 'ort-wasm-simd-threaded.asyncify.wasm',
+  'ort-wasm-simd-threaded.mjs',
+  'ort-wasm-simd-threaded.wasm',
+  'ort-wasm-simd-threaded.asyncify.mjs',
+  'ort-wasm-simd-threaded.asyncify.wasm',
 ];
 
 export const MOUNTS: Mount[] = [
   { urlPrefix: 'ort/', dir: path.join(repoRoot, 'node_modules/onnxruntime-web/dist'), files: ORT_FILES },
   // $REPGHOST_FASHION_DIR serves another folder of the same layout (e.g. a model in training).
-  { urlPrefix: 'models/fashion-mnist/', dir: path.resolve(process.env.REPGHOST_FASHION_DIR ?? path.join(repoRoot, 'assets/fashion-mnist')), optional: true, index: true,
+  {
+    urlPrefix: 'models/fashion-mnist/',
+    dir: path.resolve(process.env.REPGHOST_FASHION_DIR ?? path.join(repoRoot, 'assets/fashion-mnist')),
+    optional: true,
+    index: true,
     // The page derives the deploy form itself from model.safetensors.
-    exclude: /^deploy\.safetensors$/ },
+    exclude: /^deploy\.safetensors$/,
+  },
 ];
 
 export default defineConfig({

@@ -44,9 +44,24 @@ export function interestingValue(rng: Rng, width: Width, original: bigint, fileL
   const half = 1n << (bits - 1n);
   const len = BigInt(fileLen);
   const candidates: bigint[] = [
-    0n, 1n, 2n, max, max - 1n, half, half - 1n,
-    original + 1n, original - 1n, original * 2n, original / 2n, original + 64n, original - 64n,
-    len, len + 1n, len - 1n, len - original, original ^ half,
+    0n,
+    1n,
+    2n,
+    max,
+    max - 1n,
+    half,
+    half - 1n,
+    original + 1n,
+    original - 1n,
+    original * 2n,
+    original / 2n,
+    original + 64n,
+    original - 64n,
+    len,
+    len + 1n,
+    len - 1n,
+    len - original,
+    original ^ half,
     ...(width >= 4 ? [0xffffffffn, 0x7fffffffn, 0x80000000n, 1n << 30n] : []),
     ...(width === 8 ? [1n << 32n, 1n << 40n, 1n << 53n, (1n << 53n) + 1n, 1n << 62n, 1n << 63n] : []),
     BigInt(rng.u32()),
@@ -88,7 +103,10 @@ export function concat(...parts: Uint8Array[]): Uint8Array {
   for (const p of parts) n += p.length;
   const out = new Uint8Array(n);
   let o = 0;
-  for (const p of parts) { out.set(p, o); o += p.length; }
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
   return out;
 }
 
@@ -113,15 +131,27 @@ export function replaceAt(b: Uint8Array, at: number, n: number, chunk: Uint8Arra
  * a short description. `b` may be modified in place; callers pass a private copy.
  */
 export function genericMutation(
-  rng: Rng, b: Uint8Array, hot: readonly Region[], donors: readonly Uint8Array[],
+  rng: Rng,
+  b: Uint8Array,
+  hot: readonly Region[],
+  donors: readonly Uint8Array[],
 ): { bytes: Uint8Array; note: string } {
   const at = pickPosition(rng, b.length, hot);
   const kind = rng.weighted([
-    ['flip', 30], ['random', 10], ['int', 20], ['truncate', 10], ['insert', 8], ['delete', 8], ['duplicate', 6], ['splice', 8],
+    ['flip', 30],
+    ['random', 10],
+    ['int', 20],
+    ['truncate', 10],
+    ['insert', 8],
+    ['delete', 8],
+    ['duplicate', 6],
+    ['splice', 8],
   ] as const);
   switch (kind) {
-    case 'flip': return { bytes: b, note: flipBits(rng, b, at) };
-    case 'random': return { bytes: b, note: randomBytes(rng, b, at) };
+    case 'flip':
+      return { bytes: b, note: flipBits(rng, b, at) };
+    case 'random':
+      return { bytes: b, note: randomBytes(rng, b, at) };
     case 'int': {
       const width = rng.pick([1, 2, 4, 8] as const);
       const le = rng.chance(0.8);
@@ -135,7 +165,9 @@ export function genericMutation(
     }
     case 'insert': {
       const n = rng.small(64);
-      const chunk = rng.chance(0.5) ? new Uint8Array(n).fill(rng.pick([0, 0xff, 0x41, rng.int(256)])) : Uint8Array.from({ length: n }, () => rng.int(256));
+      const chunk = rng.chance(0.5)
+        ? new Uint8Array(n).fill(rng.pick([0, 0xff, 0x41, rng.int(256)]))
+        : Uint8Array.from({ length: n }, () => rng.int(256));
       return { bytes: insertAt(b, at, chunk), note: `insert ${n} bytes @${at}` };
     }
     case 'delete': {

@@ -41,14 +41,28 @@ export type FromChild =
   | { type: 'ready'; seeds: { name: string; bytes: number }[] }
   | { type: 'init-failed'; message: string }
   | { type: 'start'; index: number }
-  | { type: 'result'; index: number; verdict: Verdict; ms: number; inputBytes: number; seed: string; notes: string[]; memory: CaseMemory }
+  | {
+      type: 'result';
+      index: number;
+      verdict: Verdict;
+      ms: number;
+      inputBytes: number;
+      seed: string;
+      notes: string[];
+      memory: CaseMemory;
+    }
   | { type: 'dumped'; index: number; file: string }
   | { type: 'fuzzer-error'; index: number; message: string }
   | { type: 'async-crash'; message: string; stack?: string };
 
-const send = (m: FromChild): void => { process.send!(m); };
+const send = (m: FromChild): void => {
+  process.send!(m);
+};
 /** Sends and waits until the message is written: a synchronous hang right after must not swallow it. */
-const sendFlushed = (m: FromChild): Promise<void> => new Promise((resolve) => { process.send!(m, undefined, {}, () => resolve()); });
+const sendFlushed = (m: FromChild): Promise<void> =>
+  new Promise((resolve) => {
+    process.send!(m, undefined, {}, () => resolve());
+  });
 const gc = (globalThis as { gc?: (opts?: { type: 'minor' | 'major' }) => void }).gc;
 /** Above this many array-buffer bytes a case starts with a full GC (a full GC per case would cost ~25 ms). */
 const MAJOR_GC_ABOVE = 256 * 1024 * 1024;
@@ -95,7 +109,16 @@ async function runCase(index: number): Promise<void> {
     arrayBuffers: m1.arrayBuffers,
     bound: prepared!.memoryBound(input, result),
   };
-  send({ type: 'result', index, verdict, ms, inputBytes: input.bytes.length, seed: input.seed, notes: input.notes, memory });
+  send({
+    type: 'result',
+    index,
+    verdict,
+    ms,
+    inputBytes: input.bytes.length,
+    seed: input.seed,
+    notes: input.notes,
+    memory,
+  });
 }
 
 process.on('message', (msg: ToChild) => {
@@ -118,7 +141,10 @@ process.on('message', (msg: ToChild) => {
         const input = prepared!.mutate(caseRng(seed, format, msg.index));
         mkdirSync(path.dirname(msg.file), { recursive: true });
         writeFileSync(msg.file, input.bytes);
-        writeFileSync(`${msg.file}.json`, `${JSON.stringify({ format, seed, index: msg.index, from: input.seed, notes: input.notes }, null, 2)}\n`);
+        writeFileSync(
+          `${msg.file}.json`,
+          `${JSON.stringify({ format, seed, index: msg.index, from: input.seed, notes: input.notes }, null, 2)}\n`,
+        );
         send({ type: 'dumped', index: msg.index, file: msg.file });
       }
     }
@@ -127,6 +153,14 @@ process.on('message', (msg: ToChild) => {
 
 // An exception or rejection that escapes the awaited parse (e.g. from a stream callback)
 // is a crash of whatever case is running: report it instead of dying silently.
-process.on('uncaughtException', (e) => send({ type: 'async-crash', message: `${e.name}: ${e.message}`, stack: e.stack }));
-process.on('unhandledRejection', (e) => send({ type: 'async-crash', message: e instanceof Error ? `${e.name}: ${e.message}` : String(e), stack: e instanceof Error ? e.stack : undefined }));
+process.on('uncaughtException', (e) =>
+  send({ type: 'async-crash', message: `${e.name}: ${e.message}`, stack: e.stack }),
+);
+process.on('unhandledRejection', (e) =>
+  send({
+    type: 'async-crash',
+    message: e instanceof Error ? `${e.name}: ${e.message}` : String(e),
+    stack: e instanceof Error ? e.stack : undefined,
+  }),
+);
 process.on('disconnect', () => process.exit(0));

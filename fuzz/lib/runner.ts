@@ -116,7 +116,12 @@ function cpuMs(pid: number): number | null {
   }
 }
 
-interface Busy { index: number; sentAt: number; startedAt?: number; cpuAtStart?: number | null }
+interface Busy {
+  index: number;
+  sentAt: number;
+  startedAt?: number;
+  cpuAtStart?: number | null;
+}
 
 /** One worker process and what it is doing. */
 class Worker {
@@ -135,24 +140,47 @@ class Worker {
       execArgv: ['--import', 'tsx', '--expose-gc', '--max-old-space-size=3072'],
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     });
-    this.proc.stderr!.on('data', (d: Buffer) => { this.stderrTail = (this.stderrTail + d.toString()).slice(-2000); });
-    this.proc.on('exit', () => { this.exited = true; });
+    this.proc.stderr!.on('data', (d: Buffer) => {
+      this.stderrTail = (this.stderrTail + d.toString()).slice(-2000);
+    });
+    this.proc.on('exit', () => {
+      this.exited = true;
+    });
     this.ready = new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`fuzz worker for ${format} did not start within 120 s: ${this.stderrTail}`)), 120_000);
-      this.proc.once('exit', (code, signal) => { clearTimeout(timer); reject(new Error(`fuzz worker for ${format} exited during start (${code ?? signal}): ${this.stderrTail}`)); });
+      const timer = setTimeout(
+        () => reject(new Error(`fuzz worker for ${format} did not start within 120 s: ${this.stderrTail}`)),
+        120_000,
+      );
+      this.proc.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`fuzz worker for ${format} exited during start (${code ?? signal}): ${this.stderrTail}`));
+      });
       this.proc.on('message', (m: FromChild) => {
-        if (m.type === 'ready') { clearTimeout(timer); resolve(m.seeds); }
-        else if (m.type === 'init-failed') { clearTimeout(timer); reject(new Error(m.message)); }
-        else this.onMessage?.(m);
+        if (m.type === 'ready') {
+          clearTimeout(timer);
+          resolve(m.seeds);
+        } else if (m.type === 'init-failed') {
+          clearTimeout(timer);
+          reject(new Error(m.message));
+        } else this.onMessage?.(m);
       });
     });
     this.send({ type: 'init', format, seed, quick });
   }
 
-  listen(f: (m: FromChild) => void): void { this.onMessage = f; }
-  send(m: ToChild): void { if (!this.exited) this.proc.send(m); }
-  kill(): void { this.retired = true; if (!this.exited) this.proc.kill('SIGKILL'); }
-  stop(): void { if (!this.exited) this.proc.disconnect(); }
+  listen(f: (m: FromChild) => void): void {
+    this.onMessage = f;
+  }
+  send(m: ToChild): void {
+    if (!this.exited) this.proc.send(m);
+  }
+  kill(): void {
+    this.retired = true;
+    if (!this.exited) this.proc.kill('SIGKILL');
+  }
+  stop(): void {
+    if (!this.exited) this.proc.disconnect();
+  }
 }
 
 /** Runs one format to completion and aggregates its results. */
@@ -161,9 +189,30 @@ async function runFormat(format: FormatName, opts: FuzzOptions): Promise<FormatR
   const quick = opts.quick ?? false;
   const log = opts.log ?? (() => {});
   const res: FormatResult = {
-    format, description: FORMATS[format].description, seeds: [], cases: 0, accepted: 0, cleanErrors: 0, crashes: 0, hangs: 0, memoryViolations: 0, fuzzerErrors: 0,
-    peak: { rssMiB: 0, heapUsedMiB: 0, arrayBuffersMiB: 0, caseArrayBuffersGrowthMiB: 0, caseRssGrowthMiB: 0, worstGrowthToBound: 0 },
-    slowestCaseMs: 0, seconds: 0, casesPerSecond: 0, stoppedBy: 'cases', errorKinds: [], findings: [],
+    format,
+    description: FORMATS[format].description,
+    seeds: [],
+    cases: 0,
+    accepted: 0,
+    cleanErrors: 0,
+    crashes: 0,
+    hangs: 0,
+    memoryViolations: 0,
+    fuzzerErrors: 0,
+    peak: {
+      rssMiB: 0,
+      heapUsedMiB: 0,
+      arrayBuffersMiB: 0,
+      caseArrayBuffersGrowthMiB: 0,
+      caseRssGrowthMiB: 0,
+      worstGrowthToBound: 0,
+    },
+    slowestCaseMs: 0,
+    seconds: 0,
+    casesPerSecond: 0,
+    stoppedBy: 'cases',
+    errorKinds: [],
+    findings: [],
   };
   const kinds = new Map<string, number>();
   const outcomeOf = new Map<number, 'accepted' | 'error' | 'crash'>();
@@ -203,7 +252,11 @@ async function runFormat(format: FormatName, opts: FuzzOptions): Promise<FormatR
     if (m.arrayBuffersGrowth > m.bound || m.peakRssGrowth > m.bound + RSS_SLACK) {
       res.memoryViolations++;
       addFinding({
-        kind: 'memory', index, seed, notes, inputBytes,
+        kind: 'memory',
+        index,
+        seed,
+        notes,
+        inputBytes,
         message: `arrayBuffers +${(m.arrayBuffersGrowth / MiB).toFixed(1)} MiB, peak RSS +${(m.peakRssGrowth / MiB).toFixed(1)} MiB for a ${inputBytes}-byte input (bound ${(m.bound / MiB).toFixed(1)} MiB)`,
       });
     }
@@ -216,7 +269,13 @@ async function runFormat(format: FormatName, opts: FuzzOptions): Promise<FormatR
     let settled = false;
     const finish = (err?: Error): void => {
       if (settled) return;
-      if (err) { settled = true; clearInterval(watchdog); workers.forEach((w) => w.kill()); rejectAll(err); return; }
+      if (err) {
+        settled = true;
+        clearInterval(watchdog);
+        workers.forEach((w) => w.kill());
+        rejectAll(err);
+        return;
+      }
       if (workers.some((w) => w.busy) || dumpQueue.length) return;
       settled = true;
       clearInterval(watchdog);
@@ -226,7 +285,11 @@ async function runFormat(format: FormatName, opts: FuzzOptions): Promise<FormatR
     const dispatch = (w: Worker): void => {
       // Dumps first: they need a live worker and must happen before the run ends.
       const d = dumpQueue.shift();
-      if (d) { w.busy = { index: -1, sentAt: performance.now() }; w.send({ type: 'dump', index: d.index, file: d.finding.file! }); return; }
+      if (d) {
+        w.busy = { index: -1, sentAt: performance.now() };
+        w.send({ type: 'dump', index: d.index, file: d.finding.file! });
+        return;
+      }
       if (!more()) {
         if (next < opts.cases) res.stoppedBy = 'time';
         finish();
@@ -246,19 +309,33 @@ async function runFormat(format: FormatName, opts: FuzzOptions): Promise<FormatR
       w.listen((m) => {
         if (w.retired) return; // a result racing the watchdog's kill: the case already counts as a hang
         if (m.type === 'start') {
-          if (w.busy) { w.busy.startedAt = performance.now(); w.busy.cpuAtStart = cpuMs(w.proc.pid!); }
+          if (w.busy) {
+            w.busy.startedAt = performance.now();
+            w.busy.cpuAtStart = cpuMs(w.proc.pid!);
+          }
         } else if (m.type === 'result') {
           w.busy = null;
           res.slowestCaseMs = Math.max(res.slowestCaseMs, m.ms);
           const v = m.verdict;
           countAs(m.index, v.outcome);
           if (v.outcome === 'error') kinds.set(v.kind, (kinds.get(v.kind) ?? 0) + 1);
-          if (v.outcome === 'crash') addFinding({ kind: 'crash', index: m.index, message: v.message, stack: v.stack, seed: m.seed, notes: m.notes, inputBytes: m.inputBytes });
+          if (v.outcome === 'crash')
+            addFinding({
+              kind: 'crash',
+              index: m.index,
+              message: v.message,
+              stack: v.stack,
+              seed: m.seed,
+              notes: m.notes,
+              inputBytes: m.inputBytes,
+            });
           noteMemory(m.memory, m.index, m.seed, m.notes, m.inputBytes);
           const now = performance.now();
           if (now - lastLog > 5000) {
             lastLog = now;
-            log(`${format}: ${res.cases} cases, ${res.crashes} crashes, ${res.hangs} hangs, ${res.memoryViolations} memory, ${((now - t0) / 1000).toFixed(0)} s`);
+            log(
+              `${format}: ${res.cases} cases, ${res.crashes} crashes, ${res.hangs} hangs, ${res.memoryViolations} memory, ${((now - t0) / 1000).toFixed(0)} s`,
+            );
           }
           dispatch(w);
         } else if (m.type === 'dumped') {
@@ -268,7 +345,11 @@ async function runFormat(format: FormatName, opts: FuzzOptions): Promise<FormatR
           // Loud (reported, fails the run) but not fatal: the other cases still count.
           w.busy = null;
           res.fuzzerErrors++;
-          addFinding({ kind: 'fuzzer', index: m.index, message: `the fuzzer failed to generate this case: ${m.message}` });
+          addFinding({
+            kind: 'fuzzer',
+            index: m.index,
+            message: `the fuzzer failed to generate this case: ${m.message}`,
+          });
           dispatch(w);
         } else if (m.type === 'async-crash') {
           const index = w.busy?.index ?? -1;
@@ -282,11 +363,21 @@ async function runFormat(format: FormatName, opts: FuzzOptions): Promise<FormatR
         w.busy = null;
         if (index >= 0) {
           countAs(index, 'crash');
-          addFinding({ kind: 'crash', index, message: `worker died (${signal ?? `exit ${code}`}): ${w.stderrTail.trim().split('\n').slice(-3).join(' | ')}` });
+          addFinding({
+            kind: 'crash',
+            index,
+            message: `worker died (${signal ?? `exit ${code}`}): ${w.stderrTail.trim().split('\n').slice(-3).join(' | ')}`,
+          });
         }
         replace(w);
       });
-      w.ready.then((seeds) => { if (!res.seeds.length) res.seeds = seeds; dispatch(w); }, (e: Error) => finish(e));
+      w.ready.then(
+        (seeds) => {
+          if (!res.seeds.length) res.seeds = seeds;
+          dispatch(w);
+        },
+        (e: Error) => finish(e),
+      );
       return w;
     };
     const watchdog = setInterval(() => {
@@ -304,7 +395,11 @@ async function runFormat(format: FormatName, opts: FuzzOptions): Promise<FormatR
         res.hangs++;
         res.cases++;
         outcomeOf.set(b.index, 'crash');
-        addFinding({ kind: 'hang', index: b.index, message: `no result after ${(wall / 1000).toFixed(1)} s wall${cpu === null ? '' : `, ${(cpu / 1000).toFixed(1)} s CPU`}` });
+        addFinding({
+          kind: 'hang',
+          index: b.index,
+          message: `no result after ${(wall / 1000).toFixed(1)} s wall${cpu === null ? '' : `, ${(cpu / 1000).toFixed(1)} s CPU`}`,
+        });
         w.kill();
         replace(w);
       }
@@ -338,7 +433,14 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
   if (opts.parallel) formats.push(...(await Promise.all(opts.formats.map(one))));
   else for (const f of opts.formats) formats.push(await one(f));
   return {
-    seed: opts.seed, casesPerFormat: opts.cases, secondsPerFormat: opts.seconds, jobs: opts.jobs, hangMs: opts.hangMs ?? 2000,
-    quick: opts.quick ?? false, node: process.version, date: new Date().toISOString(), formats,
+    seed: opts.seed,
+    casesPerFormat: opts.cases,
+    secondsPerFormat: opts.seconds,
+    jobs: opts.jobs,
+    hangMs: opts.hangMs ?? 2000,
+    quick: opts.quick ?? false,
+    node: process.version,
+    date: new Date().toISOString(),
+    formats,
   };
 }

@@ -11,7 +11,9 @@ import { fileURLToPath } from 'node:url';
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** The shared reference folder. */
-export const sharedDir = process.env.REPGHOST_SHARED ? path.resolve(process.env.REPGHOST_SHARED) : path.resolve(repoRoot, '../shared');
+export const sharedDir = process.env.REPGHOST_SHARED
+  ? path.resolve(process.env.REPGHOST_SHARED)
+  : path.resolve(repoRoot, '../shared');
 
 /** Where the Fashion-MNIST IDX files (gzipped) live. */
 export const fashionMnistDir = process.env.REPGHOST_FASHION_MNIST

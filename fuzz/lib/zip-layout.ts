@@ -56,13 +56,21 @@ export function mapZip(b: Uint8Array): ZipLayout {
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
   let eocd = -1;
   for (let p = b.length - 22; p >= Math.max(0, b.length - 22 - 0xffff); p--) {
-    if (v.getUint32(p, true) === SIG_EOCD) { eocd = p; break; }
+    if (v.getUint32(p, true) === SIG_EOCD) {
+      eocd = p;
+      break;
+    }
   }
   if (eocd < 0) throw new Error('mapZip: not a zip');
   const f = (name: string, at: number, width: Width): ZipField => ({ name, at, width });
   const endFields: ZipField[] = [
-    f('eocd.disk', eocd + 4, 2), f('eocd.cdDisk', eocd + 6, 2), f('eocd.countDisk', eocd + 8, 2),
-    f('eocd.count', eocd + 10, 2), f('eocd.cdSize', eocd + 12, 4), f('eocd.cdOffset', eocd + 16, 4), f('eocd.commentLen', eocd + 20, 2),
+    f('eocd.disk', eocd + 4, 2),
+    f('eocd.cdDisk', eocd + 6, 2),
+    f('eocd.countDisk', eocd + 8, 2),
+    f('eocd.count', eocd + 10, 2),
+    f('eocd.cdSize', eocd + 12, 4),
+    f('eocd.cdOffset', eocd + 16, 4),
+    f('eocd.commentLen', eocd + 20, 2),
   ];
   let cdOffset = v.getUint32(eocd + 16, true);
   let cdSize = v.getUint32(eocd + 12, true);
@@ -71,10 +79,19 @@ export function mapZip(b: Uint8Array): ZipLayout {
   if (eocd >= 20 && v.getUint32(eocd - 20, true) === SIG_LOCATOR) {
     locator = eocd - 20;
     eocd64 = Number(v.getBigUint64(locator + 8, true));
-    endFields.push(f('locator.disk', locator + 4, 4), f('locator.recordOffset', locator + 8, 8), f('locator.disks', locator + 16, 4));
     endFields.push(
-      f('eocd64.recordSize', eocd64 + 4, 8), f('eocd64.disk', eocd64 + 16, 4), f('eocd64.cdDisk', eocd64 + 20, 4),
-      f('eocd64.countDisk', eocd64 + 24, 8), f('eocd64.count', eocd64 + 32, 8), f('eocd64.cdSize', eocd64 + 40, 8), f('eocd64.cdOffset', eocd64 + 48, 8),
+      f('locator.disk', locator + 4, 4),
+      f('locator.recordOffset', locator + 8, 8),
+      f('locator.disks', locator + 16, 4),
+    );
+    endFields.push(
+      f('eocd64.recordSize', eocd64 + 4, 8),
+      f('eocd64.disk', eocd64 + 16, 4),
+      f('eocd64.cdDisk', eocd64 + 20, 4),
+      f('eocd64.countDisk', eocd64 + 24, 8),
+      f('eocd64.count', eocd64 + 32, 8),
+      f('eocd64.cdSize', eocd64 + 40, 8),
+      f('eocd64.cdOffset', eocd64 + 48, 8),
     );
     cdOffset = Number(v.getBigUint64(eocd64 + 48, true));
     cdSize = Number(v.getBigUint64(eocd64 + 40, true));
@@ -82,7 +99,10 @@ export function mapZip(b: Uint8Array): ZipLayout {
   const records: ZipRecord[] = [];
   const centralFields: ZipField[][] = [];
   const localFields: ZipField[][] = [];
-  const hot: Region[] = [[cdOffset, cdOffset + cdSize], [eocd64 ?? eocd, b.length]];
+  const hot: Region[] = [
+    [cdOffset, cdOffset + cdSize],
+    [eocd64 ?? eocd, b.length],
+  ];
   const latin1 = new TextDecoder('latin1');
   for (let p = cdOffset, i = 0; p < cdOffset + cdSize; i++) {
     const nameLen = v.getUint16(p + 28, true);
@@ -91,9 +111,17 @@ export function mapZip(b: Uint8Array): ZipLayout {
     const name = latin1.decode(b.subarray(p + 46, p + 46 + nameLen));
     const c = `central[${i}]`;
     const cf: ZipField[] = [
-      f(`${c}.signature`, p, 4), f(`${c}.flags`, p + 8, 2), f(`${c}.method`, p + 10, 2), f(`${c}.crc`, p + 16, 4),
-      f(`${c}.compressedSize`, p + 20, 4), f(`${c}.size`, p + 24, 4), f(`${c}.nameLen`, p + 28, 2), f(`${c}.extraLen`, p + 30, 2),
-      f(`${c}.commentLen`, p + 32, 2), f(`${c}.disk`, p + 34, 2), f(`${c}.headerOffset`, p + 42, 4),
+      f(`${c}.signature`, p, 4),
+      f(`${c}.flags`, p + 8, 2),
+      f(`${c}.method`, p + 10, 2),
+      f(`${c}.crc`, p + 16, 4),
+      f(`${c}.compressedSize`, p + 20, 4),
+      f(`${c}.size`, p + 24, 4),
+      f(`${c}.nameLen`, p + 28, 2),
+      f(`${c}.extraLen`, p + 30, 2),
+      f(`${c}.commentLen`, p + 32, 2),
+      f(`${c}.disk`, p + 34, 2),
+      f(`${c}.headerOffset`, p + 42, 4),
     ];
     let sizeFields = [cf[4]!, cf[5]!];
     let offsetField = cf[10]!;
@@ -105,7 +133,12 @@ export function mapZip(b: Uint8Array): ZipLayout {
       if (id === 1) {
         let r = q + 4;
         const z: ZipField[] = [];
-        const take = (what: string): ZipField => { const zf = f(`${c}.zip64.${what}`, r, 8); r += 8; z.push(zf); return zf; };
+        const take = (what: string): ZipField => {
+          const zf = f(`${c}.zip64.${what}`, r, 8);
+          r += 8;
+          z.push(zf);
+          return zf;
+        };
         const sz = v.getUint32(p + 24, true) === 0xffffffff ? take('size') : null;
         const csz = v.getUint32(p + 20, true) === 0xffffffff ? take('compressedSize') : null;
         const off = v.getUint32(p + 42, true) === 0xffffffff ? take('headerOffset') : null;
@@ -120,12 +153,27 @@ export function mapZip(b: Uint8Array): ZipLayout {
     const h = headerOffset;
     const l = `local[${i}]`;
     const lf: ZipField[] = [
-      f(`${l}.signature`, h, 4), f(`${l}.flags`, h + 6, 2), f(`${l}.method`, h + 8, 2), f(`${l}.compressedSize`, h + 18, 4),
-      f(`${l}.size`, h + 22, 4), f(`${l}.nameLen`, h + 26, 2), f(`${l}.extraLen`, h + 28, 2),
+      f(`${l}.signature`, h, 4),
+      f(`${l}.flags`, h + 6, 2),
+      f(`${l}.method`, h + 8, 2),
+      f(`${l}.compressedSize`, h + 18, 4),
+      f(`${l}.size`, h + 22, 4),
+      f(`${l}.nameLen`, h + 26, 2),
+      f(`${l}.extraLen`, h + 28, 2),
     ];
     const dataStart = h + 30 + v.getUint16(h + 26, true) + v.getUint16(h + 28, true);
     hot.push([h, dataStart]);
-    records.push({ name, centralAt: p, headerOffset, dataStart, size, sizeFields, offsetField, crcField: cf[3]!, localSizeFields: [lf[3]!, lf[4]!] });
+    records.push({
+      name,
+      centralAt: p,
+      headerOffset,
+      dataStart,
+      size,
+      sizeFields,
+      offsetField,
+      crcField: cf[3]!,
+      localSizeFields: [lf[3]!, lf[4]!],
+    });
     centralFields.push(cf);
     localFields.push(lf);
     p += 46 + nameLen + extraLen + commentLen;

@@ -9,7 +9,9 @@ import { IMAGENET_CLASSES } from './imagenet-classes.js';
 export function resolveLabels(numClasses: number, labels?: readonly string[]): readonly string[] {
   if (labels) {
     if (labels.length !== numClasses) {
-      throw new Error(`got ${labels.length} labels for a classifier with ${numClasses} classes: give one label per class, in class-index order`);
+      throw new Error(
+        `got ${labels.length} labels for a classifier with ${numClasses} classes: give one label per class, in class-index order`,
+      );
     }
     return [...labels];
   }

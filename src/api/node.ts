@@ -54,7 +54,8 @@ export const RepGhost = {
     let weights = given;
     if (pretrained) {
       if (given !== undefined) throw new Error('give either weights or pretrained, not both');
-      if (!rest.model) throw new Error("pretrained needs a model name, e.g. { model: 'repghostnet_050', pretrained: true }");
+      if (!rest.model)
+        throw new Error("pretrained needs a model name, e.g. { model: 'repghostnet_050', pretrained: true }");
       const { resolvePretrained } = await import('../hub/download.js');
       const r = await resolvePretrained(rest.model, pretrained === true ? {} : { source: pretrained });
       weights = r.path;
@@ -62,9 +63,13 @@ export const RepGhost = {
       rest.ema ??= r.ema;
       rest.preprocess = { ...r.preprocess, ...rest.preprocess };
     }
-    if (weights === undefined) throw new Error('no weights: pass weights (a path or bytes) or pretrained: true with a model name');
+    if (weights === undefined)
+      throw new Error('no weights: pass weights (a path or bytes) or pretrained: true with a model name');
     const bytes = typeof weights === 'string' ? await readInputFile(weights, 'weights file') : weights;
     const fileName = rest.fileName ?? (typeof weights === 'string' ? path.basename(weights) : undefined);
-    return RepGhostModel.fromWeights(nodeRuntime(threads ? { threads } : {}), bytes, { ...rest, ...(fileName ? { fileName } : {}) });
+    return RepGhostModel.fromWeights(nodeRuntime(threads ? { threads } : {}), bytes, {
+      ...rest,
+      ...(fileName ? { fileName } : {}),
+    });
   },
 };

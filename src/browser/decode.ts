@@ -22,7 +22,10 @@ export const DEFAULT_MAX_PIXELS = 89_478_485;
 /** Raised for input that cannot be decoded: "cannot decode image <name>: <reason>" (as in Node). */
 export class ImageDecodeError extends Error {
   override name = 'ImageDecodeError';
-  constructor(readonly source: string, readonly reason: string) {
+  constructor(
+    readonly source: string,
+    readonly reason: string,
+  ) {
     super(`cannot decode image ${source}: ${reason}`);
   }
 }
@@ -54,7 +57,10 @@ export const PIL_LIKE_BITMAP_OPTIONS: ImageBitmapOptions = Object.freeze({
  * Decodes an encoded image (a File, Blob or bytes) to 8-bit RGB. Throws
  * {@link ImageDecodeError} for empty, corrupt, oversized or non-image input.
  */
-export async function decodeImageBlob(input: Blob | Uint8Array, options: BrowserDecodeOptions = {}): Promise<DecodedImage> {
+export async function decodeImageBlob(
+  input: Blob | Uint8Array,
+  options: BrowserDecodeOptions = {},
+): Promise<DecodedImage> {
   const name = options.name ?? (typeof File !== 'undefined' && input instanceof File ? input.name : '<bytes>');
   const blob = input instanceof Blob ? input : new Blob([input as Uint8Array<ArrayBuffer>]);
   if (blob.size === 0) throw new ImageDecodeError(name, 'the file is empty');

@@ -5,16 +5,37 @@
  */
 export { RepGhost, browserRuntime, readBytes, type BrowserLoadOptions } from './runtime.js';
 export {
-  loadOrtWeb, chooseBackend, webgpuUnavailableReason, canUseThreads, defaultThreads,
-  type WebBackend, type WebOrt, type WebOrtOptions, type WebSessionOptions, type BackendChoice,
+  loadOrtWeb,
+  chooseBackend,
+  webgpuUnavailableReason,
+  canUseThreads,
+  defaultThreads,
+  type WebBackend,
+  type WebOrt,
+  type WebOrtOptions,
+  type WebSessionOptions,
+  type BackendChoice,
 } from './ort.js';
 export {
-  decodeImageBlob, bitmapToRgb, dropAlpha, ImageDecodeError, DEFAULT_MAX_PIXELS, PIL_LIKE_BITMAP_OPTIONS,
-  type DecodedImage, type BrowserDecodeOptions,
+  decodeImageBlob,
+  bitmapToRgb,
+  dropAlpha,
+  ImageDecodeError,
+  DEFAULT_MAX_PIXELS,
+  PIL_LIKE_BITMAP_OPTIONS,
+  type DecodedImage,
+  type BrowserDecodeOptions,
 } from './decode.js';
 
 // ---- The shared, browser-safe library layers ----
-export { RepGhostModel, type ImageInput, type ModelOptions, type RepGhostRuntime, type TapSelection, type ClassifyOptions } from '../api/model.js';
+export {
+  RepGhostModel,
+  type ImageInput,
+  type ModelOptions,
+  type RepGhostRuntime,
+  type TapSelection,
+  type ClassifyOptions,
+} from '../api/model.js';
 export { IMAGENET_CLASSES } from '../api/imagenet-classes.js';
 export { resolveLabels } from '../api/labels.js';
 export { softmax, topK, rank, logitsRow, type Prediction } from '../api/postprocess.js';
@@ -25,13 +46,31 @@ export { loadWeights, type LoadOptions as LoadWeightsOptions, type LoadedWeights
 export { toDeploy, foldAllBatchNorms } from '../reparam/fuse.js';
 export { countModel } from '../reparam/count.js';
 export {
-  preprocess, resolvePreprocessConfig, resizeAndCrop, resizePil, modelInputToRgb, DEFAULT_PREPROCESS, type PreprocessConfig, type RgbImage, type Interpolation,
+  preprocess,
+  resolvePreprocessConfig,
+  resizeAndCrop,
+  resizePil,
+  modelInputToRgb,
+  DEFAULT_PREPROCESS,
+  type PreprocessConfig,
+  type RgbImage,
+  type Interpolation,
 } from '../data/preprocess.js';
 export {
-  fashionInput, FASHION_DEFAULTS, FASHION_MNIST_CLASSES, type FashionConfig, type FashionInput, type InvertMode,
+  fashionInput,
+  FASHION_DEFAULTS,
+  FASHION_MNIST_CLASSES,
+  type FashionConfig,
+  type FashionInput,
+  type InvertMode,
 } from '../data/fashion-input.js';
 
 // ---- Pretrained weights: fetch + Cache API (the Node resolver is in `repghost` and `repghost/hub`) ----
-export { fetchPretrained, type FetchedPretrained, type BrowserResolveOptions, type CacheStorageLike } from '../hub/browser.js';
+export {
+  fetchPretrained,
+  type FetchedPretrained,
+  type BrowserResolveOptions,
+  type CacheStorageLike,
+} from '../hub/browser.js';
 export * from '../hub/registry.js';
 export { HubError, type HubErrorCode } from '../hub/errors.js';

@@ -54,7 +54,10 @@ const loaded = new Map<WebBackend, Promise<WebOrt>>();
 
 /** Whether SharedArrayBuffer (and so wasm threads) is available to this page or worker. */
 export function canUseThreads(): boolean {
-  return typeof SharedArrayBuffer !== 'undefined' && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
+  return (
+    typeof SharedArrayBuffer !== 'undefined' &&
+    (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true
+  );
 }
 
 /** The default wasm thread count: at most 4 (ORT's own cap for the web), 1 without isolation. */
@@ -84,12 +87,13 @@ export function loadOrtWeb(options: WebOrtOptions = {}): Promise<WebOrt> {
 async function importBuild(backend: WebBackend): Promise<OrtWebModule> {
   // Literal specifiers so bundlers see both builds and split them into their own chunks.
   const mod = backend === 'webgpu' ? await import('onnxruntime-web/webgpu') : await import('onnxruntime-web/wasm');
-  return mod as unknown as OrtWebModule;
+  return mod;
 }
 
 function configure(ort: OrtWebModule, backend: WebBackend, options: WebOrtOptions): WebOrt {
   const requested = options.numThreads ?? defaultThreads();
-  if (!Number.isInteger(requested) || requested < 1) throw new RangeError(`numThreads must be a positive integer, got ${requested}`);
+  if (!Number.isInteger(requested) || requested < 1)
+    throw new RangeError(`numThreads must be a positive integer, got ${requested}`);
   // Without isolation ORT would try to start threads and fail on SharedArrayBuffer: ask for 1.
   const threads = canUseThreads() ? requested : 1;
   ort.env.wasm.numThreads = threads;
@@ -114,7 +118,9 @@ export interface BackendChoice {
 }
 
 /** The part of `navigator.gpu` probed (TypeScript's DOM library has no WebGPU types). */
-interface GpuLike { requestAdapter(): Promise<unknown> }
+interface GpuLike {
+  requestAdapter(): Promise<unknown>;
+}
 
 /**
  * Why WebGPU cannot run here, or null when an adapter is available. Probing for an adapter

@@ -28,7 +28,10 @@ export function browserRuntime(web: WebOrt): RepGhostRuntime {
     sessionOptions: web.sessionOptions,
     decodeImage: async (input) => {
       const name = typeof input === 'string' ? input : '<bytes>';
-      return decodeImageBlob(typeof input === 'string' ? new Blob([await readBytes(input, 'image') as Uint8Array<ArrayBuffer>]) : input, { name });
+      return decodeImageBlob(
+        typeof input === 'string' ? new Blob([(await readBytes(input, 'image')) as Uint8Array<ArrayBuffer>]) : input,
+        { name },
+      );
     },
   };
 }
@@ -57,10 +60,18 @@ export const RepGhost = {
   async load(options: BrowserLoadOptions): Promise<RepGhostModel> {
     const { weights, backend, wasmPaths, numThreads, ...rest } = options;
     const web = await loadOrtWeb({
-      ...(backend ? { backend } : {}), ...(wasmPaths ? { wasmPaths } : {}), ...(numThreads ? { numThreads } : {}),
+      ...(backend ? { backend } : {}),
+      ...(wasmPaths ? { wasmPaths } : {}),
+      ...(numThreads ? { numThreads } : {}),
     });
     const bytes = await readBytes(weights, 'weights');
-    const fileName = rest.fileName ?? (typeof File !== 'undefined' && weights instanceof File ? weights.name : typeof weights === 'string' ? weights.split('/').pop() : undefined);
+    const fileName =
+      rest.fileName ??
+      (typeof File !== 'undefined' && weights instanceof File
+        ? weights.name
+        : typeof weights === 'string'
+          ? weights.split('/').pop()
+          : undefined);
     return RepGhostModel.fromWeights(browserRuntime(web), bytes, { ...rest, ...(fileName ? { fileName } : {}) });
   },
 };

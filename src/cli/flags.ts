@@ -57,7 +57,8 @@ export const longFlag = (row: { flag: string }): string => `--${flagName(row.fla
 function pair(flag: string, values: readonly string[], kind: Extract<OptionKind, { type: 'pair' }>): [number, number] {
   const nums = values.map(Number);
   const max = kind.max ?? Infinity;
-  const inRange = (n: number): boolean => Number.isFinite(n) && (kind.above ? n > kind.min : n >= kind.min) && (kind.below ? n < max : n <= max);
+  const inRange = (n: number): boolean =>
+    Number.isFinite(n) && (kind.above ? n > kind.min : n >= kind.min) && (kind.below ? n < max : n <= max);
   if (nums.length !== 2 || !nums.every(inRange) || nums[0]! > nums[1]!) {
     const got = `got '${values.join(' ')}'`;
     if (kind.below && !kind.above) throw new UsageError(`${flag} takes two numbers in [${kind.min}, ${max}), ${got}`);
@@ -74,7 +75,9 @@ function imageSize(flag: string, values: readonly string[]): number {
   const ok = (n: number): boolean => Number.isInteger(n) && n > 0 && n <= MAX_IMAGE_SIZE;
   if (v.length === 1 && ok(v[0]!)) return v[0]!;
   if (v.length === 3 && v[0] === 3 && ok(v[1]!) && v[1] === v[2]) return v[1]!;
-  throw new UsageError(`${flag} takes N or 3 N N (square RGB input, N <= ${MAX_IMAGE_SIZE}), got '${values.join(' ')}'`);
+  throw new UsageError(
+    `${flag} takes N or 3 N N (square RGB input, N <= ${MAX_IMAGE_SIZE}), got '${values.join(' ')}'`,
+  );
 }
 
 function describeDefault(row: OptionRow<unknown>): string {
@@ -99,7 +102,8 @@ export function addTableOptions(cmd: Command, table: Readonly<Record<string, Opt
     else if (kind.type === 'choice') option.argParser(choiceFlag(name, kind.choices));
     cmd.addOption(option);
     if (kind.type === 'flag' && row.default === true) cmd.option(`--no-${flagName(row.flag)}`, `turn ${name} off`);
-    if (kind.type === 'image-size') cmd.option('--img-size <n>', `same as ${name} N`, intFlag('--img-size', 1, MAX_IMAGE_SIZE));
+    if (kind.type === 'image-size')
+      cmd.option('--img-size <n>', `same as ${name} N`, intFlag('--img-size', 1, MAX_IMAGE_SIZE));
   }
   return cmd;
 }
@@ -131,41 +135,75 @@ export function readTableOptions<T>(
 
 /** The table rows the user gave, as their long flags (`--scale`), for messages. */
 export function givenFlags(given: object, table: Readonly<Record<string, OptionRow<unknown>>>): Map<string, string> {
-  return new Map(Object.keys(given).filter((k) => k in table).map((k) => [k, longFlag(table[k]!)]));
+  return new Map(
+    Object.keys(given)
+      .filter((k) => k in table)
+      .map((k) => [k, longFlag(table[k]!)]),
+  );
 }
 
 // --- Shared inference flags: predict, validate, export, convert, preprocess ---------------------------
 
 /** Values of the pretrained flags. */
-export interface PretrainedFlags { pretrained?: boolean; source?: 'hf' | 'official'; model?: string; ema?: boolean }
+export interface PretrainedFlags {
+  pretrained?: boolean;
+  source?: 'hf' | 'official';
+  model?: string;
+  ema?: boolean;
+}
 
 /** Adds --pretrained and --source to a command. */
 export function addPretrainedOptions(cmd: Command): Command {
   return cmd
-    .option('--pretrained', 'use the published ImageNet weights of --model (downloaded once into the cache; see `repghost download --list`) instead of a weights file')
-    .addOption(new Option('--source <hub>', 'where --pretrained downloads from: hf (timm on the Hugging Face hub, EMA weights) or official (the GitHub release .pth.tar, EMA selected)').choices(['hf', 'official']));
+    .option(
+      '--pretrained',
+      'use the published ImageNet weights of --model (downloaded once into the cache; see `repghost download --list`) instead of a weights file',
+    )
+    .addOption(
+      new Option(
+        '--source <hub>',
+        'where --pretrained downloads from: hf (timm on the Hugging Face hub, EMA weights) or official (the GitHub release .pth.tar, EMA selected)',
+      ).choices(['hf', 'official']),
+    );
 }
 
 /** Adds --model and --ema, the flags of every command that reads a checkpoint. */
-export function addCheckpointOptions(cmd: Command, emaHelp = 'use the EMA weights (state_dict_ema) of a training checkpoint'): Command {
+export function addCheckpointOptions(
+  cmd: Command,
+  emaHelp = 'use the EMA weights (state_dict_ema) of a training checkpoint',
+): Command {
   return cmd
     .option('--model <name>', "model name (default: the checkpoint's arch, else the model its keys fit)")
     .option('--ema', emaHelp);
 }
 
 /** Values of the model flags. */
-export interface ModelFlags extends PretrainedFlags { weights?: string; threads?: number; labels?: string }
+export interface ModelFlags extends PretrainedFlags {
+  weights?: string;
+  threads?: number;
+  labels?: string;
+}
 
 /** Adds --weights (or --pretrained/--source), --model, --ema, --threads and --labels to a command. */
 export function addModelOptions(cmd: Command): Command {
-  addPretrainedOptions(cmd).option('--weights <file>', 'checkpoint: .pth / .pth.tar (state dict or timm training checkpoint) or .safetensors, training or deploy form');
+  addPretrainedOptions(cmd).option(
+    '--weights <file>',
+    'checkpoint: .pth / .pth.tar (state dict or timm training checkpoint) or .safetensors, training or deploy form',
+  );
   return addCheckpointOptions(cmd)
     .option('--threads <n>', 'CPU threads per inference (default: all cores)', intFlag('--threads', 1, MAX_THREADS))
-    .option('--labels <file>', 'class names, one per line or a JSON array (default: ImageNet-1k names for 1000 classes)');
+    .option(
+      '--labels <file>',
+      'class names, one per line or a JSON array (default: ImageNet-1k names for 1000 classes)',
+    );
 }
 
 /** Values of the preprocessing flags. */
-export interface PreprocessFlags { interpolation: Interpolation; cropPct: number; size: number }
+export interface PreprocessFlags {
+  interpolation: Interpolation;
+  cropPct: number;
+  size: number;
+}
 
 /**
  * Adds --interpolation, --crop-pct and --size to a command. `defaultInterpolation`
@@ -174,8 +212,17 @@ export interface PreprocessFlags { interpolation: Interpolation; cropPct: number
  */
 export function addPreprocessOptions(cmd: Command, defaultInterpolation: Interpolation): Command {
   return cmd
-    .addOption(new Option('--interpolation <filter>', 'resize filter (PIL-exact)').choices(['bilinear', 'bicubic']).default(defaultInterpolation))
-    .option('--crop-pct <f>', 'center-crop fraction: the shorter side is resized to floor(size / crop-pct)', numberFlag('--crop-pct', 0, 1, true), 0.875)
+    .addOption(
+      new Option('--interpolation <filter>', 'resize filter (PIL-exact)')
+        .choices(['bilinear', 'bicubic'])
+        .default(defaultInterpolation),
+    )
+    .option(
+      '--crop-pct <f>',
+      'center-crop fraction: the shorter side is resized to floor(size / crop-pct)',
+      numberFlag('--crop-pct', 0, 1, true),
+      0.875,
+    )
     .option('--size <n>', 'square crop side fed to the model', intFlag('--size', 1, MAX_IMAGE_SIZE), 224);
 }
 

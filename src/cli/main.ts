@@ -15,6 +15,7 @@ import { register as registerExport } from './commands/export.js';
 import { register as registerPreprocess } from './commands/preprocess.js';
 import { register as registerTrain } from './commands/train.js';
 import { register as registerReport } from './commands/report.js';
+import { register as registerQuantize } from './commands/quantize.js';
 
 const verbose = process.argv.includes('--verbose') || process.env.REPGHOST_VERBOSE === '1';
 
@@ -23,7 +24,9 @@ const program = new Command('repghost')
   .option('--verbose', 'print stack traces on errors')
   // commander's own errors (unknown option, missing argument) in our one-line form;
   // subcommands registered below inherit this.
-  .configureOutput({ outputError: (str, write) => write(`repghost: ${str.replace(/^error: /, '').trim()} (see --help)\n`) })
+  .configureOutput({
+    outputError: (str, write) => write(`repghost: ${str.replace(/^error: /, '').trim()} (see --help)\n`),
+  })
   .exitOverride();
 
 registerDemo(program);
@@ -36,6 +39,7 @@ registerExport(program);
 registerPreprocess(program);
 registerTrain(program);
 registerReport(program);
+registerQuantize(program);
 
 try {
   await program.parseAsync(process.argv);

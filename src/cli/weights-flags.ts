@@ -23,7 +23,11 @@ export interface WeightsSource {
  * Resolves the weights flags to a file: the given path, or the cached/downloaded
  * pretrained file (progress on stderr when it is a terminal and `quiet` is off).
  */
-export async function resolveWeightsSource(flags: PretrainedFlags, weights: string | undefined, quiet = false): Promise<WeightsSource> {
+export async function resolveWeightsSource(
+  flags: PretrainedFlags,
+  weights: string | undefined,
+  quiet = false,
+): Promise<WeightsSource> {
   if (!flags.pretrained) {
     if (flags.source) throw new UsageError('--source goes with --pretrained');
     if (!weights) throw new UsageError('no weights: give a checkpoint file, or --pretrained --model <name>');
@@ -35,7 +39,10 @@ export async function resolveWeightsSource(flags: PretrainedFlags, weights: stri
   const { resolvePretrained, createProgressReporter } = await import('../hub/index.js');
   const progress = createProgressReporter({ label: flags.model, enabled: !quiet && !!process.stderr.isTTY });
   try {
-    const r = await resolvePretrained(flags.model, { ...(flags.source ? { source: flags.source } : {}), onProgress: progress.onProgress });
+    const r = await resolvePretrained(flags.model, {
+      ...(flags.source ? { source: flags.source } : {}),
+      onProgress: progress.onProgress,
+    });
     return { path: r.path, model: r.model, ema: flags.ema ?? r.ema, preprocess: r.preprocess };
   } finally {
     progress.stop();
@@ -57,7 +64,8 @@ async function readLabels(file: string): Promise<string[]> {
     } catch (e) {
       throw new UsageError(`labels file ${file}: invalid JSON (${(e as Error).message})`);
     }
-    if (!Array.isArray(parsed) || !parsed.every((s) => typeof s === 'string')) throw new UsageError(`labels file ${file}: expected a JSON array of strings`);
+    if (!Array.isArray(parsed) || !parsed.every((s) => typeof s === 'string'))
+      throw new UsageError(`labels file ${file}: expected a JSON array of strings`);
     return parsed;
   }
   return text.split(/\r?\n/).map((s) => s.trim());
@@ -68,7 +76,11 @@ async function readLabels(file: string): Promise<string[]> {
  * With --pretrained, the published preprocessing applies unless the user typed
  * --interpolation / --crop-pct / --size (`cmd` tells which were typed).
  */
-export async function loadModelFromFlags(flags: ModelFlags & PreprocessFlags, quiet = false, cmd?: Command): Promise<RepGhostModel> {
+export async function loadModelFromFlags(
+  flags: ModelFlags & PreprocessFlags,
+  quiet = false,
+  cmd?: Command,
+): Promise<RepGhostModel> {
   const source = await resolveWeightsSource(flags, flags.weights, quiet);
   const typed = preprocessConfigFrom(flags);
   const preprocess = source.preprocess

@@ -17,7 +17,10 @@ export class BufferBroadcaster {
   private readonly flat: Float32Array;
   private readonly counts: BigInt64Array;
 
-  constructor(private readonly comm: Communicator, private readonly model: BnBufferSet) {
+  constructor(
+    private readonly comm: Communicator,
+    private readonly model: BnBufferSet,
+  ) {
     let n = 0;
     for (const b of model.bn.values()) n += b.mean.length + b.variance.length;
     this.flat = new Float32Array(n);
@@ -26,18 +29,24 @@ export class BufferBroadcaster {
 
   broadcast(): void {
     if (this.comm.size === 1) return;
-    let o = 0, k = 0;
+    let o = 0,
+      k = 0;
     for (const b of this.model.bn.values()) {
-      this.flat.set(b.mean, o); o += b.mean.length;
-      this.flat.set(b.variance, o); o += b.variance.length;
+      this.flat.set(b.mean, o);
+      o += b.mean.length;
+      this.flat.set(b.variance, o);
+      o += b.variance.length;
       this.counts[k++] = b.numBatchesTracked;
     }
     this.comm.broadcast(this.flat, 0);
     this.comm.broadcast(this.counts, 0);
-    o = 0; k = 0;
+    o = 0;
+    k = 0;
     for (const b of this.model.bn.values()) {
-      b.mean.set(this.flat.subarray(o, o + b.mean.length)); o += b.mean.length;
-      b.variance.set(this.flat.subarray(o, o + b.variance.length)); o += b.variance.length;
+      b.mean.set(this.flat.subarray(o, o + b.mean.length));
+      o += b.mean.length;
+      b.variance.set(this.flat.subarray(o, o + b.variance.length));
+      o += b.variance.length;
       b.numBatchesTracked = this.counts[k++]!;
     }
   }
@@ -62,7 +71,10 @@ export class GradientAverager {
   /** Milliseconds spent in the collective since the last {@link takeMs}. */
   private ms = 0;
 
-  constructor(private readonly comm: Communicator, params: readonly { key: string; size: number }[]) {
+  constructor(
+    private readonly comm: Communicator,
+    params: readonly { key: string; size: number }[],
+  ) {
     let o = 0;
     for (const p of params) {
       this.offsets.set(p.key, [o, o + p.size]);
@@ -72,14 +84,17 @@ export class GradientAverager {
   }
 
   /** Bytes moved into the collective per step (the gradient buffer). */
-  get bytes(): number { return this.flat.byteLength; }
+  get bytes(): number {
+    return this.flat.byteLength;
+  }
 
   /** Packs the local gradients, sums them over ranks, divides by the world size. */
   average(local: (key: string) => Float32Array, lossFinite: boolean): AveragedGradients {
     const flat = this.flat;
     for (const [key, [lo, hi]] of this.offsets) {
       const g = local(key);
-      if (g.length !== hi - lo) throw new Error(`internal: gradient of '${key}' has ${g.length} values, expected ${hi - lo}`);
+      if (g.length !== hi - lo)
+        throw new Error(`internal: gradient of '${key}' has ${g.length} values, expected ${hi - lo}`);
       flat.set(g, lo);
     }
     const flag = flat.length - 1;
@@ -131,7 +146,10 @@ export class DataParallel {
   private readonly buffers: BufferBroadcaster;
   readonly gradients: GradientAverager;
 
-  constructor(readonly comm: Communicator, private readonly model: ReplicatedModel) {
+  constructor(
+    readonly comm: Communicator,
+    private readonly model: ReplicatedModel,
+  ) {
     this.buffers = new BufferBroadcaster(comm, model);
     const params = model.layouts
       .filter((p) => model.isTrainable(p.key))
@@ -147,7 +165,10 @@ export class DataParallel {
     for (const p of this.model.layouts) n += state.get(p.key)!.length;
     const flat = new Float32Array(n);
     let o = 0;
-    for (const p of this.model.layouts) { flat.set(state.get(p.key)!, o); o += state.get(p.key)!.length; }
+    for (const p of this.model.layouts) {
+      flat.set(state.get(p.key)!, o);
+      o += state.get(p.key)!.length;
+    }
     this.comm.broadcast(flat, 0);
     o = 0;
     for (const p of this.model.layouts) {
@@ -173,11 +194,18 @@ export class DataParallel {
  * (`reduce`: summed then divided by the world size, in float32 as torch does) or rank 0's
  * (`broadcast`). One flat buffer for all of them.
  */
-export function distributeBuffers(comm: Communicator, buffers: readonly Float32Array[], mode: 'reduce' | 'broadcast'): void {
+export function distributeBuffers(
+  comm: Communicator,
+  buffers: readonly Float32Array[],
+  mode: 'reduce' | 'broadcast',
+): void {
   if (comm.size === 1) return;
   const flat = new Float32Array(buffers.reduce((n, b) => n + b.length, 0));
   let o = 0;
-  for (const b of buffers) { flat.set(b, o); o += b.length; }
+  for (const b of buffers) {
+    flat.set(b, o);
+    o += b.length;
+  }
   if (mode === 'reduce') {
     allreduceIdentical(comm, flat);
     for (let i = 0; i < flat.length; i++) flat[i] = flat[i]! / comm.size;
@@ -185,5 +213,8 @@ export function distributeBuffers(comm: Communicator, buffers: readonly Float32A
     comm.broadcast(flat, 0);
   }
   o = 0;
-  for (const b of buffers) { b.set(flat.subarray(o, o + b.length)); o += b.length; }
+  for (const b of buffers) {
+    b.set(flat.subarray(o, o + b.length));
+    o += b.length;
+  }
 }

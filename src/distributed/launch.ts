@@ -14,7 +14,10 @@ export function withoutNproc(argv: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '--nproc') { i++; continue; }
+    if (a === '--nproc') {
+      i++;
+      continue;
+    }
     if (a.startsWith('--nproc=')) continue;
     out.push(a);
   }
@@ -23,7 +26,15 @@ export function withoutNproc(argv: readonly string[]): string[] {
 
 /** mpirun's arguments for N local ranks running `command`. */
 export function mpirunArgs(nproc: number, command: readonly string[], extra: readonly string[] = []): string[] {
-  return ['-np', String(nproc), '--bind-to', 'none', ...(nproc > availableParallelism() ? ['--oversubscribe'] : []), ...extra, ...command];
+  return [
+    '-np',
+    String(nproc),
+    '--bind-to',
+    'none',
+    ...(nproc > availableParallelism() ? ['--oversubscribe'] : []),
+    ...extra,
+    ...command,
+  ];
 }
 
 /** Whether Open MPI's mpirun is on PATH. */
@@ -38,7 +49,9 @@ export function mpirunAvailable(): boolean {
  */
 export function launchRanks(nproc: number, argv: readonly string[] = process.argv): Promise<number> {
   if (!mpirunAvailable()) {
-    return Promise.reject(new Error('--nproc needs Open MPI\'s mpirun on PATH (Debian: apt-get install openmpi-bin libopenmpi-dev)'));
+    return Promise.reject(
+      new Error("--nproc needs Open MPI's mpirun on PATH (Debian: apt-get install openmpi-bin libopenmpi-dev)"),
+    );
   }
   const env: NodeJS.ProcessEnv = { ...process.env };
   if (process.getuid?.() === 0) {
@@ -48,7 +61,9 @@ export function launchRanks(nproc: number, argv: readonly string[] = process.arg
   const extra = (process.env.REPGHOST_MPIRUN_ARGS ?? '').split(/\s+/).filter(Boolean);
   const command = [process.execPath, ...process.execArgv, ...withoutNproc(argv.slice(1))];
   const child = spawn('mpirun', mpirunArgs(nproc, command, extra), { stdio: 'inherit', env });
-  const forward = (sig: NodeJS.Signals): void => { child.kill(sig); };
+  const forward = (sig: NodeJS.Signals): void => {
+    child.kill(sig);
+  };
   process.on('SIGINT', forward);
   process.on('SIGTERM', forward);
   return new Promise((resolve, reject) => {

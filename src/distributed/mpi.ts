@@ -25,7 +25,10 @@ interface MpiAddon {
   version(): string;
 }
 
-const addonPath = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../native/mpi/build/Release/repghost_mpi.node');
+const addonPath = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../native/mpi/build/Release/repghost_mpi.node',
+);
 
 /**
  * The world size the launcher announced, or null when this process was not started by an
@@ -92,10 +95,18 @@ class MpiCommunicator implements Communicator {
     this.size = mpi.size();
   }
 
-  allreduceSum(buf: Float32Array | Float64Array): void { this.mpi.allreduce(buf); }
-  reduceSum(buf: Float32Array | Float64Array, root: number): void { this.mpi.reduce(buf, root); }
-  broadcast(buf: ArrayBufferView, root: number): void { this.mpi.broadcast(buf, root); }
-  barrier(): void { this.mpi.barrier(); }
+  allreduceSum(buf: Float32Array | Float64Array): void {
+    this.mpi.allreduce(buf);
+  }
+  reduceSum(buf: Float32Array | Float64Array, root: number): void {
+    this.mpi.reduce(buf, root);
+  }
+  broadcast(buf: ArrayBufferView, root: number): void {
+    this.mpi.broadcast(buf, root);
+  }
+  barrier(): void {
+    this.mpi.barrier();
+  }
   abort(code: number): never {
     this.mpi.abort(code);
     process.exit(code); // not reached: MPI_Abort ends the process
@@ -120,7 +131,9 @@ export function joinWorld(): Communicator | null {
   if (announced === null) return (world = null);
   const mpi = mpiAddon();
   if (!mpi) {
-    throw new Error(`started by an MPI launcher (${announced} processes) but ${addonError}: refusing to train ${announced} unconnected copies`);
+    throw new Error(
+      `started by an MPI launcher (${announced} processes) but ${addonError}: refusing to train ${announced} unconnected copies`,
+    );
   }
   return (world = new MpiCommunicator(mpi));
 }

@@ -39,11 +39,17 @@ export interface OrtModule {
 }
 
 /** A float32 output: row-major data and its dims. */
-export interface FloatTensor { dims: number[]; data: Float32Array }
+export interface FloatTensor {
+  dims: number[];
+  data: Float32Array;
+}
 
 /** An inference session on one ONNX model with input `input` [N, 3, H, W] and output `logits`. */
 export class OrtEngine {
-  private constructor(private readonly ort: OrtModule, private readonly session: OrtSessionLike) {}
+  private constructor(
+    private readonly ort: OrtModule,
+    private readonly session: OrtSessionLike,
+  ) {}
 
   /**
    * Creates a session from model bytes. Graph optimizations default to `all` (ORT's
@@ -66,14 +72,21 @@ export class OrtEngine {
    * Runs a batch: `input` holds n images as float32 NCHW (`n * 3 * height * width` values).
    * Returns the requested outputs (default: all of them).
    */
-  async run(input: Float32Array, n: number, height = 224, width = 224, outputs: readonly string[] = this.session.outputNames): Promise<Map<string, FloatTensor>> {
+  async run(
+    input: Float32Array,
+    n: number,
+    height = 224,
+    width = 224,
+    outputs: readonly string[] = this.session.outputNames,
+  ): Promise<Map<string, FloatTensor>> {
     const expected = n * 3 * height * width;
     if (!Number.isInteger(n) || n < 1) throw new RangeError(`batch size must be a positive integer, got ${n}`);
     if (input.length !== expected) {
       throw new RangeError(`input has ${input.length} values; [${n}, 3, ${height}, ${width}] needs ${expected}`);
     }
     for (const o of outputs) {
-      if (!this.session.outputNames.includes(o)) throw new Error(`ONNX model has no output '${o}' (it has ${this.session.outputNames.join(', ')})`);
+      if (!this.session.outputNames.includes(o))
+        throw new Error(`ONNX model has no output '${o}' (it has ${this.session.outputNames.join(', ')})`);
     }
     const feed = new this.ort.Tensor('float32', input, [n, 3, height, width]);
     const result = await this.session.run({ [INPUT_NAME]: feed }, outputs);

@@ -14,8 +14,8 @@
 import type { PreprocessConfig } from '../data/preprocess.js';
 import { HubError, htmlError } from './errors.js';
 import { backoffMs, openUrl, sleep, statusError, type HttpOptions } from './http.js';
-import { parseSource, pretrainedEntry, type PretrainedSource } from './registry.js';
-import { checkSha256, looksLikeHtml, toHex, verifyWeights, type Verifier, type VerifyTarget } from './verify.js';
+import { sourceWeights, type PretrainedSource } from './registry.js';
+import { checkSha256, looksLikeHtml, toHex, verifyWeights, type Verifier } from './verify.js';
 
 /** The subset of the Cache API used (window.caches satisfies it; tests pass a fake). */
 export interface CacheStorageLike {
@@ -26,7 +26,10 @@ export interface CacheStorageLike {
 }
 
 /** Options of {@link fetchPretrained}. */
-export interface BrowserResolveOptions extends Pick<HttpOptions, 'fetchImpl' | 'maxRedirects' | 'connectTimeoutMs' | 'idleTimeoutMs' | 'signal'> {
+export interface BrowserResolveOptions extends Pick<
+  HttpOptions,
+  'fetchImpl' | 'maxRedirects' | 'connectTimeoutMs' | 'idleTimeoutMs' | 'signal'
+> {
   /** 'hf' (default) or 'official'. Official release assets are served without CORS headers: use a mirror. */
   source?: PretrainedSource | string;
   /** Hub mirror (default https://huggingface.co). */
@@ -76,24 +79,28 @@ async function sha256Hex(bytes: Uint8Array): Promise<string> {
  * Errors are HubErrors with the same one-line messages as the Node resolver.
  */
 export async function fetchPretrained(model: string, opts: BrowserResolveOptions = {}): Promise<FetchedPretrained> {
-  const source = parseSource(opts.source ?? 'hf');
-  const entry = pretrainedEntry(model, { ...(opts.hfEndpoint ? { hf: opts.hfEndpoint } : {}), ...(opts.officialEndpoint ? { official: opts.officialEndpoint } : {}) });
-  const w = source === 'hf' ? entry.hf : entry.official;
-  const url = w.url;
-  const target: VerifyTarget = { model: entry.model, ema: w.ema, fileName: new URL(url).pathname.split('/').pop() ?? 'weights', url, numClasses: entry.numClasses };
-  const base = { model: entry.model, source, url, ema: w.ema, preprocess: entry.preprocess, top1: entry.official.top1 };
+  const { entry, source, url, ema, target } = sourceWeights(model, opts.source ?? 'hf', {
+    ...(opts.hfEndpoint ? { hf: opts.hfEndpoint } : {}),
+    ...(opts.officialEndpoint ? { official: opts.officialEndpoint } : {}),
+  });
+  const base = { model: entry.model, source, url, ema, preprocess: entry.preprocess, top1: entry.official.top1 };
 
-  const storage = opts.cache === false ? undefined : opts.cache ?? (globalThis as { caches?: CacheStorageLike }).caches;
+  const storage =
+    opts.cache === false ? undefined : (opts.cache ?? (globalThis as { caches?: CacheStorageLike }).caches);
   const cache = storage ? await storage.open(opts.cacheName ?? 'repghost-weights-v1') : undefined;
   const hit = await cache?.match(url);
   if (hit) {
     const bytes = new Uint8Array(await hit.arrayBuffer());
     const sha = hit.headers.get(SHA_HEADER);
     // Entries are written only after verification; the size guards against a damaged store.
-    if (sha && Number(hit.headers.get(SIZE_HEADER)) === bytes.length) return { ...base, bytes, sha256: sha, fromCache: true };
+    if (sha && Number(hit.headers.get(SIZE_HEADER)) === bytes.length)
+      return { ...base, bytes, sha256: sha, fromCache: true };
   }
   if (opts.offline) {
-    throw new HubError('offline-missing', `offline mode: ${entry.model} (${source}) is not in the browser cache; load it once with network access (${url})`);
+    throw new HubError(
+      'offline-missing',
+      `offline mode: ${entry.model} (${source}) is not in the browser cache; load it once with network access (${url})`,
+    );
   }
 
   let bytes: Uint8Array;
@@ -106,17 +113,35 @@ export async function fetchPretrained(model: string, opts: BrowserResolveOptions
     if (looksLikeHtml(bytes.subarray(0, 512))) throw htmlError(url);
     await (opts.verify ?? verifyWeights)(bytes, target);
   } catch (e) {
-    const err = e instanceof HubError ? e : new HubError('not-weights', `${url} is not ${entry.model} weights: ${e instanceof Error ? e.message : String(e)}`);
+    const err =
+      e instanceof HubError
+        ? e
+        : new HubError(
+            'not-weights',
+            `${url} is not ${entry.model} weights: ${e instanceof Error ? e.message : String(e)}`,
+          );
     if (err.code !== 'html' && err.code !== 'sha256' && err.code !== 'not-weights') throw err;
     throw new HubError(err.code, `${err.message}; the file was discarded (not cached)`, false, { cause: e });
   }
-  await cache?.put(url, new Response(bytes as Uint8Array<ArrayBuffer>, {
-    headers: { 'content-type': 'application/octet-stream', [SHA_HEADER]: sha256, [SIZE_HEADER]: String(bytes.length) },
-  })).catch(() => undefined); // a full or disabled storage only costs the next download
+  await cache
+    ?.put(
+      url,
+      new Response(bytes as Uint8Array<ArrayBuffer>, {
+        headers: {
+          'content-type': 'application/octet-stream',
+          [SHA_HEADER]: sha256,
+          [SIZE_HEADER]: String(bytes.length),
+        },
+      }),
+    )
+    .catch(() => undefined); // a full or disabled storage only costs the next download
   return { ...base, bytes, sha256, fromCache: false };
 }
 
-async function downloadWithRetries(url: string, opts: BrowserResolveOptions): Promise<{ bytes: Uint8Array; statedSha256?: string }> {
+async function downloadWithRetries(
+  url: string,
+  opts: BrowserResolveOptions,
+): Promise<{ bytes: Uint8Array; statedSha256?: string }> {
   const retries = opts.retries ?? 4;
   for (let attempt = 0; ; attempt++) {
     try {
@@ -129,7 +154,10 @@ async function downloadWithRetries(url: string, opts: BrowserResolveOptions): Pr
   }
 }
 
-async function downloadOnce(url: string, opts: BrowserResolveOptions): Promise<{ bytes: Uint8Array; statedSha256?: string }> {
+async function downloadOnce(
+  url: string,
+  opts: BrowserResolveOptions,
+): Promise<{ bytes: Uint8Array; statedSha256?: string }> {
   const opened = await openUrl(url, {}, { ...opts, redirect: 'follow' });
   try {
     const res = opened.response;
@@ -151,7 +179,10 @@ async function downloadOnce(url: string, opts: BrowserResolveOptions): Promise<{
     }
     const bytes = new Uint8Array(received);
     let off = 0;
-    for (const p of parts) { bytes.set(p, off); off += p.length; }
+    for (const p of parts) {
+      bytes.set(p, off);
+      off += p.length;
+    }
     return { bytes, ...(opened.sha256 ? { statedSha256: opened.sha256 } : {}) };
   } finally {
     opened.close();

@@ -15,7 +15,10 @@ import { HubError, errnoCode } from './errors.js';
  * `~/.cache/repghost`. An explicit `override` (the `cacheDir` option, `--cache-dir`) wins.
  */
 export function defaultCacheDir(override?: string, env: NodeJS.ProcessEnv = process.env): string {
-  const pick = override || env.REPGHOST_CACHE || (env.XDG_CACHE_HOME ? path.join(env.XDG_CACHE_HOME, 'repghost') : path.join(os.homedir(), '.cache', 'repghost'));
+  const pick =
+    override ||
+    env.REPGHOST_CACHE ||
+    (env.XDG_CACHE_HOME ? path.join(env.XDG_CACHE_HOME, 'repghost') : path.join(os.homedir(), '.cache', 'repghost'));
   // `~/x` arrives unexpanded from config files and quoted shell strings.
   return path.resolve(pick.replace(/^~(?=$|[\\/])/, os.homedir()));
 }
@@ -38,13 +41,16 @@ function sanitizeSegment(s: string): string {
 export function cachePathForUrl(cacheDir: string, url: string): string {
   const u = new URL(url);
   const host = sanitizeSegment(u.hostname + (u.port ? `_${u.port}` : ''));
-  const raw = u.pathname.split('/').filter(Boolean).map((s) => {
-    try {
-      return decodeURIComponent(s);
-    } catch {
-      return s;
-    }
-  });
+  const raw = u.pathname
+    .split('/')
+    .filter(Boolean)
+    .map((s) => {
+      try {
+        return decodeURIComponent(s);
+      } catch {
+        return s;
+      }
+    });
   if (!raw.length) raw.push('index');
   const segs = raw.map(sanitizeSegment);
   const lossy = !!u.search || segs.some((s, i) => s !== raw[i]) || host !== u.hostname + (u.port ? `_${u.port}` : '');
@@ -112,21 +118,51 @@ export function cacheFsError(err: unknown, dir: string, context = ''): HubError 
   switch (code) {
     case 'ENOSPC':
     case 'EDQUOT':
-      return new HubError('disk-full', `no space left on the device holding ${dir}${code === 'EDQUOT' ? ' (disk quota exceeded)' : ''}${ctx}; free some space there or set REPGHOST_CACHE to a directory on another disk (the partial download was removed)`, false, { cause: err });
+      return new HubError(
+        'disk-full',
+        `no space left on the device holding ${dir}${code === 'EDQUOT' ? ' (disk quota exceeded)' : ''}${ctx}; free some space there or set REPGHOST_CACHE to a directory on another disk (the partial download was removed)`,
+        false,
+        { cause: err },
+      );
     case 'EFBIG':
-      return new HubError('disk-full', `the file-size limit (ulimit -f) stopped the write into ${dir}${ctx}; raise the limit or set REPGHOST_CACHE to another directory (the partial download was removed)`, false, { cause: err });
+      return new HubError(
+        'disk-full',
+        `the file-size limit (ulimit -f) stopped the write into ${dir}${ctx}; raise the limit or set REPGHOST_CACHE to another directory (the partial download was removed)`,
+        false,
+        { cause: err },
+      );
     case 'EACCES':
     case 'EPERM':
-      return new HubError('cache-access', `permission denied writing to the cache directory ${dir}; ${WRITABLE_HINT}`, false, { cause: err });
+      return new HubError(
+        'cache-access',
+        `permission denied writing to the cache directory ${dir}; ${WRITABLE_HINT}`,
+        false,
+        { cause: err },
+      );
     case 'EROFS':
-      return new HubError('cache-access', `the cache directory ${dir} is on a read-only file system; ${WRITABLE_HINT}`, false, { cause: err });
+      return new HubError(
+        'cache-access',
+        `the cache directory ${dir} is on a read-only file system; ${WRITABLE_HINT}`,
+        false,
+        { cause: err },
+      );
     case 'ENOTDIR':
     case 'EEXIST': {
       const file = fileInPath(dir);
-      return new HubError('cache-access', `cannot create the cache directory ${dir}: ${file ? `${file} is a file, not a directory` : 'a part of the path is not a directory'}; ${WRITABLE_HINT}`, false, { cause: err });
+      return new HubError(
+        'cache-access',
+        `cannot create the cache directory ${dir}: ${file ? `${file} is a file, not a directory` : 'a part of the path is not a directory'}; ${WRITABLE_HINT}`,
+        false,
+        { cause: err },
+      );
     }
     default:
-      return new HubError('cache-access', `cannot write to the cache directory ${dir} (${code ?? 'error'}: ${err instanceof Error ? err.message : String(err)}); ${WRITABLE_HINT}`, false, { cause: err });
+      return new HubError(
+        'cache-access',
+        `cannot write to the cache directory ${dir} (${code ?? 'error'}: ${err instanceof Error ? err.message : String(err)}); ${WRITABLE_HINT}`,
+        false,
+        { cause: err },
+      );
   }
 }
 

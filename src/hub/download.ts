@@ -13,12 +13,20 @@ import { createHash } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { PreprocessConfig } from '../data/preprocess.js';
-import { cacheFsError, cachePathForUrl, defaultCacheDir, fileSize, nodeCacheIO, syncDir, type CacheIO } from './cache.js';
+import {
+  cacheFsError,
+  cachePathForUrl,
+  defaultCacheDir,
+  fileSize,
+  nodeCacheIO,
+  syncDir,
+  type CacheIO,
+} from './cache.js';
 import { HubError, htmlError } from './errors.js';
 import { backoffMs, openUrl, parseContentRange, sleep, statusError, strongEtag, type HttpOptions } from './http.js';
 import { acquireLock, type LockOptions } from './lock.js';
 import { claimPartial, dropPartial, releasePartial, saveState, type PartialDownload } from './partial.js';
-import { parseSource, pretrainedEntry, type PretrainedSource } from './registry.js';
+import { sourceWeights, type PretrainedSource } from './registry.js';
 import { checkSha256, looksLikeHtml, verifyWeights, type Verifier, type VerifyTarget } from './verify.js';
 
 /** Progress of one download, reported after every chunk. */
@@ -33,7 +41,10 @@ export interface DownloadProgress {
 }
 
 /** Options of {@link resolvePretrained}. Every one is optional. */
-export interface ResolveOptions extends Pick<HttpOptions, 'fetchImpl' | 'maxRedirects' | 'connectTimeoutMs' | 'idleTimeoutMs' | 'signal'> {
+export interface ResolveOptions extends Pick<
+  HttpOptions,
+  'fetchImpl' | 'maxRedirects' | 'connectTimeoutMs' | 'idleTimeoutMs' | 'signal'
+> {
   /** 'hf' (default: timm's safetensors on the Hugging Face hub) or 'official' (the release .pth.tar). */
   source?: PretrainedSource | string;
   /** Never touch the network; default `REPGHOST_OFFLINE=1`. A missing file is an error naming path and URL. */
@@ -125,25 +136,26 @@ export interface PretrainedLocation {
  * Where a model's weights come from and where the cache keeps them, without any I/O.
  * Throws HubError('unknown-model') for names without published weights.
  */
-export function locatePretrained(model: string, opts: Pick<ResolveOptions, 'source' | 'cacheDir' | 'hfEndpoint' | 'officialEndpoint' | 'env'> = {}): PretrainedLocation {
+export function locatePretrained(
+  model: string,
+  opts: Pick<ResolveOptions, 'source' | 'cacheDir' | 'hfEndpoint' | 'officialEndpoint' | 'env'> = {},
+): PretrainedLocation {
   const env = opts.env ?? process.env;
-  const source = parseSource(opts.source ?? 'hf');
-  const entry = pretrainedEntry(model, {
+  const { entry, source, url, ema, target } = sourceWeights(model, opts.source ?? 'hf', {
     hf: opts.hfEndpoint || env.REPGHOST_HF_ENDPOINT || undefined,
     official: opts.officialEndpoint || env.REPGHOST_OFFICIAL_ENDPOINT || undefined,
   });
-  const w = source === 'hf' ? entry.hf : entry.official;
   const cacheDir = defaultCacheDir(opts.cacheDir, env);
   return {
     model: entry.model,
     source,
-    url: w.url,
-    path: cachePathForUrl(cacheDir, w.url),
+    url,
+    path: cachePathForUrl(cacheDir, url),
     cacheDir,
-    ema: w.ema,
+    ema,
     preprocess: entry.preprocess,
     top1: entry.official.top1,
-    target: { model: entry.model, ema: w.ema, fileName: path.posix.basename(new URL(w.url).pathname), url: w.url, numClasses: entry.numClasses },
+    target,
   };
 }
 
@@ -163,12 +175,23 @@ export async function resolvePretrained(model: string, opts: ResolveOptions = {}
   const env = opts.env ?? process.env;
   const verify = opts.verify ?? verifyWeights;
   const io: CacheIO = { ...nodeCacheIO, ...opts.io };
-  const base = { model: loc.model, source: loc.source, url: loc.url, path: loc.path, ema: loc.ema, preprocess: loc.preprocess, top1: loc.top1 };
+  const base = {
+    model: loc.model,
+    source: loc.source,
+    url: loc.url,
+    path: loc.path,
+    ema: loc.ema,
+    preprocess: loc.preprocess,
+    top1: loc.top1,
+  };
 
   const hit = await cacheHit(loc, verify);
   if (hit) return { ...base, ...hit, fromCache: true };
   if (opts.offline ?? truthy(env.REPGHOST_OFFLINE)) {
-    throw new HubError('offline-missing', `offline mode: ${loc.model} (${loc.source}) is not in the cache: ${loc.path} does not exist; run 'repghost download ${loc.model} --source ${loc.source}' with network access, or fetch ${loc.url} by hand and save it as ${loc.path}`);
+    throw new HubError(
+      'offline-missing',
+      `offline mode: ${loc.model} (${loc.source}) is not in the cache: ${loc.path} does not exist; run 'repghost download ${loc.model} --source ${loc.source}' with network access, or fetch ${loc.url} by hand and save it as ${loc.path}`,
+    );
   }
 
   const dir = path.dirname(loc.path);
@@ -210,7 +233,8 @@ async function cacheHit(loc: PretrainedLocation, verify: Verifier): Promise<{ by
   const metaPath = `${loc.path}.meta.json`;
   try {
     const meta = JSON.parse(await fsp.readFile(metaPath, 'utf8')) as Partial<CacheMeta>;
-    if (meta.bytes === size && typeof meta.sha256 === 'string' && meta.url === loc.url) return { bytes: size, sha256: meta.sha256 };
+    if (meta.bytes === size && typeof meta.sha256 === 'string' && meta.url === loc.url)
+      return { bytes: size, sha256: meta.sha256 };
   } catch {
     // no sidecar: verify below
   }
@@ -219,10 +243,22 @@ async function cacheHit(loc: PretrainedLocation, verify: Verifier): Promise<{ by
     await verify(bytes, loc.target);
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
-    throw new HubError('not-weights', `the cached file ${loc.path} is unusable (${msg}); delete it and download again`, false, { cause: e });
+    throw new HubError(
+      'not-weights',
+      `the cached file ${loc.path} is unusable (${msg}); delete it and download again`,
+      false,
+      { cause: e },
+    );
   }
   const sha256 = createHash('sha256').update(bytes).digest('hex');
-  await writeMeta(metaPath, { url: loc.url, model: loc.model, source: loc.source, bytes: size, sha256, downloadedAt: new Date().toISOString() }).catch(() => undefined);
+  await writeMeta(metaPath, {
+    url: loc.url,
+    model: loc.model,
+    source: loc.source,
+    bytes: size,
+    sha256,
+    downloadedAt: new Date().toISOString(),
+  }).catch(() => undefined);
   return { bytes: size, sha256 };
 }
 
@@ -233,7 +269,12 @@ async function writeMeta(metaPath: string, meta: CacheMeta): Promise<void> {
 }
 
 /** Downloads (resuming a leftover partial), verifies and renames into place. Holds the lock. */
-async function download(loc: PretrainedLocation, io: CacheIO, verify: Verifier, opts: ResolveOptions): Promise<{ bytes: number; sha256: string }> {
+async function download(
+  loc: PretrainedLocation,
+  io: CacheIO,
+  verify: Verifier,
+  opts: ResolveOptions,
+): Promise<{ bytes: number; sha256: string }> {
   let part: PartialDownload;
   try {
     part = await claimPartial(loc.path, loc.url);
@@ -249,11 +290,20 @@ async function download(loc: PretrainedLocation, io: CacheIO, verify: Verifier, 
       await verify(bytes, loc.target);
     } catch (e) {
       if (e instanceof HubError) throw e;
-      throw new HubError('not-weights', `${loc.url} is not ${loc.model} weights: ${e instanceof Error ? e.message : String(e)}`, false, { cause: e });
+      throw new HubError(
+        'not-weights',
+        `${loc.url} is not ${loc.model} weights: ${e instanceof Error ? e.message : String(e)}`,
+        false,
+        { cause: e },
+      );
     }
     try {
       await writeMeta(`${loc.path}.meta.json`, {
-        url: loc.url, model: loc.model, source: loc.source, bytes: bytes.length, sha256,
+        url: loc.url,
+        model: loc.model,
+        source: loc.source,
+        bytes: bytes.length,
+        sha256,
         ...(part.state.sha256 ? { statedSha256: part.state.sha256 } : {}),
         downloadedAt: new Date().toISOString(),
       });
@@ -277,7 +327,12 @@ async function download(loc: PretrainedLocation, io: CacheIO, verify: Verifier, 
 }
 
 /** Repeats HTTP exchanges until the partial is complete; back-off between failures. */
-async function fetchWithRetries(part: PartialDownload, loc: PretrainedLocation, io: CacheIO, opts: ResolveOptions): Promise<void> {
+async function fetchWithRetries(
+  part: PartialDownload,
+  loc: PretrainedLocation,
+  io: CacheIO,
+  opts: ResolveOptions,
+): Promise<void> {
   const retries = opts.retries ?? 4;
   const baseDelay = opts.retryDelayMs ?? 1000;
   let failures = 0; // consecutive failures without progress
@@ -304,7 +359,12 @@ async function fetchWithRetries(part: PartialDownload, loc: PretrainedLocation, 
 }
 
 /** One HTTP exchange appending to (or restarting) the partial. Throws HubErrors. */
-async function exchange(part: PartialDownload, loc: PretrainedLocation, io: CacheIO, opts: ResolveOptions): Promise<void> {
+async function exchange(
+  part: PartialDownload,
+  loc: PretrainedLocation,
+  io: CacheIO,
+  opts: ResolveOptions,
+): Promise<void> {
   const url = loc.url;
   const headers: Record<string, string> = { 'accept-encoding': 'identity', 'user-agent': 'repghost' };
   if (part.have > 0) {
@@ -319,13 +379,18 @@ async function exchange(part: PartialDownload, loc: PretrainedLocation, io: Cach
     let total: number | undefined;
     if (res.status === 206 && part.have > 0) {
       const cr = parseContentRange(res.headers.get('content-range'));
-      const changed = (opened.sha256 && part.state.sha256 && opened.sha256 !== part.state.sha256)
-        || (cr?.total !== undefined && part.state.size !== undefined && cr.total !== part.state.size);
+      const changed =
+        (opened.sha256 && part.state.sha256 && opened.sha256 !== part.state.sha256) ||
+        (cr?.total !== undefined && part.state.size !== undefined && cr.total !== part.state.size);
       if (!cr || cr.start !== part.have || changed) {
         // A different range or a different file: resuming would splice garbage.
         await dropPartial(part);
         part.state = { url };
-        throw new HubError('truncated', `the server answered an unusable range (${res.headers.get('content-range') ?? 'no Content-Range'}) resuming ${url}; restarting from the beginning`, true);
+        throw new HubError(
+          'truncated',
+          `the server answered an unusable range (${res.headers.get('content-range') ?? 'no Content-Range'}) resuming ${url}; restarting from the beginning`,
+          true,
+        );
       }
       mode = 'append';
       total = cr.total ?? part.state.size;
@@ -351,7 +416,11 @@ async function exchange(part: PartialDownload, loc: PretrainedLocation, io: Cach
       if (part.state.size === part.have) return;
       await dropPartial(part);
       part.state = { url };
-      throw new HubError('truncated', `the server rejected resuming ${url} at byte ${part.have}; restarting from the beginning`, true);
+      throw new HubError(
+        'truncated',
+        `the server rejected resuming ${url} at byte ${part.have}; restarting from the beginning`,
+        true,
+      );
     } else {
       throw statusError(res, url);
     }
@@ -364,7 +433,8 @@ async function exchange(part: PartialDownload, loc: PretrainedLocation, io: Cach
       throw cacheFsError(e, loc.cacheDir);
     }
     const resumedFrom = part.have;
-    const sizeNote = () => `while downloading ${url} (${mb(part.have)}${total !== undefined ? ` of ${mb(total)}` : ''} written)`;
+    const sizeNote = () =>
+      `while downloading ${url} (${mb(part.have)}${total !== undefined ? ` of ${mb(total)}` : ''} written)`;
     try {
       let first = part.have === 0;
       for await (const chunk of opened.chunks()) {
@@ -400,6 +470,9 @@ async function exchange(part: PartialDownload, loc: PretrainedLocation, io: Cach
 }
 
 /** The cache file for a model and source (no I/O besides reading the environment). */
-export function pretrainedCachePath(model: string, opts: Pick<ResolveOptions, 'source' | 'cacheDir' | 'hfEndpoint' | 'officialEndpoint' | 'env'> = {}): string {
+export function pretrainedCachePath(
+  model: string,
+  opts: Pick<ResolveOptions, 'source' | 'cacheDir' | 'hfEndpoint' | 'officialEndpoint' | 'env'> = {},
+): string {
   return locatePretrained(model, opts).path;
 }

@@ -48,7 +48,8 @@ export function errnoCode(err: unknown): string | undefined {
   return undefined;
 }
 
-const NETWORK_HINT = 'check the network or proxy settings, set REPGHOST_HF_ENDPOINT to a reachable mirror, or use --offline with a cached file';
+const NETWORK_HINT =
+  'check the network or proxy settings, set REPGHOST_HF_ENDPOINT to a reachable mirror, or use --offline with a cached file';
 
 /**
  * Turns a fetch / body-read failure into a HubError. Everything here is retryable:
@@ -61,11 +62,32 @@ export function networkError(err: unknown, url: string): HubError {
   const host = safeHost(url);
   let what: string;
   switch (code) {
-    case 'ECONNREFUSED': what = `cannot connect to ${host} (connection refused)`; break;
-    case 'ENOTFOUND': case 'EAI_AGAIN': case 'EAI_NONAME': case 'EAI_FAIL': what = `cannot resolve ${host} (DNS lookup failed: no network?)`; break;
-    case 'ECONNRESET': case 'EPIPE': case 'UND_ERR_SOCKET': case 'UND_ERR_CLOSED': what = `the connection to ${host} was closed mid-transfer`; break;
-    case 'ETIMEDOUT': case 'UND_ERR_CONNECT_TIMEOUT': case 'UND_ERR_HEADERS_TIMEOUT': case 'UND_ERR_BODY_TIMEOUT': what = `the connection to ${host} timed out`; break;
-    case 'ENETUNREACH': case 'EHOSTUNREACH': case 'ENETDOWN': what = `${host} is unreachable (no network route)`; break;
+    case 'ECONNREFUSED':
+      what = `cannot connect to ${host} (connection refused)`;
+      break;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_NONAME':
+    case 'EAI_FAIL':
+      what = `cannot resolve ${host} (DNS lookup failed: no network?)`;
+      break;
+    case 'ECONNRESET':
+    case 'EPIPE':
+    case 'UND_ERR_SOCKET':
+    case 'UND_ERR_CLOSED':
+      what = `the connection to ${host} was closed mid-transfer`;
+      break;
+    case 'ETIMEDOUT':
+    case 'UND_ERR_CONNECT_TIMEOUT':
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+      what = `the connection to ${host} timed out`;
+      break;
+    case 'ENETUNREACH':
+    case 'EHOSTUNREACH':
+    case 'ENETDOWN':
+      what = `${host} is unreachable (no network route)`;
+      break;
     default: {
       const msg = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
       what = `network error talking to ${host} (${code ? `${code}: ` : ''}${msg})`;
@@ -85,5 +107,8 @@ export function safeHost(url: string): string {
 
 /** The message for an HTML page served where weights were expected. */
 export function htmlError(url: string): HubError {
-  return new HubError('html', `the server returned an HTML page, not model weights (a proxy or login page?) for ${url}`);
+  return new HubError(
+    'html',
+    `the server returned an HTML page, not model weights (a proxy or login page?) for ${url}`,
+  );
 }

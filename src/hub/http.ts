@@ -52,7 +52,10 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
  */
 export function sha256FromEtag(value: string | null | undefined): string | undefined {
   if (!value) return undefined;
-  const v = value.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
+  const v = value
+    .trim()
+    .replace(/^W\//, '')
+    .replace(/^"(.*)"$/, '$1');
   return /^[0-9a-f]{64}$/i.test(v) ? v.toLowerCase() : undefined;
 }
 
@@ -73,14 +76,24 @@ export function parseContentRange(value: string | null): { start: number; end: n
 export function statusError(res: Response, url: string): HubError {
   const status = `HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`;
   if (res.status === 404 || res.status === 410) {
-    return new HubError('not-found', `${status} for ${url}: the server has no such file (wrong model name or an incomplete mirror?); models with pretrained weights: ${pretrainedModelList()}`);
+    return new HubError(
+      'not-found',
+      `${status} for ${url}: the server has no such file (wrong model name or an incomplete mirror?); models with pretrained weights: ${pretrainedModelList()}`,
+    );
   }
   if (res.status === 401 || res.status === 403) {
     // The hub answers 401 for repositories that do not exist as well as for gated ones.
-    return new HubError('not-found', `${status} for ${url}: the server refuses access (a missing or private repository, or a mirror that needs a login); models with pretrained weights: ${pretrainedModelList()}`);
+    return new HubError(
+      'not-found',
+      `${status} for ${url}: the server refuses access (a missing or private repository, or a mirror that needs a login); models with pretrained weights: ${pretrainedModelList()}`,
+    );
   }
   if (res.status === 429 || res.status >= 500) {
-    return new HubError('http', `${status} from ${safeHost(url)} for ${url} (server busy or failing); try again later or use a mirror (REPGHOST_HF_ENDPOINT)`, true);
+    return new HubError(
+      'http',
+      `${status} from ${safeHost(url)} for ${url} (server busy or failing); try again later or use a mirror (REPGHOST_HF_ENDPOINT)`,
+      true,
+    );
   }
   return new HubError('http', `unexpected ${status} for ${url}`);
 }
@@ -93,9 +106,15 @@ export function backoffMs(attempt: number, baseMs: number): number {
 /** Sleeps `ms`, rejecting with HubError('aborted') when `signal` fires. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortedError());
-    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
-    const onAbort = () => { clearTimeout(t); reject(abortedError()); };
+    if (signal?.aborted) { reject(abortedError()); return; }
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(abortedError());
+    };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
@@ -111,7 +130,11 @@ function abortedError(): HubError {
  * status is not checked here (206 vs 200 vs 416 is the caller's business), except
  * that redirects are consumed.
  */
-export async function openUrl(url: string, headers: Record<string, string>, opts: HttpOptions = {}): Promise<OpenedResponse> {
+export async function openUrl(
+  url: string,
+  headers: Record<string, string>,
+  opts: HttpOptions = {},
+): Promise<OpenedResponse> {
   const fetchImpl = opts.fetchImpl ?? globalThis.fetch;
   const maxRedirects = opts.maxRedirects ?? DEFAULTS.maxRedirects;
   const connectMs = opts.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs;
@@ -121,7 +144,10 @@ export async function openUrl(url: string, headers: Record<string, string>, opts
   let timer: ReturnType<typeof setTimeout> | undefined;
   const arm = (ms: number, what: string) => {
     clearTimeout(timer);
-    timer = setTimeout(() => { timedOut = what; ctrl.abort(); }, ms);
+    timer = setTimeout(() => {
+      timedOut = what;
+      ctrl.abort();
+    }, ms);
   };
   const onUserAbort = () => ctrl.abort();
   opts.signal?.addEventListener('abort', onUserAbort, { once: true });
@@ -132,7 +158,13 @@ export async function openUrl(url: string, headers: Record<string, string>, opts
   };
   // Why the exchange died: our timer, the caller, or the network.
   const failure = (err: unknown, at: string): HubError => {
-    if (timedOut) return new HubError('timeout', `${timedOut} from ${safeHost(at)} while fetching ${at}; the network or server is too slow (retry, or use a mirror via REPGHOST_HF_ENDPOINT)`, true, { cause: err });
+    if (timedOut)
+      return new HubError(
+        'timeout',
+        `${timedOut} from ${safeHost(at)} while fetching ${at}; the network or server is too slow (retry, or use a mirror via REPGHOST_HF_ENDPOINT)`,
+        true,
+        { cause: err },
+      );
     if (opts.signal?.aborted) return abortedError();
     return networkError(err, at);
   };
@@ -158,7 +190,10 @@ export async function openUrl(url: string, headers: Record<string, string>, opts
       if (REDIRECTS.has(res.status) && location) {
         await res.body?.cancel().catch(() => undefined);
         if (hop >= maxRedirects) {
-          throw new HubError('too-many-redirects', `more than ${maxRedirects} redirects fetching ${url} (last to ${location}); the server or a proxy is looping`);
+          throw new HubError(
+            'too-many-redirects',
+            `more than ${maxRedirects} redirects fetching ${url} (last to ${location}); the server or a proxy is looping`,
+          );
         }
         current = new URL(location, current).toString();
         continue;

@@ -4,6 +4,14 @@
  */
 export * from './registry.js';
 export { HubError, type HubErrorCode } from './errors.js';
-export { resolvePretrained, locatePretrained, pretrainedCachePath, type ResolveOptions, type ResolvedPretrained, type DownloadProgress, type PretrainedLocation } from './download.js';
+export {
+  resolvePretrained,
+  locatePretrained,
+  pretrainedCachePath,
+  type ResolveOptions,
+  type ResolvedPretrained,
+  type DownloadProgress,
+  type PretrainedLocation,
+} from './download.js';
 export { defaultCacheDir, cachePathForUrl } from './cache.js';
 export { createProgressReporter, type ProgressReporter, type ProgressOptions } from './progress.js';

@@ -31,7 +31,12 @@ export interface HeldLock {
   release(): Promise<void>;
 }
 
-interface LockInfo { pid: number; host: string; token: string; time: string }
+interface LockInfo {
+  pid: number;
+  host: string;
+  token: string;
+  time: string;
+}
 
 /** Whether a process with this pid exists on this host. */
 export function pidAlive(pid: number): boolean {
@@ -66,7 +71,11 @@ async function isStale(lockPath: string, staleMs: number): Promise<boolean> {
  * calls `done()`; when that reports the work already done (the holder finished), it
  * returns null without taking the lock.
  */
-export async function acquireLock(lockPath: string, done: () => Promise<boolean>, opts: LockOptions = {}): Promise<HeldLock | null> {
+export async function acquireLock(
+  lockPath: string,
+  done: () => Promise<boolean>,
+  opts: LockOptions = {},
+): Promise<HeldLock | null> {
   const staleMs = opts.staleMs ?? 60_000;
   const pollMs = opts.pollMs ?? 250;
   const token = randomBytes(8).toString('hex');
@@ -97,10 +106,13 @@ export async function acquireLock(lockPath: string, done: () => Promise<boolean>
 }
 
 function held(lockPath: string, token: string, staleMs: number): HeldLock {
-  const beat = setInterval(() => {
-    const now = new Date();
-    fsp.utimes(lockPath, now, now).catch(() => undefined);
-  }, Math.max(50, Math.floor(staleMs / 4)));
+  const beat = setInterval(
+    () => {
+      const now = new Date();
+      fsp.utimes(lockPath, now, now).catch(() => undefined);
+    },
+    Math.max(50, Math.floor(staleMs / 4)),
+  );
   beat.unref(); // never keep the process alive for a heartbeat
   let released = false;
   return {

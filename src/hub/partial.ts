@@ -90,7 +90,11 @@ export async function claimPartial(file: string, url: string): Promise<PartialDo
     }
   }
   // Orphan sidecars (their data file is gone).
-  await removeQuietly(...names.filter((n) => n.startsWith(`${base}.`) && n.endsWith(STATE_SUFFIX) && !names.includes(n.slice(0, -5))).map((n) => path.join(dir, n)));
+  await removeQuietly(
+    ...names
+      .filter((n) => n.startsWith(`${base}.`) && n.endsWith(STATE_SUFFIX) && !names.includes(n.slice(0, -5)))
+      .map((n) => path.join(dir, n)),
+  );
   active.add(mine.path);
   if (best) {
     try {

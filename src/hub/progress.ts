@@ -28,14 +28,19 @@ export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB'];
   let v = n;
   let i = 0;
-  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
   return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
 }
 
 function formatEta(s: number): string {
   if (!Number.isFinite(s) || s < 0) return '--:--';
   const m = Math.floor(s / 60);
-  return m >= 60 ? `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m` : `${m}:${String(Math.floor(s % 60)).padStart(2, '0')}`;
+  return m >= 60
+    ? `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`
+    : `${m}:${String(Math.floor(s % 60)).padStart(2, '0')}`;
 }
 
 /**
@@ -64,14 +69,17 @@ export function createProgressReporter(opts: ProgressOptions): ProgressReporter 
     onProgress(p) {
       if (!bar) {
         started = performance.now();
-        bar = new cliProgress.SingleBar({
-          stream,
-          format: '{label} [{bar}] {percentage}% | {done}/{size} | {rate} | ETA {etaText}',
-          barsize: 30,
-          hideCursor: true,
-          clearOnComplete: false,
-          fps: 8,
-        }, cliProgress.Presets.shades_classic);
+        bar = new cliProgress.SingleBar(
+          {
+            stream,
+            format: '{label} [{bar}] {percentage}% | {done}/{size} | {rate} | ETA {etaText}',
+            barsize: 30,
+            hideCursor: true,
+            clearOnComplete: false,
+            fps: 8,
+          },
+          cliProgress.Presets.shades_classic,
+        );
         bar.start(p.total ?? 0, p.received, payload(p));
       }
       if (p.total !== undefined) bar.setTotal(p.total);

@@ -12,6 +12,7 @@
 import { DEFAULT_PREPROCESS, type PreprocessConfig } from '../data/preprocess.js';
 import { TIMM_ALIASES, resolveModelName } from '../spec/variants.js';
 import { HubError } from './errors.js';
+import type { VerifyTarget } from './verify.js';
 
 /** Which copy of the weights to fetch. */
 export type PretrainedSource = 'hf' | 'official';
@@ -33,7 +34,10 @@ export const OFFICIAL_RELEASE_PATH = '/ChengpengChen/RepGhost/releases/download/
  * validate script (timm's loader) with bilinear resize, crop_pct 0.875, ImageNet
  * mean/std. Both sources hold the same weights, so it applies to both.
  */
-export const OFFICIAL_EVAL_PREPROCESS: Readonly<Required<PreprocessConfig>> = Object.freeze({ ...DEFAULT_PREPROCESS, interpolation: 'bilinear' });
+export const OFFICIAL_EVAL_PREPROCESS: Readonly<Required<PreprocessConfig>> = Object.freeze({
+  ...DEFAULT_PREPROCESS,
+  interpolation: 'bilinear',
+});
 
 /**
  * What timm's model code declares for these weights (`_cfg` in timm/models/repghost.py:
@@ -142,11 +146,17 @@ export function pretrainedEntry(model: string, endpoints: Endpoints = {}): Pretr
   try {
     canon = resolveModelName(model);
   } catch {
-    throw new HubError('unknown-model', `unknown model '${model}'; models with pretrained weights: ${pretrainedModelList()}`);
+    throw new HubError(
+      'unknown-model',
+      `unknown model '${model}'; models with pretrained weights: ${pretrainedModelList()}`,
+    );
   }
   const row = TABLE.find((r) => r[0] === canon);
   if (!row) {
-    throw new HubError('unknown-model', `no pretrained weights are published for '${model}' (only the main-line models have them); models with pretrained weights: ${pretrainedModelList()}`);
+    throw new HubError(
+      'unknown-model',
+      `no pretrained weights are published for '${model}' (only the main-line models have them); models with pretrained weights: ${pretrainedModelList()}`,
+    );
   }
   const [name, timmName, macs, top1] = row;
   const hfBase = normalizeEndpoint(endpoints.hf ?? DEFAULT_HF_ENDPOINT, 'the Hugging Face endpoint');
@@ -157,9 +167,47 @@ export function pretrainedEntry(model: string, endpoints: Endpoints = {}): Pretr
     model: name,
     timmName,
     numClasses: 1000,
-    hf: { repo, file: 'model.safetensors', altFile: 'pytorch_model.bin', url: `${hfBase}/${repo}/resolve/main/model.safetensors`, ema: false },
+    hf: {
+      repo,
+      file: 'model.safetensors',
+      altFile: 'pytorch_model.bin',
+      url: `${hfBase}/${repo}/resolve/main/model.safetensors`,
+      ema: false,
+    },
     official: { file, url: `${offBase}${OFFICIAL_RELEASE_PATH}/${file}`, top1, macs, ema: true },
-    preprocess: { ...OFFICIAL_EVAL_PREPROCESS, mean: [...OFFICIAL_EVAL_PREPROCESS.mean], std: [...OFFICIAL_EVAL_PREPROCESS.std] },
+    preprocess: {
+      ...OFFICIAL_EVAL_PREPROCESS,
+      mean: [...OFFICIAL_EVAL_PREPROCESS.mean],
+      std: [...OFFICIAL_EVAL_PREPROCESS.std],
+    },
+  };
+}
+
+/** One source's copy of a model's weights: where it is, and what a file from there must be. */
+export interface SourceWeights {
+  entry: PretrainedEntry;
+  source: PretrainedSource;
+  url: string;
+  ema: boolean;
+  /** What the downloaded file is verified against. */
+  target: VerifyTarget;
+}
+
+/**
+ * The location rule both caches (Node's files and the browser's Cache API) follow: the
+ * entry, the source's URL, whether its weights are the EMA ones, the verification target.
+ */
+export function sourceWeights(model: string, source: string, endpoints: Endpoints = {}): SourceWeights {
+  const parsed = parseSource(source);
+  const entry = pretrainedEntry(model, endpoints);
+  const w = parsed === 'hf' ? entry.hf : entry.official;
+  const fileName = new URL(w.url).pathname.split('/').pop() || 'weights';
+  return {
+    entry,
+    source: parsed,
+    url: w.url,
+    ema: w.ema,
+    target: { model: entry.model, ema: w.ema, fileName, url: w.url, numClasses: entry.numClasses },
   };
 }
 

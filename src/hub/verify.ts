@@ -36,7 +36,7 @@ export function looksLikeHtml(head: Uint8Array): boolean {
   while (i < head.length && (head[i] === 0x20 || head[i] === 0x09 || head[i] === 0x0a || head[i] === 0x0d)) i++;
   if (head[i] !== 0x3c) return false; // '<'
   const next = head[i + 1];
-  return next === undefined || next === 0x21 || next === 0x3f || (next | 0x20) >= 0x61 && (next | 0x20) <= 0x7a; // '!', '?', letter
+  return next === undefined || next === 0x21 || next === 0x3f || ((next | 0x20) >= 0x61 && (next | 0x20) <= 0x7a); // '!', '?', letter
 }
 
 /** Lower-case hex of a digest. */
@@ -53,7 +53,10 @@ export function toHex(digest: ArrayBuffer | Uint8Array): string {
  */
 export function checkSha256(actual: string, expected: string | undefined, url: string): void {
   if (expected && actual !== expected) {
-    throw new HubError('sha256', `sha256 mismatch for ${url}: the server states ${expected}, the download has ${actual}`);
+    throw new HubError(
+      'sha256',
+      `sha256 mismatch for ${url}: the server states ${expected}, the download has ${actual}`,
+    );
   }
 }
 
@@ -65,20 +68,28 @@ export function verifyWeights(bytes: Uint8Array, target: VerifyTarget): void {
   if (looksLikeHtml(bytes.subarray(0, 512))) throw htmlError(target.url);
   let numClasses: number;
   try {
-    numClasses = loadWeights(bytes, { model: target.model, ema: target.ema, fileName: target.fileName }).spec.numClasses;
+    numClasses = loadWeights(bytes, { model: target.model, ema: target.ema, fileName: target.fileName }).spec
+      .numClasses;
   } catch (e) {
-    throw new HubError('not-weights', `${target.url} is not ${target.model} weights: ${oneLine(e)}`, false, { cause: e });
+    throw new HubError('not-weights', `${target.url} is not ${target.model} weights: ${oneLine(e)}`, false, {
+      cause: e,
+    });
   }
   if (numClasses !== target.numClasses) {
-    throw new HubError('not-weights', `${target.url} has ${numClasses} classes, the published ${target.model} weights have ${target.numClasses}`);
+    throw new HubError(
+      'not-weights',
+      `${target.url} has ${numClasses} classes, the published ${target.model} weights have ${target.numClasses}`,
+    );
   }
 }
 
 function oneLine(e: unknown): string {
-  return (e instanceof Error ? e.message : String(e))
-    .replace(/\s*\n\s*/g, ' ')
-    // The loader's "pass --model X" advice is about loading a local file; here the
-    // model is fixed and the remedy is a different source or mirror.
-    .replace(/: pass --model [\w.]+/g, '')
-    .trim();
+  return (
+    (e instanceof Error ? e.message : String(e))
+      .replace(/\s*\n\s*/g, ' ')
+      // The loader's "pass --model X" advice is about loading a local file; here the
+      // model is fixed and the remedy is a different source or mirror.
+      .replace(/: pass --model [\w.]+/g, '')
+      .trim()
+  );
 }

@@ -69,14 +69,21 @@ class OnnxOps implements NetworkOps<string> {
   private readonly taps: Set<TapName>;
   private readonly tapped: string[] = [];
 
-  constructor(spec: ModelSpec, form: Form, private readonly sd: StateDict, mode: GraphMode, taps: readonly TapName[]) {
+  constructor(
+    spec: ModelSpec,
+    form: Form,
+    private readonly sd: StateDict,
+    mode: GraphMode,
+    taps: readonly TapName[],
+  ) {
     this.taps = new Set(taps);
     this.folded = mode === 'deploy' ? foldAllBatchNorms(spec, sd) : null;
     if (this.folded) {
       const rec = record(spec, form);
       const tapped = new Set([...this.taps].map((t) => rec.tapSources.get(t)));
       for (const [bn, conv] of rec.foldInto) {
-        if (tapped.has(conv)) this.unfoldedConvs.add(conv); // the tap needs the conv's own output
+        if (tapped.has(conv))
+          this.unfoldedConvs.add(conv); // the tap needs the conv's own output
         else this.foldedBns.add(bn);
       }
     }
@@ -93,10 +100,19 @@ class OnnxOps implements NetworkOps<string> {
     const params = f
       ? [this.g.initializer(`${l.name}.folded_weight`, f.weight), this.g.initializer(`${l.name}.folded_bias`, f.bias)]
       : [this.param(`${l.name}.weight`), ...(l.bias ? [this.param(`${l.name}.bias`)] : [])];
-    return this.g.node('Conv', l.name, [x, ...params], {
-      group: l.groups, kernel_shape: [l.kernel, l.kernel], pads: [l.pad, l.pad, l.pad, l.pad],
-      strides: [l.stride, l.stride], dilations: [1, 1],
-    }, shape);
+    return this.g.node(
+      'Conv',
+      l.name,
+      [x, ...params],
+      {
+        group: l.groups,
+        kernel_shape: [l.kernel, l.kernel],
+        pads: [l.pad, l.pad, l.pad, l.pad],
+        strides: [l.stride, l.stride],
+        dilations: [1, 1],
+      },
+      shape,
+    );
   }
 
   /** An eval-mode BatchNormalization node (opset 13 has no training_mode attribute: inference semantics). */
@@ -177,8 +193,10 @@ export function exportOnnx(spec: ModelSpec, sd: StateDict, options: OnnxExportOp
   if (mode === 'train') {
     // norep has no fusion branch: its two forms are the same network and the same keys.
     if (given === 'deploy' && formsDiffer(spec)) {
-      throw new Error(`a training-form graph needs training-form weights; these ${spec.name} weights are in deploy`
-        + ' form (fusion branches already folded)');
+      throw new Error(
+        `a training-form graph needs training-form weights; these ${spec.name} weights are in deploy` +
+          ' form (fusion branches already folded)',
+      );
     }
     form = 'train';
     weights = sd;

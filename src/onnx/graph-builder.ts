@@ -4,7 +4,16 @@
  * meets onnx.checker's SSA rules without a separate pass.
  */
 import type { Tensor } from '../weights/tensor.js';
-import { AttributeType, DataType, type Attribute, type Dim, type GraphProto, type NodeProto, type TensorProto, type ValueInfo } from './proto.js';
+import {
+  AttributeType,
+  DataType,
+  type Attribute,
+  type Dim,
+  type GraphProto,
+  type NodeProto,
+  type TensorProto,
+  type ValueInfo,
+} from './proto.js';
 
 /** Attribute values by kind: numbers are INT unless listed in `floats`, arrays are INTS. */
 export type AttrValue = number | number[] | string | { float: number };
@@ -13,7 +22,8 @@ function attribute(name: string, v: AttrValue): Attribute {
   if (typeof v === 'string') return { name, type: AttributeType.STRING, s: new TextEncoder().encode(v) };
   if (Array.isArray(v)) return { name, type: AttributeType.INTS, ints: v };
   if (typeof v === 'object') return { name, type: AttributeType.FLOAT, f: v.float };
-  if (!Number.isInteger(v)) throw new Error(`internal: attribute ${name}=${v} must be an integer (wrap floats as {float})`);
+  if (!Number.isInteger(v))
+    throw new Error(`internal: attribute ${name}=${v} must be an integer (wrap floats as {float})`);
   return { name, type: AttributeType.INT, i: v };
 }
 
@@ -60,7 +70,10 @@ export class GraphBuilder {
 
   /** Adds a float32 constant (weights) and returns its value name. */
   initializer(name: string, t: Tensor<'F32'>): string {
-    this.define(name, t.shape.map((d) => ({ dim_value: d })));
+    this.define(
+      name,
+      t.shape.map((d) => ({ dim_value: d })),
+    );
     this.initializers.push({ name, data_type: DataType.FLOAT, dims: [...t.shape], raw_data: float32Bytes(t.data) });
     return name;
   }
@@ -79,7 +92,10 @@ export class GraphBuilder {
     this.define(out, shape ?? this.shapeOf(inputs[0]!));
     this.nodeNames.add(name);
     this.nodes.push({
-      name, op_type: op, input: inputs, output: [out],
+      name,
+      op_type: op,
+      input: inputs,
+      output: [out],
       attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
     });
     return out;
@@ -108,7 +124,11 @@ export class GraphBuilder {
   /** The finished GraphProto. */
   build(docString?: string): GraphProto {
     return {
-      name: this.name, node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs,
+      name: this.name,
+      node: this.nodes,
+      initializer: this.initializers,
+      input: this.inputs,
+      output: this.outputs,
       ...(docString ? { doc_string: docString } : {}),
     };
   }

@@ -36,7 +36,9 @@ const descriptor = {
             type: field(20, 'int32'),
           },
         },
-        ValueInfoProto: { fields: { name: field(1, 'string'), type: field(2, 'TypeProto'), doc_string: field(3, 'string') } },
+        ValueInfoProto: {
+          fields: { name: field(1, 'string'), type: field(2, 'TypeProto'), doc_string: field(3, 'string') },
+        },
         NodeProto: {
           fields: {
             input: field(1, 'string', 'repeated'),
@@ -110,7 +112,10 @@ const ModelProto = root.lookupType('onnx.ModelProto');
 // ---- Plain-object shapes of the messages (what encodeModel takes) ----
 
 /** One dimension: a fixed size, or a symbolic name (`batch`), or unknown (neither). */
-export interface Dim { dim_value?: number; dim_param?: string }
+export interface Dim {
+  dim_value?: number;
+  dim_param?: string;
+}
 export interface ValueInfo {
   name: string;
   type: { tensor_type: { elem_type: number; shape: { dim: Dim[] } } };

@@ -10,7 +10,11 @@ import type { TapName } from '../spec/walk.js';
 export type { TapName } from '../spec/walk.js';
 
 /** One tap: its name, total stride w.r.t. the input (0 for pre_logits: pooled) and channels. */
-export interface TapInfo { name: TapName; stride: number; channels: number }
+export interface TapInfo {
+  name: TapName;
+  stride: number;
+  channels: number;
+}
 
 /** Every tap of a model in network order. */
 export function allTaps(spec: ModelSpec): TapInfo[] {
@@ -18,7 +22,11 @@ export function allTaps(spec: ModelSpec): TapInfo[] {
   return [
     { name: 'conv_stem', stride: 2, channels: spec.stemChannels },
     { name: 'act1', stride: 2, channels: spec.stemChannels },
-    ...spec.stages.map((blocks, i): TapInfo => ({ name: `blocks.${i}`, stride: strides[i]!, channels: blocks.at(-1)!.outChannels })),
+    ...spec.stages.map((blocks, i): TapInfo => ({
+      name: `blocks.${i}`,
+      stride: strides[i]!,
+      channels: blocks.at(-1)!.outChannels,
+    })),
     { name: 'pre_logits', stride: 0, channels: spec.headChannels },
   ];
 }

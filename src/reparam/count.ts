@@ -33,9 +33,12 @@ export function layerMacs({ layer: l, out }: RecordedLayer): number {
 /** Trainable parameters of one layer. */
 export function layerParams(l: Layer): number {
   switch (l.kind) {
-    case 'conv': return l.outChannels * (l.inChannels / l.groups) * l.kernel * l.kernel + (l.bias ? l.outChannels : 0);
-    case 'bn': return 2 * l.channels;
-    case 'linear': return l.outFeatures * l.inFeatures + l.outFeatures;
+    case 'conv':
+      return l.outChannels * (l.inChannels / l.groups) * l.kernel * l.kernel + (l.bias ? l.outChannels : 0);
+    case 'bn':
+      return 2 * l.channels;
+    case 'linear':
+      return l.outFeatures * l.inFeatures + l.outFeatures;
   }
 }
 

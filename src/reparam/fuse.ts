@@ -18,7 +18,9 @@ function get(sd: StateDict, key: string): Tensor {
 
 /** Per-channel scale gamma/sqrt(var+eps) and shift beta - mean*scale of a BN, in float64. */
 export function bnScaleShift(
-  sd: StateDict, bnName: string, eps = BN_EPS,
+  sd: StateDict,
+  bnName: string,
+  eps = BN_EPS,
 ): { scale: Float64Array; shift: Float64Array } {
   const gamma = toFloat64(get(sd, `${bnName}.weight`));
   const beta = toFloat64(get(sd, `${bnName}.bias`));
@@ -34,7 +36,10 @@ export function bnScaleShift(
 }
 
 /** A per-channel affine map as a depthwise kernel: weight [c, k*k] (row-major) and bias [c], float64. */
-interface DepthwiseAffine { weight: Float64Array; bias: Float64Array }
+interface DepthwiseAffine {
+  weight: Float64Array;
+  bias: Float64Array;
+}
 
 /**
  * The biased depthwise k x k kernel equal to a chain of per-channel linear layers
@@ -49,8 +54,9 @@ function chainKernel(sd: StateDict, chain: LinearChain, channels: number, k: num
   chain.forEach((l, i) => {
     if (l.kind === 'conv') {
       if (i !== 0 || l.groups !== channels || l.stride !== 1 || l.kernel > k || l.kernel % 2 !== 1) {
-        throw new Error(`internal: ${l.name} cannot be folded (only a first, stride-1, depthwise conv, odd kernel`
-          + ` <= ${k})`);
+        throw new Error(
+          `internal: ${l.name} cannot be folded (only a first, stride-1, depthwise conv, odd kernel` + ` <= ${k})`,
+        );
       }
       const w = toFloat64(get(sd, `${l.name}.weight`));
       const b = l.bias ? toFloat64(get(sd, `${l.name}.bias`)) : null;
@@ -118,7 +124,11 @@ export function toDeploy(spec: ModelSpec, train: StateDict): StateDict {
 }
 
 /** A conv with every following BN folded in: what an inference graph runs. */
-export interface FoldedConv { layer: ConvLayer; weight: Tensor<'F32'>; bias: Tensor<'F32'> }
+export interface FoldedConv {
+  layer: ConvLayer;
+  weight: Tensor<'F32'>;
+  bias: Tensor<'F32'>;
+}
 
 /**
  * Folds every remaining BN into the conv it reads from (an export-time optimization,

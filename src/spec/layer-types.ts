@@ -19,13 +19,26 @@ export interface ConvLayer {
   bias: boolean;
 }
 /** An eval/train BatchNorm2d over `channels`. */
-export interface BnLayer { kind: 'bn'; name: string; channels: number; eps: number }
+export interface BnLayer {
+  kind: 'bn';
+  name: string;
+  channels: number;
+  eps: number;
+}
 /** The classifier. */
-export interface LinearLayer { kind: 'linear'; name: string; inFeatures: number; outFeatures: number }
+export interface LinearLayer {
+  kind: 'linear';
+  name: string;
+  inFeatures: number;
+  outFeatures: number;
+}
 export type Layer = ConvLayer | BnLayer | LinearLayer;
 
 /** A conv followed directly by its BatchNorm (PyTorch's `nn.Sequential(conv, bn)` pattern). */
-export interface ConvBn { conv: ConvLayer; bn: BnLayer }
+export interface ConvBn {
+  conv: ConvLayer;
+  bn: BnLayer;
+}
 
 /**
  * A chain of per-channel linear layers applied in order: at most one depthwise conv,
@@ -39,7 +52,13 @@ export const BN_EPS = 1e-5;
 
 /** A conv layer description; padding is PyTorch's `kernel // 2` as everywhere in the official code. */
 export function convLayer(
-  name: string, inChannels: number, outChannels: number, kernel: number, stride: number, groups: number, bias: boolean,
+  name: string,
+  inChannels: number,
+  outChannels: number,
+  kernel: number,
+  stride: number,
+  groups: number,
+  bias: boolean,
 ): ConvLayer {
   return { kind: 'conv', name, inChannels, outChannels, kernel, stride, pad: Math.floor(kernel / 2), groups, bias };
 }
@@ -80,6 +99,9 @@ export function layerKeys(l: Layer): KeySpec[] {
         [`${l.name}.num_batches_tracked`, [], 'I64'],
       ];
     case 'linear':
-      return [[`${l.name}.weight`, [l.outFeatures, l.inFeatures], 'F32'], [`${l.name}.bias`, [l.outFeatures], 'F32']];
+      return [
+        [`${l.name}.weight`, [l.outFeatures, l.inFeatures], 'F32'],
+        [`${l.name}.bias`, [l.outFeatures], 'F32'],
+      ];
   }
 }

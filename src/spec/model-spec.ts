@@ -7,12 +7,23 @@
 import { makeDivisible } from './make-divisible.js';
 import { FUSION_BRANCHES, resolveModelName, variantConfig, type FusionKind, type VariantConfig } from './variants.js';
 import {
-  convBn, convLayer, depthwise, type ConvBn, type ConvLayer, type LinearChain, type LinearLayer,
+  convBn,
+  convLayer,
+  depthwise,
+  type ConvBn,
+  type ConvLayer,
+  type LinearChain,
+  type LinearLayer,
 } from './layer-types.js';
 
-
 /** One row of the official `cfgs`: kernel, expansion (hidden) channels, output channels, SE ratio, stride. */
-export interface BlockConfig { k: number; exp: number; c: number; se: number; s: number }
+export interface BlockConfig {
+  k: number;
+  exp: number;
+  c: number;
+  se: number;
+  s: number;
+}
 
 /**
  * The official base configuration (`repghostnet()` in model/repghost.py), one inner
@@ -69,7 +80,13 @@ export interface GhostModuleSpec {
 }
 
 /** Squeeze-and-excitation: global pool, 1x1 reduce (+bias), ReLU, 1x1 expand (+bias), hard-sigmoid gate. */
-export interface SeSpec { name: string; channels: number; reduced: number; reduce: ConvLayer; expand: ConvLayer }
+export interface SeSpec {
+  name: string;
+  channels: number;
+  reduced: number;
+  reduce: ConvLayer;
+  expand: ConvLayer;
+}
 
 /** A RepGhost bottleneck `blocks.<stage>.<index>`. */
 export interface BottleneckSpec {
@@ -142,12 +159,18 @@ export interface SpecOptions {
 /** `RepGhostModule(inp, oup, relu, reparam_*)`: its layers, named as PyTorch registers them. */
 function ghost(name: string, inChannels: number, channels: number, relu: boolean, fusion: FusionKind): GhostModuleSpec {
   return {
-    name, inChannels, channels, relu, fusion,
+    name,
+    inChannels,
+    channels,
+    relu,
+    fusion,
     primary: convBn(
-      convLayer(`${name}.primary_conv.0`, inChannels, channels, 1, 1, 1, false), `${name}.primary_conv.1`,
+      convLayer(`${name}.primary_conv.0`, inChannels, channels, 1, 1, 1, false),
+      `${name}.primary_conv.1`,
     ),
     cheap: convBn(
-      depthwise(`${name}.cheap_operation.0`, channels, CHEAP_KERNEL, 1, false), `${name}.cheap_operation.1`,
+      depthwise(`${name}.cheap_operation.0`, channels, CHEAP_KERNEL, 1, false),
+      `${name}.cheap_operation.1`,
     ),
     fusionBranch: FUSION_BRANCHES[fusion](name, channels),
     fusedCheap: depthwise(`${name}.cheap_operation`, channels, CHEAP_KERNEL, 1, true),
@@ -156,32 +179,50 @@ function ghost(name: string, inChannels: number, channels: number, relu: boolean
 
 /** `RepGhostBottleneck(in, mid, out, k, s, se_ratio, shortcut, reparam_*)`. */
 function bottleneck(
-  name: string, stage: number, index: number, input: number, mid: number, out: number,
-  row: BlockConfig, seRatio: number, variant: VariantConfig,
+  name: string,
+  stage: number,
+  index: number,
+  input: number,
+  mid: number,
+  out: number,
+  row: BlockConfig,
+  seRatio: number,
+  variant: VariantConfig,
 ): BottleneckSpec {
   const sameShape = input === out && row.s === 1;
   const shortcut = sameShape ? (variant.shortcut ? 'identity' : 'none') : 'conv';
   const reduced = makeDivisible(mid * seRatio, 4);
   return {
-    kind: 'bottleneck', name, stage, index,
-    inChannels: input, midChannels: mid, outChannels: out, kernel: row.k, stride: row.s,
+    kind: 'bottleneck',
+    name,
+    stage,
+    index,
+    inChannels: input,
+    midChannels: mid,
+    outChannels: out,
+    kernel: row.k,
+    stride: row.s,
     ghost1: ghost(`${name}.ghost1`, input, mid, true, variant.fusion),
     downsample: row.s > 1 ? convBn(depthwise(`${name}.conv_dw`, mid, row.k, row.s, false), `${name}.bn_dw`) : null,
     ghost2: ghost(`${name}.ghost2`, mid, out, false, variant.fusion),
-    se: seRatio > 0
-      ? {
-        name: `${name}.se`, channels: mid, reduced,
-        reduce: convLayer(`${name}.se.conv_reduce`, mid, reduced, 1, 1, 1, true),
-        expand: convLayer(`${name}.se.conv_expand`, reduced, mid, 1, 1, 1, true),
-      }
-      : null,
+    se:
+      seRatio > 0
+        ? {
+            name: `${name}.se`,
+            channels: mid,
+            reduced,
+            reduce: convLayer(`${name}.se.conv_reduce`, mid, reduced, 1, 1, 1, true),
+            expand: convLayer(`${name}.se.conv_expand`, reduced, mid, 1, 1, 1, true),
+          }
+        : null,
     shortcut,
-    shortcutPath: shortcut === 'conv'
-      ? [
-        convBn(depthwise(`${name}.shortcut.0`, input, row.k, row.s, false), `${name}.shortcut.1`),
-        convBn(convLayer(`${name}.shortcut.2`, input, out, 1, 1, 1, false), `${name}.shortcut.3`),
-      ]
-      : [],
+    shortcutPath:
+      shortcut === 'conv'
+        ? [
+            convBn(depthwise(`${name}.shortcut.0`, input, row.k, row.s, false), `${name}.shortcut.1`),
+            convBn(convLayer(`${name}.shortcut.2`, input, out, 1, 1, 1, false), `${name}.shortcut.3`),
+          ]
+        : [],
   };
 }
 
@@ -217,14 +258,26 @@ export function buildSpec(modelName: string, options: SpecOptions = {}): ModelSp
   // The official code reuses the loop variable `exp_size` of the last block here.
   const finalChannels = makeDivisible(lastExp * width * 2, 4);
   const last = `blocks.${stages.length}.0`;
-  stages.push([{
-    kind: 'convbnact', name: last, stage: stages.length, inChannels: input, outChannels: finalChannels,
-    layer: convBn(convLayer(`${last}.conv`, input, finalChannels, 1, 1, 1, false), `${last}.bn1`),
-  }]);
+  stages.push([
+    {
+      kind: 'convbnact',
+      name: last,
+      stage: stages.length,
+      inChannels: input,
+      outChannels: finalChannels,
+      layer: convBn(convLayer(`${last}.conv`, input, finalChannels, 1, 1, 1, false), `${last}.bn1`),
+    },
+  ]);
   return {
-    name, variant, numClasses, dropout: options.dropout ?? 0.2,
-    stemChannels, stem: convBn(convLayer('conv_stem', 3, stemChannels, 3, 2, 1, false), 'bn1'),
-    stages, headIn: finalChannels, headChannels: HEAD_CHANNELS,
+    name,
+    variant,
+    numClasses,
+    dropout: options.dropout ?? 0.2,
+    stemChannels,
+    stem: convBn(convLayer('conv_stem', 3, stemChannels, 3, 2, 1, false), 'bn1'),
+    stages,
+    headIn: finalChannels,
+    headChannels: HEAD_CHANNELS,
     head: convLayer('conv_head', finalChannels, HEAD_CHANNELS, 1, 1, 1, true),
     classifier: { kind: 'linear', name: 'classifier', inFeatures: HEAD_CHANNELS, outFeatures: numClasses },
   };

@@ -10,7 +10,11 @@ import type { BnLayer, ConvLayer, Layer } from './layer-types.js';
 import { walkNetwork, type Form, type NetworkOps, type TapName } from './walk.js';
 
 /** A value's shape [C, H, W] (batch left out); H and W are null when walked without an input size. */
-export interface Shape { c: number; h: number | null; w: number | null }
+export interface Shape {
+  c: number;
+  h: number | null;
+  w: number | null;
+}
 
 /** One leaf layer as the walk met it. */
 export interface RecordedLayer {
@@ -55,8 +59,14 @@ export function record(spec: ModelSpec, form: Form, inputSize: [number, number] 
   const spatial = (n: number | null, l: ConvLayer): number | null =>
     n === null ? null : convOut(n, l.kernel, l.stride, l.pad);
   const read = (...xs: Value[]): void => xs.forEach((x) => x.uses++);
-  const value = (producer: string, s: Shape, conv?: ConvLayer): Value =>
-    ({ c: s.c, h: s.h, w: s.w, producer, uses: 0, ...(conv ? { conv } : {}) });
+  const value = (producer: string, s: Shape, conv?: ConvLayer): Value => ({
+    c: s.c,
+    h: s.h,
+    w: s.w,
+    producer,
+    uses: 0,
+    ...(conv ? { conv } : {}),
+  });
   const leaf = (layer: Layer, out: Value): Value => {
     const r: RecordedLayer = { layer, stage: '', out: { c: out.c, h: out.h, w: out.w } };
     layers.push(r);

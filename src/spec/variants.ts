@@ -95,7 +95,9 @@ export function resolveModelName(name: string): string {
   const alias = TIMM_ALIASES[base];
   if (alias) return alias;
   if (/^repghostnet_\d+(_\d+)?x$/.test(base)) return base;
-  throw new UnknownModelError(`unknown model '${name}'; valid models: ${modelNames().join(', ')} (or repghostnet_<a>_<b>x for another width)`);
+  throw new UnknownModelError(
+    `unknown model '${name}'; valid models: ${modelNames().join(', ')} (or repghostnet_<a>_<b>x for another width)`,
+  );
 }
 
 /** Variant switches for a (resolved or alias) model name, including custom widths. */

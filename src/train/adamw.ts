@@ -14,7 +14,16 @@
  * `exp_avg_sq`.
  */
 import type { ParamLayout } from './layout.js';
-import { checkStateSize, groupIndices, stateOrder, timmParamGroups, type Optimizer, type AdamWParamState, type OptimizerState, type ParamGroup } from './optimizer.js';
+import {
+  checkStateSize,
+  groupIndices,
+  stateOrder,
+  timmParamGroups,
+  type Optimizer,
+  type AdamWParamState,
+  type OptimizerState,
+  type ParamGroup,
+} from './optimizer.js';
 
 /** Hyper-parameters of {@link AdamW} (timm's `--opt-betas`, `--opt-eps`, `--weight-decay`). */
 export interface AdamWOptions {
@@ -37,7 +46,11 @@ export interface AdamWParamGroup {
   params: number[];
 }
 
-interface Moments { step: number; expAvg: Float32Array; expAvgSq: Float32Array }
+interface Moments {
+  step: number;
+  expAvg: Float32Array;
+  expAvgSq: Float32Array;
+}
 
 export class AdamW implements Optimizer {
   readonly name = 'adamw';
@@ -45,7 +58,10 @@ export class AdamW implements Optimizer {
   private readonly groups: ParamGroup[];
   private readonly moments = new Map<string, Moments>();
 
-  constructor(layouts: ParamLayout[], readonly options: AdamWOptions) {
+  constructor(
+    layouts: ParamLayout[],
+    readonly options: AdamWOptions,
+  ) {
     this.groups = timmParamGroups(layouts, options.weightDecay, options.trainable);
     this.order = stateOrder(this.groups);
   }
@@ -53,7 +69,11 @@ export class AdamW implements Optimizer {
   step(lr: number, param: (key: string) => Float32Array, grad: (key: string) => Float32Array): void {
     const f = Math.fround;
     const [beta1, beta2] = this.options.betas;
-    const b1 = f(beta1), b2 = f(beta2), c1 = f(1 - beta1), c2 = f(1 - beta2), eps = f(this.options.eps);
+    const b1 = f(beta1),
+      b2 = f(beta2),
+      c1 = f(1 - beta1),
+      c2 = f(1 - beta2),
+      eps = f(this.options.eps);
     const trainable = this.options.trainable ?? (() => true);
     for (const group of this.groups) {
       const decay = f(1 - lr * group.weightDecay);
@@ -62,12 +82,17 @@ export class AdamW implements Optimizer {
         const w = param(p.key);
         const g = grad(p.key);
         let s = this.moments.get(p.key);
-        if (!s) this.moments.set(p.key, (s = { step: 0, expAvg: new Float32Array(w.length), expAvgSq: new Float32Array(w.length) }));
+        if (!s)
+          this.moments.set(
+            p.key,
+            (s = { step: 0, expAvg: new Float32Array(w.length), expAvgSq: new Float32Array(w.length) }),
+          );
         s.step += 1;
         const bias1 = 1 - beta1 ** s.step;
         const bias2Sqrt = f(Math.sqrt(1 - beta2 ** s.step));
         const stepSize = f(-(lr / bias1)); // addcdiv_'s value, cast to float32
-        const m = s.expAvg, v = s.expAvgSq;
+        const m = s.expAvg,
+          v = s.expAvgSq;
         for (let i = 0; i < w.length; i++) {
           const gi = g[i]!;
           const wi = decay === 1 ? w[i]! : f(w[i]! * decay);
@@ -89,8 +114,15 @@ export class AdamW implements Optimizer {
     });
     const indices = groupIndices(this.groups);
     const param_groups = this.groups.map((g, k): AdamWParamGroup => ({
-      weight_decay: g.weightDecay, lr, betas: [this.options.betas[0], this.options.betas[1]], eps: this.options.eps,
-      amsgrad: false, foreach: null, maximize: false, capturable: false, params: indices[k]!,
+      weight_decay: g.weightDecay,
+      lr,
+      betas: [this.options.betas[0], this.options.betas[1]],
+      eps: this.options.eps,
+      amsgrad: false,
+      foreach: null,
+      maximize: false,
+      capturable: false,
+      params: indices[k]!,
     }));
     return { state, param_groups: param_groups as unknown as OptimizerState['param_groups'] };
   }
@@ -100,7 +132,10 @@ export class AdamW implements Optimizer {
     for (const [index, entry] of sd.state) {
       const p = this.order[index];
       if (!p) throw new Error(`optimizer state has parameter index ${index}; the model has ${this.order.length}`);
-      if (entry.step === undefined) throw new Error(`optimizer state ${index} (${p.key}) has no 'step': the checkpoint was not written by AdamW (--opt adamw)`);
+      if (entry.step === undefined)
+        throw new Error(
+          `optimizer state ${index} (${p.key}) has no 'step': the checkpoint was not written by AdamW (--opt adamw)`,
+        );
       this.moments.set(p.key, {
         step: entry.step,
         expAvg: checkStateSize(p, index, 'exp_avg', entry.exp_avg),

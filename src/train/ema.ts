@@ -18,7 +18,10 @@ export class ModelEma {
   readonly numBatchesTracked: Map<string, bigint>;
 
   /** Starts as a copy of `model` (timm deep-copies the model). */
-  constructor(model: ModelState | { state: FloatState; numBatchesTracked: Map<string, bigint> }, readonly decay: number) {
+  constructor(
+    model: ModelState | { state: FloatState; numBatchesTracked: Map<string, bigint> },
+    readonly decay: number,
+  ) {
     if ('layouts' in model) {
       this.state = model.floatState();
       this.numBatchesTracked = new Map([...model.bn].map(([name, b]) => [name, b.numBatchesTracked]));
@@ -40,7 +43,10 @@ export class ModelEma {
     const native = nativeKernels();
     const mix = (ema: Float32Array, cur: Float32Array): void => {
       // The native loop gives the same bits (see native/src/optim.cc).
-      if (native && ema.length >= 4096) { native.emaUpdate(ema, cur, d, c); return; }
+      if (native && ema.length >= 4096) {
+        native.emaUpdate(ema, cur, d, c);
+        return;
+      }
       for (let i = 0; i < ema.length; i++) ema[i] = Math.fround(d * ema[i]!) + Math.fround(c * cur[i]!);
     };
     for (const p of model.layouts) mix(this.state.get(p.key)!, liveView(model.variables.get(p.key)!));

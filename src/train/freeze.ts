@@ -27,7 +27,9 @@ export interface FrozenParts {
 /** Module-name prefixes frozen by `--freeze-stages stages`. */
 export function frozenPrefixes(spec: ModelSpec, stages: number): string[] {
   if (!Number.isInteger(stages) || stages < 0 || stages > spec.stages.length) {
-    throw new RangeError(`--freeze-stages takes 0..${spec.stages.length} for ${spec.name} (stem + up to its ${spec.stages.length} stages), got ${stages}`);
+    throw new RangeError(
+      `--freeze-stages takes 0..${spec.stages.length} for ${spec.name} (stem + up to its ${spec.stages.length} stages), got ${stages}`,
+    );
   }
   return ['conv_stem', 'bn1', ...Array.from({ length: stages }, (_, i) => `blocks.${i}`)];
 }
@@ -40,7 +42,9 @@ export function frozenParts(spec: ModelSpec, layouts: readonly ParamLayout[], st
   if (stages === undefined) return { params: new Set(), batchNorms: new Set() };
   frozenPrefixes(spec, stages); // validates the count
   const frozenStages = new Set(['stem', ...Array.from({ length: stages }, (_, i) => `blocks.${i}`)]);
-  const frozen = record(spec, 'train').layers.filter((r) => frozenStages.has(r.stage)).map((r) => r.layer);
+  const frozen = record(spec, 'train')
+    .layers.filter((r) => frozenStages.has(r.stage))
+    .map((r) => r.layer);
   const keys = new Set(frozen.flatMap(layerKeys).map(([key]) => key));
   return {
     params: new Set(layouts.map((p) => p.key).filter((k) => keys.has(k))),

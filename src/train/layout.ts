@@ -30,10 +30,24 @@ function convLayout(key: string, l: Extract<Layer, { kind: 'conv' }>): ParamLayo
     return { key, kind: 'matrix', torchShape, tfShape: [l.inChannels, l.outChannels], perm: [1, 0], decay: true };
   }
   if (l.groups === 1) {
-    return { key, kind: 'conv', torchShape, tfShape: [l.kernel, l.kernel, l.inChannels, l.outChannels], perm: [2, 3, 1, 0], decay: true };
+    return {
+      key,
+      kind: 'conv',
+      torchShape,
+      tfShape: [l.kernel, l.kernel, l.inChannels, l.outChannels],
+      perm: [2, 3, 1, 0],
+      decay: true,
+    };
   }
   if (l.groups === l.inChannels && l.groups === l.outChannels) {
-    return { key, kind: 'depthwise', torchShape, tfShape: [l.kernel, l.kernel, l.outChannels, 1], perm: [2, 3, 0, 1], decay: true };
+    return {
+      key,
+      kind: 'depthwise',
+      torchShape,
+      tfShape: [l.kernel, l.kernel, l.outChannels, 1],
+      perm: [2, 3, 0, 1],
+      decay: true,
+    };
   }
   throw new Error(`${l.name}: grouped conv with ${l.groups} groups is not supported by the training graph`);
 }
@@ -52,7 +66,14 @@ export function paramLayouts(spec: ModelSpec): ParamLayout[] {
     } else if (l.kind === 'bn') {
       out.push(vector(`${l.name}.weight`, l.channels), vector(`${l.name}.bias`, l.channels));
     } else {
-      out.push({ key: `${l.name}.weight`, kind: 'matrix', torchShape: [l.outFeatures, l.inFeatures], tfShape: [l.inFeatures, l.outFeatures], perm: [1, 0], decay: true });
+      out.push({
+        key: `${l.name}.weight`,
+        kind: 'matrix',
+        torchShape: [l.outFeatures, l.inFeatures],
+        tfShape: [l.inFeatures, l.outFeatures],
+        perm: [1, 0],
+        decay: true,
+      });
       out.push(vector(`${l.name}.bias`, l.outFeatures));
     }
   }
@@ -65,7 +86,10 @@ export function permute(data: Float32Array, shape: readonly number[], perm: read
   const outShape = perm.map((p) => shape[p]!);
   const inStrides = new Array<number>(rank);
   let s = 1;
-  for (let i = rank - 1; i >= 0; i--) { inStrides[i] = s; s *= shape[i]!; }
+  for (let i = rank - 1; i >= 0; i--) {
+    inStrides[i] = s;
+    s *= shape[i]!;
+  }
   const strides = perm.map((p) => inStrides[p]!);
   const out = new Float32Array(data.length);
   const idx = new Array<number>(rank).fill(0);
@@ -96,7 +120,9 @@ export function torchToTf(p: ParamLayout, data: Float32Array): Float32Array {
 export function tfToTorch(p: ParamLayout, data: Float32Array): Float32Array {
   if (p.kind === 'vector') return data.slice();
   const inverse = new Array<number>(p.perm.length);
-  p.perm.forEach((axis, i) => { inverse[axis] = i; });
+  p.perm.forEach((axis, i) => {
+    inverse[axis] = i;
+  });
   const tfShape = p.perm.map((axis) => squeezedTorchShape(p)[axis]!);
   return permute(data, tfShape, inverse);
 }

@@ -27,7 +27,7 @@ export function cosineLr(epoch: number, s: CosineSchedule): number {
 export function pyFloorDiv(a: number, b: number): number {
   const mod = a % b;
   let div = (a - mod) / b;
-  if (mod && (b < 0) !== (mod < 0)) div -= 1;
+  if (mod && b < 0 !== mod < 0) div -= 1;
   if (!div) return 0;
   const floor = Math.floor(div);
   return div - floor > 0.5 ? floor + 1 : floor;

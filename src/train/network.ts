@@ -18,7 +18,10 @@ export interface WeightSource {
 }
 
 /** Running statistics of one BN as tensors, for eval mode. */
-export interface BnStatTensors { mean: tf.Tensor1D; variance: tf.Tensor1D }
+export interface BnStatTensors {
+  mean: tf.Tensor1D;
+  variance: tf.Tensor1D;
+}
 
 /** Options of {@link forward}. */
 export interface ForwardOptions {
@@ -42,7 +45,7 @@ export interface ForwardOptions {
  * is ~10x slower with its transpose flags set than on pre-transposed operands. The
  * native product reads transposed operands in place, so with it the flags are used.
  */
-const matMulFastGrad = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+const matMulFastGrad = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
   const [a, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
   save([a, b]);
   return {
@@ -69,7 +72,12 @@ function matMul(a: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
 class PendingBn {
   result: tf.Tensor4D | undefined;
   absorbed = false;
-  constructor(readonly layer: BnLayer, readonly input: tf.Tensor4D, readonly relu: boolean, readonly z?: tf.Tensor4D) {}
+  constructor(
+    readonly layer: BnLayer,
+    readonly input: tf.Tensor4D,
+    readonly relu: boolean,
+    readonly z?: tf.Tensor4D,
+  ) {}
 }
 
 /** A value of the training graph: a tensor (NHWC for 4D) or a BN still open for fusion. */
@@ -120,9 +128,10 @@ export function forward(spec: ModelSpec, weights: WeightSource, x: tf.Tensor4D, 
       } else {
         const p: [number, number] = [l.pad, l.pad];
         const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], p, p, [0, 0]];
-        y = l.groups === 1
-          ? tf.conv2d(input, w as tf.Tensor4D, l.stride, pad)
-          : tf.depthwiseConv2d(input, w as tf.Tensor4D, l.stride, pad);
+        y =
+          l.groups === 1
+            ? tf.conv2d(input, w as tf.Tensor4D, l.stride, pad)
+            : tf.depthwiseConv2d(input, w as tf.Tensor4D, l.stride, pad);
       }
       return l.bias ? tf.add(y, weights.param(`${l.name}.bias`)) : y;
     },

@@ -17,7 +17,11 @@ export interface ParamGroup {
 }
 
 /** timm's parameter groups for these layouts (see the module comment). */
-export function timmParamGroups(layouts: readonly ParamLayout[], weightDecay: number, trainable: (key: string) => boolean = () => true): ParamGroup[] {
+export function timmParamGroups(
+  layouts: readonly ParamLayout[],
+  weightDecay: number,
+  trainable: (key: string) => boolean = () => true,
+): ParamGroup[] {
   if (!weightDecay) return [{ params: [...layouts], weightDecay: 0 }];
   const live = layouts.filter((p) => trainable(p.key));
   return [
@@ -27,10 +31,10 @@ export function timmParamGroups(layouts: readonly ParamLayout[], weightDecay: nu
 }
 
 /** SGD's per-parameter state (torch's dict), graph layout. */
-export type SgdParamState = { momentum_buffer: Float32Array };
+export interface SgdParamState { momentum_buffer: Float32Array }
 
 /** AdamW's per-parameter state (torch's dict): `step` is a float32 0-dim tensor in torch; graph layout. */
-export type AdamWParamState = { step: number; exp_avg: Float32Array; exp_avg_sq: Float32Array };
+export interface AdamWParamState { step: number; exp_avg: Float32Array; exp_avg_sq: Float32Array }
 
 /**
  * One parameter's optimizer state as the checkpoint code handles it: any of the fields
@@ -78,8 +82,14 @@ export function numel(p: ParamLayout): number {
 }
 
 /** Checks that a restored state tensor fits its parameter. */
-export function checkStateSize(p: ParamLayout, index: number, name: string, values: Float32Array | undefined): Float32Array {
+export function checkStateSize(
+  p: ParamLayout,
+  index: number,
+  name: string,
+  values: Float32Array | undefined,
+): Float32Array {
   if (!values) throw new Error(`optimizer state ${index} (${p.key}) has no '${name}'`);
-  if (values.length !== numel(p)) throw new Error(`optimizer ${name} ${index} (${p.key}) has ${values.length} values, expected ${numel(p)}`);
+  if (values.length !== numel(p))
+    throw new Error(`optimizer ${name} ${index} (${p.key}) has ${values.length} values, expected ${numel(p)}`);
   return values.slice();
 }

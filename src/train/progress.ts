@@ -7,23 +7,35 @@ import type { SummaryRow } from './checkpoint.js';
 import type { StepProgress, TrainHooks } from './trainer.js';
 
 /** Hooks that render progress to stderr. */
-export function progressHooks(options: { tty?: boolean; every?: number; write?: (s: string) => void } = {}): TrainHooks & { stop(): void } {
+export function progressHooks(
+  options: { tty?: boolean; every?: number; write?: (s: string) => void } = {},
+): TrainHooks & { stop(): void } {
   const write = options.write ?? ((s: string) => process.stderr.write(s));
   const tty = options.tty ?? Boolean(process.stderr.isTTY);
   const every = options.every ?? 50;
   let bar: cliProgress.SingleBar | null = null;
-  const stop = (): void => { bar?.stop(); bar = null; };
+  const stop = (): void => {
+    bar?.stop();
+    bar = null;
+  };
   return {
     log: (line) => {
-      if (bar) { stop(); }
+      if (bar) {
+        stop();
+      }
       write(`${line}\n`);
     },
     onEpochStart: (epoch, steps) => {
       if (!tty) return;
-      bar = new cliProgress.SingleBar({
-        format: `epoch ${epoch} [{bar}] {value}/{total} | loss {loss} | {ips} img/s | ETA {eta_formatted}`,
-        stream: process.stderr, hideCursor: true, clearOnComplete: true,
-      }, cliProgress.Presets.shades_classic);
+      bar = new cliProgress.SingleBar(
+        {
+          format: `epoch ${epoch} [{bar}] {value}/{total} | loss {loss} | {ips} img/s | ETA {eta_formatted}`,
+          stream: process.stderr,
+          hideCursor: true,
+          clearOnComplete: true,
+        },
+        cliProgress.Presets.shades_classic,
+      );
       bar.start(steps, 0, { loss: '-', ips: '-' });
     },
     onStep: (p: StepProgress) => {
@@ -33,16 +45,24 @@ export function progressHooks(options: { tty?: boolean; every?: number; write?: 
       }
       if ((p.step + 1) % every === 0 || p.step + 1 === p.steps) {
         const eta = ((p.steps - p.step - 1) * p.batchSize) / Math.max(p.imagesPerSecond, 1e-9);
-        write(`epoch ${p.epoch}/${p.epochs} step ${p.step + 1}/${p.steps} loss ${p.loss.toFixed(4)} lr ${p.lr.toPrecision(4)} ` +
-          `${p.imagesPerSecond.toFixed(1)} img/s ETA ${formatSeconds(eta)}\n`);
+        write(
+          `epoch ${p.epoch}/${p.epochs} step ${p.step + 1}/${p.steps} loss ${p.loss.toFixed(4)} lr ${p.lr.toPrecision(4)} ` +
+            `${p.imagesPerSecond.toFixed(1)} img/s ETA ${formatSeconds(eta)}\n`,
+        );
       }
     },
-    onEpochEnd: (_row: SummaryRow) => { stop(); },
+    onEpochEnd: (_row: SummaryRow) => {
+      stop();
+    },
     stop,
   };
 }
 
 function formatSeconds(s: number): string {
   const m = Math.floor(s / 60);
-  return m > 0 ? `${m}m${Math.round(s % 60).toString().padStart(2, '0')}s` : `${Math.round(s)}s`;
+  return m > 0
+    ? `${m}m${Math.round(s % 60)
+        .toString()
+        .padStart(2, '0')}s`
+    : `${Math.round(s)}s`;
 }

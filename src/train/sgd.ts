@@ -7,7 +7,16 @@
  */
 import { nativeKernels } from './kernels/native.js';
 import type { ParamLayout } from './layout.js';
-import { checkStateSize, groupIndices, stateOrder, timmParamGroups, type Optimizer, type OptimizerState, type ParamGroup, type SgdParamState } from './optimizer.js';
+import {
+  checkStateSize,
+  groupIndices,
+  stateOrder,
+  timmParamGroups,
+  type Optimizer,
+  type OptimizerState,
+  type ParamGroup,
+  type SgdParamState,
+} from './optimizer.js';
 
 /** Hyper-parameters of {@link Sgd}. */
 export interface SgdOptions {
@@ -42,7 +51,10 @@ export class Sgd implements Optimizer {
   private readonly groups: ParamGroup[];
   private readonly buffers = new Map<string, Float32Array>();
 
-  constructor(layouts: ParamLayout[], readonly options: SgdOptions) {
+  constructor(
+    layouts: ParamLayout[],
+    readonly options: SgdOptions,
+  ) {
     this.groups = timmParamGroups(layouts, options.weightDecay, options.trainable);
     this.order = stateOrder(this.groups);
     this.name = options.nesterov ? 'sgd' : 'momentum';
@@ -92,8 +104,15 @@ export class Sgd implements Optimizer {
     });
     const indices = groupIndices(this.groups);
     const param_groups = this.groups.map((g, k): SgdParamGroup => ({
-      weight_decay: g.weightDecay, lr, momentum: this.options.momentum, dampening: this.options.dampening ?? 0,
-      nesterov: this.options.nesterov, maximize: false, foreach: null, differentiable: false, params: indices[k]!,
+      weight_decay: g.weightDecay,
+      lr,
+      momentum: this.options.momentum,
+      dampening: this.options.dampening ?? 0,
+      nesterov: this.options.nesterov,
+      maximize: false,
+      foreach: null,
+      differentiable: false,
+      params: indices[k]!,
     }));
     return { state, param_groups: param_groups as unknown as SgdState['param_groups'] };
   }
@@ -104,7 +123,10 @@ export class Sgd implements Optimizer {
     for (const [index, entry] of sd.state) {
       const p = this.order[index];
       if (!p) throw new Error(`optimizer state has parameter index ${index}; the model has ${this.order.length}`);
-      if (!entry.momentum_buffer) throw new Error(`optimizer state ${index} (${p.key}) has no momentum_buffer: the checkpoint was not written by SGD (--opt sgd or momentum)`);
+      if (!entry.momentum_buffer)
+        throw new Error(
+          `optimizer state ${index} (${p.key}) has no momentum_buffer: the checkpoint was not written by SGD (--opt sgd or momentum)`,
+        );
       this.buffers.set(p.key, checkStateSize(p, index, 'momentum buffer', entry.momentum_buffer));
     }
   }

@@ -36,7 +36,9 @@ function tensorOf(sd: StateDict, key: string, shape: number[]): PtTensor {
 
 /** Names of the BatchNorm layers of a spec, in PyTorch order. */
 export function bnNames(spec: ModelSpec): string[] {
-  return layers(spec, 'train').filter((l) => l.kind === 'bn').map((l) => l.name);
+  return layers(spec, 'train')
+    .filter((l) => l.kind === 'bn')
+    .map((l) => l.name);
 }
 
 let nextModelId = 0;
@@ -56,7 +58,11 @@ export class ModelState {
   readonly frozenBn = new Set<string>();
   private frozenStatTensors = new Map<string, BnStatTensors>();
 
-  private constructor(readonly spec: ModelSpec, values: Map<string, Float32Array>, bn: Map<string, BnBuffers>) {
+  private constructor(
+    readonly spec: ModelSpec,
+    values: Map<string, Float32Array>,
+    bn: Map<string, BnBuffers>,
+  ) {
     this.layouts = paramLayouts(spec);
     // tfjs variable names are global: prefix each model's so several can coexist.
     const prefix = `repghost${nextModelId++}/`;
@@ -74,7 +80,11 @@ export class ModelState {
     const { state, numBatchesTracked } = stateDictToFloatState(spec, sd);
     const bn = new Map<string, BnBuffers>();
     for (const [name, count] of numBatchesTracked) {
-      bn.set(name, { mean: state.get(`${name}.running_mean`)!, variance: state.get(`${name}.running_var`)!, numBatchesTracked: count });
+      bn.set(name, {
+        mean: state.get(`${name}.running_mean`)!,
+        variance: state.get(`${name}.running_var`)!,
+        numBatchesTracked: count,
+      });
     }
     return new ModelState(spec, state, bn);
   }
@@ -205,7 +215,10 @@ export class ModelState {
 }
 
 /** PyTorch state dict -> graph-layout float state and counters (shapes checked). */
-export function stateDictToFloatState(spec: ModelSpec, sd: StateDict): { state: FloatState; numBatchesTracked: Map<string, bigint> } {
+export function stateDictToFloatState(
+  spec: ModelSpec,
+  sd: StateDict,
+): { state: FloatState; numBatchesTracked: Map<string, bigint> } {
   const state: FloatState = new Map();
   for (const p of paramLayouts(spec)) state.set(p.key, torchToTf(p, toFloat32(tensorOf(sd, p.key, p.torchShape))));
   const numBatchesTracked = new Map<string, bigint>();
@@ -224,7 +237,11 @@ function readCount(t: PtTensor | undefined): bigint {
 }
 
 /** Graph-layout float state -> PyTorch state dict in `stateDictKeys(spec, 'train')` order. */
-export function floatStateToStateDict(spec: ModelSpec, state: FloatState, numBatchesTracked: (bn: string) => bigint): StateDict {
+export function floatStateToStateDict(
+  spec: ModelSpec,
+  state: FloatState,
+  numBatchesTracked: (bn: string) => bigint,
+): StateDict {
   const byKey = new Map(paramLayouts(spec).map((p) => [p.key, p]));
   const sd: StateDict = new Map();
   for (const [key, shape] of stateDictKeys(spec, 'train')) {

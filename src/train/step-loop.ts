@@ -48,9 +48,16 @@ export interface EpochSteps {
 }
 
 /** Runs the steps of `epoch` at learning rate `lr`. */
-export async function runEpochSteps(c: StepLoopContext, epoch: number, lr: number, where: () => string): Promise<EpochSteps> {
+export async function runEpochSteps(
+  c: StepLoopContext,
+  epoch: number,
+  lr: number,
+  where: () => string,
+): Promise<EpochSteps> {
   const { o, spec, data, model, steps } = c;
-  const shard: EpochShard | undefined = c.ddp ? { world: c.ddp.comm.size, rank: c.ddp.comm.rank, seed: o.seed, epoch } : undefined;
+  const shard: EpochShard | undefined = c.ddp
+    ? { world: c.ddp.comm.size, rank: c.ddp.comm.rank, seed: o.seed, epoch }
+    : undefined;
   const dropKey = shard && o.drop > 0 ? epochStreamKey(o.seed, epoch, 'dropout') : null;
   const batches = data.epoch(c.rng, o.batchSize, steps, shard);
   const dropMask = o.drop > 0 ? new Float32Array(o.batchSize * spec.headChannels) : null;
@@ -67,7 +74,8 @@ export async function runEpochSteps(c: StepLoopContext, epoch: number, lr: numbe
       const n = batch.n;
       if (n === 0) {
         // Every rank must take part in every step's collectives: an empty batch cannot be skipped there.
-        if (c.ddp) throw new Error(`epoch ${epoch} step ${step}: rank ${c.ddp.comm.rank} could read no image of its batch`);
+        if (c.ddp)
+          throw new Error(`epoch ${epoch} step ${step}: rank ${c.ddp.comm.rank} could read no image of its batch`);
         c.log(`epoch ${epoch} step ${step}: no readable image in the batch, step skipped`);
         continue;
       }
@@ -85,7 +93,11 @@ export async function runEpochSteps(c: StepLoopContext, epoch: number, lr: numbe
       try {
         c.ddp?.beforeForward();
         result = trainStep(model, c.optimizer, {
-          x, y, lr, smoothing: o.smoothing, dropoutMask: maskTensor,
+          x,
+          y,
+          lr,
+          smoothing: o.smoothing,
+          dropoutMask: maskTensor,
           ...(c.ddp ? { reduceGradients: c.ddp.reduceGradients } : {}),
         });
       } finally {
@@ -101,7 +113,16 @@ export async function runEpochSteps(c: StepLoopContext, epoch: number, lr: numbe
       out.stepsRun++;
       out.images += n;
       const seconds = (performance.now() - t0) / 1000;
-      c.onStep?.({ epoch, epochs: o.epochs, step, steps, batchSize: n, loss: result.loss, lr, imagesPerSecond: (out.images * world) / seconds });
+      c.onStep?.({
+        epoch,
+        epochs: o.epochs,
+        step,
+        steps,
+        batchSize: n,
+        loss: result.loss,
+        lr,
+        imagesPerSecond: (out.images * world) / seconds,
+      });
     }
   } finally {
     batches.close();

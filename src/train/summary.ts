@@ -3,7 +3,15 @@ import type { SummaryRow } from './checkpoint.js';
 
 /** Column order of summary.csv. */
 export const SUMMARY_COLUMNS: (keyof SummaryRow)[] = [
-  'epoch', 'train_loss', 'eval_loss', 'eval_top1', 'eval_top5', 'eval_top1_ema', 'lr', 'seconds', 'images_per_s',
+  'epoch',
+  'train_loss',
+  'eval_loss',
+  'eval_top1',
+  'eval_top5',
+  'eval_top1_ema',
+  'lr',
+  'seconds',
+  'images_per_s',
 ];
 
 /** The whole CSV text for a history (empty cell where there is no EMA). */

@@ -36,7 +36,10 @@ export interface StepInputs {
    * the gradients every rank applies (averaged over ranks) and whether any rank's loss was not
    * finite (then no rank updates). Called on every rank, also when the local loss is not finite.
    */
-  reduceGradients?: (local: (key: string) => Float32Array, lossFinite: boolean) => { grad(key: string): Float32Array; finite: boolean };
+  reduceGradients?: (
+    local: (key: string) => Float32Array,
+    lossFinite: boolean,
+  ) => { grad(key: string): Float32Array; finite: boolean };
 }
 
 /** What a step did. `applied` is false when the loss was not finite (no update made). */
@@ -50,10 +53,19 @@ export interface StepResult {
   timings?: { gradientsMs: number; updateMs: number };
 }
 
-interface BatchStats { mean: Float32Array; variance: Float32Array; count: number }
+interface BatchStats {
+  mean: Float32Array;
+  variance: Float32Array;
+  count: number;
+}
 
 /** Runs one step on `model` with `sgd`. Leaves no tensors behind. */
-export function trainStep(model: ModelState, sgd: Optimizer, input: StepInputs, options: { keepGrads?: boolean } = {}): StepResult {
+export function trainStep(
+  model: ModelState,
+  sgd: Optimizer,
+  input: StepInputs,
+  options: { keepGrads?: boolean } = {},
+): StepResult {
   const stats = new Map<string, BatchStats>();
   let logitsCopy: Float32Array | undefined;
   // Frozen parameters (--freeze-stages) get no gradient, hence no update.
@@ -64,8 +76,15 @@ export function trainStep(model: ModelState, sgd: Optimizer, input: StepInputs, 
     const logits = forward(model.spec, { param: (k) => model.variables.get(k)! }, input.x, {
       training: true,
       dropoutMask: input.dropoutMask,
-      onBatchStats: (bn, mean, variance, count) => { stats.set(bn, { mean, variance, count }); },
-      ...(model.frozenBn.size ? { evalModeBn: (bn: string) => model.frozenBn.has(bn), runningStats: (bn: string) => model.frozenRunningStats(bn) } : {}),
+      onBatchStats: (bn, mean, variance, count) => {
+        stats.set(bn, { mean, variance, count });
+      },
+      ...(model.frozenBn.size
+        ? {
+            evalModeBn: (bn: string) => model.frozenBn.has(bn),
+            runningStats: (bn: string) => model.frozenRunningStats(bn),
+          }
+        : {}),
     });
     if (input.keepLogits) logitsCopy = logits.dataSync() as Float32Array;
     return labelSmoothingCrossEntropy(logits, input.y, input.smoothing);
@@ -86,20 +105,25 @@ export function trainStep(model: ModelState, sgd: Optimizer, input: StepInputs, 
       return liveView(g);
     };
     const reduced = input.reduceGradients?.(localGrad, Number.isFinite(loss));
-    if (!Number.isFinite(loss) || (reduced && !reduced.finite)) return { loss, applied: false, logits: logitsCopy, grads: gradCopies };
+    if (!Number.isFinite(loss) || (reduced && !reduced.finite))
+      return { loss, applied: false, logits: logitsCopy, grads: gradCopies };
     // The update is computed on copies and assigned as new tensors, never written into
     // the variables' storage: tfjs-backend-wasm caches XNNPACK operators with packed
     // weights per weight tensor, so an in-place change would go unseen by convs.
     const updated = new Map<string, Float32Array>();
-    sgd.step(input.lr, (k) => {
-      const copy = liveView(model.variables.get(k)!).slice();
-      updated.set(k, copy);
-      return copy;
-    }, (k) => {
-      const override = input.overrideGrad?.(k);
-      if (override) return override;
-      return reduced ? reduced.grad(k) : localGrad(k);
-    });
+    sgd.step(
+      input.lr,
+      (k) => {
+        const copy = liveView(model.variables.get(k)!).slice();
+        updated.set(k, copy);
+        return copy;
+      },
+      (k) => {
+        const override = input.overrideGrad?.(k);
+        if (override) return override;
+        return reduced ? reduced.grad(k) : localGrad(k);
+      },
+    );
     for (const [k, values] of updated) model.setParam(k, values);
     updateRunningStats(model, stats);
     const timings = { gradientsMs: t1 - t0, updateMs: performance.now() - t1 };

@@ -35,7 +35,16 @@ export type StateDict = Map<string, Tensor>;
 
 /** Bytes per element of each dtype. */
 export const DTYPE_SIZE: Record<DType, number> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
 };
 
 /** Number of elements of a shape (1 for a scalar). */
@@ -49,8 +58,16 @@ export function numel(shape: readonly number[]): number {
 export function zeros<D extends DType>(dtype: D, shape: number[]): Tensor<D> {
   const n = numel(shape);
   const ctor = {
-    F64: Float64Array, F32: Float32Array, F16: Uint16Array, BF16: Uint16Array,
-    I64: BigInt64Array, I32: Int32Array, I16: Int16Array, I8: Int8Array, U8: Uint8Array, BOOL: Uint8Array,
+    F64: Float64Array,
+    F32: Float32Array,
+    F16: Uint16Array,
+    BF16: Uint16Array,
+    I64: BigInt64Array,
+    I32: Int32Array,
+    I16: Int16Array,
+    I8: Int8Array,
+    U8: Uint8Array,
+    BOOL: Uint8Array,
   }[dtype] as unknown as new (n: number) => DTypeArrays[D];
   return { dtype, shape: [...shape], data: new ctor(n) };
 }
@@ -79,7 +96,8 @@ function halfToFloat(h: number): number {
 /** Values of any tensor as float32 (F16/BF16 widened, integers converted). */
 export function toFloat32(t: Tensor): Float32Array {
   switch (t.dtype) {
-    case 'F32': return t.data as Float32Array;
+    case 'F32':
+      return t.data as Float32Array;
     case 'F16': {
       const src = t.data as Uint16Array;
       const out = new Float32Array(src.length);
@@ -93,8 +111,10 @@ export function toFloat32(t: Tensor): Float32Array {
       for (let i = 0; i < src.length; i++) u[i] = src[i]! << 16;
       return out;
     }
-    case 'I64': return Float32Array.from(t.data as BigInt64Array, (v) => Number(v));
-    default: return Float32Array.from(t.data as ArrayLike<number>);
+    case 'I64':
+      return Float32Array.from(t.data as BigInt64Array, (v) => Number(v));
+    default:
+      return Float32Array.from(t.data as ArrayLike<number>);
   }
 }
 

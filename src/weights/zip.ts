@@ -77,7 +77,8 @@ function dv(bytes: Uint8Array): DataView {
 /** Reads a little-endian u64 as a number, refusing values a file of this size cannot hold. */
 function u64(view: DataView, at: number, what: string, limit: number): number {
   const v = view.getBigUint64(at, true);
-  if (v > BigInt(limit)) throw new ZipError(`zip: ${what} ${v} exceeds the file size (${limit} bytes): truncated or corrupt file`);
+  if (v > BigInt(limit))
+    throw new ZipError(`zip: ${what} ${v} exceeds the file size (${limit} bytes): truncated or corrupt file`);
   return Number(v);
 }
 
@@ -95,12 +96,18 @@ function findEocd(bytes: Uint8Array, view: DataView): number {
     if (p + EOCD_SIZE + commentLen <= bytes.length) return p;
   }
   const startsLikeZip = looksLikeZip(bytes);
-  throw new ZipError(startsLikeZip
-    ? `zip: end of central directory not found in ${bytes.length} bytes: the file is truncated`
-    : `zip: not a zip file (no end-of-central-directory record in ${bytes.length} bytes)`);
+  throw new ZipError(
+    startsLikeZip
+      ? `zip: end of central directory not found in ${bytes.length} bytes: the file is truncated`
+      : `zip: not a zip file (no end-of-central-directory record in ${bytes.length} bytes)`,
+  );
 }
 
-interface Directory { offset: number; size: number; count: number }
+interface Directory {
+  offset: number;
+  size: number;
+  count: number;
+}
 
 /** Reads the (ZIP64 when present) directory location from the EOCD records. */
 function readDirectoryLocation(bytes: Uint8Array, view: DataView, eocd: number): Directory {
@@ -126,7 +133,9 @@ function readDirectoryLocation(bytes: Uint8Array, view: DataView, eocd: number):
   }
   const end = hasLocator ? loc : eocd;
   if (offset + size > end) {
-    throw new ZipError(`zip: central directory [${offset}, ${offset + size}) runs past its end record at ${end}: truncated or corrupt file`);
+    throw new ZipError(
+      `zip: central directory [${offset}, ${offset + size}) runs past its end record at ${end}: truncated or corrupt file`,
+    );
   }
   // Each entry takes at least 46 bytes: this bounds the loop below by the file size.
   if (count * CENTRAL_SIZE > size) {
@@ -136,9 +145,7 @@ function readDirectoryLocation(bytes: Uint8Array, view: DataView, eocd: number):
 }
 
 /** Applies a ZIP64 extended-information extra field to the fields saturated at 0xffffffff. */
-function applyZip64Extra(
-  view: DataView, extraStart: number, extraLen: number, e: ZipEntry, fileLen: number,
-): void {
+function applyZip64Extra(view: DataView, extraStart: number, extraLen: number, e: ZipEntry, fileLen: number): void {
   let p = extraStart;
   const end = extraStart + extraLen;
   while (p + 4 <= end) {
@@ -227,17 +234,23 @@ function entryData(bytes: Uint8Array, view: DataView, e: ZipEntry, dirOffset: nu
     throw new ZipError(`zip: entry ${e.name}: local header at offset ${h} is missing or damaged: corrupt file`);
   }
   if (e.method === 8) {
-    throw new ZipError(`zip: entry ${e.name} is DEFLATE-compressed; torch.save never compresses, so this is not a checkpoint torch wrote (re-save it with torch.save)`);
+    throw new ZipError(
+      `zip: entry ${e.name} is DEFLATE-compressed; torch.save never compresses, so this is not a checkpoint torch wrote (re-save it with torch.save)`,
+    );
   }
   if (e.method !== 0) throw new ZipError(`zip: entry ${e.name} uses unsupported compression method ${e.method}`);
   if (e.compressedSize !== e.size) {
-    throw new ZipError(`zip: STORED entry ${e.name} has compressed size ${e.compressedSize} != size ${e.size}: corrupt file`);
+    throw new ZipError(
+      `zip: STORED entry ${e.name} has compressed size ${e.compressedSize} != size ${e.size}: corrupt file`,
+    );
   }
   // Name and extra lengths come from the local header: torch pads only the local extra field.
   const start = h + LOCAL_SIZE + view.getUint16(h + 26, true) + view.getUint16(h + 28, true);
   const end = start + e.size;
   if (end > dirOffset) {
-    throw new ZipError(`zip: entry ${e.name} data [${start}, ${end}) runs past the central directory at ${dirOffset}: corrupt or truncated file`);
+    throw new ZipError(
+      `zip: entry ${e.name} data [${start}, ${end}) runs past the central directory at ${dirOffset}: corrupt or truncated file`,
+    );
   }
   return bytes.subarray(start, end);
 }
@@ -271,8 +284,15 @@ export function crc32(data: Uint8Array, previous = 0): number {
   const n8 = n - (n % 8);
   for (; i < n8; i += 8) {
     const a = (c ^ (data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24))) >>> 0;
-    c = t[1792 + (a & 0xff)]! ^ t[1536 + ((a >>> 8) & 0xff)]! ^ t[1280 + ((a >>> 16) & 0xff)]! ^ t[1024 + (a >>> 24)]!
-      ^ t[768 + data[i + 4]!]! ^ t[512 + data[i + 5]!]! ^ t[256 + data[i + 6]!]! ^ t[data[i + 7]!]!;
+    c =
+      t[1792 + (a & 0xff)]! ^
+      t[1536 + ((a >>> 8) & 0xff)]! ^
+      t[1280 + ((a >>> 16) & 0xff)]! ^
+      t[1024 + (a >>> 24)]! ^
+      t[768 + data[i + 4]!]! ^
+      t[512 + data[i + 5]!]! ^
+      t[256 + data[i + 6]!]! ^
+      t[data[i + 7]!]!;
   }
   for (; i < n; i++) c = t[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
   return ~c >>> 0;
@@ -295,7 +315,14 @@ export interface WriteZipOptions {
   forceZip64?: boolean;
 }
 
-interface Placed { name: Uint8Array; data: Uint8Array; crc: number; headerOffset: number; localExtra: Uint8Array; zip64: boolean }
+interface Placed {
+  name: Uint8Array;
+  data: Uint8Array;
+  crc: number;
+  headerOffset: number;
+  localExtra: Uint8Array;
+  zip64: boolean;
+}
 
 /** The ZIP64 extra field: the listed 64-bit values in spec order. */
 function zip64Extra(values: number[]): Uint8Array {
@@ -353,9 +380,15 @@ export function writeZip(inputs: ZipInput[], opts: WriteZipOptions = {}): Uint8A
     return vals.length ? zip64Extra(vals) : new Uint8Array(0);
   });
   let cdSize = 0;
-  placed.forEach((p, i) => { cdSize += CENTRAL_SIZE + p.name.length + centralExtras[i]!.length; });
-  const needEocd64 = opts.forceZip64 === true || placed.length >= U16_MAX || cdOffset >= U32_MAX || cdSize >= U32_MAX
-    || placed.some((p) => p.zip64);
+  placed.forEach((p, i) => {
+    cdSize += CENTRAL_SIZE + p.name.length + centralExtras[i]!.length;
+  });
+  const needEocd64 =
+    opts.forceZip64 === true ||
+    placed.length >= U16_MAX ||
+    cdOffset >= U32_MAX ||
+    cdSize >= U32_MAX ||
+    placed.some((p) => p.zip64);
   const total = cdOffset + cdSize + (needEocd64 ? EOCD64_SIZE + EOCD64_LOCATOR_SIZE : 0) + EOCD_SIZE;
   const out = new Uint8Array(total);
   const v = dv(out);

@@ -14,13 +14,21 @@ const input = goldenInput();
 /** Indices of row 0 of the golden logits, largest first. */
 function argsortRow0(key: string, k: number): number[] {
   const row = Array.from((exp.get(key)!.data as Float32Array).subarray(0, 1000));
-  return row.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0]).slice(0, k).map(([, i]) => i);
+  return row
+    .map((v, i) => [v, i] as const)
+    .sort((a, b) => b[0] - a[0])
+    .slice(0, k)
+    .map(([, i]) => i);
 }
 
 describe('RepGhost.load on the official 0.5x training checkpoint', () => {
   let model: RepGhostModel;
   beforeAll(async () => {
-    model = await RepGhost.load({ weights: sharedPath('golden', 'repghostnet_0_5x', 'checkpoint.pth'), model: 'repghostnet_0_5x', threads: 1 });
+    model = await RepGhost.load({
+      weights: sharedPath('golden', 'repghostnet_0_5x', 'checkpoint.pth'),
+      model: 'repghostnet_0_5x',
+      threads: 1,
+    });
   });
   afterAll(() => model.dispose());
 
@@ -43,20 +51,28 @@ describe('RepGhost.load on the official 0.5x training checkpoint', () => {
   });
 
   it('infer(batch, n) gives the PyTorch logits', async () => {
-    expect(maxAbsDiff(await model.infer(input.data, 2), exp.get('logits_train')!.data as Float32Array)).toBeLessThan(1e-4);
+    expect(maxAbsDiff(await model.infer(input.data, 2), exp.get('logits_train')!.data as Float32Array)).toBeLessThan(
+      1e-4,
+    );
   });
 
   it("features: timm's taps by default, last-per-stride on request, matching PyTorch", async () => {
     const timm = await model.inferFeatures(input.data, 2);
     expect(Object.keys(timm)).toEqual(['conv_stem', 'blocks.1', 'blocks.3', 'blocks.5', 'blocks.7']);
-    expect(Object.values(timm).map((t) => t.dims)).toEqual([[2, 8, 112, 112], [2, 12, 56, 56], [2, 20, 28, 28], [2, 40, 14, 14], [2, 80, 7, 7]]);
+    expect(Object.values(timm).map((t) => t.dims)).toEqual([
+      [2, 8, 112, 112],
+      [2, 12, 56, 56],
+      [2, 20, 28, 28],
+      [2, 40, 14, 14],
+      [2, 80, 7, 7],
+    ]);
     const last = await model.inferFeatures(input.data, 2, { taps: 'last-per-stride' });
     expect(Object.keys(last)).toEqual(['blocks.0', 'blocks.2', 'blocks.4', 'blocks.6', 'blocks.9']);
     for (const [name, t] of [...Object.entries(timm), ...Object.entries(last)]) {
       expect(maxAbsDiff(t.data, exp.get(`features.${name}`)!.data as Float32Array), name).toBeLessThan(1e-4);
     }
     const one = await model.features(chelsea, { taps: ['pre_logits'] });
-    expect(one['pre_logits']!.dims).toEqual([1, 1280]);
+    expect(one.pre_logits!.dims).toEqual([1, 1280]);
     await expect(model.features(chelsea, { taps: ['blocks.10'] as never })).rejects.toThrow(/unknown feature tap/);
   });
 });
@@ -65,7 +81,9 @@ describe('RepGhost.load options and errors', () => {
   it('EMA weights from bytes reproduce logits_ema', async () => {
     const bytes = new Uint8Array(readFileSync(sharedPath('golden', 'repghostnet_0_5x', 'checkpoint.pth')));
     const model = await RepGhost.load({ weights: bytes, model: 'repghostnet_0_5x', ema: true, threads: 1 });
-    expect(maxAbsDiff(await model.infer(input.data, 2), exp.get('logits_ema')!.data as Float32Array)).toBeLessThan(1e-4);
+    expect(maxAbsDiff(await model.infer(input.data, 2), exp.get('logits_ema')!.data as Float32Array)).toBeLessThan(
+      1e-4,
+    );
     await model.dispose();
     await expect(model.infer(input.data, 2)).rejects.toThrow(/disposed/);
   });
@@ -77,17 +95,24 @@ describe('RepGhost.load options and errors', () => {
     const top3 = await model.classify(chelsea, { topk: 3 });
     expect(top3.map((p) => p.label)).toEqual(top3.map((p) => labels[p.index]));
     await model.dispose();
-    await expect(RepGhost.load({ weights, model: 'repghostnet_repid_0_5x', labels: ['a', 'b'] })).rejects.toThrow(/2 labels for a classifier with 10 classes/);
+    await expect(RepGhost.load({ weights, model: 'repghostnet_repid_0_5x', labels: ['a', 'b'] })).rejects.toThrow(
+      /2 labels for a classifier with 10 classes/,
+    );
   });
 
   it('weights for another model: one line naming the model they fit', async () => {
-    const err = await RepGhost.load({ weights: sharedPath('golden', 'repghostnet_0_5x', 'checkpoint.pth'), model: 'repghostnet_1_0x' }).catch((e: Error) => e);
+    const err = await RepGhost.load({
+      weights: sharedPath('golden', 'repghostnet_0_5x', 'checkpoint.pth'),
+      model: 'repghostnet_1_0x',
+    }).catch((e: Error) => e);
     expect(err).toBeInstanceOf(Error);
     expect((err as Error).message).toMatch(/do not fit repghostnet_1_0x.*pass --model repghostnet_0_5x/);
     expect((err as Error).message).not.toContain('\n');
   });
 
   it('a missing weights file', async () => {
-    await expect(RepGhost.load({ weights: '/nonexistent/w.pth' })).rejects.toThrow('weights file not found: /nonexistent/w.pth');
+    await expect(RepGhost.load({ weights: '/nonexistent/w.pth' })).rejects.toThrow(
+      'weights file not found: /nonexistent/w.pth',
+    );
   });
 });

@@ -46,14 +46,21 @@ describe('repghost convert', () => {
     expect(r.stdout).toMatch(/before: 672 keys/);
     expect(r.stdout).toMatch(/after: {2}384 keys/);
     const ours = readSafetensors(new Uint8Array(readFileSync(out))).tensors;
-    expect(worst(ours, sharedTensors('golden', 'repghostnet_0_5x', 'deploy_ema.safetensors'))).toBeLessThanOrEqual(1e-6);
+    expect(worst(ours, sharedTensors('golden', 'repghostnet_0_5x', 'deploy_ema.safetensors'))).toBeLessThanOrEqual(
+      1e-6,
+    );
   });
   it('-> .pth (torch.load-able state dict), --json summary', () => {
     const out = path.join(tmp, 'deploy.pth');
     const r = runCli(['convert', ckpt, out, '--json']);
     expect(r.code, r.stderr).toBe(0);
     const summary = JSON.parse(r.stdout);
-    expect(summary).toMatchObject({ model: 'repghostnet_0_5x', input_form: 'train', before: { keys: 672, params: 2313968 }, after: { keys: 384, params: 2306528 } });
+    expect(summary).toMatchObject({
+      model: 'repghostnet_0_5x',
+      input_form: 'train',
+      before: { keys: 672, params: 2313968 },
+      after: { keys: 384, params: 2306528 },
+    });
     const sd = readPth(new Uint8Array(readFileSync(out))) as StateDict;
     expect(worst(sd, sharedTensors('golden', 'repghostnet_0_5x', 'deploy.safetensors'))).toBeLessThanOrEqual(1e-6);
   });
@@ -65,8 +72,14 @@ describe('repghost convert', () => {
       [['convert', junk, path.join(tmp, 'o.safetensors')], /junk\.pth|not a|unrecognized|unknown/i],
       [['convert', ckpt, path.join(tmp, 'o.onnx')], /\.safetensors or \.pth/],
       [['convert', ckpt, ckpt], /overwrite the input/],
-      [['convert', ckpt, path.join(tmp, 'o.safetensors'), '--model', 'repghostnet_1_0x'], /do not fit repghostnet_1_0x.*fit repghostnet_0_5x/],
-      [['convert', sharedPath('golden', 'repghostnet_1_0x', 'model.pth'), path.join(tmp, 'o.safetensors'), '--ema'], /EMA|ema/],
+      [
+        ['convert', ckpt, path.join(tmp, 'o.safetensors'), '--model', 'repghostnet_1_0x'],
+        /do not fit repghostnet_1_0x.*fit repghostnet_0_5x/,
+      ],
+      [
+        ['convert', sharedPath('golden', 'repghostnet_1_0x', 'model.pth'), path.join(tmp, 'o.safetensors'), '--ema'],
+        /EMA|ema/,
+      ],
     ];
     for (const [args, msg] of cases) {
       const r = runCli(args);

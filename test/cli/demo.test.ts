@@ -8,7 +8,14 @@ describe('repghost demo (the README main command)', () => {
   it('classifies the bundled samples with the shipped model; both forms agree', () => {
     const r = runCli(['demo', '--json', '--runs', '5']);
     expect(r.code, r.stderr).toBe(0);
-    const out = JSON.parse(r.stdout) as { results: { image: string; predictions: { label: string; probability: number }[]; max_abs_train_vs_deploy: number }[]; latency: { train_ms: number; deploy_ms: number } };
+    const out = JSON.parse(r.stdout) as {
+      results: {
+        image: string;
+        predictions: { label: string; probability: number }[];
+        max_abs_train_vs_deploy: number;
+      }[];
+      latency: { train_ms: number; deploy_ms: number };
+    };
     expect(out.results.length).toBeGreaterThanOrEqual(4);
     const right = out.results.filter((x) => x.image.endsWith(`${slug(x.predictions[0]!.label)}.png`)).length;
     expect(right).toBeGreaterThanOrEqual(out.results.length - 2); // files are named by their true label

@@ -14,10 +14,21 @@ export interface InProcessResult {
 
 export async function runInProcess(register: (program: Command) => void, args: string[]): Promise<InProcessResult> {
   let stderr = '';
-  const program = new Command('repghost').exitOverride().configureOutput({ writeErr: (s) => { stderr += s; }, writeOut: () => {} });
+  const program = new Command('repghost').exitOverride().configureOutput({
+    writeErr: (s) => {
+      stderr += s;
+    },
+    writeOut: () => {},
+  });
   register(program);
   // Subcommands inherit neither exitOverride nor output settings: apply them to each.
-  for (const c of program.commands) c.exitOverride().configureOutput({ writeErr: (s) => { stderr += s; }, writeOut: () => {} });
+  for (const c of program.commands)
+    c.exitOverride().configureOutput({
+      writeErr: (s) => {
+        stderr += s;
+      },
+      writeOut: () => {},
+    });
   try {
     await program.parseAsync(['node', 'repghost', ...args]);
     return { error: undefined, stderr };

@@ -9,17 +9,47 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  autocontrast, brightness, color, contrast, equalize, invert, posterize, rotate, sharpness, shearX, shearY, smooth,
-  solarize, solarizeAdd, translateX, translateY, type AffineResample, type Rgb,
+  autocontrast,
+  brightness,
+  color,
+  contrast,
+  equalize,
+  invert,
+  posterize,
+  rotate,
+  sharpness,
+  shearX,
+  shearY,
+  smooth,
+  solarize,
+  solarizeAdd,
+  translateX,
+  translateY,
+  type AffineResample,
+  type Rgb,
 } from '../../src/data/augment/index.js';
 import type { RgbImage } from '../../src/data/preprocess.js';
 import { repoRoot } from '../helpers/shared.js';
 
-interface Case { op: string; args: number[]; resample?: AffineResample; output: string }
+interface Case {
+  op: string;
+  args: number[];
+  resample?: AffineResample;
+  output: string;
+}
 const fixture = JSON.parse(readFileSync(path.join(repoRoot, 'test/data/fixtures/pil-augment.json'), 'utf8')) as {
-  pillow: string; width: number; height: number; fill: number[]; input: string; cases: Case[];
+  pillow: string;
+  width: number;
+  height: number;
+  fill: number[];
+  input: string;
+  cases: Case[];
 };
-const input: RgbImage = { width: fixture.width, height: fixture.height, data: new Uint8Array(Buffer.from(fixture.input, 'base64')) };
+const input: RgbImage = {
+  width: fixture.width,
+  height: fixture.height,
+  data: new Uint8Array(Buffer.from(fixture.input, 'base64')),
+};
 const fill = fixture.fill as unknown as Rgb;
 
 const OPS: Record<string, (img: RgbImage, args: number[], r: AffineResample) => RgbImage> = {
@@ -42,13 +72,20 @@ const OPS: Record<string, (img: RgbImage, args: number[], r: AffineResample) => 
 };
 
 describe(`augmentation ops equal Pillow ${fixture.pillow}`, () => {
-  it.each(fixture.cases.map((c) => [`${c.op}(${c.args.join(', ')})${c.resample ? ` ${c.resample}` : ''}`, c] as const))('%s', (_, c) => {
-    const out = OPS[c.op]!(input, c.args, c.resample ?? 'nearest');
-    const want = new Uint8Array(Buffer.from(c.output, 'base64'));
-    expect(out.data.length).toBe(want.length);
-    let diff = 0;
-    let first = -1;
-    for (let i = 0; i < want.length; i++) if (out.data[i] !== want[i]) { diff++; if (first < 0) first = i; }
-    expect(diff, diff ? `first at byte ${first}: ours ${out.data[first]}, PIL ${want[first]}` : '').toBe(0);
-  });
+  it.each(fixture.cases.map((c) => [`${c.op}(${c.args.join(', ')})${c.resample ? ` ${c.resample}` : ''}`, c] as const))(
+    '%s',
+    (_, c) => {
+      const out = OPS[c.op]!(input, c.args, c.resample ?? 'nearest');
+      const want = new Uint8Array(Buffer.from(c.output, 'base64'));
+      expect(out.data.length).toBe(want.length);
+      let diff = 0;
+      let first = -1;
+      for (let i = 0; i < want.length; i++)
+        if (out.data[i] !== want[i]) {
+          diff++;
+          if (first < 0) first = i;
+        }
+      expect(diff, diff ? `first at byte ${first}: ours ${out.data[first]}, PIL ${want[first]}` : '').toBe(0);
+    },
+  );
 });

@@ -5,8 +5,15 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  colorJitter, compileTrainTransform, evalTransform, IMAGENET_MEAN, IMAGENET_STD, randomErasing, randomResizedCrop,
-  sampleCropBox, type TrainTransformConfig,
+  colorJitter,
+  compileTrainTransform,
+  evalTransform,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  randomErasing,
+  randomResizedCrop,
+  sampleCropBox,
+  type TrainTransformConfig,
 } from '../../src/data/augment/index.js';
 import { preprocess, type RgbImage } from '../../src/data/preprocess.js';
 import { Rng } from '../../src/train/rng.js';
@@ -17,7 +24,12 @@ function noise(width: number, height: number, seed = 1): RgbImage {
 }
 
 describe('RandomResizedCrop box sampling', () => {
-  it.each([[224, 224], [500, 333], [64, 300], [37, 41]])('stays inside a %ix%i image with area and aspect in range', (w, h) => {
+  it.each([
+    [224, 224],
+    [500, 333],
+    [64, 300],
+    [37, 41],
+  ])('stays inside a %ix%i image with area and aspect in range', (w, h) => {
     const rng = new Rng(w * 7 + h);
     const scale = [0.08, 1] as const;
     const ratio = [3 / 4, 4 / 3] as const;
@@ -26,16 +38,26 @@ describe('RandomResizedCrop box sampling', () => {
       const b = sampleCropBox(w, h, scale, ratio, rng);
       expect(b.top >= 0 && b.left >= 0 && b.width >= 1 && b.height >= 1).toBe(true);
       expect(b.top + b.height <= h && b.left + b.width <= w).toBe(true);
-      const isFallback = b.top === Math.floor((h - b.height) / 2) && b.left === Math.floor((w - b.width) / 2) && (b.width === w || b.height === h);
-      if (isFallback) { fallbacks++; continue; }
+      const isFallback =
+        b.top === Math.floor((h - b.height) / 2) &&
+        b.left === Math.floor((w - b.width) / 2) &&
+        (b.width === w || b.height === h);
+      if (isFallback) {
+        fallbacks++;
+        continue;
+      }
       // Rounding each side to an integer moves area and aspect by at most half a pixel per side.
       const area = (b.width * b.height) / (w * h);
       const slack = (b.width + b.height + 1) / (2 * w * h);
       expect(area).toBeGreaterThanOrEqual(scale[0] - slack);
       expect(area).toBeLessThanOrEqual(scale[1] + slack);
       const aspect = b.width / b.height;
-      expect(aspect).toBeGreaterThanOrEqual(ratio[0] * (b.width - 0.5) / b.width * b.height / (b.height + 0.5) - 1e-9);
-      expect(aspect).toBeLessThanOrEqual(ratio[1] * (b.width + 0.5) / b.width * b.height / (b.height - 0.5) + 1e-9);
+      expect(aspect).toBeGreaterThanOrEqual(
+        (((ratio[0] * (b.width - 0.5)) / b.width) * b.height) / (b.height + 0.5) - 1e-9,
+      );
+      expect(aspect).toBeLessThanOrEqual(
+        (((ratio[1] * (b.width + 0.5)) / b.width) * b.height) / (b.height - 0.5) + 1e-9,
+      );
     }
     expect(fallbacks).toBeLessThan(2000 * (w === 64 ? 0.3 : 0.02)); // a tall strip fails more attempts
   });
@@ -49,13 +71,18 @@ describe('RandomResizedCrop box sampling', () => {
   });
 
   it('resizes the crop to the output size', () => {
-    const out = randomResizedCrop(noise(90, 60), { size: 32, scale: [0.08, 1], ratio: [3 / 4, 4 / 3], interpolation: 'random' }, new Rng(2));
+    const out = randomResizedCrop(
+      noise(90, 60),
+      { size: 32, scale: [0.08, 1], ratio: [3 / 4, 4 / 3], interpolation: 'random' },
+      new Rng(2),
+    );
     expect([out.width, out.height, out.data.length]).toEqual([32, 32, 32 * 32 * 3]);
   });
 });
 
 describe('RandomErasing (timm, after Normalize)', () => {
-  const H = 40, W = 30;
+  const H = 40,
+    W = 30;
   const base = (): Float32Array => Float32Array.from({ length: H * W * 3 }, (_, i) => (i % 7) / 7);
 
   it('erases one box with area in [0.02, 1/3] of the image, touching nothing else', () => {
@@ -76,7 +103,10 @@ describe('RandomErasing (timm, after Normalize)', () => {
           const inside = y >= b.top && y < b.top + b.height && x >= b.left && x < b.left + b.width;
           for (let c = 0; c < 3; c++) {
             const i = (y * W + x) * 3 + c;
-            if (data[i] !== ref[i]) { if (inside) changed++; else outside++; }
+            if (data[i] !== ref[i]) {
+              if (inside) changed++;
+              else outside++;
+            }
           }
         }
       }
@@ -111,8 +141,17 @@ describe('ColorJitter', () => {
 
 describe('train and eval pipelines', () => {
   const cfg: TrainTransformConfig = {
-    size: 24, scale: [0.08, 1], ratio: [3 / 4, 4 / 3], interpolation: 'random', hflip: 0.5, autoAugment: 'rand-m9-mstd0.5',
-    colorJitter: 0.4, reprob: 0.25, remode: 'pixel', mean: IMAGENET_MEAN, std: IMAGENET_STD,
+    size: 24,
+    scale: [0.08, 1],
+    ratio: [3 / 4, 4 / 3],
+    interpolation: 'random',
+    hflip: 0.5,
+    autoAugment: 'rand-m9-mstd0.5',
+    colorJitter: 0.4,
+    reprob: 0.25,
+    remode: 'pixel',
+    mean: IMAGENET_MEAN,
+    std: IMAGENET_STD,
   };
 
   it('gives the same floats for the same seed and different ones for another', () => {
@@ -135,17 +174,24 @@ describe('train and eval pipelines', () => {
     const o = new Float32Array(24 * 24 * 3);
     t.apply(grey, new Rng(1), o, 0);
     const f = Math.fround;
-    expect(Array.from(o.subarray(0, 3))).toEqual([0, 1, 2].map((c) => f(f(f(128 / 255) - f(IMAGENET_MEAN[c]!)) / f(IMAGENET_STD[c]!))));
+    expect(Array.from(o.subarray(0, 3))).toEqual(
+      [0, 1, 2].map((c) => f(f(f(128 / 255) - f(IMAGENET_MEAN[c]!)) / f(IMAGENET_STD[c]!))),
+    );
   });
 
   it('refuses a bad RandAugment string when compiled', () => {
     expect(() => compileTrainTransform({ ...cfg, autoAugment: 'rand-q3' })).toThrow(/unknown RandAugment section/);
   });
 
-  it('evaluates with the PIL-exact eval preprocessing (HWC of preprocess()\'s CHW)', () => {
+  it("evaluates with the PIL-exact eval preprocessing (HWC of preprocess()'s CHW)", () => {
     const img = noise(61, 47, 5);
     const hwc = new Float32Array(32 * 32 * 3);
-    evalTransform(img, { size: 32, cropPct: 0.875, interpolation: 'bilinear', mean: IMAGENET_MEAN, std: IMAGENET_STD }, hwc, 0);
+    evalTransform(
+      img,
+      { size: 32, cropPct: 0.875, interpolation: 'bilinear', mean: IMAGENET_MEAN, std: IMAGENET_STD },
+      hwc,
+      0,
+    );
     const chw = preprocess(img, { size: 32, cropPct: 0.875, interpolation: 'bilinear' });
     for (let c = 0; c < 3; c++) for (let i = 0; i < 32 * 32; i++) expect(hwc[i * 3 + c]).toBe(chw[c * 1024 + i]);
   });

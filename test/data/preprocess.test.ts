@@ -10,8 +10,17 @@ import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cmykToRgb, decodeImageFile, ImageDecodeError } from '../../src/data/decode-node.js';
 import {
-  centerCrop, chwToRgb, modelInputToRgb, planPreprocess, preprocess, resizeAndCrop, resizePil,
-  resolvePreprocessConfig, shorterSideSize, type ResampleFilter, type RgbImage,
+  centerCrop,
+  chwToRgb,
+  modelInputToRgb,
+  planPreprocess,
+  preprocess,
+  resizeAndCrop,
+  resizePil,
+  resolvePreprocessConfig,
+  shorterSideSize,
+  type ResampleFilter,
+  type RgbImage,
 } from '../../src/data/index.js';
 import { maxAbsDiff, sharedPath, sharedTensors } from '../helpers/shared.js';
 
@@ -48,7 +57,11 @@ function pngChunk(type: string, data: Uint8Array): Buffer {
 
 /** A PNG from unfiltered scanline bytes (`rows` = height * bytesPerRow). */
 function makePng(
-  width: number, height: number, colorType: number, bitDepth: number, rows: Uint8Array,
+  width: number,
+  height: number,
+  colorType: number,
+  bitDepth: number,
+  rows: Uint8Array,
   extra: Buffer[] = [],
 ): Buffer {
   const ihdr = Buffer.alloc(13);
@@ -58,10 +71,14 @@ function makePng(
   ihdr[9] = colorType;
   const bytesPerRow = rows.length / height;
   const raw = Buffer.alloc((bytesPerRow + 1) * height);
-  for (let y = 0; y < height; y++) raw.set(rows.subarray(y * bytesPerRow, (y + 1) * bytesPerRow), y * (bytesPerRow + 1) + 1);
+  for (let y = 0; y < height; y++)
+    raw.set(rows.subarray(y * bytesPerRow, (y + 1) * bytesPerRow), y * (bytesPerRow + 1) + 1);
   return Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    pngChunk('IHDR', ihdr), ...extra, pngChunk('IDAT', deflateSync(raw)), pngChunk('IEND', new Uint8Array(0)),
+    pngChunk('IHDR', ihdr),
+    ...extra,
+    pngChunk('IDAT', deflateSync(raw)),
+    pngChunk('IEND', new Uint8Array(0)),
   ]);
 }
 
@@ -127,7 +144,10 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 // ---------------------------------------------------------------------------------------
 
 describe('decode + preprocess vs PIL/torchvision golden', () => {
-  const images = JSON.parse(readFileSync(sharedPath(GOLDEN, 'images.json'), 'utf8')) as Record<string, { size: [number, number]; mode: string }>;
+  const images = JSON.parse(readFileSync(sharedPath(GOLDEN, 'images.json'), 'utf8')) as Record<
+    string,
+    { size: [number, number]; mode: string }
+  >;
   const golden = sharedTensors(GOLDEN, 'preprocessed.safetensors');
 
   it('matches every reference tensor (PNG/GIF/WebP exactly, JPEG within 0.01 mean)', async () => {
@@ -148,7 +168,9 @@ describe('decode + preprocess vs PIL/torchvision golden', () => {
         const out = preprocess(img, { interpolation: interp });
         const tPre = performance.now() - t1;
         const { max, mean } = stats(out, ref.data as Float32Array);
-        rows.push(`${file.padEnd(20)} ${meta.mode.padEnd(5)} ${interp.padEnd(8)} max ${max.toExponential(2).padStart(9)}  mean ${mean.toExponential(2).padStart(9)}  decode ${tDecode.toFixed(1).padStart(5)} ms  preprocess ${tPre.toFixed(1).padStart(5)} ms`);
+        rows.push(
+          `${file.padEnd(20)} ${meta.mode.padEnd(5)} ${interp.padEnd(8)} max ${max.toExponential(2).padStart(9)}  mean ${mean.toExponential(2).padStart(9)}  decode ${tDecode.toFixed(1).padStart(5)} ms  preprocess ${tPre.toFixed(1).padStart(5)} ms`,
+        );
         if (/\.jpe?g$/i.test(file)) {
           // libjpeg builds may differ by an LSB here and there (ours matches exactly today).
           expect(mean, `${file} ${interp} mean abs`).toBeLessThan(0.01);
@@ -229,7 +251,9 @@ describe('decodeImageFile converts like PIL convert("RGB")', () => {
     ]);
     const src = synthImage(16, 8);
     const jpg = await sharp(Buffer.from(src.data), { raw: { width: 16, height: 8, channels: 3 } })
-      .toColourspace('cmyk').jpeg({ quality: 100, chromaSubsampling: '4:4:4' }).toBuffer();
+      .toColourspace('cmyk')
+      .jpeg({ quality: 100, chromaSubsampling: '4:4:4' })
+      .toBuffer();
     expect((await sharp(jpg).metadata()).space).toBe('cmyk');
     const stored = await sharp(jpg).pipelineColourspace('cmyk').toColourspace('cmyk').raw().toBuffer();
     const img = await decodeImageFile(jpg);
@@ -251,7 +275,9 @@ describe('decodeImageFile converts like PIL convert("RGB")', () => {
   it('ignores embedded ICC profiles, as PIL does', async () => {
     const src = synthImage(16, 8);
     const p3 = await sharp(Buffer.from(src.data), { raw: { width: 16, height: 8, channels: 3 } })
-      .withIccProfile('p3').png().toBuffer();
+      .withIccProfile('p3')
+      .png()
+      .toBuffer();
     const stripped = dropPngChunk(p3, 'iCCP');
     expect(stripped.length).toBeLessThan(p3.length);
     const ours = await decodeImageFile(p3);
@@ -277,8 +303,10 @@ describe('decodeImageFile rejects bad input with a clear error', () => {
   huge[8] = 8;
   huge[9] = 2;
   const hugePng = Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), pngChunk('IHDR', huge),
-    pngChunk('IDAT', deflateSync(Buffer.alloc(1000))), pngChunk('IEND', new Uint8Array(0)),
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    pngChunk('IHDR', huge),
+    pngChunk('IDAT', deflateSync(Buffer.alloc(1000))),
+    pngChunk('IEND', new Uint8Array(0)),
   ]);
   const cases: [string, Uint8Array, RegExp][] = [
     ['truncated.png', chelsea.subarray(0, Math.floor(chelsea.length / 2)), /truncated or corrupt/],
@@ -293,13 +321,18 @@ describe('decodeImageFile rejects bad input with a clear error', () => {
     it(`${name} (file and bytes)`, async () => {
       const file = path.join(tmp, name);
       writeFileSync(file, bytes);
-      const err = await decodeImageFile(file).then(() => null, (e: unknown) => e);
+      const err = await decodeImageFile(file).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(ImageDecodeError);
       const msg = (err as Error).message;
       expect(msg.startsWith(`cannot decode image ${file}: `)).toBe(true);
       expect(msg).toMatch(reason);
       expect(msg).not.toContain('\n');
-      await expect(decodeImageFile(bytes, { name })).rejects.toThrow(new RegExp(`^cannot decode image ${name.replace('.', '\\.')}: `));
+      await expect(decodeImageFile(bytes, { name })).rejects.toThrow(
+        new RegExp(`^cannot decode image ${name.replace('.', '\\.')}: `),
+      );
     });
   }
 
@@ -319,7 +352,9 @@ describe('decodeImageFile rejects bad input with a clear error', () => {
   });
 
   it('maxPixels is configurable', async () => {
-    await expect(decodeImageFile(chelsea, { maxPixels: 451 * 300 - 1 })).rejects.toThrow(/exceed the limit of 135299 pixels/);
+    await expect(decodeImageFile(chelsea, { maxPixels: 451 * 300 - 1 })).rejects.toThrow(
+      /exceed the limit of 135299 pixels/,
+    );
     expect((await decodeImageFile(chelsea, { maxPixels: 451 * 300 })).width).toBe(451);
   });
 });
@@ -341,7 +376,11 @@ describe('preprocess pieces', () => {
 
   it('center crop rounds half to even like Python and pads a too-small image with zeros', () => {
     // 5 -> 2: (5 - 2) / 2 = 1.5 -> round -> 2 ; 7 -> 2: 2.5 -> 2
-    const row = (w: number): RgbImage => ({ width: w, height: 1, data: Uint8Array.from({ length: w * 3 }, (_, i) => Math.floor(i / 3)) });
+    const row = (w: number): RgbImage => ({
+      width: w,
+      height: 1,
+      data: Uint8Array.from({ length: w * 3 }, (_, i) => Math.floor(i / 3)),
+    });
     expect(Array.from(centerCrop(row(5), 2, 1).data)).toEqual([2, 2, 2, 3, 3, 3]);
     expect(Array.from(centerCrop(row(7), 2, 1).data)).toEqual([2, 2, 2, 3, 3, 3]);
     const padded = centerCrop({ width: 1, height: 1, data: Uint8Array.from([9, 9, 9]) }, 4, 3);
@@ -354,9 +393,17 @@ describe('preprocess pieces', () => {
   it('resampling keeps flat images flat and copies at equal size', () => {
     const flat: RgbImage = { width: 37, height: 23, data: new Uint8Array(37 * 23 * 3).fill(200) };
     for (const f of ['bicubic', 'bilinear', 'lanczos', 'hamming', 'box', 'nearest'] as const) {
-      for (const [w, h] of [[11, 7], [80, 51], [37, 9], [5, 23]] as const) {
+      for (const [w, h] of [
+        [11, 7],
+        [80, 51],
+        [37, 9],
+        [5, 23],
+      ] as const) {
         const out = resizePil(flat, w, h, f);
-        expect(out.data.every((v) => v === 200), `${f} ${w}x${h}`).toBe(true);
+        expect(
+          out.data.every((v) => v === 200),
+          `${f} ${w}x${h}`,
+        ).toBe(true);
       }
     }
     const copy = resizePil(flat, 37, 23);
@@ -370,7 +417,7 @@ describe('preprocess pieces', () => {
       const data = new Uint8Array(size * size * 3);
       for (let y = 0; y < size; y++) {
         for (let x = 0; x < size; x++) {
-          const bright = (x < size / 2) === (y < size / 2);
+          const bright = x < size / 2 === y < size / 2;
           data.fill(bright ? color : 255 - color, (y * size + x) * 3, (y * size + x) * 3 + 3);
         }
       }
@@ -378,7 +425,10 @@ describe('preprocess pieces', () => {
     };
     // The expected top-left quarter as hex; the rest follows by Pillow's mirror rule.
     const expectSample = (out: RgbImage, quarter: string, label: string): void => {
-      const v = quarter.split(/\s+/).filter(Boolean).map((h) => parseInt(h, 16));
+      const v = quarter
+        .split(/\s+/)
+        .filter(Boolean)
+        .map((h) => parseInt(h, 16));
       const n = out.width;
       const half = n / 2;
       const want = new Uint8Array(n * n);
@@ -406,17 +456,29 @@ describe('preprocess pieces', () => {
       ['bilinear', 2, 4, 'e1 b0 b0 98'],
       ['hamming', 2, 4, 'e1 d2 d2 c5'],
       ['bicubic', 4, 8, 'e1 e5 ee b9 e5 e9 f3 bc ee f3 fd c1 b9 bc c1 a2'],
-      ['lanczos', 6, 12, `e1 e0 db ed f5 b8 e0 df da ec f3 b7 db db d6 e7 ee b5
-                          ed ec e6 fb ff bf f5 f4 ee ff ff c4 b8 b7 b4 bf c4 a0`],
+      [
+        'lanczos',
+        6,
+        12,
+        `e1 e0 db ed f5 b8 e0 df da ec f3 b7 db db d6 e7 ee b5
+                          ed ec e6 fb ff bf f5 f4 ee ff ff c4 b8 b7 b4 bf c4 a0`,
+      ],
     ];
     for (const [filter, from, to, quarter] of cases) {
       expectSample(resizePil(makeCase(from, 0xe1), to, to, filter), quarter, `${filter} ${from}->${to}`);
     }
     // test_box_filter_correct_range and test_nonzero_coefficients: flat stays flat.
-    const flat = (w: number, h: number, rgb: number[]): RgbImage =>
-      ({ width: w, height: h, data: Uint8Array.from({ length: w * h * 3 }, (_, i) => rgb[i % 3]!) });
-    expect(same(resizePil(flat(8, 8, [0x16, 0x88, 0xff]), 100, 100, 'box').data, flat(100, 100, [0x16, 0x88, 0xff]).data)).toBe(true);
-    expect(same(resizePil(flat(1280, 1280, [0x20, 0x40, 0x60]), 256, 256).data, flat(256, 256, [0x20, 0x40, 0x60]).data)).toBe(true);
+    const flat = (w: number, h: number, rgb: number[]): RgbImage => ({
+      width: w,
+      height: h,
+      data: Uint8Array.from({ length: w * h * 3 }, (_, i) => rgb[i % 3]!),
+    });
+    expect(
+      same(resizePil(flat(8, 8, [0x16, 0x88, 0xff]), 100, 100, 'box').data, flat(100, 100, [0x16, 0x88, 0xff]).data),
+    ).toBe(true);
+    expect(
+      same(resizePil(flat(1280, 1280, [0x20, 0x40, 0x60]), 256, 256).data, flat(256, 256, [0x20, 0x40, 0x60]).data),
+    ).toBe(true);
     // TestCoreResampleCoefficients.test_reduce: a half-254 row shrunk to 5 has 127 in the middle.
     for (let size = 400000; size < 400010; size += 2) {
       const row = new Uint8Array(size * 3);
@@ -427,11 +489,22 @@ describe('preprocess pieces', () => {
 
   it('resizing a region equals cropping the full resize (every filter, shrink and enlarge)', () => {
     const img = synthImage(61, 47, 7);
-    const sizes: [number, number][] = [[23, 17], [61, 20], [30, 47], [100, 80], [61, 90], [40, 60]];
+    const sizes: [number, number][] = [
+      [23, 17],
+      [61, 20],
+      [30, 47],
+      [100, 80],
+      [61, 90],
+      [40, 60],
+    ];
     for (const f of ['bicubic', 'bilinear', 'lanczos', 'hamming', 'box', 'nearest'] as const) {
       for (const [w, h] of sizes) {
         const full = resizePil(img, w, h, f);
-        for (const r of [{ left: 0, top: 0, width: w, height: h }, { left: 3, top: 2, width: w - 5, height: h - 4 }, { left: w - 1, top: h - 1, width: 1, height: 1 }]) {
+        for (const r of [
+          { left: 0, top: 0, width: w, height: h },
+          { left: 3, top: 2, width: w - 5, height: h - 4 },
+          { left: w - 1, top: h - 1, width: 1, height: 1 },
+        ]) {
           const part = resizePil(img, w, h, f, r);
           expect(same(part.data, cropAt(full, r)), `${f} ${w}x${h} ${JSON.stringify(r)}`).toBe(true);
         }
@@ -450,7 +523,11 @@ describe('preprocess pieces', () => {
   });
 
   it('nearest samples pixel centres like PIL', () => {
-    const row: RgbImage = { width: 6, height: 1, data: Uint8Array.from({ length: 18 }, (_, i) => Math.floor(i / 3) * 10) };
+    const row: RgbImage = {
+      width: 6,
+      height: 1,
+      data: Uint8Array.from({ length: 18 }, (_, i) => Math.floor(i / 3) * 10),
+    };
     expect(Array.from(resizePil(row, 3, 1, 'nearest').data.filter((_, i) => i % 3 === 0))).toEqual([10, 30, 50]);
     expect(Array.from(resizePil(row, 4, 1, 'nearest').data.filter((_, i) => i % 3 === 0))).toEqual([0, 20, 30, 50]);
   });
@@ -459,7 +536,13 @@ describe('preprocess pieces', () => {
     const img = synthImage(300, 260);
     const chw = preprocess(img);
     expect(same(modelInputToRgb(chw).data, resizeAndCrop(img).data)).toBe(true);
-    const custom = { size: 96, cropPct: 1, interpolation: 'bilinear' as const, mean: [0.5, 0.5, 0.5] as [number, number, number], std: [0.5, 0.5, 0.5] as [number, number, number] };
+    const custom = {
+      size: 96,
+      cropPct: 1,
+      interpolation: 'bilinear' as const,
+      mean: [0.5, 0.5, 0.5] as [number, number, number],
+      std: [0.5, 0.5, 0.5] as [number, number, number],
+    };
     expect(same(modelInputToRgb(preprocess(img, custom), custom).data, resizeAndCrop(img, custom).data)).toBe(true);
     expect(chwToRgb(Float32Array.of(-100, 100, NaN), 1, 1).data).toEqual(Uint8Array.of(0, 255, 0));
   });

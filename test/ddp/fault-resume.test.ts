@@ -22,11 +22,41 @@ const work = mkdtempSync(path.join(os.tmpdir(), 'repghost-ddp-fault-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 const data = path.join(work, 'data');
 const flags = (out: string, extra: string[] = []): string[] => [
-  ...cliCommand(), 'train', '--dataset', 'imagefolder', '--data-dir', data, '--input-size', '32', '-b', '4',
-  '--epochs', '3', '--lr', '0.05', '--warmup-epochs', '1', '--drop', '0.2', '--seed', '5', '-j', '0', '--threads', '1',
-  '--output', path.join(work, out), ...extra,
+  ...cliCommand(),
+  'train',
+  '--dataset',
+  'imagefolder',
+  '--data-dir',
+  data,
+  '--input-size',
+  '32',
+  '-b',
+  '4',
+  '--epochs',
+  '3',
+  '--lr',
+  '0.05',
+  '--warmup-epochs',
+  '1',
+  '--drop',
+  '0.2',
+  '--seed',
+  '5',
+  '-j',
+  '0',
+  '--threads',
+  '1',
+  '--output',
+  path.join(work, out),
+  ...extra,
 ];
-const options = (out: string): TrainOptions => ({ ...DEFAULT_TRAIN_OPTIONS, dataset: 'imagefolder', dataDir: data, output: path.join(work, out), inputSize: 32 });
+const options = (out: string): TrainOptions => ({
+  ...DEFAULT_TRAIN_OPTIONS,
+  dataset: 'imagefolder',
+  dataDir: data,
+  output: path.join(work, out),
+  inputSize: 32,
+});
 const spec = buildSpec('repghostnet_0_5x', { numClasses: 3 });
 
 /** Children of `pid` (mpirun starts the local ranks itself). */
@@ -38,7 +68,9 @@ function children(pid: number): number[] {
       const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
       if (ppid === pid) out.push(Number(d));
-    } catch { /* exited meanwhile */ }
+    } catch {
+      /* exited meanwhile */
+    }
   }
   return out;
 }
@@ -57,29 +89,46 @@ function rankOf(pid: number): number | null {
 function running(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+    return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
   } catch {
     return false;
   }
 }
 
-interface KilledRun { job: JobResult; ranks: number[]; killedAtMs: number }
+interface KilledRun {
+  job: JobResult;
+  ranks: number[];
+  killedAtMs: number;
+}
 
 /** Starts the 3-epoch job, SIGKILLs rank 1 once last.pth.tar exists, waits for mpirun. */
 function runAndKillRank1(out: string): Promise<KilledRun> {
   const last = path.join(work, out, 'last.pth.tar');
   const t0 = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn('mpirun', ['-np', '2', ...transportFlags('shm'), ...flags(out)], { cwd: repoRoot, env: mpiEnv() });
-    let stdout = '', stderr = '', ranks: number[] = [], killedAtMs = NaN;
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const child = spawn('mpirun', ['-np', '2', ...transportFlags('shm'), ...flags(out)], {
+      cwd: repoRoot,
+      env: mpiEnv(),
+    });
+    let stdout = '',
+      stderr = '',
+      ranks: number[] = [],
+      killedAtMs = NaN;
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     const poll = setInterval(() => {
       if (!existsSync(last)) return;
       clearInterval(poll);
       ranks = children(child.pid!);
       const victim = ranks.find((p) => rankOf(p) === 1);
-      if (victim === undefined) { reject(new Error(`rank 1 not found among ${ranks.join(', ')}`)); return; }
+      if (victim === undefined) {
+        reject(new Error(`rank 1 not found among ${ranks.join(', ')}`));
+        return;
+      }
       killedAtMs = Date.now();
       process.kill(victim, 'SIGKILL');
     }, 20);
@@ -102,7 +151,9 @@ describe('a rank killed mid-run (mpirun -np 2, SIGKILL of rank 1 after the first
     if (unbroken.code !== 0) throw new Error(`unbroken run exited ${unbroken.code}: ${unbroken.stderr.slice(-1500)}`);
     killed = await runAndKillRank1('broken');
     endedAtMs = Date.now();
-    console.log(`unbroken run ${(unbroken.ms / 1000).toFixed(1)} s; killed run ended ${((endedAtMs - killed.killedAtMs) / 1000).toFixed(1)} s after the kill, exit ${killed.job.code}`);
+    console.log(
+      `unbroken run ${(unbroken.ms / 1000).toFixed(1)} s; killed run ended ${((endedAtMs - killed.killedAtMs) / 1000).toFixed(1)} s after the kill, exit ${killed.job.code}`,
+    );
   }, 300_000);
 
   it('ends the whole job within a minute, non-zero, with no rank left', () => {
@@ -120,7 +171,7 @@ describe('a rank killed mid-run (mpirun -np 2, SIGKILL of rank 1 after the first
     expect(ck.args).toMatchObject({ world_size: 2 });
   });
 
-  it('--resume with the same world size reaches the unbroken run\'s checkpoint bit for bit', async () => {
+  it("--resume with the same world size reaches the unbroken run's checkpoint bit for bit", async () => {
     const resumed = await mpirun(2, 'shm', flags('broken', ['--resume', path.join(work, 'broken', 'last.pth.tar')]));
     expect(resumed.code, resumed.stderr.slice(-1500)).toBe(0);
     expect(resumed.stderr).toMatch(/resumed from/);

@@ -24,7 +24,10 @@ const ddp = new DataParallel(comm, model);
 ddp.broadcastInitialState();
 const rng = new Rng(7 + comm.rank);
 for (let s = 0; s < 3; s++) {
-  const x = tf.tensor4d(Float32Array.from({ length: 2 * 32 * 32 * 3 }, () => rng.uniform() * 2 - 1), [2, 32, 32, 3]);
+  const x = tf.tensor4d(
+    Float32Array.from({ length: 2 * 32 * 32 * 3 }, () => rng.uniform() * 2 - 1),
+    [2, 32, 32, 3],
+  );
   const y = tf.tensor1d(Int32Array.from([rng.int(4), rng.int(4)]), 'int32');
   ddp.beforeForward();
   trainStep(model, sgd, { x, y, lr: 0.1, smoothing: 0.1, reduceGradients: ddp.reduceGradients });

@@ -1,10 +1,19 @@
 /** The DistributedSampler-like sharding: what every rank reads, and why world size does not change a global step. */
 import { describe, expect, it } from 'vitest';
-import { epochPermutation, epochStreamKey, evalRange, sampleDropoutMask, shardIndices, shardSteps } from '../../src/train/data/distributed-sampler.js';
+import {
+  epochPermutation,
+  epochStreamKey,
+  evalRange,
+  sampleDropoutMask,
+  shardIndices,
+  shardSteps,
+} from '../../src/train/data/distributed-sampler.js';
 
 describe('distributed sampler', () => {
   it('pads to a multiple of the world size and deals positions r, r + N, ... to rank r', () => {
-    const n = 10, world = 3, shard = { world, seed: 42, epoch: 2 };
+    const n = 10,
+      world = 3,
+      shard = { world, seed: 42, epoch: 2 };
     const perm = epochPermutation(n, shard);
     expect(perm.length).toBe(12);
     expect([...perm.slice(0, n)].sort((a, b) => a - b)).toEqual([...Array(n).keys()]);
@@ -14,7 +23,10 @@ describe('distributed sampler', () => {
   });
 
   it('gives global step k the same images for N ranks x b as for 1 process x N b', () => {
-    const n = 37, b = 3, seed = 7, epoch = 5;
+    const n = 37,
+      b = 3,
+      seed = 7,
+      epoch = 5;
     for (const world of [2, 4]) {
       const one = shardIndices(n, { world: 1, rank: 0, seed, epoch });
       const ranks = Array.from({ length: world }, (_, rank) => shardIndices(n, { world, rank, seed, epoch }));
@@ -32,10 +44,12 @@ describe('distributed sampler', () => {
     expect([...epochPermutation(50, { world: 1, seed: 1, epoch: 4 })]).not.toEqual([...a]);
   });
 
-  it('draws a sample\'s dropout mask from (seed, epoch, index), wherever it sits in a batch', () => {
+  it("draws a sample's dropout mask from (seed, epoch, index), wherever it sits in a batch", () => {
     const key = epochStreamKey(3, 1, 'dropout');
-    const c = 16, p = 0.3;
-    const ab = new Float32Array(2 * c), ba = new Float32Array(2 * c);
+    const c = 16,
+      p = 0.3;
+    const ab = new Float32Array(2 * c),
+      ba = new Float32Array(2 * c);
     sampleDropoutMask(key, [5, 9], 2, c, p, ab);
     sampleDropoutMask(key, [9, 5], 2, c, p, ba);
     expect([...ab.slice(0, c)]).toEqual([...ba.slice(c)]);
@@ -47,7 +61,12 @@ describe('distributed sampler', () => {
   });
 
   it('splits an evaluation set into contiguous slices covering each image once', () => {
-    for (const [n, world] of [[10, 3], [2, 4], [0, 2], [1000, 7]] as const) {
+    for (const [n, world] of [
+      [10, 3],
+      [2, 4],
+      [0, 2],
+      [1000, 7],
+    ] as const) {
       const parts = Array.from({ length: world }, (_, r) => evalRange(n, r, world));
       expect(parts[0]![0]).toBe(0);
       expect(parts.at(-1)![1]).toBe(n);

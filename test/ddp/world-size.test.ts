@@ -33,19 +33,53 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 const data = path.join(work, 'data');
 
 const flags = (b: number, out: string, extra: readonly string[]): string[] => [
-  ...cliCommand(), 'train', '--dataset', 'imagefolder', '--data-dir', data, '--input-size', '32', '-b', String(b),
-  '--sched', 'none', '--drop', '0.2', '--reprob', '0.25', '--color-jitter', '0.4', '--seed', '3', '-j', '0',
-  '--threads', '1', '--output', path.join(work, out), ...extra,
+  ...cliCommand(),
+  'train',
+  '--dataset',
+  'imagefolder',
+  '--data-dir',
+  data,
+  '--input-size',
+  '32',
+  '-b',
+  String(b),
+  '--sched',
+  'none',
+  '--drop',
+  '0.2',
+  '--reprob',
+  '0.25',
+  '--color-jitter',
+  '0.4',
+  '--seed',
+  '3',
+  '-j',
+  '0',
+  '--threads',
+  '1',
+  '--output',
+  path.join(work, out),
+  ...extra,
 ];
-const options = (out: string): TrainOptions => ({ ...DEFAULT_TRAIN_OPTIONS, dataset: 'imagefolder', dataDir: data, output: path.join(work, out), inputSize: 32 });
+const options = (out: string): TrainOptions => ({
+  ...DEFAULT_TRAIN_OPTIONS,
+  dataset: 'imagefolder',
+  dataDir: data,
+  output: path.join(work, out),
+  inputSize: 32,
+});
 const spec = buildSpec('repghostnet_0_5x', { numClasses: 3 });
-const load = (out: string): TrainingCheckpoint<ParamState> => loadRun(spec, path.join(work, out, 'last.pth.tar'), options(out));
+const load = (out: string): TrainingCheckpoint<ParamState> =>
+  loadRun(spec, path.join(work, out, 'last.pth.tar'), options(out));
 
 /** Worst absolute difference over the parameters (not BN statistics) of two runs' final weights. */
 function paramDiff(a: string, b: string): number {
-  const x = load(a).stateDict, y = load(b).stateDict;
+  const x = load(a).stateDict,
+    y = load(b).stateDict;
   let worst = 0;
-  for (const [k, t] of x) if (t.dtype === 'F32' && !/running_(mean|var)$/.test(k)) worst = Math.max(worst, maxAbsDiff(toFloat32(t), toFloat32(y.get(k)!)));
+  for (const [k, t] of x)
+    if (t.dtype === 'F32' && !/running_(mean|var)$/.test(k))
+      worst = Math.max(worst, maxAbsDiff(toFloat32(t), toFloat32(y.get(k)!)));
   return worst;
 }
 
@@ -68,11 +102,14 @@ describe('world-size invariance: mpirun -np 2 x -b 4 --sync-bn against mpirun -n
   }, 300_000);
 
   it('sees the same augmented, dropped-out, globally normalized batches for six steps (lr 0)', () => {
-    const h1 = load('lr0-one').extras.history, h2 = load('lr0-two').extras.history;
+    const h1 = load('lr0-one').extras.history,
+      h2 = load('lr0-two').extras.history;
     expect(h2.length).toBe(2);
     h1.forEach((r, i) => {
       const d = Math.abs(h2[i]!.train_loss - r.train_loss);
-      console.log(`epoch ${i}: train_loss ${r.train_loss.toFixed(6)} (1x8) vs ${h2[i]!.train_loss.toFixed(6)} (2x4), diff ${d.toExponential(2)}`);
+      console.log(
+        `epoch ${i}: train_loss ${r.train_loss.toFixed(6)} (1x8) vs ${h2[i]!.train_loss.toFixed(6)} (2x4), diff ${d.toExponential(2)}`,
+      );
       expect(d, `epoch ${i} train_loss`).toBeLessThan(1e-5);
       expect(Math.abs(h2[i]!.eval_loss - r.eval_loss), `epoch ${i} eval_loss`).toBeLessThan(1e-5);
       expect(h2[i]!.eval_top1, `epoch ${i} top1`).toBe(r.eval_top1);
@@ -84,13 +121,21 @@ describe('world-size invariance: mpirun -np 2 x -b 4 --sync-bn against mpirun -n
   it('takes the same first step (lr 0.05) up to float noise, and a different one without --sync-bn', () => {
     const synced = paramDiff('step-one', 'step-two');
     const local = paramDiff('step-one', 'step-two-local-bn');
-    console.log(`after one step: 2x4 --sync-bn vs 1x8 ${synced.toExponential(2)}; without --sync-bn ${local.toExponential(2)}`);
+    console.log(
+      `after one step: 2x4 --sync-bn vs 1x8 ${synced.toExponential(2)}; without --sync-bn ${local.toExponential(2)}`,
+    );
     expect(synced).toBeLessThan(1e-4); // measured 7e-6
     expect(local).toBeGreaterThan(1e-3);
   });
 
   it('records the world size in the checkpoint args', () => {
-    expect(load('step-two').args).toMatchObject({ world_size: 2, distributed: true, sync_bn: true, batch_size: 4, dist_bn: 'reduce' });
+    expect(load('step-two').args).toMatchObject({
+      world_size: 2,
+      distributed: true,
+      sync_bn: true,
+      batch_size: 4,
+      dist_bn: 'reduce',
+    });
     expect(load('step-one').args).toMatchObject({ world_size: 1, batch_size: 8 });
   });
 });

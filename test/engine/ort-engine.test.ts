@@ -12,7 +12,9 @@ const input = goldenInput();
 const want = () => expected('repghostnet_0_5x').get('logits_deploy')!.data as Float32Array;
 let graph: Uint8Array;
 beforeAll(() => {
-  graph = exportOnnx(buildSpec('repghostnet_0_5x'), sharedTensors('golden', 'repghostnet_0_5x', 'deploy.safetensors'), { features: ['blocks.1', 'pre_logits'] });
+  graph = exportOnnx(buildSpec('repghostnet_0_5x'), sharedTensors('golden', 'repghostnet_0_5x', 'deploy.safetensors'), {
+    features: ['blocks.1', 'pre_logits'],
+  });
 });
 
 describe('OrtEngine on onnxruntime-node', () => {
@@ -30,7 +32,12 @@ describe('OrtEngine on onnxruntime-node', () => {
     const out = await engine.run(input.data, 2, 224, 224, ['features.blocks.1', 'features.pre_logits']);
     expect(out.get('features.blocks.1')!.dims).toEqual([2, 12, 56, 56]);
     expect(out.get('features.pre_logits')!.dims).toEqual([2, 1280]);
-    expect(maxAbsDiff(out.get('features.pre_logits')!.data, expected('repghostnet_0_5x').get('features.pre_logits')!.data as Float32Array)).toBeLessThan(1e-4);
+    expect(
+      maxAbsDiff(
+        out.get('features.pre_logits')!.data,
+        expected('repghostnet_0_5x').get('features.pre_logits')!.data as Float32Array,
+      ),
+    ).toBeLessThan(1e-4);
     await engine.dispose();
   });
 

@@ -32,10 +32,16 @@ describe('declared image size versus file size', () => {
 
   it('claims above the pixel limit are refused from the header, before any pixel is decoded', async () => {
     const t0 = performance.now();
-    const err = await decodeImageFile(claiming(10_000, 10_000)).then(() => null, (e: unknown) => e);
+    const err = await decodeImageFile(claiming(10_000, 10_000)).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(ImageDecodeError);
     expect((err as Error).message).toMatch(/declared dimensions exceed the limit of 89478485 pixels/);
-    const small = await decodeImageFile(claiming(4000, 3000), { maxPixels: 10_000_000 }).then(() => null, (e: unknown) => e);
+    const small = await decodeImageFile(claiming(4000, 3000), { maxPixels: 10_000_000 }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect((small as Error).message).toMatch(/exceed the limit of 10000000 pixels/);
     expect(performance.now() - t0).toBeLessThan(2000);
   });

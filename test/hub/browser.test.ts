@@ -18,22 +18,36 @@ function memoryCaches(): CacheStorageLike & { entries: Map<string, Response> } {
     entries,
     async open() {
       return {
-        async match(url: string) { return entries.get(url)?.clone(); },
-        async put(url: string, res: Response) { entries.set(url, res); },
+        async match(url: string) {
+          return entries.get(url)?.clone();
+        },
+        async put(url: string, res: Response) {
+          entries.set(url, res);
+        },
       };
     },
   };
 }
 
-beforeAll(async () => { srv = await startHubServer(); });
-afterAll(async () => { await srv?.close(); });
+beforeAll(async () => {
+  srv = await startHubServer();
+});
+afterAll(async () => {
+  await srv?.close();
+});
 beforeEach(() => srv.reset());
 
 describe('fetchPretrained (browser)', () => {
   it('fetches verified bytes, caches them, and serves the next call with no request', async () => {
     const cache = memoryCaches();
     const r = await fetchPretrained('repghostnet_050', { hfEndpoint: srv.url, cache });
-    expect(r).toMatchObject({ model: 'repghostnet_0_5x', source: 'hf', ema: false, fromCache: false, sha256: sha256(goldenFiles().hf050) });
+    expect(r).toMatchObject({
+      model: 'repghostnet_0_5x',
+      source: 'hf',
+      ema: false,
+      fromCache: false,
+      sha256: sha256(goldenFiles().hf050),
+    });
     expect(sha256(r.bytes)).toBe(sha256(goldenFiles().hf050));
     srv.reset();
     const again = await fetchPretrained('repghostnet_0_5x', { hfEndpoint: srv.url, cache, offline: true });
@@ -47,17 +61,27 @@ describe('fetchPretrained (browser)', () => {
     const url = `${srv.url}/timm/repghostnet_050.in1k/resolve/main/model.safetensors`;
     srv.knobs.cdnStatesSha = true;
     srv.knobs.statedSha256 = 'cd'.repeat(32);
-    await expect(fetchPretrained('repghostnet_0_5x', { hfEndpoint: srv.url, cache })).rejects.toThrow(`sha256 mismatch for ${url}: the server states ${'cd'.repeat(32)}, the download has ${sha256(goldenFiles().hf050)}; the file was discarded (not cached)`);
+    await expect(fetchPretrained('repghostnet_0_5x', { hfEndpoint: srv.url, cache })).rejects.toThrow(
+      `sha256 mismatch for ${url}: the server states ${'cd'.repeat(32)}, the download has ${sha256(goldenFiles().hf050)}; the file was discarded (not cached)`,
+    );
     srv.reset();
     srv.knobs.html = true;
     const e = await fetchPretrained('repghostnet_0_5x', { hfEndpoint: srv.url, cache }).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(HubError);
-    expect((e as HubError).message).toBe(`the server returned an HTML page, not model weights (a proxy or login page?) for ${url}; the file was discarded (not cached)`);
+    expect((e as HubError).message).toBe(
+      `the server returned an HTML page, not model weights (a proxy or login page?) for ${url}; the file was discarded (not cached)`,
+    );
     expect(cache.entries.size).toBe(0);
   });
 
   it('offline with an empty cache names the URL; 404 lists the models', async () => {
-    await expect(fetchPretrained('repghostnet_0_5x', { hfEndpoint: srv.url, cache: memoryCaches(), offline: true })).rejects.toThrow(`offline mode: repghostnet_0_5x (hf) is not in the browser cache; load it once with network access (${srv.url}/timm/repghostnet_050.in1k/resolve/main/model.safetensors)`);
-    await expect(fetchPretrained('repghostnet_2_0x', { hfEndpoint: srv.url, cache: false })).rejects.toThrow(/^HTTP 404 Not Found for .*repghostnet_200\.in1k.*; models with pretrained weights: repghostnet_0_5x, /);
+    await expect(
+      fetchPretrained('repghostnet_0_5x', { hfEndpoint: srv.url, cache: memoryCaches(), offline: true }),
+    ).rejects.toThrow(
+      `offline mode: repghostnet_0_5x (hf) is not in the browser cache; load it once with network access (${srv.url}/timm/repghostnet_050.in1k/resolve/main/model.safetensors)`,
+    );
+    await expect(fetchPretrained('repghostnet_2_0x', { hfEndpoint: srv.url, cache: false })).rejects.toThrow(
+      /^HTTP 404 Not Found for .*repghostnet_200\.in1k.*; models with pretrained weights: repghostnet_0_5x, /,
+    );
   });
 });

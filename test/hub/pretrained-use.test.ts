@@ -25,13 +25,19 @@ afterAll(async () => srv.close());
 
 describe('--pretrained', () => {
   it('predict --pretrained equals predict --weights <the cached file>, and the second run makes no request', async () => {
-    const a = await runCliAsync(['predict', chelsea, '--pretrained', '--model', 'repghostnet_050', '--json', '--threads', '1'], env);
+    const a = await runCliAsync(
+      ['predict', chelsea, '--pretrained', '--model', 'repghostnet_050', '--json', '--threads', '1'],
+      env,
+    );
     expect(a.code, a.stderr).toBe(0);
     const downloads = srv.cdnRequests().length;
     expect(downloads).toBe(1);
     const dl = await runCliAsync(['download', 'repghostnet_050', '--json', '--offline'], env);
     const cached = JSON.parse(dl.stdout).path as string;
-    const b = await runCliAsync(['predict', chelsea, '--weights', cached, '--interpolation', 'bilinear', '--json', '--threads', '1'], env);
+    const b = await runCliAsync(
+      ['predict', chelsea, '--weights', cached, '--interpolation', 'bilinear', '--json', '--threads', '1'],
+      env,
+    );
     expect(b.code, b.stderr).toBe(0);
     expect(JSON.parse(a.stdout).results).toEqual(JSON.parse(b.stdout).results);
     expect(srv.cdnRequests().length).toBe(downloads);
@@ -41,10 +47,15 @@ describe('--pretrained', () => {
     const input = sharedTensors('golden', 'input_224.safetensors').get('input')!.data as Float32Array;
     const viaHub = await RepGhost.load({ model: 'repghostnet_050', pretrained: 'official', threads: 1 });
     expect(viaHub.preprocessConfig.interpolation).toBe('bilinear');
-    const viaPath = await RepGhost.load({ weights: sharedPath('golden', 'repghostnet_0_5x', 'checkpoint.pth'), ema: true, threads: 1 });
+    const viaPath = await RepGhost.load({
+      weights: sharedPath('golden', 'repghostnet_0_5x', 'checkpoint.pth'),
+      ema: true,
+      threads: 1,
+    });
     const [x, y] = [await viaHub.infer(input, 2), await viaPath.infer(input, 2)];
     expect(maxAbsDiff(x, y)).toBe(0);
-    const golden = sharedTensors('golden', 'repghostnet_0_5x', 'expected.safetensors').get('logits_deploy_ema')!.data as Float32Array;
+    const golden = sharedTensors('golden', 'repghostnet_0_5x', 'expected.safetensors').get('logits_deploy_ema')!
+      .data as Float32Array;
     expect(maxAbsDiff(x, golden)).toBeLessThan(1e-4);
     await viaHub.dispose();
     await viaPath.dispose();
@@ -56,19 +67,30 @@ describe('--pretrained', () => {
     const ours = readSafetensors(new Uint8Array(readFileSync(out))).tensors;
     const ref = sharedTensors('golden', 'repghostnet_0_5x', 'deploy_ema.safetensors');
     let worst = 0;
-    for (const [k, t] of ref) if (t.dtype === 'F32') worst = Math.max(worst, maxAbsDiff(ours.get(k)!.data as Float32Array, t.data as Float32Array));
+    for (const [k, t] of ref)
+      if (t.dtype === 'F32')
+        worst = Math.max(worst, maxAbsDiff(ours.get(k)!.data as Float32Array, t.data as Float32Array));
     expect(worst).toBeLessThanOrEqual(1e-6);
-    const e = await runCliAsync(['export', '--pretrained', '--model', 'repghostnet_050', path.join(tmp, 'm.onnx'), '--json'], env);
+    const e = await runCliAsync(
+      ['export', '--pretrained', '--model', 'repghostnet_050', path.join(tmp, 'm.onnx'), '--json'],
+      env,
+    );
     expect(e.code, e.stderr).toBe(0);
     expect(JSON.parse(e.stdout)).toMatchObject({ model: 'repghostnet_0_5x', graph: 'deploy' });
   });
   it('flag mistakes are one line each', async () => {
     const cases: [string[], RegExp][] = [
       [['predict', chelsea, '--pretrained'], /--pretrained needs --model/],
-      [['predict', chelsea, '--pretrained', '--model', 'repghostnet_050', '--weights', 'x.pth'], /either a weights file .* or --pretrained/],
+      [
+        ['predict', chelsea, '--pretrained', '--model', 'repghostnet_050', '--weights', 'x.pth'],
+        /either a weights file .* or --pretrained/,
+      ],
       [['predict', chelsea], /no weights: give a checkpoint file, or --pretrained --model/],
       [['predict', chelsea, '--weights', 'x.pth', '--source', 'hf'], /--source goes with --pretrained/],
-      [['export', '--pretrained', '--model', 'repghostnet_norep_0_5x', path.join(tmp, 'x.onnx')], /repghostnet_norep_0_5x/],
+      [
+        ['export', '--pretrained', '--model', 'repghostnet_norep_0_5x', path.join(tmp, 'x.onnx')],
+        /repghostnet_norep_0_5x/,
+      ],
     ];
     for (const [args, msg] of cases) {
       const r = await runCliAsync(args, env);

@@ -12,21 +12,39 @@ describe('registry', () => {
     const top1 = pretrainedModels().map((m) => pretrainedEntry(m).official.top1);
     expect(top1).toEqual([66.95, 68.94, 72.24, 74.22, 75.07, 76.37, 77.45, 78.81]);
     const e = pretrainedEntry('repghostnet_111');
-    expect(e.hf).toEqual({ repo: 'timm/repghostnet_111.in1k', file: 'model.safetensors', altFile: 'pytorch_model.bin', url: 'https://huggingface.co/timm/repghostnet_111.in1k/resolve/main/model.safetensors', ema: false });
-    expect(e.official).toEqual({ file: 'repghostnet_1_11x_170M_75.07.pth.tar', url: 'https://github.com/ChengpengChen/RepGhost/releases/download/RepGhost/repghostnet_1_11x_170M_75.07.pth.tar', top1: 75.07, macs: '170M', ema: true });
+    expect(e.hf).toEqual({
+      repo: 'timm/repghostnet_111.in1k',
+      file: 'model.safetensors',
+      altFile: 'pytorch_model.bin',
+      url: 'https://huggingface.co/timm/repghostnet_111.in1k/resolve/main/model.safetensors',
+      ema: false,
+    });
+    expect(e.official).toEqual({
+      file: 'repghostnet_1_11x_170M_75.07.pth.tar',
+      url: 'https://github.com/ChengpengChen/RepGhost/releases/download/RepGhost/repghostnet_1_11x_170M_75.07.pth.tar',
+      top1: 75.07,
+      macs: '170M',
+      ema: true,
+    });
     expect(e.preprocess).toMatchObject({ interpolation: 'bilinear', cropPct: 0.875 });
     expect(pretrainedEntry('repghostnet_2_0x').official.file).toBe('repghostnet_2_0x_516M_78.81.pth.tar');
   });
 
   it('uses mirrors (with a path prefix, trailing slash ignored) and rejects non-http endpoints', () => {
-    expect(pretrainedEntry('repghostnet_050', { hf: 'https://mirror.example/hf/' }).hf.url).toBe('https://mirror.example/hf/timm/repghostnet_050.in1k/resolve/main/model.safetensors');
-    expect(() => pretrainedEntry('repghostnet_050', { hf: 'ftp://x' })).toThrow("the Hugging Face endpoint must be an http(s) URL, got 'ftp://x'");
+    expect(pretrainedEntry('repghostnet_050', { hf: 'https://mirror.example/hf/' }).hf.url).toBe(
+      'https://mirror.example/hf/timm/repghostnet_050.in1k/resolve/main/model.safetensors',
+    );
+    expect(() => pretrainedEntry('repghostnet_050', { hf: 'ftp://x' })).toThrow(
+      "the Hugging Face endpoint must be an http(s) URL, got 'ftp://x'",
+    );
   });
 });
 
 describe('cache paths', () => {
   it('derives a readable path from the URL, and a hashed level when the URL needs sanitizing', () => {
-    expect(cachePathForUrl('/c', 'https://huggingface.co/timm/repghostnet_050.in1k/resolve/main/model.safetensors')).toBe(path.join('/c', 'huggingface.co', 'timm', 'repghostnet_050.in1k', 'resolve', 'main', 'model.safetensors'));
+    expect(
+      cachePathForUrl('/c', 'https://huggingface.co/timm/repghostnet_050.in1k/resolve/main/model.safetensors'),
+    ).toBe(path.join('/c', 'huggingface.co', 'timm', 'repghostnet_050.in1k', 'resolve', 'main', 'model.safetensors'));
     const odd = cachePathForUrl('/c', 'http://127.0.0.1:8080/a%20b/..%2F..%2Fetc/passwd?x=1');
     expect(odd.startsWith(path.join('/c', '127.0.0.1_8080', 'a_b', '_.._.._etc', 'u-'))).toBe(true);
     expect(path.basename(odd)).toBe('passwd');
@@ -43,7 +61,9 @@ describe('cache paths', () => {
 
   it('formats file-system errors as one actionable line', () => {
     const err = (code: string) => Object.assign(new Error(code), { code });
-    expect(cacheFsError(err('EROFS'), '/c').message).toBe('the cache directory /c is on a read-only file system; set REPGHOST_CACHE (or --cache-dir) to a writable directory');
+    expect(cacheFsError(err('EROFS'), '/c').message).toBe(
+      'the cache directory /c is on a read-only file system; set REPGHOST_CACHE (or --cache-dir) to a writable directory',
+    );
     expect(cacheFsError(err('EDQUOT'), '/c').code).toBe('disk-full');
   });
 });

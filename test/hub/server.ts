@@ -103,8 +103,16 @@ export async function startHubServer(): Promise<HubServer> {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const p = decodeURIComponent(url.pathname);
-    const log: LoggedRequest = { path: p, status: 0, ...(req.headers.range ? { range: req.headers.range } : {}), ...(req.headers['if-range'] ? { ifRange: String(req.headers['if-range']) } : {}) };
+    const log: LoggedRequest = {
+      path: p,
+      status: 0,
+      ...(req.headers.range ? { range: req.headers.range } : {}),
+      ...(req.headers['if-range'] ? { ifRange: String(req.headers['if-range']) } : {}),
+    };
     requests.push(log);
+    // As the real hub does: pages on other origins may fetch (the browser resolver's path).
+    res.setHeader('access-control-allow-origin', '*');
+    res.setHeader('access-control-expose-headers', 'etag, x-linked-etag, x-linked-size, content-length');
     const send = (status: number, headers: Record<string, string | number>, body?: string | Uint8Array) => {
       log.status = status;
       res.writeHead(status, headers);
@@ -112,35 +120,53 @@ export async function startHubServer(): Promise<HubServer> {
     };
     if (knobs.fail503 && knobs.fail503 > 0) {
       knobs.fail503--;
-      return send(503, { 'content-type': 'text/plain' }, 'busy');
+      send(503, { 'content-type': 'text/plain' }, 'busy'); return;
     }
-    if (knobs.redirectLoop) return send(302, { location: p });
+    if (knobs.redirectLoop) { send(302, { location: p }); return; }
     if (knobs.html && !p.startsWith('/hop/')) {
-      return send(200, { 'content-type': knobs.htmlContentType ?? 'text/html; charset=utf-8' }, '<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body>Proxy login</body></html>\n');
+      send(
+        200,
+        { 'content-type': knobs.htmlContentType ?? 'text/html; charset=utf-8' },
+        '<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body>Proxy login</body></html>\n',
+      ); return;
     }
     const hf = /^\/(timm\/[^/]+)\/resolve\/main\/([^/]+)$/.exec(p);
     if (hf) {
       const key = `hf/${hf[1]}/${hf[2]}`;
       const data = files.get(key);
-      if (!data) return send(404, { 'content-type': 'application/json', 'x-error-code': 'EntryNotFound' }, '{"error":"Entry not found"}');
+      if (!data)
+        { send(
+          404,
+          { 'content-type': 'application/json', 'x-error-code': 'EntryNotFound' },
+          '{"error":"Entry not found"}',
+        ); return; }
       const sha = knobs.statedSha256 ?? sha256(data);
-      return send(302, { location: `/cdn/${key}`, 'x-linked-etag': `"${sha}"`, etag: `"${sha}"`, 'x-linked-size': data.length, 'x-repo-commit': '0123456789abcdef0123456789abcdef01234567' });
+      send(302, {
+        location: `/cdn/${key}`,
+        'x-linked-etag': `"${sha}"`,
+        etag: `"${sha}"`,
+        'x-linked-size': data.length,
+        'x-repo-commit': '0123456789abcdef0123456789abcdef01234567',
+      }); return;
     }
     if (p.startsWith(OFFICIAL_PREFIX)) {
       const key = `gh/${p.slice(OFFICIAL_PREFIX.length)}`;
-      if (!files.has(key)) return send(404, { 'content-type': 'text/plain' }, 'Not Found');
+      if (!files.has(key)) { send(404, { 'content-type': 'text/plain' }, 'Not Found'); return; }
       const hops = knobs.extraRedirects ?? 0;
-      return send(302, { location: hops > 0 ? `/hop/${hops}/${key}` : `/cdn/${key}` });
+      send(302, { location: hops > 0 ? `/hop/${hops}/${key}` : `/cdn/${key}` }); return;
     }
     const hop = /^\/hop\/(\d+)\/(.*)$/.exec(p);
     if (hop) {
       const n = Number(hop[1]) - 1;
       // Relative and absolute Location headers both occur in the wild.
-      return send(307, { location: n > 0 ? `/hop/${n}/${hop[2]}` : `http://127.0.0.1:${(server.address() as AddressInfo).port}/cdn/${hop[2]}` });
+      send(307, {
+        location:
+          n > 0 ? `/hop/${n}/${hop[2]}` : `http://127.0.0.1:${(server.address() as AddressInfo).port}/cdn/${hop[2]}`,
+      }); return;
     }
     if (p.startsWith('/cdn/')) {
       const data = files.get(p.slice(5));
-      if (!data) return send(404, {}, 'Not Found');
+      if (!data) { send(404, {}, 'Not Found'); return; }
       const serve = () => serveBytes(req, res, data, log, knobs);
       if (knobs.delayMs) setTimeout(serve, knobs.delayMs);
       else serve();
@@ -148,7 +174,10 @@ export async function startHubServer(): Promise<HubServer> {
     }
     send(404, { 'content-type': 'text/plain' }, 'Not Found');
   });
-  server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   return {
@@ -161,18 +190,29 @@ export async function startHubServer(): Promise<HubServer> {
       requests.length = 0;
       for (const k of Object.keys(knobs)) delete knobs[k as keyof Knobs];
     },
-    close: () => new Promise<void>((resolve) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
   };
 }
 
-function serveBytes(req: http.IncomingMessage, res: http.ServerResponse, data: Uint8Array, log: LoggedRequest, knobs: Knobs): void {
+function serveBytes(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  data: Uint8Array,
+  log: LoggedRequest,
+  knobs: Knobs,
+): void {
   const etag = knobs.cdnStatesSha ? `"${knobs.statedSha256 ?? sha256(data)}"` : `"cdn-${sha256(data).slice(0, 16)}"`;
   let start = 0;
   let status = 200;
-  const headers: Record<string, string | number> = { 'content-type': 'application/octet-stream', 'accept-ranges': 'bytes', etag };
+  const headers: Record<string, string | number> = {
+    'content-type': 'application/octet-stream',
+    'accept-ranges': 'bytes',
+    etag,
+  };
   const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
   const ifRangeOk = !req.headers['if-range'] || req.headers['if-range'] === etag;
   if (m && !knobs.ignoreRange && ifRangeOk) {

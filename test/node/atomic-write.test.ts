@@ -16,7 +16,7 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 function deadPid(): number {
   const r = spawnSync(process.execPath, ['-e', '']);
   expect(r.status).toBe(0);
-  return r.pid!;
+  return r.pid;
 }
 
 describe('writeFileAtomic / writeFileAtomicSync', () => {

@@ -19,12 +19,54 @@ export interface GoldenCase {
 }
 
 export const GOLDEN_CASES: GoldenCase[] = [
-  { model: 'repghostnet_0_5x', file: 'checkpoint.pth', ema: false, train: 'logits_train', deploy: 'logits_deploy', allFeatures: true },
-  { model: 'repghostnet_0_5x', file: 'checkpoint.pth', ema: true, train: 'logits_ema', deploy: 'logits_deploy_ema', allFeatures: false },
-  { model: 'repghostnet_1_0x', file: 'model.pth', ema: false, train: 'logits_train', deploy: 'logits_deploy', allFeatures: false },
-  { model: 'repghostnet_repid_0_5x', file: 'model.pth', ema: false, train: 'logits_train', deploy: 'logits_deploy', allFeatures: false },
-  { model: 'repghostnet_norep_0_5x', file: 'model.safetensors', ema: false, train: 'logits_train', deploy: 'logits_deploy', allFeatures: false },
-  { model: 'repghostnet_wo_0_5x', file: 'model.pth', ema: false, train: 'logits_train', deploy: 'logits_deploy', allFeatures: false },
+  {
+    model: 'repghostnet_0_5x',
+    file: 'checkpoint.pth',
+    ema: false,
+    train: 'logits_train',
+    deploy: 'logits_deploy',
+    allFeatures: true,
+  },
+  {
+    model: 'repghostnet_0_5x',
+    file: 'checkpoint.pth',
+    ema: true,
+    train: 'logits_ema',
+    deploy: 'logits_deploy_ema',
+    allFeatures: false,
+  },
+  {
+    model: 'repghostnet_1_0x',
+    file: 'model.pth',
+    ema: false,
+    train: 'logits_train',
+    deploy: 'logits_deploy',
+    allFeatures: false,
+  },
+  {
+    model: 'repghostnet_repid_0_5x',
+    file: 'model.pth',
+    ema: false,
+    train: 'logits_train',
+    deploy: 'logits_deploy',
+    allFeatures: false,
+  },
+  {
+    model: 'repghostnet_norep_0_5x',
+    file: 'model.safetensors',
+    ema: false,
+    train: 'logits_train',
+    deploy: 'logits_deploy',
+    allFeatures: false,
+  },
+  {
+    model: 'repghostnet_wo_0_5x',
+    file: 'model.pth',
+    ema: false,
+    train: 'logits_train',
+    deploy: 'logits_deploy',
+    allFeatures: false,
+  },
 ];
 
 export const caseName = (c: GoldenCase): string => `${c.model}${c.ema ? ' (EMA)' : ''}`;
@@ -46,8 +88,15 @@ export function goldenInput(): Tensor<'F32'> {
 }
 
 /** Runs ONNX bytes on onnxruntime-node (optimizations on) and returns every output. */
-export async function runOnnx(bytes: Uint8Array, input: Tensor<'F32'>, threads = 1): Promise<Record<string, Float32Array>> {
-  const session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'all', intraOpNumThreads: threads });
+export async function runOnnx(
+  bytes: Uint8Array,
+  input: Tensor<'F32'>,
+  threads = 1,
+): Promise<Record<string, Float32Array>> {
+  const session = await ort.InferenceSession.create(bytes, {
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: threads,
+  });
   try {
     const out = await session.run({ input: new ort.Tensor('float32', input.data, input.shape) });
     return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.data as Float32Array]));

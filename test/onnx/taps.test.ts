@@ -15,10 +15,14 @@ describe('feature taps', () => {
 
   it('channels follow the width', () => {
     const taps = new Map(allTaps(buildSpec('repghostnet_1_0x')).map((t) => [t.name, t.channels]));
-    expect([taps.get('conv_stem'), taps.get('blocks.1'), taps.get('blocks.9'), taps.get('pre_logits')]).toEqual([16, 24, 960, 1280]);
+    expect([taps.get('conv_stem'), taps.get('blocks.1'), taps.get('blocks.9'), taps.get('pre_logits')]).toEqual([
+      16, 24, 960, 1280,
+    ]);
   });
 
   it('rejects unknown names, listing the valid ones', () => {
-    expect(() => checkTaps(buildSpec('repghostnet_0_5x'), ['blocks.1', 'stem'])).toThrow(/unknown feature tap 'stem'; valid taps: conv_stem, act1, blocks.0/);
+    expect(() => checkTaps(buildSpec('repghostnet_0_5x'), ['blocks.1', 'stem'])).toThrow(
+      /unknown feature tap 'stem'; valid taps: conv_stem, act1, blocks.0/,
+    );
   });
 });

@@ -6,7 +6,16 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { bnLayer, buildSpec, depthwise, layers, record, stateDictKeys, type LinearChain, type ModelSpec } from '../../src/spec/index.js';
+import {
+  bnLayer,
+  buildSpec,
+  depthwise,
+  layers,
+  record,
+  stateDictKeys,
+  type LinearChain,
+  type ModelSpec,
+} from '../../src/spec/index.js';
 import { countModel } from '../../src/reparam/count.js';
 import { toDeploy } from '../../src/reparam/fuse.js';
 import { exportOnnx } from '../../src/onnx/emit.js';
@@ -21,31 +30,51 @@ import { runOnnx } from '../onnx/golden-cases.js';
 
 /** The spec `spec` would be with `branch` as the FUSION_BRANCHES row of its fusion kind. */
 function withFusionRow(spec: ModelSpec, branch: (module: string, channels: number) => LinearChain): ModelSpec {
-  const stages = spec.stages.map((blocks) => blocks.map((b) => (b.kind !== 'bottleneck' ? b : {
-    ...b,
-    ghost1: { ...b.ghost1, fusionBranch: branch(b.ghost1.name, b.ghost1.channels) },
-    ghost2: { ...b.ghost2, fusionBranch: branch(b.ghost2.name, b.ghost2.channels) },
-  })));
+  const stages = spec.stages.map((blocks) =>
+    blocks.map((b) =>
+      b.kind !== 'bottleneck'
+        ? b
+        : {
+            ...b,
+            ghost1: { ...b.ghost1, fusionBranch: branch(b.ghost1.name, b.ghost1.channels) },
+            ghost2: { ...b.ghost2, fusionBranch: branch(b.ghost2.name, b.ghost2.channels) },
+          },
+    ),
+  );
   return { ...spec, stages };
 }
 
 /** A RepVGG-style branch: 1x1 depthwise conv + BN, registered as the official ModuleLists would name it. */
-const dw1x1 = (m: string, c: number): LinearChain => [depthwise(`${m}.fusion_conv.0`, c, 1, 1, false), bnLayer(`${m}.fusion_bn.0`, c)];
+const dw1x1 = (m: string, c: number): LinearChain => [
+  depthwise(`${m}.fusion_conv.0`, c, 1, 1, false),
+  bnLayer(`${m}.fusion_bn.0`, c),
+];
 
 /** Random training-form weights that look trained (BN statistics away from 0/1, so folding is no no-op). */
 function randomWeights(spec: ModelSpec, seed: number): StateDict {
   const rng = new Rng(seed);
   const u = (lo: number, hi: number) => lo + (hi - lo) * rng.uniform();
-  const bns = new Set(layers(spec, 'train').filter((l) => l.kind === 'bn').map((l) => l.name));
+  const bns = new Set(
+    layers(spec, 'train')
+      .filter((l) => l.kind === 'bn')
+      .map((l) => l.name),
+  );
   const sd: StateDict = new Map();
   for (const [key, shape, dtype] of stateDictKeys(spec, 'train')) {
-    if (dtype === 'I64') { sd.set(key, i64Scalar(0)); continue; }
+    if (dtype === 'I64') {
+      sd.set(key, i64Scalar(0));
+      continue;
+    }
     const n = shape.reduce((a, b) => a * b, 1);
     const fanIn = shape.length > 1 ? n / shape[0]! : 1;
     const [layer, field] = [key.slice(0, key.lastIndexOf('.')), key.slice(key.lastIndexOf('.') + 1)];
-    const gen = !bns.has(layer) ? (shape.length > 1 ? () => u(-1, 1) * Math.sqrt(3 / fanIn) : () => u(-0.2, 0.2))
-      : field === 'weight' || field === 'running_var' ? () => u(0.5, 1.5)
-      : () => u(-0.2, 0.2);
+    const gen = !bns.has(layer)
+      ? shape.length > 1
+        ? () => u(-1, 1) * Math.sqrt(3 / fanIn)
+        : () => u(-0.2, 0.2)
+      : field === 'weight' || field === 'running_var'
+        ? () => u(0.5, 1.5)
+        : () => u(-0.2, 0.2);
     sd.set(key, f32(shape, Float32Array.from({ length: n }, gen)));
   }
   return sd;
@@ -95,16 +124,27 @@ describe('a new fusion kind is one row of FUSION_BRANCHES', () => {
   });
 
   it('keys: the branch in PyTorch registration order; the deploy form is unchanged', () => {
-    const keys = stateDictKeys(spec, 'train').map(([k]) => k).filter((k) => k.startsWith('blocks.0.0.ghost1.'));
-    expect(keys.slice(6, 9)).toEqual(['blocks.0.0.ghost1.fusion_conv.0.weight', 'blocks.0.0.ghost1.fusion_bn.0.weight', 'blocks.0.0.ghost1.fusion_bn.0.bias']);
-    expect(keys.indexOf('blocks.0.0.ghost1.fusion_bn.0.num_batches_tracked')).toBeLessThan(keys.indexOf('blocks.0.0.ghost1.cheap_operation.0.weight'));
+    const keys = stateDictKeys(spec, 'train')
+      .map(([k]) => k)
+      .filter((k) => k.startsWith('blocks.0.0.ghost1.'));
+    expect(keys.slice(6, 9)).toEqual([
+      'blocks.0.0.ghost1.fusion_conv.0.weight',
+      'blocks.0.0.ghost1.fusion_bn.0.weight',
+      'blocks.0.0.ghost1.fusion_bn.0.bias',
+    ]);
+    expect(keys.indexOf('blocks.0.0.ghost1.fusion_bn.0.num_batches_tracked')).toBeLessThan(
+      keys.indexOf('blocks.0.0.ghost1.cheap_operation.0.weight'),
+    );
     expect(stateDictKeys(spec, 'deploy')).toEqual(stateDictKeys(base, 'deploy'));
   });
 
   it('counts: one 1x1 depthwise conv more per module, in params and MACs', () => {
     const rec = record(base, 'train', [224, 224]);
     const size = new Map(rec.layers.map((r) => [r.layer.name, r.out]));
-    const extraMacs = modules.reduce((s, g) => s + g.channels * size.get(g.primary.bn.name)!.h! * size.get(g.primary.bn.name)!.w!, 0);
+    const extraMacs = modules.reduce(
+      (s, g) => s + g.channels * size.get(g.primary.bn.name)!.h! * size.get(g.primary.bn.name)!.w!,
+      0,
+    );
     const extraParams = modules.reduce((s, g) => s + g.channels, 0);
     expect(countModel(spec, 'train').params).toBe(countModel(base, 'train').params + extraParams);
     expect(countModel(spec, 'train').flops).toBe(countModel(base, 'train').flops + extraMacs);
@@ -113,7 +153,10 @@ describe('a new fusion kind is one row of FUSION_BRANCHES', () => {
 
   it('re-parameterization and ONNX: training, deploy-bn and folded graphs give the same logits', async () => {
     const rng = new Rng(3);
-    const input = f32([2, 3, 64, 64], Float32Array.from({ length: 2 * 3 * 64 * 64 }, () => rng.uniform() * 2 - 1));
+    const input = f32(
+      [2, 3, 64, 64],
+      Float32Array.from({ length: 2 * 3 * 64 * 64 }, () => rng.uniform() * 2 - 1),
+    );
     const train = (await runOnnx(exportOnnx(spec, sd, { mode: 'train', inputSize: [64, 64] }), input)).logits!;
     const scale = train.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
     expect(scale).toBeGreaterThan(0.1);
@@ -122,12 +165,16 @@ describe('a new fusion kind is one row of FUSION_BRANCHES', () => {
       expect(maxAbsDiff(out, train), mode).toBeLessThan(1e-4 * Math.max(1, scale));
     }
     // Without the branch's contribution the logits are clearly different: the fold is not vacuous.
-    const noBranch = (await runOnnx(exportOnnx(base, toDeploy(base, sd), { mode: 'deploy', inputSize: [64, 64] }), input)).logits!;
+    const noBranch = (
+      await runOnnx(exportOnnx(base, toDeploy(base, sd), { mode: 'deploy', inputSize: [64, 64] }), input)
+    ).logits!;
     expect(maxAbsDiff(noBranch, train)).toBeGreaterThan(1e-2 * scale);
 
     // The TF.js training graph (NHWC) in eval mode computes the same network.
     const model = ModelState.fromStateDict(spec, sd);
-    const nhwc = tf.tidy(() => tf.transpose(tf.tensor4d(input.data, [2, 3, 64, 64]), [0, 2, 3, 1]).dataSync() as Float32Array);
+    const nhwc = tf.tidy(
+      () => tf.transpose(tf.tensor4d(input.data, [2, 3, 64, 64]), [0, 2, 3, 1]).dataSync() as Float32Array,
+    );
     const tfLogits = evalLogits(spec, EvalWeights.fromModel(model), nhwc, 2, 64);
     expect(maxAbsDiff(tfLogits, train)).toBeLessThan(1e-4 * Math.max(1, scale));
     model.dispose();

@@ -40,10 +40,31 @@ describe('training checkpoints', () => {
     ema.update(model);
     tf.dispose([x, y]);
     ck = {
-      epoch: 4, arch: spec.name, stateDict: model.toStateDict(),
+      epoch: 4,
+      arch: spec.name,
+      stateDict: model.toStateDict(),
       emaStateDict: floatStateToStateDict(spec, ema.state, (bn) => ema.numBatchesTracked.get(bn)!),
-      optimizer: sgd.stateDict(0.05), args: { model: spec.name, lr: 0.1, model_ema: true }, metric: 12.5,
-      extras: { rng: rng.state(), bestMetric: 12.5, bestEpoch: 3, history: [{ epoch: 0, train_loss: 2.3, eval_loss: 2.2, eval_top1: 12.5, eval_top5: 50, eval_top1_ema: null, lr: 1e-4, seconds: 1, images_per_s: 4 }] },
+      optimizer: sgd.stateDict(0.05),
+      args: { model: spec.name, lr: 0.1, model_ema: true },
+      metric: 12.5,
+      extras: {
+        rng: rng.state(),
+        bestMetric: 12.5,
+        bestEpoch: 3,
+        history: [
+          {
+            epoch: 0,
+            train_loss: 2.3,
+            eval_loss: 2.2,
+            eval_top1: 12.5,
+            eval_top5: 50,
+            eval_top1_ema: null,
+            lr: 1e-4,
+            seconds: 1,
+            images_per_s: 4,
+          },
+        ],
+      },
     };
     bytes = encodeCheckpoint(spec, ck);
     model.dispose();
@@ -54,7 +75,10 @@ describe('training checkpoints', () => {
     expect(back.epoch).toBe(4);
     expect(back.arch).toBe('repghostnet_0_5x');
     expect(back.metric).toBe(12.5);
-    for (const [name, a, b] of [['state_dict', ck.stateDict, back.stateDict], ['state_dict_ema', ck.emaStateDict!, back.emaStateDict!]] as const) {
+    for (const [name, a, b] of [
+      ['state_dict', ck.stateDict, back.stateDict],
+      ['state_dict_ema', ck.emaStateDict!, back.emaStateDict!],
+    ] as const) {
       expect([...b.keys()], name).toEqual([...a.keys()]);
       for (const [k, t] of a) {
         expect(b.get(k)!.dtype, k).toBe(t.dtype);
@@ -63,7 +87,8 @@ describe('training checkpoints', () => {
       }
     }
     expect([...back.optimizer.state.keys()]).toEqual([...ck.optimizer.state.keys()]);
-    for (const [i, e] of ck.optimizer.state) expect(Array.from(back.optimizer.state.get(i)!.momentum_buffer)).toEqual(Array.from(e.momentum_buffer));
+    for (const [i, e] of ck.optimizer.state)
+      expect(Array.from(back.optimizer.state.get(i)!.momentum_buffer)).toEqual(Array.from(e.momentum_buffer));
     expect(back.optimizer.param_groups).toEqual(ck.optimizer.param_groups);
     expect(back.extras).toEqual(ck.extras);
     expect(back.args).toEqual(ck.args);
@@ -73,11 +98,31 @@ describe('training checkpoints', () => {
     const keys = stateDictKeys(spec, 'train');
     expect([...ck.stateDict].map(([k, t]) => [k, t.shape, t.dtype])).toEqual(keys);
     const root = readPth(bytes) as Map<string, unknown>;
-    expect([...root.keys()]).toEqual(['epoch', 'arch', 'state_dict', 'optimizer', 'version', 'args', 'state_dict_ema', 'metric', 'repghost_trainer']);
+    expect([...root.keys()]).toEqual([
+      'epoch',
+      'arch',
+      'state_dict',
+      'optimizer',
+      'version',
+      'args',
+      'state_dict_ema',
+      'metric',
+      'repghost_trainer',
+    ]);
     const opt = root.get('optimizer') as Map<string, unknown>;
     const groups = opt.get('param_groups') as Map<string, unknown>[];
     expect(groups.map((g) => g.get('weight_decay'))).toEqual([0, 1e-5]);
-    expect([...groups[0]!.keys()]).toEqual(['weight_decay', 'lr', 'momentum', 'dampening', 'nesterov', 'maximize', 'foreach', 'differentiable', 'params']);
+    expect([...groups[0]!.keys()]).toEqual([
+      'weight_decay',
+      'lr',
+      'momentum',
+      'dampening',
+      'nesterov',
+      'maximize',
+      'foreach',
+      'differentiable',
+      'params',
+    ]);
     // Group 0 (no decay: BN, biases) starts with bn1.weight, as torch numbers timm's groups.
     const state = opt.get('state') as Map<number, Map<string, { shape: number[] }>>;
     expect(state.get(0)!.get('momentum_buffer')!.shape).toEqual([8]);
@@ -99,12 +144,21 @@ describe('NaN loss', () => {
     // Epoch 0 warms up at 1e-4; epoch 1 runs at 1.5e38 (near float32's largest) and
     // overflows the weights to infinity, so the next loss is not finite on every kernel path.
     const outcome = await train({
-      ...DEFAULT_TRAIN_OPTIONS, epochs: 2, batchSize: 8, lr: 3e38, warmupLr: 1e-4, output, dataDir: data, evalBatchSize: 8,
+      ...DEFAULT_TRAIN_OPTIONS,
+      epochs: 2,
+      batchSize: 8,
+      lr: 3e38,
+      warmupLr: 1e-4,
+      output,
+      dataDir: data,
+      evalBatchSize: 8,
     });
     const epoch0 = readFileSync(path.join(output, 'last.pth.tar'));
     outcome.final.dispose();
     expect(outcome.status).toBe('nan');
-    expect(outcome.message).toMatch(/loss is (NaN|-?Infinity) at epoch 1 step \d+: training stopped before applying the update; the last good checkpoint is .*last\.pth\.tar \(epoch 0\)/);
+    expect(outcome.message).toMatch(
+      /loss is (NaN|-?Infinity) at epoch 1 step \d+: training stopped before applying the update; the last good checkpoint is .*last\.pth\.tar \(epoch 0\)/,
+    );
     expect(outcome.history.map((r) => r.epoch)).toEqual([0]);
     const spec = buildSpec('repghostnet_0_5x', { numClasses: 10, dropout: 0.2 });
     const ck = decodeCheckpoint(spec, new Uint8Array(epoch0));

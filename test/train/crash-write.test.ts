@@ -29,18 +29,47 @@ const spec = buildSpec('repghostnet_0_5x', { numClasses: 10, dropout: 0.2 });
 const TRAIN_CLI = path.join(repoRoot, 'test/train/train-cli.ts');
 const KILL_CHILD = path.join(repoRoot, 'test/train/fixtures/kill-in-write-child.ts');
 
-interface Run { code: number | null; signal: NodeJS.Signals | null; stderr: string }
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+}
 
 /** Runs `repghost train` (via `script`) in a child; `onStderr` sees the stderr so far after each chunk. */
-function runTrain(script: string, output: string, extra: string[], env: Record<string, string> = {},
-  onStderr?: (stderr: string, child: ChildProcess) => void): Promise<Run> {
-  const args = ['--import', 'tsx', script, 'train', '--epochs', '2', '-b', '8',
-    '--validation-batch-size', '16', '--log-interval', '1',
-    '--data-dir', dataDir, '--output', output, ...extra];
+function runTrain(
+  script: string,
+  output: string,
+  extra: string[],
+  env: Record<string, string> = {},
+  onStderr?: (stderr: string, child: ChildProcess) => void,
+): Promise<Run> {
+  const args = [
+    '--import',
+    'tsx',
+    script,
+    'train',
+    '--epochs',
+    '2',
+    '-b',
+    '8',
+    '--validation-batch-size',
+    '16',
+    '--log-interval',
+    '1',
+    '--data-dir',
+    dataDir,
+    '--output',
+    output,
+    ...extra,
+  ];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, args, {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
     let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => {
+    child.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();
       onStderr?.(stderr, child);
     });
@@ -78,7 +107,9 @@ function expectSameTensors(what: string, a: StateDict, b: StateDict): void {
 
 /** summary.csv rows without the timing columns. */
 function untimedRows(file: string): unknown[][] {
-  return parseSummaryCsv(readFileSync(file, 'utf8')).map((r) => SUMMARY_COLUMNS.filter((c) => c !== 'seconds' && c !== 'images_per_s').map((c) => r[c]));
+  return parseSummaryCsv(readFileSync(file, 'utf8')).map((r) =>
+    SUMMARY_COLUMNS.filter((c) => c !== 'seconds' && c !== 'images_per_s').map((c) => r[c]),
+  );
 }
 
 describe('SIGKILL inside a checkpoint write', () => {
@@ -88,11 +119,23 @@ describe('SIGKILL inside a checkpoint write', () => {
     const side = path.join(work, 'side');
     mkdirSync(side);
 
-    interface AtKill { pid: number; tmp: string; written: number; total: number; tmpSize: number; listing: string[]; last: Buffer }
+    interface AtKill {
+      pid: number;
+      tmp: string;
+      written: number;
+      total: number;
+      tmpSize: number;
+      listing: string[];
+      last: Buffer;
+    }
     let atKill: AtKill | null = null;
     const [a, b] = await Promise.all([
       runTrain(TRAIN_CLI, straight, []),
-      runTrain(KILL_CHILD, killed, [], { REPGHOST_KILL_IN_WRITE: JSON.stringify({ target: 'last.pth.tar', nth: 2, sideDir: side }) },
+      runTrain(
+        KILL_CHILD,
+        killed,
+        [],
+        { REPGHOST_KILL_IN_WRITE: JSON.stringify({ target: 'last.pth.tar', nth: 2, sideDir: side }) },
         (stderr, child) => {
           const m = /^KILL-IN-WRITE (\{.*\})\n/m.exec(stderr);
           if (!m || atKill || child.exitCode !== null) return;
@@ -100,13 +143,17 @@ describe('SIGKILL inside a checkpoint write', () => {
           try {
             const info = JSON.parse(m[1]!) as { tmp: string; written: number; total: number };
             atKill = {
-              ...info, pid: child.pid!, tmpSize: existsSync(info.tmp) ? statSync(info.tmp).size : -1, listing: readdirSync(killed).sort(),
+              ...info,
+              pid: child.pid!,
+              tmpSize: existsSync(info.tmp) ? statSync(info.tmp).size : -1,
+              listing: readdirSync(killed).sort(),
               last: readFileSync(path.join(killed, 'last.pth.tar')),
             };
           } finally {
             child.kill('SIGKILL');
           }
-        }),
+        },
+      ),
     ]);
     expect(a.code, a.stderr).toBe(0);
     expect(b.signal, b.stderr).toBe('SIGKILL');
@@ -166,18 +213,23 @@ describe('SIGKILL inside a checkpoint write', () => {
         const f = o2.state.get(i) as unknown as Record<string, unknown>;
         expect(Object.keys(f), `${file} state ${i}`).toEqual(Object.keys(e));
         for (const [name, v] of Object.entries(e as unknown as Record<string, unknown>)) {
-          if (ArrayBuffer.isView(v)) expect(bytesOf(f[name] as ArrayBufferView).equals(bytesOf(v)), `${file} state ${i} ${name}`).toBe(true);
+          if (ArrayBuffer.isView(v))
+            expect(bytesOf(f[name] as ArrayBufferView).equals(bytesOf(v)), `${file} state ${i} ${name}`).toBe(true);
           else expect(f[name], `${file} state ${i} ${name}`).toEqual(v);
         }
       }
       // Bit for bit: the same bytes once encoded (all tensors, optimizer, PRNG, history).
-      expect(Buffer.from(encodeCheckpoint(spec, got)).equals(Buffer.from(encodeCheckpoint(spec, ref))), file).toBe(true);
+      expect(Buffer.from(encodeCheckpoint(spec, got)).equals(Buffer.from(encodeCheckpoint(spec, ref))), file).toBe(
+        true,
+      );
     }
     expect(load(path.join(killed, 'last.pth.tar')).epoch).toBe(1);
     const got = untimedRows(path.join(killed, 'summary.csv'));
     expect(got).toEqual(untimedRows(path.join(straight, 'summary.csv')));
-    expect(parseSummaryCsv(readFileSync(path.join(killed, 'summary.csv'), 'utf8')).map((r) => r.lr))
-      .toEqual([1e-4, 1e-5 + 0.5 * (0.1 - 1e-5) * (1 + Math.cos(Math.PI / 2))]);
+    expect(parseSummaryCsv(readFileSync(path.join(killed, 'summary.csv'), 'utf8')).map((r) => r.lr)).toEqual([
+      1e-4,
+      1e-5 + 0.5 * (0.1 - 1e-5) * (1 + Math.cos(Math.PI / 2)),
+    ]);
 
     // (e) No temp file left: the resumed run removed the dead writer's.
     expect(readdirSync(killed).sort()).toEqual(['last.pth.tar', 'model_best.pth.tar', 'summary.csv']);

@@ -4,25 +4,37 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  DEFAULT_FASHION_MNIST_DIR, FASHION_MNIST_CLASSES, loadFashionMnistSplit, prepareSplit, resizeBilinear, writeImage, type RawSplit,
+  DEFAULT_FASHION_MNIST_DIR,
+  FASHION_MNIST_CLASSES,
+  loadFashionMnistSplit,
+  prepareSplit,
+  resizeBilinear,
+  writeImage,
+  type RawSplit,
 } from '../../src/data/fashion-mnist.js';
 import { initTrainingBackend } from '../../src/train/backend.js';
 import { Rng } from '../../src/train/rng.js';
 
 const rng = new Rng(9);
 const raw: RawSplit = {
-  count: 2, height: 28, width: 28,
+  count: 2,
+  height: 28,
+  width: 28,
   images: Uint8Array.from({ length: 2 * 784 }, () => rng.int(256)),
   labels: Uint8Array.of(3, 7),
 };
 
 describe('Fashion-MNIST preprocessing', () => {
-  beforeAll(async () => { await initTrainingBackend({ backend: 'cpu' }); });
+  beforeAll(async () => {
+    await initTrainingBackend({ backend: 'cpu' });
+  });
 
   it('resizes like F.interpolate(bilinear, align_corners=False) (= tf half-pixel centers)', () => {
     const src = Float32Array.from(raw.images.subarray(0, 784), (v) => v / 255);
     const ours = resizeBilinear(src, 28, 28, 32, 32);
-    const ref = tf.tidy(() => tf.image.resizeBilinear(tf.tensor4d(src, [1, 28, 28, 1]), [32, 32], false, true).dataSync());
+    const ref = tf.tidy(() =>
+      tf.image.resizeBilinear(tf.tensor4d(src, [1, 28, 28, 1]), [32, 32], false, true).dataSync(),
+    );
     let d = 0;
     for (let i = 0; i < ours.length; i++) d = Math.max(d, Math.abs(ours[i]! - ref[i]!));
     expect(d).toBeLessThan(1e-6);
@@ -37,7 +49,11 @@ describe('Fashion-MNIST preprocessing', () => {
     const out = new Float32Array(2 * 32 * 32 * 3);
     writeImage(split, 1, 1, out);
     const o = (1 * 1024 + 100) * 3;
-    expect([out[o], out[o + 1], out[o + 2]]).toEqual([split.images[1024 + 100], split.images[1024 + 100], split.images[1024 + 100]]);
+    expect([out[o], out[o + 1], out[o + 2]]).toEqual([
+      split.images[1024 + 100],
+      split.images[1024 + 100],
+      split.images[1024 + 100],
+    ]);
   });
 
   it('crops from the image zero-padded by 2 (normalized zero) and flips after the crop', () => {
@@ -59,7 +75,9 @@ describe('Fashion-MNIST preprocessing', () => {
 });
 
 const dir = process.env.REPGHOST_FASHION_MNIST ?? DEFAULT_FASHION_MNIST_DIR;
-describe.skipIf(!existsSync(path.join(dir, 't10k-labels-idx1-ubyte.gz')) && !existsSync(path.join(dir, 't10k-labels-idx1-ubyte')))('the installed Fashion-MNIST files', () => {
+describe.skipIf(
+  !existsSync(path.join(dir, 't10k-labels-idx1-ubyte.gz')) && !existsSync(path.join(dir, 't10k-labels-idx1-ubyte')),
+)('the installed Fashion-MNIST files', () => {
   it('hold 10,000 test images of 28x28 with labels 0..9', async () => {
     const test = await loadFashionMnistSplit(dir, 'test');
     expect([test.count, test.height, test.width]).toEqual([10000, 28, 28]);

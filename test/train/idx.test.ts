@@ -51,7 +51,9 @@ describe('IDX reader', () => {
   });
 
   it('rejects truncated data and trailing bytes against the declared dims', () => {
-    expect(() => parseIdx(good.subarray(0, good.length - 1))).toThrow(/truncated: shape \[2, 2, 3\] of uint8 needs 28 bytes, file has 27/);
+    expect(() => parseIdx(good.subarray(0, good.length - 1))).toThrow(
+      /truncated: shape \[2, 2, 3\] of uint8 needs 28 bytes, file has 27/,
+    );
     const longer = new Uint8Array(good.length + 3);
     longer.set(good);
     expect(() => parseIdx(longer)).toThrow(/3 unexpected bytes after the data/);
@@ -59,7 +61,9 @@ describe('IDX reader', () => {
 
   it('rejects corrupt or truncated gzip with an IdxError', async () => {
     const gz = new Uint8Array(gzipSync(idx([100], new Array(100).fill(7))));
-    await expect(readIdx(gz.subarray(0, gz.length - 6), 'labels.gz')).rejects.toThrow(/labels\.gz: corrupt or truncated gzip data/);
+    await expect(readIdx(gz.subarray(0, gz.length - 6), 'labels.gz')).rejects.toThrow(
+      /labels\.gz: corrupt or truncated gzip data/,
+    );
     const flipped = gz.slice();
     flipped[15] = flipped[15]! ^ 0xff;
     await expect(readIdx(flipped)).rejects.toBeInstanceOf(IdxError);

@@ -21,10 +21,20 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 const root = path.join(work, 'ds');
 
 const options = (workers: number, dir = root): ImageFolderDataOptions => ({
-  root: dir, workers,
+  root: dir,
+  workers,
   train: {
-    size: 24, scale: [0.08, 1], ratio: [3 / 4, 4 / 3], interpolation: 'random', hflip: 0.5, autoAugment: 'rand-m9-mstd0.5',
-    colorJitter: 0.4, reprob: 0.5, remode: 'pixel', mean: IMAGENET_MEAN, std: IMAGENET_STD,
+    size: 24,
+    scale: [0.08, 1],
+    ratio: [3 / 4, 4 / 3],
+    interpolation: 'random',
+    hflip: 0.5,
+    autoAugment: 'rand-m9-mstd0.5',
+    colorJitter: 0.4,
+    reprob: 0.5,
+    remode: 'pixel',
+    mean: IMAGENET_MEAN,
+    std: IMAGENET_STD,
   },
   eval: { size: 24, cropPct: 0.875, interpolation: 'bilinear', mean: IMAGENET_MEAN, std: IMAGENET_STD },
 });
@@ -65,11 +75,17 @@ describe('ImageFolder batches', () => {
     for (const other of [one, two]) {
       expect(other.rng).toEqual(inThread.rng);
       expect(other.epochs.length).toBe(2);
-      other.epochs.forEach((epoch, e) => epoch.forEach((b, s) => {
-        const ref = inThread.epochs[e]![s]!;
-        expect([b.n, Array.from(b.y), b.skipped], `epoch ${e} batch ${s}`).toEqual([ref.n, Array.from(ref.y), ref.skipped]);
-        expect(Buffer.from(b.x.buffer).equals(Buffer.from(ref.x.buffer)), `epoch ${e} batch ${s} pixels`).toBe(true);
-      }));
+      other.epochs.forEach((epoch, e) =>
+        epoch.forEach((b, s) => {
+          const ref = inThread.epochs[e]![s]!;
+          expect([b.n, Array.from(b.y), b.skipped], `epoch ${e} batch ${s}`).toEqual([
+            ref.n,
+            Array.from(ref.y),
+            ref.skipped,
+          ]);
+          expect(Buffer.from(b.x.buffer).equals(Buffer.from(ref.x.buffer)), `epoch ${e} batch ${s} pixels`).toBe(true);
+        }),
+      );
       expect(other.evals.map((b) => Array.from(b.y))).toEqual(inThread.evals.map((b) => Array.from(b.y)));
       other.evals.forEach((b, k) => expect(Array.from(b.x)).toEqual(Array.from(inThread.evals[k]!.x)));
     }
@@ -98,7 +114,10 @@ describe('ImageFolder batches', () => {
     expect(sampleSeed(key, 7)).toEqual(sampleSeed(key, 7));
     expect(sampleSeed(key, 7)).not.toEqual(sampleSeed(key, 8));
     expect(sampleSeed(key, 7)).not.toEqual(sampleSeed([1, 2, 3, 5], 7));
-    const draws = (p: number): number[] => { const r = sampleRng(sampleSeed(key, p)); return [r.nextU32(), r.nextU32()]; };
+    const draws = (p: number): number[] => {
+      const r = sampleRng(sampleSeed(key, p));
+      return [r.nextU32(), r.nextU32()];
+    };
     expect(draws(3)).toEqual(draws(3));
     expect(new Set(Array.from({ length: 1000 }, (_, p) => draws(p)[0])).size).toBe(1000);
   });
@@ -115,26 +134,49 @@ describe('ImageFolder layout errors', () => {
   it('names the missing split folder', async () => {
     const r = make('no-val', ['train/a'], ['train/a/1.png']);
     await expect(ImageFolderData.open(options(0, r))).rejects.toThrow(ImageFolderError);
-    await expect(ImageFolderData.open(options(0, r))).rejects.toThrow(/has no validation folder \(looked for validation\/, val\/, valid\/, eval\/, evaluation\/;/);
-    await expect(ImageFolderData.open(options(0, make('no-train', ['val/a'])))).rejects.toThrow(/has no training folder \(looked for train\/, training\//);
-    await expect(ImageFolderData.open(options(0, path.join(work, 'missing')))).rejects.toThrow(/dataset folder not found/);
+    await expect(ImageFolderData.open(options(0, r))).rejects.toThrow(
+      /has no validation folder \(looked for validation\/, val\/, valid\/, eval\/, evaluation\/;/,
+    );
+    await expect(ImageFolderData.open(options(0, make('no-train', ['val/a'])))).rejects.toThrow(
+      /has no training folder \(looked for train\/, training\//,
+    );
+    await expect(ImageFolderData.open(options(0, path.join(work, 'missing')))).rejects.toThrow(
+      /dataset folder not found/,
+    );
   });
 
   it('refuses empty class folders and validation classes the training set lacks', async () => {
     const empty = make('empty-class', ['train/a', 'train/b', 'val/a'], ['train/a/1.png', 'val/a/1.png']);
     await expect(ImageFolderData.open(options(0, empty))).rejects.toThrow(/no images in class folder b/);
-    const extra = make('extra-class', ['train/a', 'validation/a', 'validation/z'], ['train/a/1.png', 'validation/a/1.png', 'validation/z/1.png']);
+    const extra = make(
+      'extra-class',
+      ['train/a', 'validation/a', 'validation/z'],
+      ['train/a/1.png', 'validation/a/1.png', 'validation/z/1.png'],
+    );
     await expect(ImageFolderData.open(options(0, extra))).rejects.toThrow(/has class folder z that .* does not have/);
   });
 
-  it('accepts timm\'s other split names and maps validation classes by name', async () => {
-    const r = make('names', ['training/a', 'training/b', 'validation/b'], ['training/a/1.png', 'training/b/1.png', 'validation/b/bad.png']);
-    writeFileSync(path.join(r, 'validation/b/1.png'), await sharp({ create: { width: 30, height: 20, channels: 3, background: '#808080' } }).png().toBuffer());
+  it("accepts timm's other split names and maps validation classes by name", async () => {
+    const r = make(
+      'names',
+      ['training/a', 'training/b', 'validation/b'],
+      ['training/a/1.png', 'training/b/1.png', 'validation/b/bad.png'],
+    );
+    writeFileSync(
+      path.join(r, 'validation/b/1.png'),
+      await sharp({ create: { width: 30, height: 20, channels: 3, background: '#808080' } })
+        .png()
+        .toBuffer(),
+    );
     const data = await ImageFolderData.open(options(0, r));
     try {
       expect(data.classes).toEqual(['a', 'b']);
       expect([data.trainCount, data.evalCount]).toEqual([2, 2]);
-      const [batch] = await (async () => { const out: DataBatch[] = []; for await (const b of data.evalBatches(8)) out.push(b); return out; })();
+      const [batch] = await (async () => {
+        const out: DataBatch[] = [];
+        for await (const b of data.evalBatches(8)) out.push(b);
+        return out;
+      })();
       // validation/ has only class b: its image is labelled 1 (b's training index), not 0.
       expect([batch!.n, Array.from(batch!.y.subarray(0, 1))]).toEqual([1, [1]]);
       expect(batch!.skipped.map((k) => path.basename(k.file))).toEqual(['bad.png']);

@@ -18,12 +18,27 @@ describe('step LR schedule (timm StepLRScheduler, t_in_epochs)', () => {
 
   it('floor-divides floats like Python', () => {
     // Python: 3 // 0.3 == 10.0, 0.9 // 0.3 == 3.0, 7 // 2.5 == 2.0, 29 // 30 == 0
-    expect([pyFloorDiv(3, 0.3), pyFloorDiv(0.9, 0.3), pyFloorDiv(7, 2.5), pyFloorDiv(29, 30), pyFloorDiv(30, 30)]).toEqual([10, 3, 2, 0, 1]);
+    expect([
+      pyFloorDiv(3, 0.3),
+      pyFloorDiv(0.9, 0.3),
+      pyFloorDiv(7, 2.5),
+      pyFloorDiv(29, 30),
+      pyFloorDiv(30, 30),
+    ]).toEqual([10, 3, 2, 0, 1]);
   });
 });
 
 describe('scheduledLr', () => {
-  const base: Schedule = { sched: 'cosine', lr: 0.2, minLr: 0.001, epochs: 10, warmupEpochs: 1, warmupLr: 1e-4, decayEpochs: 4, decayRate: 0.1 };
+  const base: Schedule = {
+    sched: 'cosine',
+    lr: 0.2,
+    minLr: 0.001,
+    epochs: 10,
+    warmupEpochs: 1,
+    warmupLr: 1e-4,
+    decayEpochs: 4,
+    decayRate: 0.1,
+  };
   it('dispatches on --sched; none is the constant --lr with no warm-up, as timm without a scheduler', () => {
     for (let e = 0; e < 12; e++) {
       expect(scheduledLr(e, base)).toBe(cosineLr(e, base));

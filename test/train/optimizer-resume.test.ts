@@ -20,19 +20,42 @@ writeSyntheticFashionMnist(dataDir, 32, 16, 3);
 const spec = buildSpec('repghostnet_0_5x', { numClasses: 10 });
 
 const run = (name: string, extra: Partial<TrainOptions>): TrainOptions => ({
-  ...DEFAULT_TRAIN_OPTIONS, dataDir, epochs: 3, batchSize: 8, evalBatchSize: 16, output: path.join(work, name), ...extra,
+  ...DEFAULT_TRAIN_OPTIONS,
+  dataDir,
+  epochs: 3,
+  batchSize: 8,
+  evalBatchSize: 16,
+  output: path.join(work, name),
+  ...extra,
 });
 
 describe.each([
-  ['adamw + step', { opt: 'adamw', lr: 2e-3, weightDecay: 0.05, sched: 'step', decayEpochs: 1, decayRate: 0.5, warmupEpochs: 1, warmupLr: 1e-4 }, [1e-4, 1e-3, 5e-4]],
+  [
+    'adamw + step',
+    {
+      opt: 'adamw',
+      lr: 2e-3,
+      weightDecay: 0.05,
+      sched: 'step',
+      decayEpochs: 1,
+      decayRate: 0.5,
+      warmupEpochs: 1,
+      warmupLr: 1e-4,
+    },
+    [1e-4, 1e-3, 5e-4],
+  ],
   ['momentum + none', { opt: 'momentum', lr: 0.05, sched: 'none', weightDecay: 0 }, [0.05, 0.05, 0.05]],
 ] as const)('%s', (name, extra, lrs) => {
   it('resumes after epoch 0 to exactly the uninterrupted run', async () => {
-    const straight = run(`${name}-straight`, extra as Partial<TrainOptions>);
-    const stopped = run(`${name}-stopped`, extra as Partial<TrainOptions>);
+    const straight = run(`${name}-straight`, extra);
+    const stopped = run(`${name}-stopped`, extra);
     const ref = loadRun(spec, await runToEnd(straight), straight);
     await runEpochZeroThenStop(stopped);
-    const got = loadRun(spec, await runToEnd({ ...stopped, resume: path.join(stopped.output, 'last.pth.tar') }), stopped);
+    const got = loadRun(
+      spec,
+      await runToEnd({ ...stopped, resume: path.join(stopped.output, 'last.pth.tar') }),
+      stopped,
+    );
     expectSameCheckpoint(got, ref);
     expect(got.extras.history.map((r) => r.lr)).toEqual(lrs);
     expect(got.args.opt).toBe(extra.opt);

@@ -17,11 +17,28 @@ import { readPth } from '../../src/weights/pth.js';
 import type { Tensor } from '../../src/weights/tensor.js';
 
 /** A 2-element weight (decayed) and a 1-element bias (not decayed). */
-const W: ParamLayout = { key: 'fc.weight', kind: 'matrix', torchShape: [1, 2], tfShape: [2, 1], perm: [1, 0], decay: true };
+const W: ParamLayout = {
+  key: 'fc.weight',
+  kind: 'matrix',
+  torchShape: [1, 2],
+  tfShape: [2, 1],
+  perm: [1, 0],
+  decay: true,
+};
 const B: ParamLayout = { key: 'fc.bias', kind: 'vector', torchShape: [1], tfShape: [1], perm: [0], decay: false };
 
-function run(opt: { step: AdamW['step'] }, lr: number, params: Record<string, Float32Array>, grads: Record<string, number[]>[]): void {
-  for (const g of grads) opt.step(lr, (k) => params[k]!, (k) => Float32Array.from(g[k]!));
+function run(
+  opt: { step: AdamW['step'] },
+  lr: number,
+  params: Record<string, Float32Array>,
+  grads: Record<string, number[]>[],
+): void {
+  for (const g of grads)
+    opt.step(
+      lr,
+      (k) => params[k]!,
+      (k) => Float32Array.from(g[k]!),
+    );
 }
 
 describe('AdamW (torch.optim.AdamW 1.13 semantics)', () => {
@@ -49,19 +66,36 @@ describe('AdamW (torch.optim.AdamW 1.13 semantics)', () => {
     expect(m.expAvgSq[1]).toBeCloseTo(0.001159, 9);
   });
 
-  it('keeps torch\'s state_dict layout: state {step, exp_avg, exp_avg_sq}, groups with betas and eps', () => {
+  it("keeps torch's state_dict layout: state {step, exp_avg, exp_avg_sq}, groups with betas and eps", () => {
     const opt = new AdamW([W, B], { betas: [0.8, 0.99], eps: 1e-6, weightDecay: 0.05 });
-    run(opt, 0.01, { 'fc.weight': Float32Array.of(1, 2), 'fc.bias': Float32Array.of(0) }, [{ 'fc.weight': [1, 1], 'fc.bias': [1] }]);
+    run(opt, 0.01, { 'fc.weight': Float32Array.of(1, 2), 'fc.bias': Float32Array.of(0) }, [
+      { 'fc.weight': [1, 1], 'fc.bias': [1] },
+    ]);
     const sd = opt.stateDict(0.01);
     // Group 0 is the no-decay group (the bias), group 1 the weight: torch numbers them 0, 1.
-    expect(sd.param_groups.map((g) => [g.weight_decay, g.params])).toEqual([[0, [0]], [0.05, [1]]]);
-    expect(Object.keys(sd.param_groups[0]!)).toEqual(['weight_decay', 'lr', 'betas', 'eps', 'amsgrad', 'foreach', 'maximize', 'capturable', 'params']);
+    expect(sd.param_groups.map((g) => [g.weight_decay, g.params])).toEqual([
+      [0, [0]],
+      [0.05, [1]],
+    ]);
+    expect(Object.keys(sd.param_groups[0]!)).toEqual([
+      'weight_decay',
+      'lr',
+      'betas',
+      'eps',
+      'amsgrad',
+      'foreach',
+      'maximize',
+      'capturable',
+      'params',
+    ]);
     expect(sd.param_groups[1]!.betas).toEqual([0.8, 0.99]);
     expect(Object.keys(sd.state.get(1)!)).toEqual(['step', 'exp_avg', 'exp_avg_sq']);
     const copy = new AdamW([W, B], { betas: [0.8, 0.99], eps: 1e-6, weightDecay: 0.05 });
     copy.loadStateDict(sd);
     expect(copy.moment('fc.weight')).toEqual(opt.moment('fc.weight'));
-    expect(() => new Sgd([W, B], { momentum: 0.9, weightDecay: 0.05, nesterov: true }).loadStateDict(sd)).toThrow(/not written by SGD/);
+    expect(() => new Sgd([W, B], { momentum: 0.9, weightDecay: 0.05, nesterov: true }).loadStateDict(sd)).toThrow(
+      /not written by SGD/,
+    );
   });
 });
 
@@ -72,7 +106,11 @@ describe('SGD', () => {
     // nesterov: p = 1 - 0.1 (0.51 + 0.459) = 0.9031; d = 0.209031, buf = 0.668031, p = 0.82207411
     const expected = { momentum: [0.949, 0.882151], sgd: [0.9031, 0.82207411] } as const;
     for (const opt of ['momentum', 'sgd'] as const) {
-      const o = createOptimizer({ opt, momentum: 0.9, weightDecay: 0.01, optEps: 1e-8, optBetas: [0.9, 0.999] }, [W], () => true);
+      const o = createOptimizer(
+        { opt, momentum: 0.9, weightDecay: 0.01, optEps: 1e-8, optBetas: [0.9, 0.999] },
+        [W],
+        () => true,
+      );
       const params = { 'fc.weight': Float32Array.of(1, 1) };
       run(o, 0.1, params, [{ 'fc.weight': [0.5, 0.5] }]);
       expect(params['fc.weight'][0], opt).toBeCloseTo(expected[opt][0], 6);
@@ -108,10 +146,19 @@ describe('AdamW state through a checkpoint', () => {
     const spec = buildSpec('repghostnet_0_5x', { numClasses: 10 });
     const layouts = paramLayouts(spec);
     const frozen = new Set(layouts.filter((p) => p.key.startsWith('blocks.0.')).map((p) => p.key));
-    const opt = new AdamW(layouts, { betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.05, trainable: (k) => !frozen.has(k) });
+    const opt = new AdamW(layouts, {
+      betas: [0.9, 0.999],
+      eps: 1e-8,
+      weightDecay: 0.05,
+      trainable: (k) => !frozen.has(k),
+    });
     const rng = new Rng(4);
     const state: FloatState = new Map();
-    for (const p of layouts) state.set(p.key, Float32Array.from({ length: p.tfShape.reduce((a, b) => a * b, 1) }, () => rng.uniform() - 0.5));
+    for (const p of layouts)
+      state.set(
+        p.key,
+        Float32Array.from({ length: p.tfShape.reduce((a, b) => a * b, 1) }, () => rng.uniform() - 0.5),
+      );
     for (const bn of bnNames(spec)) {
       const c = state.get(`${bn}.weight`)!.length;
       state.set(`${bn}.running_mean`, new Float32Array(c));
@@ -120,8 +167,13 @@ describe('AdamW state through a checkpoint', () => {
     const grad = (k: string): Float32Array => state.get(k)!.map(() => rng.uniform() - 0.5);
     for (let s = 0; s < 2; s++) opt.step(1e-3, (k) => state.get(k)!, grad);
     const ck: TrainingCheckpoint<AdamWParamState> = {
-      epoch: 1, arch: spec.name, stateDict: floatStateToStateDict(spec, state, () => 2n), emaStateDict: null,
-      optimizer: opt.stateDict(1e-3), args: { opt: 'adamw' }, metric: null,
+      epoch: 1,
+      arch: spec.name,
+      stateDict: floatStateToStateDict(spec, state, () => 2n),
+      emaStateDict: null,
+      optimizer: opt.stateDict(1e-3),
+      args: { opt: 'adamw' },
+      metric: null,
       extras: { rng: rng.state(), bestMetric: null, bestEpoch: null, history: [], classes: ['a', 'b'] },
     };
     const bytes = encodeCheckpoint(spec, ck, opt.order);
@@ -136,7 +188,12 @@ describe('AdamW state through a checkpoint', () => {
       expect(Array.from(b.exp_avg), `exp_avg ${i}`).toEqual(Array.from(e.exp_avg));
       expect(Array.from(b.exp_avg_sq), `exp_avg_sq ${i}`).toEqual(Array.from(e.exp_avg_sq));
     }
-    const restored = new AdamW(layouts, { betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.05, trainable: (k) => !frozen.has(k) });
+    const restored = new AdamW(layouts, {
+      betas: [0.9, 0.999],
+      eps: 1e-8,
+      weightDecay: 0.05,
+      trainable: (k) => !frozen.has(k),
+    });
     restored.loadStateDict(back.optimizer);
     const key = opt.order[opt.order.length - 1]!.key;
     expect(Array.from(restored.moment(key)!.expAvgSq)).toEqual(Array.from(opt.moment(key)!.expAvgSq));
@@ -144,7 +201,7 @@ describe('AdamW state through a checkpoint', () => {
     const root = readPth(bytes) as Map<string, unknown>;
     const optimizer = root.get('optimizer') as Map<string, unknown>;
     const st = optimizer.get('state') as Map<number, Map<string, Tensor>>;
-    const nNoDecay = (opt.stateDict(0).param_groups[0]!.params as number[]).length;
+    const nNoDecay = (opt.stateDict(0).param_groups[0]!.params).length;
     const first = st.get(nNoDecay)!; // the first decayed parameter: conv_stem.weight
     expect([...first.keys()]).toEqual(['step', 'exp_avg', 'exp_avg_sq']);
     expect([first.get('step')!.dtype, first.get('step')!.shape]).toEqual(['F32', []]);

@@ -11,15 +11,47 @@ const dir = mkdtempSync(path.join(tmpdir(), 'repghost-report-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const rows: SummaryRow[] = [
-  { epoch: 0, train_loss: 2.28, eval_loss: 2.2, eval_top1: 15.5, eval_top5: 60, eval_top1_ema: 10, lr: 1e-4, seconds: 130, images_per_s: 460 },
-  { epoch: 1, train_loss: 1.02, eval_loss: 0.6, eval_top1: 82.7, eval_top5: 99, eval_top1_ema: 10, lr: 0.0983, seconds: 131, images_per_s: 457 },
-  { epoch: 2, train_loss: 0.85, eval_loss: 0.5, eval_top1: 83.4, eval_top5: 99.5, eval_top1_ema: 58.3, lr: 0.0933, seconds: 129, images_per_s: 464 },
+  {
+    epoch: 0,
+    train_loss: 2.28,
+    eval_loss: 2.2,
+    eval_top1: 15.5,
+    eval_top5: 60,
+    eval_top1_ema: 10,
+    lr: 1e-4,
+    seconds: 130,
+    images_per_s: 460,
+  },
+  {
+    epoch: 1,
+    train_loss: 1.02,
+    eval_loss: 0.6,
+    eval_top1: 82.7,
+    eval_top5: 99,
+    eval_top1_ema: 10,
+    lr: 0.0983,
+    seconds: 131,
+    images_per_s: 457,
+  },
+  {
+    epoch: 2,
+    train_loss: 0.85,
+    eval_loss: 0.5,
+    eval_top1: 83.4,
+    eval_top5: 99.5,
+    eval_top1_ema: 58.3,
+    lr: 0.0933,
+    seconds: 129,
+    images_per_s: 464,
+  },
 ];
 
 describe('training report', () => {
   it('round-trips summary.csv (empty cell for a missing EMA)', () => {
     const csv = summaryCsv([...rows, { ...rows[2]!, epoch: 3, eval_top1_ema: null }]);
-    expect(csv.split('\n')[0]).toBe('epoch,train_loss,eval_loss,eval_top1,eval_top5,eval_top1_ema,lr,seconds,images_per_s');
+    expect(csv.split('\n')[0]).toBe(
+      'epoch,train_loss,eval_loss,eval_top1,eval_top5,eval_top1_ema,lr,seconds,images_per_s',
+    );
     expect(parseSummaryCsv(csv)).toEqual([...rows, { ...rows[2]!, epoch: 3, eval_top1_ema: null }]);
   });
 

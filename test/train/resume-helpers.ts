@@ -20,9 +20,13 @@ export async function runToEnd(options: TrainOptions): Promise<string> {
 
 /** Runs `options` but stops it (an error from the hook, as a crash would) once epoch 0 is written. */
 export async function runEpochZeroThenStop(options: TrainOptions): Promise<string> {
-  await expect(train(options, {
-    onEpochEnd: (row) => { if (row.epoch === 0) throw new Error('stopped after epoch 0'); },
-  })).rejects.toThrow('stopped after epoch 0');
+  await expect(
+    train(options, {
+      onEpochEnd: (row) => {
+        if (row.epoch === 0) throw new Error('stopped after epoch 0');
+      },
+    }),
+  ).rejects.toThrow('stopped after epoch 0');
   return path.join(options.output, 'last.pth.tar');
 }
 
@@ -33,12 +37,16 @@ export function loadRun(spec: ModelSpec, file: string, o: TrainOptions): Trainin
   return decodeCheckpoint<ParamState>(spec, new Uint8Array(readFileSync(file)), file, opt.order);
 }
 
-const bytes = (a: { buffer: ArrayBufferLike; byteOffset: number; byteLength: number }): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+const bytes = (a: { buffer: ArrayBufferLike; byteOffset: number; byteLength: number }): Buffer =>
+  Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
 /** Everything but wall-clock figures must be identical, bit for bit. */
 export function expectSameCheckpoint(got: TrainingCheckpoint<ParamState>, ref: TrainingCheckpoint<ParamState>): void {
   expect(got.epoch).toBe(ref.epoch);
-  for (const [name, a, b] of [['state_dict', ref.stateDict, got.stateDict], ['ema', ref.emaStateDict, got.emaStateDict]] as const) {
+  for (const [name, a, b] of [
+    ['state_dict', ref.stateDict, got.stateDict],
+    ['ema', ref.emaStateDict, got.emaStateDict],
+  ] as const) {
     expect(b === null, name).toBe(a === null);
     if (!a || !b) continue;
     expect([...b.keys()], name).toEqual([...a.keys()]);
@@ -56,6 +64,7 @@ export function expectSameCheckpoint(got: TrainingCheckpoint<ParamState>, ref: T
   }
   expect(got.extras.rng).toEqual(ref.extras.rng);
   expect(got.extras.classes).toEqual(ref.extras.classes);
-  const keep = (h: TrainingCheckpoint['extras']['history']) => h.map((r) => [r.epoch, r.lr, r.train_loss, r.eval_loss, r.eval_top1, r.eval_top5, r.eval_top1_ema]);
+  const keep = (h: TrainingCheckpoint['extras']['history']) =>
+    h.map((r) => [r.epoch, r.lr, r.train_loss, r.eval_loss, r.eval_top1, r.eval_top5, r.eval_top1_ema]);
   expect(keep(got.extras.history)).toEqual(keep(ref.extras.history));
 }

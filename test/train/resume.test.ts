@@ -23,10 +23,30 @@ writeSyntheticFashionMnist(dataDir, 32, 16, 7);
 const spec = buildSpec('repghostnet_0_5x', { numClasses: 10, dropout: 0.2 });
 
 /** Runs `repghost train` in a child; `killAt` kills it with SIGKILL when a stderr line matches. */
-function runTrain(output: string, extra: string[], killAt?: RegExp): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
-  const args = ['--import', 'tsx', path.join(repoRoot, 'test/train/train-cli.ts'), 'train', '--epochs', '2', '-b', '8',
-    '--validation-batch-size', '16', '--log-interval', '1',
-    '--data-dir', dataDir, '--output', output, ...extra];
+function runTrain(
+  output: string,
+  extra: string[],
+  killAt?: RegExp,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+  const args = [
+    '--import',
+    'tsx',
+    path.join(repoRoot, 'test/train/train-cli.ts'),
+    'train',
+    '--epochs',
+    '2',
+    '-b',
+    '8',
+    '--validation-batch-size',
+    '16',
+    '--log-interval',
+    '1',
+    '--data-dir',
+    dataDir,
+    '--output',
+    output,
+    ...extra,
+  ];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
@@ -43,7 +63,10 @@ function load(file: string): TrainingCheckpoint {
   return decodeCheckpoint(spec, new Uint8Array(readFileSync(file)), file);
 }
 
-function expectSameTensors(a: Map<string, { data: ArrayLike<unknown> }>, b: Map<string, { data: ArrayLike<unknown> }>): void {
+function expectSameTensors(
+  a: Map<string, { data: ArrayLike<unknown> }>,
+  b: Map<string, { data: ArrayLike<unknown> }>,
+): void {
   expect([...a.keys()]).toEqual([...b.keys()]);
   for (const [k, t] of a) expect(Array.from(b.get(k)!.data), k).toEqual(Array.from(t.data));
 }
@@ -52,10 +75,7 @@ describe('resume after SIGKILL', () => {
   it('continues from the last complete checkpoint and ends identical to an uninterrupted run', async () => {
     const straight = path.join(work, 'straight');
     const killed = path.join(work, 'killed');
-    const [a, b] = await Promise.all([
-      runTrain(straight, []),
-      runTrain(killed, [], /epoch 1\/2 step 2\/4/),
-    ]);
+    const [a, b] = await Promise.all([runTrain(straight, []), runTrain(killed, [], /epoch 1\/2 step 2\/4/)]);
     expect(a.code, a.stderr).toBe(0);
     expect(b.signal).toBe('SIGKILL');
 
@@ -75,13 +95,17 @@ describe('resume after SIGKILL', () => {
     expectSameTensors(ref.stateDict, got.stateDict);
     expectSameTensors(ref.emaStateDict!, got.emaStateDict!);
     expect([...got.optimizer.state.keys()]).toEqual([...ref.optimizer.state.keys()]);
-    for (const [i, e] of ref.optimizer.state) expect(Array.from(got.optimizer.state.get(i)!.momentum_buffer), `buffer ${i}`).toEqual(Array.from(e.momentum_buffer));
+    for (const [i, e] of ref.optimizer.state)
+      expect(Array.from(got.optimizer.state.get(i)!.momentum_buffer), `buffer ${i}`).toEqual(
+        Array.from(e.momentum_buffer),
+      );
     expect(got.extras.rng).toEqual(ref.extras.rng);
     // Same schedule: epoch 0 at warmup_lr, epoch 1 at the cosine value, same metrics.
     const rows = parseSummaryCsv(readFileSync(path.join(killed, 'summary.csv'), 'utf8'));
     const refRows = parseSummaryCsv(readFileSync(path.join(straight, 'summary.csv'), 'utf8'));
     expect(rows.map((r) => [r.epoch, r.lr, r.train_loss, r.eval_top1, r.eval_top1_ema])).toEqual(
-      refRows.map((r) => [r.epoch, r.lr, r.train_loss, r.eval_top1, r.eval_top1_ema]));
+      refRows.map((r) => [r.epoch, r.lr, r.train_loss, r.eval_top1, r.eval_top1_ema]),
+    );
     expect(rows.map((r) => r.lr)).toEqual([1e-4, 1e-5 + 0.5 * (0.1 - 1e-5) * (1 + Math.cos(Math.PI / 2))]);
   }, 120_000);
 });

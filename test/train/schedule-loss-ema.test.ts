@@ -14,9 +14,12 @@ import { sharedPath } from '../helpers/shared.js';
 const recipe = { lr: 0.1, minLr: 1e-5, warmupEpochs: 1, warmupLr: 1e-4 };
 
 describe('cosine LR schedule (timm CosineLRScheduler, per epoch)', () => {
-  const ref = JSON.parse(readFileSync(sharedPath('reference', 'fashion_mnist.json'), 'utf8')) as Record<string, { history?: { epoch: number; lr: number }[] }>;
+  const ref = JSON.parse(readFileSync(sharedPath('reference', 'fashion_mnist.json'), 'utf8')) as Record<
+    string,
+    { history?: { epoch: number; lr: number }[] }
+  >;
 
-  it.each([3, 12])('reproduces the lr of every epoch of PyTorch\'s %i-epoch run', (epochs) => {
+  it.each([3, 12])("reproduces the lr of every epoch of PyTorch's %i-epoch run", (epochs) => {
     const history = ref[String(epochs)]!.history!;
     expect(history.length).toBe(epochs);
     for (const h of history) expect(cosineLr(h.epoch, { ...recipe, epochs })).toBeCloseTo(h.lr, 15);
@@ -31,10 +34,15 @@ describe('cosine LR schedule (timm CosineLRScheduler, per epoch)', () => {
 });
 
 describe('label smoothing and EMA', () => {
-  beforeAll(async () => { await initTrainingBackend({ backend: 'cpu' }); });
+  beforeAll(async () => {
+    await initTrainingBackend({ backend: 'cpu' });
+  });
 
   it('computes timm LabelSmoothingCrossEntropy', () => {
-    const logits = [[2, 0.5, -1], [0, 0, 3]];
+    const logits = [
+      [2, 0.5, -1],
+      [0, 0, 3],
+    ];
     const targets = [0, 1];
     const s = 0.1;
     let expected = 0;
@@ -44,10 +52,15 @@ describe('label smoothing and EMA', () => {
       expected += (1 - s) * -logp[targets[i]!]! + s * -(logp.reduce((a, v) => a + v, 0) / row.length);
     });
     expected /= logits.length;
-    const loss = tf.tidy(() => labelSmoothingCrossEntropy(tf.tensor2d(logits), tf.tensor1d(targets, 'int32'), s).dataSync()[0]!);
+    const loss = tf.tidy(
+      () => labelSmoothingCrossEntropy(tf.tensor2d(logits), tf.tensor1d(targets, 'int32'), s).dataSync()[0]!,
+    );
     expect(loss).toBeCloseTo(expected, 6);
-    const plain = tf.tidy(() => labelSmoothingCrossEntropy(tf.tensor2d(logits), tf.tensor1d(targets, 'int32'), 0).dataSync()[0]!);
-    const ce = logits.reduce((a, row, i) => a - (row[targets[i]!]! - Math.log(row.reduce((b, v) => b + Math.exp(v), 0))), 0) / 2;
+    const plain = tf.tidy(
+      () => labelSmoothingCrossEntropy(tf.tensor2d(logits), tf.tensor1d(targets, 'int32'), 0).dataSync()[0]!,
+    );
+    const ce =
+      logits.reduce((a, row, i) => a - (row[targets[i]!]! - Math.log(row.reduce((b, v) => b + Math.exp(v), 0))), 0) / 2;
     expect(plain).toBeCloseTo(ce, 6);
   });
 
@@ -65,7 +78,8 @@ describe('label smoothing and EMA', () => {
     const cur = b.floatState();
     for (const key of ['conv_stem.weight', 'classifier.bias', 'bn1.running_mean', 'blocks.3.0.se.conv_reduce.weight']) {
       const e = ema.state.get(key)!;
-      const x = before.get(key)!, y = cur.get(key)!;
+      const x = before.get(key)!,
+        y = cur.get(key)!;
       for (let i = 0; i < e.length; i++) expect(e[i]).toBeCloseTo(0.9 * x[i]! + 0.1 * y[i]!, 6);
     }
     // int64 counter: 0.9 * 0 + 0.1 * 25 = 2.5 -> 2 (torch copy_ into int64 truncates).

@@ -24,9 +24,15 @@ describe.each([true, false])('memory across training steps (native %s)', (native
     const rng = new Rng(3);
     const model = ModelState.init(spec, rng);
     const sgd = new Sgd(model.layouts, { momentum: 0.9, weightDecay: 1e-5, nesterov: true });
-    const x = tf.tensor4d(Float32Array.from({ length: 8 * 32 * 32 * 3 }, () => rng.uniform()), [8, 32, 32, 3]);
-    const y = tf.tensor1d(Int32Array.from({ length: 8 }, (_, i) => i % 10), 'int32');
-    const snapshots: Array<[number, number, number]> = [];
+    const x = tf.tensor4d(
+      Float32Array.from({ length: 8 * 32 * 32 * 3 }, () => rng.uniform()),
+      [8, 32, 32, 3],
+    );
+    const y = tf.tensor1d(
+      Int32Array.from({ length: 8 }, (_, i) => i % 10),
+      'int32',
+    );
+    const snapshots: [number, number, number][] = [];
     for (let s = 0; s < 3; s++) {
       const r = trainStep(model, sgd, { x, y, lr: 0.05, smoothing: 0.1 });
       expect(r.applied).toBe(true);

@@ -36,10 +36,16 @@ export async function writeSyntheticImageFolder(root: string, o: SyntheticFolder
         for (let y = 0; y < h; y++) {
           for (let x = 0; x < w; x++) {
             const band = Math.floor((y * classes.length) / h) === c ? 120 : 0;
-            for (let k = 0; k < 3; k++) px[(y * w + x) * 3 + k] = Math.min(255, (k === c % 3 ? 100 : 20) + band + rng.int(35));
+            for (let k = 0; k < 3; k++)
+              px[(y * w + x) * 3 + k] = Math.min(255, (k === c % 3 ? 100 : 20) + band + rng.int(35));
           }
         }
-        writeFileSync(path.join(dir, `${i}.png`), await sharp(px, { raw: { width: w, height: h, channels: 3 } }).png().toBuffer());
+        writeFileSync(
+          path.join(dir, `${i}.png`),
+          await sharp(px, { raw: { width: w, height: h, channels: 3 } })
+            .png()
+            .toBuffer(),
+        );
       }
     }
   };

@@ -10,7 +10,10 @@ describe('execution provider choice', () => {
     vi.stubGlobal('navigator', {});
     expect(await webgpuUnavailableReason()).toMatch(/navigator\.gpu is missing/);
     // auto: wasm, with the reason to show
-    expect(await chooseBackend('auto')).toEqual({ backend: 'wasm', webgpuUnavailable: expect.stringMatching(/navigator\.gpu/) });
+    expect(await chooseBackend('auto')).toEqual({
+      backend: 'wasm',
+      webgpuUnavailable: expect.stringMatching(/navigator\.gpu/),
+    });
     // explicit webgpu: an error, not wasm
     await expect(chooseBackend('webgpu')).rejects.toThrow(/^cannot use WebGPU: /);
     expect(await chooseBackend('wasm')).toEqual({ backend: 'wasm' });
@@ -19,7 +22,13 @@ describe('execution provider choice', () => {
   it('uses WebGPU only with an adapter', async () => {
     vi.stubGlobal('navigator', { gpu: { requestAdapter: async () => null } });
     expect((await chooseBackend('auto')).webgpuUnavailable).toMatch(/no GPU adapter/);
-    vi.stubGlobal('navigator', { gpu: { requestAdapter: async () => { throw new Error('blocked'); } } });
+    vi.stubGlobal('navigator', {
+      gpu: {
+        requestAdapter: async () => {
+          throw new Error('blocked');
+        },
+      },
+    });
     expect((await chooseBackend('auto')).webgpuUnavailable).toMatch(/adapter request failed: blocked/);
     vi.stubGlobal('navigator', { gpu: { requestAdapter: async () => ({}) } });
     expect(await chooseBackend('auto')).toEqual({ backend: 'webgpu' });
@@ -39,6 +48,8 @@ describe('execution provider choice', () => {
 
 describe('dropAlpha', () => {
   it('keeps the stored colour under any alpha, as PIL convert("RGB") does', () => {
-    expect([...dropAlpha(new Uint8Array([1, 2, 3, 0, 4, 5, 6, 128, 7, 8, 9, 255]))]).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect([...dropAlpha(new Uint8Array([1, 2, 3, 0, 4, 5, 6, 128, 7, 8, 9, 255]))]).toEqual([
+      1, 2, 3, 4, 5, 6, 7, 8, 9,
+    ]);
   });
 });

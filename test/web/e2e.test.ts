@@ -14,7 +14,12 @@ import { serveStatic, type StaticServer } from '../../web/scripts/static-server.
 import { launchChromium } from '../../web/scripts/chromium.js';
 import { RepGhost } from '../../src/api/node.js';
 import { decodeImageFile } from '../../src/data/decode-node.js';
-import { FASHION_MNIST_MEAN, FASHION_MNIST_SIZE, FASHION_MNIST_STD, resizeBilinear } from '../../src/data/fashion-mnist.js';
+import {
+  FASHION_MNIST_MEAN,
+  FASHION_MNIST_SIZE,
+  FASHION_MNIST_STD,
+  resizeBilinear,
+} from '../../src/data/fashion-mnist.js';
 import { loadWeights } from '../../src/reparam/load.js';
 import { exportOnnx } from '../../src/onnx/emit.js';
 import { createNodeEngine } from '../../src/engine/node.js';
@@ -37,7 +42,16 @@ interface Hook {
   active: string;
   backend: string | null;
   threads: number;
-  results: { seq: number; model: string; image: string; backend: string; threads: number; logits: number[]; logitsTrain: number[] | null; top: { label: string }[] }[];
+  results: {
+    seq: number;
+    model: string;
+    image: string;
+    backend: string;
+    threads: number;
+    logits: number[];
+    logitsTrain: number[] | null;
+    top: { label: string }[];
+  }[];
   errors: { what: string; message: string }[];
   lastInput: Float32Array | null;
 }
@@ -61,10 +75,11 @@ async function timed<T>(label: string, f: () => Promise<T>): Promise<T> {
 
 /** Evaluates `f(window.__repghost)` in the page (f must be self-contained: it is sent as source). */
 const hook = <T>(f: (h: Hook) => T): Promise<T> => page.evaluate(`(${f.toString()})(window.__repghost)`) as Promise<T>;
-const hookState = () => page.evaluate(() => {
-  const h = (window as unknown as { __repghost: Hook }).__repghost;
-  return { tasks: h.tasks, results: h.results.length, errors: h.errors.length };
-});
+const hookState = () =>
+  page.evaluate(() => {
+    const h = (window as unknown as { __repghost: Hook }).__repghost;
+    return { tasks: h.tasks, results: h.results.length, errors: h.errors.length };
+  });
 
 /** Runs one page action (which queues exactly one task) and waits for the page to finish it. */
 async function act(action: () => Promise<unknown>): Promise<void> {
@@ -72,7 +87,8 @@ async function act(action: () => Promise<unknown>): Promise<void> {
   await action();
   await page.waitForFunction(
     (n) => (window as unknown as { __repghost: Hook }).__repghost.tasks > n && document.body.dataset.state === 'idle',
-    before, { timeout: 60_000 },
+    before,
+    { timeout: 60_000 },
   );
 }
 
@@ -101,7 +117,9 @@ beforeAll(async () => {
   page.on('pageerror', (e) => pageErrors.push(e.message));
   await timed('page ready', async () => {
     await page.goto(server.url);
-    await page.waitForFunction(() => (window as unknown as { __repghost?: Hook }).__repghost?.ready === true, null, { timeout: 60_000 });
+    await page.waitForFunction(() => (window as unknown as { __repghost?: Hook }).__repghost?.ready === true, null, {
+      timeout: 60_000,
+    });
   });
 });
 
@@ -117,7 +135,9 @@ describe('browser build', () => {
     expect(chunks.size).toBeGreaterThan(0);
     for (const [file, code] of chunks) {
       // Static or dynamic imports of Node built-ins, fs, sharp or the native ORT binding.
-      expect(code, file).not.toMatch(/\bfrom\s*["'](node:[\w/]+|fs|fs\/promises|path|os|child_process|sharp|onnxruntime-node)["']/);
+      expect(code, file).not.toMatch(
+        /\bfrom\s*["'](node:[\w/]+|fs|fs\/promises|path|os|child_process|sharp|onnxruntime-node)["']/,
+      );
       expect(code, file).not.toMatch(/\bimport\(\s*["'](node:[\w/]+|fs|sharp|onnxruntime-node)["']\s*\)/);
       expect(code, file).not.toMatch(/require\(\s*["'](fs|path|sharp|onnxruntime-node)["']\s*\)/);
       expect(code, file).not.toMatch(/onnxruntime-node|@napi-rs|\bsharp\b/);
@@ -133,7 +153,11 @@ describe('browser build', () => {
 
   it('serves the page cross-origin isolated, on wasm with threads, WebGPU absence stated', async () => {
     expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
-    const h = await hook((x) => ({ backend: x.backend, threads: x.threads, reason: (x as unknown as { webgpuUnavailable: string | null }).webgpuUnavailable }));
+    const h = await hook((x) => ({
+      backend: x.backend,
+      threads: x.threads,
+      reason: (x as unknown as { webgpuUnavailable: string | null }).webgpuUnavailable,
+    }));
     expect(h.backend).toBe('wasm');
     expect(h.threads).toBeGreaterThanOrEqual(1);
     // Headless Chromium without a GPU has no adapter: the page must say so, not hide it.
@@ -185,7 +209,8 @@ describe('user checkpoint in the page', () => {
   });
 
   it('feeds the model exactly the PIL/torchvision tensor for chelsea.png', async () => {
-    const ref = sharedTensors('golden/preprocess/preprocessed.safetensors').get('chelsea.png.bicubic')!.data as Float32Array;
+    const ref = sharedTensors('golden/preprocess/preprocessed.safetensors').get('chelsea.png.bicubic')!
+      .data as Float32Array;
     const got = await lastInput();
     expect(got.length).toBe(ref.length);
     // PNG: browser decoding is lossless, so the PIL-exact resampler sees PIL's bytes.
@@ -232,7 +257,8 @@ describe('user checkpoint in the page', () => {
 });
 
 describe('bad input keeps the page working', () => {
-  const errorText = async () => (await page.isVisible('#error')) ? (await page.textContent('#error .message')) ?? '' : '';
+  const errorText = async () =>
+    (await page.isVisible('#error')) ? ((await page.textContent('#error .message')) ?? '') : '';
 
   it('reports a width mismatch in one line and keeps the loaded model', async () => {
     // The EMA model from the block above is loaded; ask for another width.
@@ -250,7 +276,9 @@ describe('bad input keeps the page working', () => {
   it('reports a corrupt checkpoint and still classifies with the loaded model', async () => {
     // The first MB of the real checkpoint: a zip whose central directory is missing.
     const head = readFileSync(CHECKPOINT).subarray(0, 1 << 20);
-    await act(() => page.setInputFiles('#ckpt-file', { name: 'broken.pth', mimeType: 'application/octet-stream', buffer: head }));
+    await act(() =>
+      page.setInputFiles('#ckpt-file', { name: 'broken.pth', mimeType: 'application/octet-stream', buffer: head }),
+    );
     expect((await lastError())!.message).toMatch(/^broken\.pth: .*truncated/);
     expect(await errorText()).toMatch(/broken\.pth: .*truncated/);
     expect(await page.textContent('#custom-status')).toMatch(/still using the previous repghostnet_0_5x/);
@@ -262,8 +290,16 @@ describe('bad input keeps the page working', () => {
   });
 
   it('reports a foreign file in one line', async () => {
-    await act(() => page.setInputFiles('#ckpt-file', { name: 'notes.pth', mimeType: 'text/plain', buffer: Buffer.from('not a checkpoint\n') }));
-    expect((await lastError())!.message).toBe('notes.pth: not a weight file (expected a PyTorch .pth zip or safetensors)');
+    await act(() =>
+      page.setInputFiles('#ckpt-file', {
+        name: 'notes.pth',
+        mimeType: 'text/plain',
+        buffer: Buffer.from('not a checkpoint\n'),
+      }),
+    );
+    expect((await lastError())!.message).toBe(
+      'notes.pth: not a weight file (expected a PyTorch .pth zip or safetensors)',
+    );
   });
 
   it('refuses an explicit WebGPU request it cannot honour instead of running wasm silently', async () => {
@@ -276,7 +312,9 @@ describe('bad input keeps the page working', () => {
   });
 
   it('reports a file that is not an image', async () => {
-    await act(() => page.setInputFiles('#image-file', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('hello') }));
+    await act(() =>
+      page.setInputFiles('#image-file', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('hello') }),
+    );
     expect((await lastError())!.message).toMatch(/^cannot decode image notes\.txt: /);
     await act(() => page.setInputFiles('#image-file', image('chelsea.png')));
     const r = (await lastResult())!;
@@ -296,7 +334,8 @@ describe.skipIf(!HAVE_FASHION)(`shipped Fashion-MNIST model (${path.relative(rep
     const S = FASHION_MNIST_SIZE;
     const up = resizeBilinear(src, 28, 28, S, S);
     const out = new Float32Array(3 * S * S);
-    for (let i = 0; i < S * S; i++) out[i] = out[S * S + i] = out[2 * S * S + i] = (up[i]! - FASHION_MNIST_MEAN) / FASHION_MNIST_STD;
+    for (let i = 0; i < S * S; i++)
+      out[i] = out[S * S + i] = out[2 * S * S + i] = (up[i]! - FASHION_MNIST_MEAN) / FASHION_MNIST_STD;
     return out;
   }
 
@@ -305,8 +344,13 @@ describe.skipIf(!HAVE_FASHION)(`shipped Fashion-MNIST model (${path.relative(rep
     await act(() => page.click('#tab-fashion'));
     const samples = await page.locator('#fashion-samples button').count();
     expect(samples).toBeGreaterThan(0);
-    const loaded = loadWeights(new Uint8Array(readFileSync(path.join(FASHION_DIR, 'model.safetensors'))), { fileName: 'model.safetensors' });
-    const engine = await createNodeEngine(exportOnnx(loaded.spec, loaded.deploy, { mode: 'deploy', inputSize: [32, 32] }), { threads: 1 });
+    const loaded = loadWeights(new Uint8Array(readFileSync(path.join(FASHION_DIR, 'model.safetensors'))), {
+      fileName: 'model.safetensors',
+    });
+    const engine = await createNodeEngine(
+      exportOnnx(loaded.spec, loaded.deploy, { mode: 'deploy', inputSize: [32, 32] }),
+      { threads: 1 },
+    );
     const slug = (label: string) => label.toLowerCase().replace(/[^a-z]+/g, '-');
     const predicted: Record<string, string> = {};
     try {
@@ -329,7 +373,9 @@ describe.skipIf(!HAVE_FASHION)(`shipped Fashion-MNIST model (${path.relative(rep
     // layout or normalization are off (a broken pipeline lands near chance, 10 %).
     writeFileSync(path.join(SHOT_DIR, 'fashion-sample.png'), await page.screenshot({ fullPage: true }));
     console.log('Fashion-MNIST samples in the page:', JSON.stringify(predicted));
-    const right = Object.entries(predicted).filter(([file, label]) => file.replace(/\.\w+$/, '') === slug(label)).length;
+    const right = Object.entries(predicted).filter(
+      ([file, label]) => file.replace(/\.\w+$/, '') === slug(label),
+    ).length;
     expect(right).toBeGreaterThanOrEqual(Math.ceil(samples / 2));
   });
 
@@ -348,4 +394,3 @@ describe.skipIf(!HAVE_FASHION)(`shipped Fashion-MNIST model (${path.relative(rep
     writeFileSync(path.join(SHOT_DIR, 'fashion-drawing.png'), await page.screenshot({ fullPage: true }));
   });
 });
-

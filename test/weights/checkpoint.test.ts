@@ -1,6 +1,12 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { CheckpointError, readCheckpoint, selectWeights, sniffFormat, stripModulePrefix } from '../../src/weights/checkpoint.js';
+import {
+  CheckpointError,
+  readCheckpoint,
+  selectWeights,
+  sniffFormat,
+  stripModulePrefix,
+} from '../../src/weights/checkpoint.js';
 import { writePth } from '../../src/weights/pth.js';
 import { writeSafetensors } from '../../src/weights/safetensors.js';
 import type { StateDict, Tensor } from '../../src/weights/tensor.js';
@@ -17,19 +23,27 @@ function goldenKeys(model: string, numClasses: number): KeyList {
 const keyList = (sd: StateDict): KeyList => [...sd].map(([k, t]) => [k, t.shape, t.dtype]);
 const golden = (rel: string): Uint8Array => new Uint8Array(readFileSync(sharedPath('golden', rel)));
 const same = (a: Tensor, b: Tensor): boolean =>
-  Buffer.compare(new Uint8Array(a.data.buffer, a.data.byteOffset, a.data.byteLength), new Uint8Array(b.data.buffer, b.data.byteOffset, b.data.byteLength)) === 0;
+  Buffer.compare(
+    new Uint8Array(a.data.buffer, a.data.byteOffset, a.data.byteLength),
+    new Uint8Array(b.data.buffer, b.data.byteOffset, b.data.byteLength),
+  ) === 0;
 
 function rejects(f: () => unknown, re: RegExp): void {
   let err: unknown;
-  try { f(); } catch (e) { err = e; }
+  try {
+    f();
+  } catch (e) {
+    err = e;
+  }
   expect(err, 'expected an error').toBeInstanceOf(CheckpointError);
   expect((err as Error).message).toMatch(re);
 }
 
-const tiny = (): StateDict => new Map<string, Tensor>([
-  ['conv.weight', { dtype: 'F32', shape: [2, 1, 1, 1], data: Float32Array.of(1, 2) }],
-  ['bn.num_batches_tracked', { dtype: 'I64', shape: [], data: BigInt64Array.of(5n) }],
-]);
+const tiny = (): StateDict =>
+  new Map<string, Tensor>([
+    ['conv.weight', { dtype: 'F32', shape: [2, 1, 1, 1], data: Float32Array.of(1, 2) }],
+    ['bn.num_batches_tracked', { dtype: 'I64', shape: [], data: BigInt64Array.of(5n) }],
+  ]);
 
 describe('readCheckpoint on the golden files', () => {
   it('reads the timm checkpoint: raw + EMA weights and metadata', () => {
@@ -53,7 +67,9 @@ describe('readCheckpoint on the golden files', () => {
     expect(c.meta).toEqual({ source: 'state-dict' });
     expect(c.ema).toBeNull();
     expect(keyList(c.stateDict)).toEqual(goldenKeys('repghostnet_1_0x', 1000));
-    expect(keyList(readCheckpoint(golden('repghostnet_repid_0_5x/model.pth')).stateDict)).toEqual(goldenKeys('repghostnet_repid_0_5x', 10));
+    expect(keyList(readCheckpoint(golden('repghostnet_repid_0_5x/model.pth')).stateDict)).toEqual(
+      goldenKeys('repghostnet_repid_0_5x', 10),
+    );
   });
 
   it('strips the DDP module. prefix', () => {
@@ -77,7 +93,8 @@ describe('readCheckpoint on the golden files', () => {
   it('tells safetensors from a legacy pickle when the header length starts with 0x80 0x02', () => {
     // Grow metadata until the 8-byte header length is 0x0280: the file then starts like a protocol-2 pickle.
     let st = writeSafetensors(tiny());
-    for (let n = 0; !(st[0] === 0x80 && st[1] === 0x02) && n < 1000; n++) st = writeSafetensors(tiny(), { pad: 'x'.repeat(n) });
+    for (let n = 0; !(st[0] === 0x80 && st[1] === 0x02) && n < 1000; n++)
+      st = writeSafetensors(tiny(), { pad: 'x'.repeat(n) });
     expect([st[0], st[1]]).toEqual([0x80, 0x02]);
     expect(sniffFormat(st)).toBe('safetensors');
     expect([...readCheckpoint(st).stateDict.keys()]).toEqual(['conv.weight', 'bn.num_batches_tracked']);
@@ -86,7 +103,9 @@ describe('readCheckpoint on the golden files', () => {
   it('says the file has no EMA when EMA is asked for', () => {
     const c = readCheckpoint(golden('repghostnet_1_0x/model.pth'));
     expect(() => selectWeights(c, { ema: true }, 'model.pth')).toThrow(CheckpointError);
-    expect(() => selectWeights(c, { ema: true }, 'model.pth')).toThrow(/EMA weights were requested but model\.pth has none/);
+    expect(() => selectWeights(c, { ema: true }, 'model.pth')).toThrow(
+      /EMA weights were requested but model\.pth has none/,
+    );
   });
 });
 
@@ -94,9 +113,22 @@ describe('readCheckpoint on written files', () => {
   it('reads a timm-style training dict written by writePth', () => {
     const sd = tiny();
     const ema = new Map([...sd].map(([k, t]): [string, Tensor] => [k, { ...t, data: t.data.slice() }]));
-    const file = writePth({ epoch: 7, arch: 'repghostnet_0_5x', state_dict: sd, state_dict_ema: ema, metric: 12.5, args: { lr: 0.1 } });
+    const file = writePth({
+      epoch: 7,
+      arch: 'repghostnet_0_5x',
+      state_dict: sd,
+      state_dict_ema: ema,
+      metric: 12.5,
+      args: { lr: 0.1 },
+    });
     const c = readCheckpoint(file);
-    expect(c.meta).toEqual({ source: 'timm-checkpoint', arch: 'repghostnet_0_5x', epoch: 7, metric: 12.5, args: { lr: 0.1 } });
+    expect(c.meta).toEqual({
+      source: 'timm-checkpoint',
+      arch: 'repghostnet_0_5x',
+      epoch: 7,
+      metric: 12.5,
+      args: { lr: 0.1 },
+    });
     expect(keyList(c.stateDict)).toEqual(keyList(sd));
     expect(keyList(c.ema!)).toEqual(keyList(sd));
   });
@@ -111,22 +143,52 @@ describe('readCheckpoint on written files', () => {
   it('strips module. only when every key has it', () => {
     const mixed = new Map([...tiny()].map(([k, t], i): [string, Tensor] => [i ? `module.${k}` : k, t]));
     expect([...stripModulePrefix(mixed).keys()]).toEqual(['conv.weight', 'module.bn.num_batches_tracked']);
-    const c = readCheckpoint(writeSafetensors(new Map([...tiny()].map(([k, t]): [string, Tensor] => [`module.${k}`, t]))));
+    const c = readCheckpoint(
+      writeSafetensors(new Map([...tiny()].map(([k, t]): [string, Tensor] => [`module.${k}`, t]))),
+    );
     expect([...c.stateDict.keys()]).toEqual(['conv.weight', 'bn.num_batches_tracked']);
   });
 
   it('refuses non-tensor entries in a state dict', () => {
     const bad = new Map<string, unknown>([...tiny(), ['extra', 3]]);
-    rejects(() => readCheckpoint(writePth({ state_dict: bad }), 'bad.pth'), /bad\.pth: 'state_dict' entry 'extra' is not a tensor/);
-    rejects(() => readCheckpoint(writePth(bad), 'bad.pth'), /neither a state dict \(some entries are not tensors\) nor a training checkpoint/);
+    rejects(
+      () => readCheckpoint(writePth({ state_dict: bad }), 'bad.pth'),
+      /bad\.pth: 'state_dict' entry 'extra' is not a tensor/,
+    );
+    rejects(
+      () => readCheckpoint(writePth(bad), 'bad.pth'),
+      /neither a state dict \(some entries are not tensors\) nor a training checkpoint/,
+    );
     rejects(() => readCheckpoint(writePth([1, 2]), 'list.pth'), /holds a list/);
   });
 
   it('refuses legacy, garbage and truncated files with the file name and the cause', () => {
-    const legacy = Uint8Array.of(0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e);
+    const legacy = Uint8Array.of(
+      0x80,
+      0x02,
+      0x8a,
+      0x0a,
+      0x6c,
+      0xfc,
+      0x9c,
+      0x46,
+      0xf9,
+      0x20,
+      0x6a,
+      0xa8,
+      0x50,
+      0x19,
+      0x2e,
+    );
     expect(sniffFormat(legacy)).toBe('legacy-torch');
-    rejects(() => readCheckpoint(legacy, 'old.pth'), /old\.pth: this is a legacy .* re-save it: torch\.save\(torch\.load\(f\), f2\)/);
-    rejects(() => readCheckpoint(new TextEncoder().encode('<html><body>rate limited</body></html>'), 'w.pth'), /w\.pth: not a weight file .*HTML/);
+    rejects(
+      () => readCheckpoint(legacy, 'old.pth'),
+      /old\.pth: this is a legacy .* re-save it: torch\.save\(torch\.load\(f\), f2\)/,
+    );
+    rejects(
+      () => readCheckpoint(new TextEncoder().encode('<html><body>rate limited</body></html>'), 'w.pth'),
+      /w\.pth: not a weight file .*HTML/,
+    );
     rejects(() => readCheckpoint(Uint8Array.of(1, 2, 3, 4, 5), 'x.bin'), /x\.bin: not a weight file/);
     const file = writePth(tiny());
     rejects(() => readCheckpoint(file.subarray(0, file.length - 30), 't.pth'), /t\.pth: zip: .*truncated/);

@@ -1,7 +1,18 @@
 import { describe, it, expect } from 'vitest';
 import {
-  PickleError, PyFloat, TorchDtype, isNamespace, isPlainDict, isTuple, pickleTorch, plainDict, pyAttributes,
-  setPyAttributes, tuple, unpickle, type StorageLoader,
+  PickleError,
+  PyFloat,
+  TorchDtype,
+  isNamespace,
+  isPlainDict,
+  isTuple,
+  pickleTorch,
+  plainDict,
+  pyAttributes,
+  setPyAttributes,
+  tuple,
+  unpickle,
+  type StorageLoader,
 } from '../../src/weights/pickle.js';
 import type { DType, Tensor } from '../../src/weights/tensor.js';
 
@@ -19,11 +30,24 @@ function P(...parts: Part[]): Uint8Array {
   return Uint8Array.from(out);
 }
 const u32 = (n: number): number[] => [n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, (n >>> 24) & 0xff];
-const X = (s: string): number[] => { const b = new TextEncoder().encode(s); return [0x58, ...u32(b.length), ...b]; };
+const X = (s: string): number[] => {
+  const b = new TextEncoder().encode(s);
+  return [0x58, ...u32(b.length), ...b];
+};
 const G = (module: string, name: string): string => `c${module}\n${name}\n`;
 const PROTO2 = [0x80, 0x02];
-const MARK = 0x28, STOP = 0x2e, REDUCE = 0x52, BUILD = 0x62, TUPLE = 0x74, EMPTY_TUPLE = 0x29, EMPTY_DICT = 0x7d;
-const EMPTY_LIST = 0x5d, APPEND = 0x61, BINPERSID = 0x51, NEWFALSE = 0x89, SETITEM = 0x73;
+const MARK = 0x28,
+  STOP = 0x2e,
+  REDUCE = 0x52,
+  BUILD = 0x62,
+  TUPLE = 0x74,
+  EMPTY_TUPLE = 0x29,
+  EMPTY_DICT = 0x7d;
+const EMPTY_LIST = 0x5d,
+  APPEND = 0x61,
+  BINPERSID = 0x51,
+  NEWFALSE = 0x89,
+  SETITEM = 0x73;
 const K = (n: number): number[] => [0x4b, n];
 
 function fromHex(h: string): Uint8Array {
@@ -33,7 +57,11 @@ function fromHex(h: string): Uint8Array {
 /** Asserts `f` throws a PickleError whose message matches `re`. */
 function rejects(f: () => unknown, re: RegExp): void {
   let err: unknown;
-  try { f(); } catch (e) { err = e; }
+  try {
+    f();
+  } catch (e) {
+    err = e;
+  }
   expect(err, 'expected an error').toBeInstanceOf(PickleError);
   expect((err as Error).message).toMatch(re);
 }
@@ -48,13 +76,39 @@ function loader(table: Record<string, Uint8Array>): StorageLoader {
 }
 
 /** `_rebuild_tensor_v2(persistent(('storage', torch.<cls>, key, 'cpu', numel)), offset, size, stride, False, OrderedDict())`. */
-function tensorPickle(cls: string, key: string, numel: number, offset: number, size: number[], stride: number[]): Uint8Array {
+function tensorPickle(
+  cls: string,
+  key: string,
+  numel: number,
+  offset: number,
+  size: number[],
+  stride: number[],
+): Uint8Array {
   const ints = (xs: number[]): number[] => [MARK, ...xs.flatMap((x) => [0x4a, ...u32(x)]), TUPLE];
   return P(
-    PROTO2, G('torch._utils', '_rebuild_tensor_v2'), MARK,
-    MARK, X('storage'), G('torch', cls), X(key), X('cpu'), 0x4a, u32(numel), TUPLE, BINPERSID,
-    0x4a, u32(offset), ints(size), ints(stride), NEWFALSE, G('collections', 'OrderedDict'), EMPTY_TUPLE, REDUCE,
-    TUPLE, REDUCE, STOP,
+    PROTO2,
+    G('torch._utils', '_rebuild_tensor_v2'),
+    MARK,
+    MARK,
+    X('storage'),
+    G('torch', cls),
+    X(key),
+    X('cpu'),
+    0x4a,
+    u32(numel),
+    TUPLE,
+    BINPERSID,
+    0x4a,
+    u32(offset),
+    ints(size),
+    ints(stride),
+    NEWFALSE,
+    G('collections', 'OrderedDict'),
+    EMPTY_TUPLE,
+    REDUCE,
+    TUPLE,
+    REDUCE,
+    STOP,
   );
 }
 
@@ -68,7 +122,8 @@ const PY_PICKLES: Record<number, string> = {
   5: '800595cd000000000000007d94288c0161945d94284b014740040000000000008c0178944e8889658c0162944b014b0286948c027433944b014b024b0387948c02743494284b014b024b034b0474948c03626967948a090000000000000000408c046e626967948a090000000000000000c08c036e6567944afbffffff8c03693332944a6079feff8c0562797465739443026162948c0173948f94284b01908c02667394284b0391948c0165948c06c3a9f09f9880948c016694477ff00000000000008c066e6573746564947d9468035d945d946173752e',
 };
 // The same dict at protocol 2: bytes go through `_codecs.encode`, which is not allow-listed.
-const PY_PROTO2_BYTES = '80027d71002858010000006171015d7102284b0147400400000000000058010000007871034e88896558010000006271044b014b028671055802000000743371064b014b024b03877107580200000074347108284b014b024b034b047471095803000000626967710a8a0900000000000000004058040000006e626967710b8a090000000000000000c058030000006e6567710c4afbffffff5803000000693332710d4a6079feff58050000006279746573710e635f636f646563730a656e636f64650a710f58020000006162711058060000006c6174696e3171118671125271135801000000737114635f5f6275696c74696e5f5f0a7365740a71155d71164b0161857117527118580200000066737119635f5f6275696c74696e5f5f0a66726f7a656e7365740a711a5d711b4b036185711c52711d580100000065711e5806000000c3a9f09f9880711f5801000000667120477ff000000000000058060000006e657374656471217d712268035d71235d71246173752e';
+const PY_PROTO2_BYTES =
+  '80027d71002858010000006171015d7102284b0147400400000000000058010000007871034e88896558010000006271044b014b028671055802000000743371064b014b024b03877107580200000074347108284b014b024b034b047471095803000000626967710a8a0900000000000000004058040000006e626967710b8a090000000000000000c058030000006e6567710c4afbffffff5803000000693332710d4a6079feff58050000006279746573710e635f636f646563730a656e636f64650a710f58020000006162711058060000006c6174696e3171118671125271135801000000737114635f5f6275696c74696e5f5f0a7365740a71155d71164b0161857117527118580200000066737119635f5f6275696c74696e5f5f0a66726f7a656e7365740a711a5d711b4b036185711c52711d580100000065711e5806000000c3a9f09f9880711f5801000000667120477ff000000000000058060000006e657374656471217d712268035d71235d71246173752e';
 
 describe('unpickle: plain data from CPython', () => {
   for (const proto of [3, 4, 5]) {
@@ -76,7 +131,22 @@ describe('unpickle: plain data from CPython', () => {
       const d = unpickle(fromHex(PY_PICKLES[proto]!)) as Map<string, unknown>;
       expect(d).toBeInstanceOf(Map);
       expect(isPlainDict(d)).toBe(true);
-      expect([...d.keys()]).toEqual(['a', 'b', 't3', 't4', 'big', 'nbig', 'neg', 'i32', 'bytes', 's', 'fs', 'e', 'f', 'nested']);
+      expect([...d.keys()]).toEqual([
+        'a',
+        'b',
+        't3',
+        't4',
+        'big',
+        'nbig',
+        'neg',
+        'i32',
+        'bytes',
+        's',
+        'fs',
+        'e',
+        'f',
+        'nested',
+      ]);
       expect(d.get('a')).toEqual([1, 2.5, 'x', null, true, false]);
       expect(isTuple(d.get('a'))).toBe(false);
       expect(d.get('b')).toEqual([1, 2]);
@@ -101,8 +171,22 @@ describe('unpickle: plain data from CPython', () => {
   });
 
   it('decodes an argparse.Namespace (NEWOBJ + BUILD) into a plain object', () => {
-    const p = P(PROTO2, G('argparse', 'Namespace'), EMPTY_TUPLE, 0x81, EMPTY_DICT, X('lr'), 0x47,
-      [0x3f, 0xe3, 0x33, 0x33, 0x33, 0x33, 0x33, 0x33], SETITEM, X('__proto__'), K(1), SETITEM, BUILD, STOP);
+    const p = P(
+      PROTO2,
+      G('argparse', 'Namespace'),
+      EMPTY_TUPLE,
+      0x81,
+      EMPTY_DICT,
+      X('lr'),
+      0x47,
+      [0x3f, 0xe3, 0x33, 0x33, 0x33, 0x33, 0x33, 0x33],
+      SETITEM,
+      X('__proto__'),
+      K(1),
+      SETITEM,
+      BUILD,
+      STOP,
+    );
     const ns = unpickle(p) as Record<string, unknown>;
     expect(isNamespace(ns)).toBe(true);
     expect(ns.lr).toBe(0.6);
@@ -112,15 +196,41 @@ describe('unpickle: plain data from CPython', () => {
   });
 
   it('keeps OrderedDict attributes set by BUILD (torch _metadata) aside from the items', () => {
-    const p = P(PROTO2, G('collections', 'OrderedDict'), EMPTY_TUPLE, REDUCE, X('k'), K(7), SETITEM,
-      EMPTY_DICT, X('_metadata'), EMPTY_DICT, SETITEM, BUILD, STOP);
+    const p = P(
+      PROTO2,
+      G('collections', 'OrderedDict'),
+      EMPTY_TUPLE,
+      REDUCE,
+      X('k'),
+      K(7),
+      SETITEM,
+      EMPTY_DICT,
+      X('_metadata'),
+      EMPTY_DICT,
+      SETITEM,
+      BUILD,
+      STOP,
+    );
     const m = unpickle(p) as Map<string, unknown>;
     expect([...m]).toEqual([['k', 7]]);
     expect([...pyAttributes(m)!.keys()]).toEqual(['_metadata']);
   });
 
   it('resolves torch dtypes and torch.Size', () => {
-    const p = P(PROTO2, MARK, G('torch', 'float32'), G('torch', 'Size'), MARK, K(2), K(3), TUPLE, 0x85, REDUCE, TUPLE, STOP);
+    const p = P(
+      PROTO2,
+      MARK,
+      G('torch', 'float32'),
+      G('torch', 'Size'),
+      MARK,
+      K(2),
+      K(3),
+      TUPLE,
+      0x85,
+      REDUCE,
+      TUPLE,
+      STOP,
+    );
     const [dt, size] = unpickle(p) as [TorchDtype, number[]];
     expect(dt).toBeInstanceOf(TorchDtype);
     expect(dt.dtype).toBe('F32');
@@ -132,14 +242,18 @@ describe('unpickle: tensors', () => {
   const f32bytes = (xs: number[]): Uint8Array => new Uint8Array(Float32Array.from(xs).buffer);
 
   it('rebuilds a contiguous tensor at a storage offset', () => {
-    const t = unpickle(tensorPickle('FloatStorage', '0', 6, 2, [2, 2], [2, 1]), { loadStorage: loader({ 0: f32bytes([0, 1, 2, 3, 4, 5]) }) }) as Tensor;
+    const t = unpickle(tensorPickle('FloatStorage', '0', 6, 2, [2, 2], [2, 1]), {
+      loadStorage: loader({ 0: f32bytes([0, 1, 2, 3, 4, 5]) }),
+    }) as Tensor;
     expect(t.dtype).toBe('F32');
     expect(t.shape).toEqual([2, 2]);
     expect([...(t.data as Float32Array)]).toEqual([2, 3, 4, 5]);
   });
 
   it('copies a non-contiguous (transposed) tensor with its strides', () => {
-    const t = unpickle(tensorPickle('FloatStorage', '0', 6, 0, [3, 2], [1, 3]), { loadStorage: loader({ 0: f32bytes([0, 1, 2, 3, 4, 5]) }) }) as Tensor;
+    const t = unpickle(tensorPickle('FloatStorage', '0', 6, 0, [3, 2], [1, 3]), {
+      loadStorage: loader({ 0: f32bytes([0, 1, 2, 3, 4, 5]) }),
+    }) as Tensor;
     expect([...(t.data as Float32Array)]).toEqual([0, 3, 1, 4, 2, 5]);
   });
 
@@ -164,33 +278,74 @@ describe('unpickle: tensors', () => {
 
   it('shares one storage between tensors (views at different offsets)', () => {
     const one = (offset: number, size: number): Part[] => [
-      G('torch._utils', '_rebuild_tensor_v2'), MARK,
-      MARK, X('storage'), G('torch', 'FloatStorage'), X('0'), X('cpu'), K(6), TUPLE, BINPERSID,
-      K(offset), MARK, K(size), TUPLE, MARK, K(1), TUPLE, NEWFALSE, G('collections', 'OrderedDict'), EMPTY_TUPLE, REDUCE, TUPLE, REDUCE,
+      G('torch._utils', '_rebuild_tensor_v2'),
+      MARK,
+      MARK,
+      X('storage'),
+      G('torch', 'FloatStorage'),
+      X('0'),
+      X('cpu'),
+      K(6),
+      TUPLE,
+      BINPERSID,
+      K(offset),
+      MARK,
+      K(size),
+      TUPLE,
+      MARK,
+      K(1),
+      TUPLE,
+      NEWFALSE,
+      G('collections', 'OrderedDict'),
+      EMPTY_TUPLE,
+      REDUCE,
+      TUPLE,
+      REDUCE,
     ];
     let calls = 0;
     const p = P(PROTO2, MARK, ...one(0, 2), ...one(2, 4), TUPLE, STOP);
-    const [a, b] = unpickle(p, { loadStorage: (k) => { calls++; return loader({ 0: f32bytes([0, 1, 2, 3, 4, 5]) })(k, 'F32', 6, 'cpu'); } }) as Tensor[];
+    const [a, b] = unpickle(p, {
+      loadStorage: (k) => {
+        calls++;
+        return loader({ 0: f32bytes([0, 1, 2, 3, 4, 5]) })(k, 'F32', 6, 'cpu');
+      },
+    }) as Tensor[];
     expect(calls).toBe(1);
     expect([...(a!.data as Float32Array)]).toEqual([0, 1]);
     expect([...(b!.data as Float32Array)]).toEqual([2, 3, 4, 5]);
   });
 
   it('refuses a tensor reaching beyond its storage', () => {
-    rejects(() => unpickle(tensorPickle('FloatStorage', '0', 6, 3, [2, 2], [2, 1]), { loadStorage: loader({ 0: f32bytes([0, 1, 2, 3, 4, 5]) }) }),
-      /reaches element 6, beyond storage 0 of 6 elements/);
-    rejects(() => unpickle(tensorPickle('FloatStorage', '0', 6, 0, [4, 2], [1, 4]), { loadStorage: loader({ 0: f32bytes([0, 1, 2, 3, 4, 5]) }) }),
-      /beyond storage/);
+    rejects(
+      () =>
+        unpickle(tensorPickle('FloatStorage', '0', 6, 3, [2, 2], [2, 1]), {
+          loadStorage: loader({ 0: f32bytes([0, 1, 2, 3, 4, 5]) }),
+        }),
+      /reaches element 6, beyond storage 0 of 6 elements/,
+    );
+    rejects(
+      () =>
+        unpickle(tensorPickle('FloatStorage', '0', 6, 0, [4, 2], [1, 4]), {
+          loadStorage: loader({ 0: f32bytes([0, 1, 2, 3, 4, 5]) }),
+        }),
+      /beyond storage/,
+    );
   });
 
   it('refuses a storage record shorter than its declared element count', () => {
-    rejects(() => unpickle(tensorPickle('FloatStorage', '0', 100, 0, [2], [1]), { loadStorage: loader({ 0: f32bytes([0, 1]) }) }),
-      /storage 0 holds 8 bytes, but 100 F32 elements need 400/);
+    rejects(
+      () =>
+        unpickle(tensorPickle('FloatStorage', '0', 100, 0, [2], [1]), { loadStorage: loader({ 0: f32bytes([0, 1]) }) }),
+      /storage 0 holds 8 bytes, but 100 F32 elements need 400/,
+    );
   });
 
   it('refuses storages without a loader and non-storage persistent ids', () => {
     rejects(() => unpickle(tensorPickle('FloatStorage', '0', 2, 0, [2], [1])), /no storage loader/);
-    rejects(() => unpickle(P(PROTO2, X('evil'), BINPERSID, STOP)), /persistent id str is not a torch storage reference/);
+    rejects(
+      () => unpickle(P(PROTO2, X('evil'), BINPERSID, STOP)),
+      /persistent id str is not a torch storage reference/,
+    );
   });
 
   it('caps the bytes tensors may materialize (one storage re-used many times)', () => {
@@ -201,14 +356,21 @@ describe('unpickle: tensors', () => {
 
 describe('unpickle: hostile input', () => {
   it('refuses GLOBAL os.system + REDUCE before calling anything', () => {
-    rejects(() => unpickle(P(PROTO2, G('os', 'system'), X('echo pwned'), 0x85, REDUCE, STOP)),
-      /global 'os\.system' is not allowed \(repghost loads only tensors and plain data; re-save the file with torch\.save\(model\.state_dict\(\)\)\)/);
+    rejects(
+      () => unpickle(P(PROTO2, G('os', 'system'), X('echo pwned'), 0x85, REDUCE, STOP)),
+      /global 'os\.system' is not allowed \(repghost loads only tensors and plain data; re-save the file with torch\.save\(model\.state_dict\(\)\)\)/,
+    );
   });
 
   it('refuses builtins.eval and builtins.exec (GLOBAL and STACK_GLOBAL)', () => {
-    rejects(() => unpickle(P(PROTO2, G('builtins', 'eval'), X('1+1'), 0x85, REDUCE, STOP)), /'builtins\.eval' is not allowed/);
-    rejects(() => unpickle(P([0x80, 0x04], 0x8c, 8, 'builtins', 0x8c, 4, 'exec', 0x93, X('x'), 0x85, REDUCE, STOP)),
-      /'builtins\.exec' is not allowed/);
+    rejects(
+      () => unpickle(P(PROTO2, G('builtins', 'eval'), X('1+1'), 0x85, REDUCE, STOP)),
+      /'builtins\.eval' is not allowed/,
+    );
+    rejects(
+      () => unpickle(P([0x80, 0x04], 0x8c, 8, 'builtins', 0x8c, 4, 'exec', 0x93, X('x'), 0x85, REDUCE, STOP)),
+      /'builtins\.exec' is not allowed/,
+    );
     rejects(() => unpickle(P(PROTO2, G('torch', 'load'), STOP)), /'torch\.load' is not allowed/);
   });
 
@@ -219,8 +381,14 @@ describe('unpickle: hostile input', () => {
 
   it('refuses REDUCE, NEWOBJ and BUILD on anything not allow-listed', () => {
     rejects(() => unpickle(P(PROTO2, X('f'), EMPTY_TUPLE, REDUCE, STOP)), /REDUCE on str is not allowed/);
-    rejects(() => unpickle(P(PROTO2, G('torch', 'FloatStorage'), EMPTY_TUPLE, REDUCE, STOP)), /REDUCE on global 'torch\.FloatStorage' is not allowed/);
-    rejects(() => unpickle(P(PROTO2, G('torch', 'Size'), EMPTY_TUPLE, 0x81, STOP)), /creating an object of global 'torch\.Size' is not allowed/);
+    rejects(
+      () => unpickle(P(PROTO2, G('torch', 'FloatStorage'), EMPTY_TUPLE, REDUCE, STOP)),
+      /REDUCE on global 'torch\.FloatStorage' is not allowed/,
+    );
+    rejects(
+      () => unpickle(P(PROTO2, G('torch', 'Size'), EMPTY_TUPLE, 0x81, STOP)),
+      /creating an object of global 'torch\.Size' is not allowed/,
+    );
     rejects(() => unpickle(P(PROTO2, EMPTY_DICT, EMPTY_DICT, BUILD, STOP)), /BUILD on dict is not allowed/);
     rejects(() => unpickle(P(PROTO2, EMPTY_LIST, EMPTY_DICT, BUILD, STOP)), /BUILD on list is not allowed/);
     const withBuild = tensorPickle('FloatStorage', '0', 2, 0, [2], [1]);
@@ -277,9 +445,18 @@ describe('unpickle: hostile input', () => {
   });
 
   it('refuses lengths beyond the data', () => {
-    rejects(() => unpickle(P(PROTO2, 0x58, u32(0xfffffff0), 'abc', STOP)), /needs 4294967280 more bytes but only 4 remain/);
-    rejects(() => unpickle(P([0x80, 0x04], 0x8d, [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], STOP)), /more bytes/);
-    rejects(() => unpickle(P([0x80, 0x04], 0x95, [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f], STOP)), /frame of .* bytes exceeds/);
+    rejects(
+      () => unpickle(P(PROTO2, 0x58, u32(0xfffffff0), 'abc', STOP)),
+      /needs 4294967280 more bytes but only 4 remain/,
+    );
+    rejects(
+      () => unpickle(P([0x80, 0x04], 0x8d, [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], STOP)),
+      /more bytes/,
+    );
+    rejects(
+      () => unpickle(P([0x80, 0x04], 0x95, [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f], STOP)),
+      /frame of .* bytes exceeds/,
+    );
     rejects(() => unpickle(P(PROTO2, 0x42, u32(100), STOP)), /more bytes/);
     rejects(() => unpickle(P(PROTO2, 0x8b, u32(100000), STOP)), /integer of 100000 bytes is too large/);
   });
@@ -308,17 +485,44 @@ describe('pickleTorch (writer) round trip', () => {
       ['n', { dtype: 'I64', shape: [], data: BigInt64Array.of(7n) }],
       ['e', { dtype: 'F32', shape: [0, 4], data: new Float32Array(0) }],
     ]);
-    setPyAttributes(sd as Map<unknown, unknown>, new Map([['_metadata', new Map([['', plainDict(new Map([['version', 1]]))]])]]));
+    setPyAttributes(
+      sd,
+      new Map([['_metadata', new Map([['', plainDict(new Map([['version', 1]]))]])]]),
+    );
     const value = {
-      epoch: 3, arch: 'repghost.repghostnet_0_5x', state_dict: sd, metric: 66.948, lr: new PyFloat(1),
-      big: 2n ** 80n, neg: -(2 ** 40), flags: [true, false, null], shape: tuple(1, 2, 3, 4, 5), skipped: undefined,
-      optimizer: plainDict(new Map<unknown, unknown>([['state', new Map([[0, new Map([['momentum_buffer', sd.get('w')]])]])], ['param_groups', [{ params: [0] }]]])),
+      epoch: 3,
+      arch: 'repghost.repghostnet_0_5x',
+      state_dict: sd,
+      metric: 66.948,
+      lr: new PyFloat(1),
+      big: 2n ** 80n,
+      neg: -(2 ** 40),
+      flags: [true, false, null],
+      shape: tuple(1, 2, 3, 4, 5),
+      skipped: undefined,
+      optimizer: plainDict(
+        new Map<unknown, unknown>([
+          ['state', new Map([[0, new Map([['momentum_buffer', sd.get('w')]])]])],
+          ['param_groups', [{ params: [0] }]],
+        ]),
+      ),
     };
     const { pickle, storages } = pickleTorch(value);
     expect(storages.map((s) => s.key)).toEqual(['0', '1', '2']); // 'w' stored once though referenced twice
     const back = unpickle(pickle, { loadStorage: tables(storages) }) as Map<string, unknown>;
     expect(isPlainDict(back)).toBe(true);
-    expect([...back.keys()]).toEqual(['epoch', 'arch', 'state_dict', 'metric', 'lr', 'big', 'neg', 'flags', 'shape', 'optimizer']);
+    expect([...back.keys()]).toEqual([
+      'epoch',
+      'arch',
+      'state_dict',
+      'metric',
+      'lr',
+      'big',
+      'neg',
+      'flags',
+      'shape',
+      'optimizer',
+    ]);
     expect(back.get('lr')).toBe(1);
     expect(back.get('big')).toBe(2n ** 80n);
     expect(back.get('neg')).toBe(-(2 ** 40));
@@ -329,13 +533,30 @@ describe('pickleTorch (writer) round trip', () => {
     for (const [k, t] of sd) expect(sd2.get(k)).toEqual(t);
     expect([...pyAttributes(sd2 as Map<unknown, unknown>)!.keys()]).toEqual(['_metadata']);
     const opt = back.get('optimizer') as Map<string, unknown>;
-    const mb = ((opt.get('state') as Map<number, Map<string, Tensor>>).get(0)!).get('momentum_buffer')!;
+    const mb = (opt.get('state') as Map<number, Map<string, Tensor>>).get(0)!.get('momentum_buffer')!;
     expect(mb).toBe(sd2.get('w')); // memoized: the same object, as in Python
     expect((opt.get('param_groups') as Map<string, unknown>[])[0]!.get('params')).toEqual([0]);
   });
 
   it('writes ints at their smallest opcode and floats as BINFLOAT', () => {
-    for (const v of [0, 255, 256, 65535, 65536, -1, 2 ** 31 - 1, -(2 ** 31), 2 ** 31, 2 ** 53 - 1, -(2 ** 53 - 1), 2n ** 63n, -(2n ** 63n), 1.5, -0, NaN]) {
+    for (const v of [
+      0,
+      255,
+      256,
+      65535,
+      65536,
+      -1,
+      2 ** 31 - 1,
+      -(2 ** 31),
+      2 ** 31,
+      2 ** 53 - 1,
+      -(2 ** 53 - 1),
+      2n ** 63n,
+      -(2n ** 63n),
+      1.5,
+      -0,
+      NaN,
+    ]) {
       const back = unpickle(pickleTorch(v).pickle);
       if (typeof v === 'bigint') expect(back).toBe(v);
       else expect(Object.is(back, v)).toBe(true);
@@ -354,6 +575,8 @@ describe('pickleTorch (writer) round trip', () => {
     expect(() => pickleTorch(new Set([1]))).toThrow(/cannot write a Set/);
     expect(() => pickleTorch(new Float32Array(2))).toThrow(/wrap it in a Tensor/);
     expect(() => pickleTorch({ f: () => 1 })).toThrow(/cannot write a function/);
-    expect(() => pickleTorch({ dtype: 'F32', shape: [3], data: new Float32Array(2) })).toThrow(/shape \[3\] has 2 elements/);
+    expect(() => pickleTorch({ dtype: 'F32', shape: [3], data: new Float32Array(2) })).toThrow(
+      /shape \[3\] has 2 elements/,
+    );
   });
 });

@@ -47,7 +47,11 @@ function expectSameStateDict(a: Map<unknown, unknown>, b: Map<unknown, unknown>)
 
 function rejects(f: () => unknown, cls: new (...a: never[]) => Error, re: RegExp): void {
   let err: unknown;
-  try { f(); } catch (e) { err = e; }
+  try {
+    f();
+  } catch (e) {
+    err = e;
+  }
   expect(err, 'expected an error').toBeInstanceOf(cls);
   expect((err as Error).message).toMatch(re);
 }
@@ -69,7 +73,17 @@ describe('readPth on the golden files', () => {
     const ck = readPth(bytes) as Map<string, unknown>;
     const ms = performance.now() - t0;
     expect(ms).toBeLessThan(1000);
-    expect([...ck.keys()]).toEqual(['epoch', 'arch', 'state_dict', 'optimizer', 'version', 'args', 'amp_scaler', 'state_dict_ema', 'metric']);
+    expect([...ck.keys()]).toEqual([
+      'epoch',
+      'arch',
+      'state_dict',
+      'optimizer',
+      'version',
+      'args',
+      'amp_scaler',
+      'state_dict_ema',
+      'metric',
+    ]);
     expect(ck.get('epoch')).toBe(296);
     expect(ck.get('arch')).toBe('repghost.repghostnet_0_5x');
     expect(ck.get('version')).toBe(2);
@@ -89,7 +103,15 @@ describe('readPth on the golden files', () => {
     expect(isNamespace(args)).toBe(true);
     expect(args.model).toBe('repghost.repghostnet_0_5x');
     expect(args.lr).toBe(0.6);
-    expect(ck.get('amp_scaler')).toEqual(new Map<string, number>([['scale', 32768], ['growth_factor', 2], ['backoff_factor', 0.5], ['growth_interval', 2000], ['_growth_tracker', 1523]]));
+    expect(ck.get('amp_scaler')).toEqual(
+      new Map<string, number>([
+        ['scale', 32768],
+        ['growth_factor', 2],
+        ['backoff_factor', 0.5],
+        ['growth_interval', 2000],
+        ['_growth_tracker', 1523],
+      ]),
+    );
 
     const opt = ck.get('optimizer') as Map<string, unknown>;
     const groups = opt.get('param_groups') as Map<string, unknown>[];
@@ -97,7 +119,9 @@ describe('readPth on the golden files', () => {
     const nParams = groups.reduce((n, g) => n + (g.get('params') as number[]).length, 0);
     expect(state.size).toBe(nParams); // SGD momentum buffer per parameter
     // One F32 buffer per parameter: their sizes add up to the parameters' (BN running stats excluded).
-    const paramNumel = [...sd].filter(([k]) => !/running_|num_batches_tracked/.test(k)).reduce((n, [, t]) => n + t.data.length, 0);
+    const paramNumel = [...sd]
+      .filter(([k]) => !/running_|num_batches_tracked/.test(k))
+      .reduce((n, [, t]) => n + t.data.length, 0);
     const bufNumel = [...state.values()].reduce((n, s) => n + s.get('momentum_buffer')!.data.length, 0);
     expect(bufNumel).toBe(paramNumel);
   });
@@ -125,24 +149,43 @@ describe('writePth', () => {
     const original = readPth(golden('repghostnet_0_5x/checkpoint.pth')) as Map<string, unknown>;
     const again = readPth(writePth(original)) as Map<string, unknown>;
     expect([...again.keys()]).toEqual([...original.keys()]);
-    expectSameStateDict(original.get('state_dict') as Map<unknown, unknown>, again.get('state_dict') as Map<unknown, unknown>);
-    expectSameStateDict(original.get('state_dict_ema') as Map<unknown, unknown>, again.get('state_dict_ema') as Map<unknown, unknown>);
-    const metaA = pyAttributes(original.get('state_dict') as Map<unknown, unknown>)!.get('_metadata') as Map<unknown, unknown>;
-    const metaB = pyAttributes(again.get('state_dict') as Map<unknown, unknown>)!.get('_metadata') as Map<unknown, unknown>;
+    expectSameStateDict(
+      original.get('state_dict') as Map<unknown, unknown>,
+      again.get('state_dict') as Map<unknown, unknown>,
+    );
+    expectSameStateDict(
+      original.get('state_dict_ema') as Map<unknown, unknown>,
+      again.get('state_dict_ema') as Map<unknown, unknown>,
+    );
+    const metaA = pyAttributes(original.get('state_dict') as Map<unknown, unknown>)!.get('_metadata') as Map<
+      unknown,
+      unknown
+    >;
+    const metaB = pyAttributes(again.get('state_dict') as Map<unknown, unknown>)!.get('_metadata') as Map<
+      unknown,
+      unknown
+    >;
     expect([...metaB]).toEqual([...metaA]);
     for (const k of ['epoch', 'arch', 'version', 'metric', 'amp_scaler']) expect(again.get(k)).toEqual(original.get(k));
     // The Namespace is written as a plain dict (weights_only refuses argparse.Namespace).
-    expect(Object.fromEntries(again.get('args') as Map<string, unknown>)).toEqual({ ...(original.get('args') as object) });
+    expect(Object.fromEntries(again.get('args') as Map<string, unknown>)).toEqual({
+      ...(original.get('args') as object),
+    });
     const optA = original.get('optimizer') as Map<string, unknown>;
     const optB = again.get('optimizer') as Map<string, unknown>;
     expect(optB.get('param_groups')).toEqual(optA.get('param_groups'));
     const stA = optA.get('state') as Map<number, Map<string, Tensor>>;
     const stB = optB.get('state') as Map<number, Map<string, Tensor>>;
     expect([...stB.keys()]).toEqual([...stA.keys()]);
-    for (const [i, s] of stA) expect(sameBytes(stB.get(i)!.get('momentum_buffer')!, s.get('momentum_buffer')!), `buffer ${i}`).toBe(true);
+    for (const [i, s] of stA)
+      expect(sameBytes(stB.get(i)!.get('momentum_buffer')!, s.get('momentum_buffer')!), `buffer ${i}`).toBe(true);
   });
 
-  for (const file of ['repghostnet_1_0x/model.pth', 'repghostnet_repid_0_5x/model.pth', 'repghostnet_wo_0_5x/model.pth']) {
+  for (const file of [
+    'repghostnet_1_0x/model.pth',
+    'repghostnet_repid_0_5x/model.pth',
+    'repghostnet_wo_0_5x/model.pth',
+  ]) {
     it(`round-trips ${file} bit-identically`, () => {
       const sd = readPth(golden(file)) as StateDict;
       expectSameStateDict(sd, readPth(writePth(sd)) as StateDict);
@@ -177,16 +220,29 @@ describe('writePth', () => {
     expect(readPth(writePth(sd, { prefix: 'my_model' }))).toBeInstanceOf(Map);
   });
 
-  it.runIf(hasPython())('writes what torch.load(weights_only=True) accepts: only its opcodes and globals (checked by CPython)', () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'repghost-pth-'));
-    try {
-      const sd = readPth(golden('repghostnet_repid_0_5x/model.pth')) as StateDict;
-      const ck = { epoch: 3, arch: 'repghostnet_0_5x', state_dict: sd, state_dict_ema: sd, metric: 1.5, args: { lr: 0.1, model: 'x', betas: [0.9, 0.99] }, optimizer: { state: new Map([[0, { momentum_buffer: sd.get('conv_stem.weight') }]]), param_groups: [{ lr: 0.1, params: [0] }] } };
-      writeFileSync(path.join(dir, 'sd.pth'), writePth(sd));
-      writeFileSync(path.join(dir, 'ck.pth'), writePth(ck));
-      // A stand-in for torch's weights_only unpickler: CPython's Unpickler with the same
-      // opcode and global allow-lists, and tensors rebuilt from the zip records.
-      const script = `
+  it.runIf(hasPython())(
+    'writes what torch.load(weights_only=True) accepts: only its opcodes and globals (checked by CPython)',
+    () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'repghost-pth-'));
+      try {
+        const sd = readPth(golden('repghostnet_repid_0_5x/model.pth')) as StateDict;
+        const ck = {
+          epoch: 3,
+          arch: 'repghostnet_0_5x',
+          state_dict: sd,
+          state_dict_ema: sd,
+          metric: 1.5,
+          args: { lr: 0.1, model: 'x', betas: [0.9, 0.99] },
+          optimizer: {
+            state: new Map([[0, { momentum_buffer: sd.get('conv_stem.weight') }]]),
+            param_groups: [{ lr: 0.1, params: [0] }],
+          },
+        };
+        writeFileSync(path.join(dir, 'sd.pth'), writePth(sd));
+        writeFileSync(path.join(dir, 'ck.pth'), writePth(ck));
+        // A stand-in for torch's weights_only unpickler: CPython's Unpickler with the same
+        // opcode and global allow-lists, and tensors rebuilt from the zip records.
+        const script = `
 import collections, json, pickle, pickletools, sys, zipfile
 OPS = {'PROTO','STOP','MARK','EMPTY_DICT','EMPTY_LIST','EMPTY_TUPLE','TUPLE','TUPLE1','TUPLE2','TUPLE3','SETITEM','SETITEMS',
        'APPEND','APPENDS','BINPUT','LONG_BINPUT','BINGET','LONG_BINGET','BININT','BININT1','BININT2','LONG1','BINFLOAT',
@@ -227,26 +283,44 @@ for f in sys.argv[1:]:
         out['sd'] = sd_keys(obj)
 print(json.dumps(out))
 `;
-      const res = JSON.parse(execFileSync('python3', ['-c', script, path.join(dir, 'sd.pth'), path.join(dir, 'ck.pth')]).toString()) as {
-        sd: [string, number[], string][]; ck: { top: string[]; sd: unknown[]; ema_same: boolean; args: unknown; metric: number; epoch: number; opt_state_keys: unknown[] };
-      };
-      const expected = goldenKeys('repghostnet_repid_0_5x', 10).map(([k, s, d]) => [k, s, d === 'F32' ? 'FloatStorage' : 'LongStorage']);
-      expect(res.sd).toEqual(expected);
-      expect(res.ck.top).toEqual(['epoch', 'arch', 'state_dict', 'state_dict_ema', 'metric', 'args', 'optimizer']);
-      expect(res.ck.sd).toEqual(expected);
-      expect(res.ck.ema_same).toBe(true);
-      expect(res.ck.args).toEqual({ lr: 0.1, model: 'x', betas: [0.9, 0.99] });
-      expect(res.ck.metric).toBe(1.5);
-      expect(res.ck.epoch).toBe(3);
-      expect(res.ck.opt_state_keys).toEqual([0]);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+        const res = JSON.parse(
+          execFileSync('python3', ['-c', script, path.join(dir, 'sd.pth'), path.join(dir, 'ck.pth')]).toString(),
+        ) as {
+          sd: [string, number[], string][];
+          ck: {
+            top: string[];
+            sd: unknown[];
+            ema_same: boolean;
+            args: unknown;
+            metric: number;
+            epoch: number;
+            opt_state_keys: unknown[];
+          };
+        };
+        const expected = goldenKeys('repghostnet_repid_0_5x', 10).map(([k, s, d]) => [
+          k,
+          s,
+          d === 'F32' ? 'FloatStorage' : 'LongStorage',
+        ]);
+        expect(res.sd).toEqual(expected);
+        expect(res.ck.top).toEqual(['epoch', 'arch', 'state_dict', 'state_dict_ema', 'metric', 'args', 'optimizer']);
+        expect(res.ck.sd).toEqual(expected);
+        expect(res.ck.ema_same).toBe(true);
+        expect(res.ck.args).toEqual({ lr: 0.1, model: 'x', betas: [0.9, 0.99] });
+        expect(res.ck.metric).toBe(1.5);
+        expect(res.ck.epoch).toBe(3);
+        expect(res.ck.opt_state_keys).toEqual([0]);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });
 
 describe('readPth on bad input', () => {
-  const small = writePth(new Map<string, Tensor>([['w', { dtype: 'F32', shape: [4, 4], data: new Float32Array(16).fill(1) }]]));
+  const small = writePth(
+    new Map<string, Tensor>([['w', { dtype: 'F32', shape: [4, 4], data: new Float32Array(16).fill(1) }]]),
+  );
 
   it('refuses truncated files at several cut points (data, mid central directory, end records)', () => {
     const bytes = golden('repghostnet_1_0x/model.pth');
@@ -255,7 +329,11 @@ describe('readPth on bad input', () => {
     }
     for (let cut = 64; cut < small.length; cut += 97) {
       let err: unknown;
-      try { readPth(small.subarray(0, cut)); } catch (e) { err = e; }
+      try {
+        readPth(small.subarray(0, cut));
+      } catch (e) {
+        err = e;
+      }
       expect(err, `cut at ${cut}`).toBeInstanceOf(Error);
       expect((err as Error).message).toMatch(/truncated|corrupt/);
     }
@@ -264,25 +342,84 @@ describe('readPth on bad input', () => {
   it('refuses non-zip files and says what they look like', () => {
     const random = new Uint8Array(4096).map((_, i) => (i * 7919 + 13) & 0xff);
     rejects(() => readPth(random), PthError, /not a PyTorch checkpoint \(not a zip file\)/);
-    rejects(() => readPth(Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13)), PthError, /looks like a PNG image/);
-    rejects(() => readPth(new TextEncoder().encode('<!DOCTYPE html>\n<html><head><title>404</title></head></html>')), PthError, /HTML/);
+    rejects(
+      () => readPth(Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13)),
+      PthError,
+      /looks like a PNG image/,
+    );
+    rejects(
+      () => readPth(new TextEncoder().encode('<!DOCTYPE html>\n<html><head><title>404</title></head></html>')),
+      PthError,
+      /HTML/,
+    );
     rejects(() => readPth(new Uint8Array(0)), PthError, /empty file/);
     rejects(() => readPth(golden('repghostnet_norep_0_5x/model.safetensors')), PthError, /this is a safetensors file/);
-    rejects(() => readPth(writeZip([{ name: 'a/b.txt', data: new Uint8Array(3) }])), PthError, /no <folder>\/data\.pkl/);
+    rejects(
+      () => readPth(writeZip([{ name: 'a/b.txt', data: new Uint8Array(3) }])),
+      PthError,
+      /no <folder>\/data\.pkl/,
+    );
   });
 
   it('refuses legacy (pre-1.6) torch files with how to re-save them', () => {
     // torch.save(..., _use_new_zipfile_serialization=False) starts with the pickled magic number.
-    const legacy = Uint8Array.of(0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e);
+    const legacy = Uint8Array.of(
+      0x80,
+      0x02,
+      0x8a,
+      0x0a,
+      0x6c,
+      0xfc,
+      0x9c,
+      0x46,
+      0xf9,
+      0x20,
+      0x6a,
+      0xa8,
+      0x50,
+      0x19,
+      0x2e,
+    );
     rejects(() => readPth(legacy), PthError, /legacy .* torch\.save\(torch\.load\(f\), f2\)/);
     rejects(() => readPth(Uint8Array.of(0x80, 0x02, 0x7d, 0x2e)), PthError, /legacy/);
   });
 
   it('refuses hostile pickles inside a valid zip', () => {
-    const wrap = (pkl: number[]): Uint8Array => writeZip([{ name: 'archive/data.pkl', data: Uint8Array.from(pkl) }, { name: 'archive/version', data: new TextEncoder().encode('3\n') }]);
-    const os = [0x80, 0x02, ...new TextEncoder().encode('cos\nsystem\n'), 0x58, 2, 0, 0, 0, 0x6c, 0x73, 0x85, 0x52, 0x2e];
+    const wrap = (pkl: number[]): Uint8Array =>
+      writeZip([
+        { name: 'archive/data.pkl', data: Uint8Array.from(pkl) },
+        { name: 'archive/version', data: new TextEncoder().encode('3\n') },
+      ]);
+    const os = [
+      0x80,
+      0x02,
+      ...new TextEncoder().encode('cos\nsystem\n'),
+      0x58,
+      2,
+      0,
+      0,
+      0,
+      0x6c,
+      0x73,
+      0x85,
+      0x52,
+      0x2e,
+    ];
     rejects(() => readPth(wrap(os)), PickleError, /global 'os\.system' is not allowed/);
-    const eval_ = [0x80, 0x02, ...new TextEncoder().encode('cbuiltins\neval\n'), 0x58, 1, 0, 0, 0, 0x31, 0x85, 0x52, 0x2e];
+    const eval_ = [
+      0x80,
+      0x02,
+      ...new TextEncoder().encode('cbuiltins\neval\n'),
+      0x58,
+      1,
+      0,
+      0,
+      0,
+      0x31,
+      0x85,
+      0x52,
+      0x2e,
+    ];
     rejects(() => readPth(wrap(eval_)), PickleError, /'builtins\.eval' is not allowed/);
   });
 
@@ -291,7 +428,10 @@ describe('readPth on bad input', () => {
       // Re-pack `small`'s records, optionally dropping the storage or patching the pickle.
       const pkl = pklFrom.slice();
       patch?.(pkl);
-      const entries = [{ name: 'archive/data.pkl', data: pkl }, { name: 'archive/version', data: new TextEncoder().encode('3\n') }];
+      const entries = [
+        { name: 'archive/data.pkl', data: pkl },
+        { name: 'archive/version', data: new TextEncoder().encode('3\n') },
+      ];
       if (!dropStorage) entries.push({ name: 'archive/data/0', data: new Uint8Array(64) });
       return writeZip(entries);
     };
@@ -299,7 +439,16 @@ describe('readPth on bad input', () => {
     rejects(() => readPth(zip(pkl, true)), PthError, /references storage '0' .* has no record archive\/data\/0/);
     // The pickle's tensor size (4, 4) at offset 0 fits 16 floats = 64 bytes; patch the offset BININT1 0 -> 1.
     const offsetAt = findOffsetOpcode(pkl);
-    rejects(() => readPth(zip(pkl, false, (p) => { p[offsetAt + 1] = 1; })), PickleError, /beyond storage 0 of 16 elements/);
+    rejects(
+      () =>
+        readPth(
+          zip(pkl, false, (p) => {
+            p[offsetAt + 1] = 1;
+          }),
+        ),
+      PickleError,
+      /beyond storage 0 of 16 elements/,
+    );
   });
 
   it('refuses TorchScript archives with what to do instead', () => {

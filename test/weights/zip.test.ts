@@ -20,7 +20,11 @@ function hasPython(): boolean {
 /** Asserts `f` throws a ZipError whose message matches `re`. */
 function rejects(f: () => unknown, re: RegExp): void {
   let err: unknown;
-  try { f(); } catch (e) { err = e; }
+  try {
+    f();
+  } catch (e) {
+    err = e;
+  }
   expect(err, 'expected an error').toBeInstanceOf(ZipError);
   expect((err as Error).message).toMatch(re);
 }
@@ -76,7 +80,13 @@ describe('writeZip', () => {
   });
 
   it('writes and reads ZIP64 records', () => {
-    const z = writeZip([{ name: 'a', data: enc.encode('x') }, { name: 'b/c', data: new Uint8Array(300).fill(7) }], { forceZip64: true });
+    const z = writeZip(
+      [
+        { name: 'a', data: enc.encode('x') },
+        { name: 'b/c', data: new Uint8Array(300).fill(7) },
+      ],
+      { forceZip64: true },
+    );
     const zip = readZip(z, { verifyCrc: true });
     expect(zip.read('a')).toEqual(enc.encode('x'));
     expect(zip.read('b/c')).toEqual(new Uint8Array(300).fill(7));
@@ -84,21 +94,34 @@ describe('writeZip', () => {
 
   it('is deterministic and refuses duplicate names', () => {
     expect(sample()).toEqual(sample());
-    expect(() => writeZip([{ name: 'a', data: new Uint8Array(1) }, { name: 'a', data: new Uint8Array(1) }])).toThrow(/duplicate entry a/);
+    expect(() =>
+      writeZip([
+        { name: 'a', data: new Uint8Array(1) },
+        { name: 'a', data: new Uint8Array(1) },
+      ]),
+    ).toThrow(/duplicate entry a/);
   });
 
   it.runIf(hasPython())("is read by CPython's zipfile (CRC checked), plain and ZIP64", () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'repghost-zip-'));
     try {
-      const files = { plain: sample(), z64: writeZip([{ name: 'x/y', data: enc.encode('hello') }], { forceZip64: true }) };
+      const files = {
+        plain: sample(),
+        z64: writeZip([{ name: 'x/y', data: enc.encode('hello') }], { forceZip64: true }),
+      };
       for (const [n, b] of Object.entries(files)) writeFileSync(path.join(dir, `${n}.zip`), b);
-      const out = execFileSync('python3', ['-c', `
+      const out = execFileSync('python3', [
+        '-c',
+        `
 import sys, zipfile
 for f in sys.argv[1:]:
     z = zipfile.ZipFile(f)
     assert z.testzip() is None
     print(f.split('/')[-1], ','.join(z.namelist()), sum(len(z.read(n)) for n in z.namelist()))
-`, path.join(dir, 'plain.zip'), path.join(dir, 'z64.zip')]).toString();
+`,
+        path.join(dir, 'plain.zip'),
+        path.join(dir, 'z64.zip'),
+      ]).toString();
       expect(out.trim().split('\n')).toEqual([
         'plain.zip archive/data.pkl,archive/data/0,archive/empty,archive/version 1014',
         'z64.zip x/y 5',
@@ -114,8 +137,10 @@ describe('readZip on bad input', () => {
     const z = sample();
     const eocd = z.length - 22;
     for (const cut of [0, 10, 100, 1100, eocd - 40, eocd - 5, eocd, eocd + 10, z.length - 1]) {
-      rejects(() => { const zip = readZip(z.subarray(0, cut)); for (const n of zip.entries.keys()) zip.read(n); },
-        /truncated|too short|corrupt/);
+      rejects(() => {
+        const zip = readZip(z.subarray(0, cut));
+        for (const n of zip.entries.keys()) zip.read(n);
+      }, /truncated|too short|corrupt/);
     }
   });
 
@@ -128,12 +153,18 @@ describe('readZip on bad input', () => {
 
   it('refuses non-zip input quickly (the backwards scan is bounded)', () => {
     const random = new Uint8Array(1 << 20);
-    for (let i = 0, x = 12345; i < random.length; i++) { x = (x * 1103515245 + 12345) >>> 0; random[i] = x >>> 24; }
+    for (let i = 0, x = 12345; i < random.length; i++) {
+      x = (x * 1103515245 + 12345) >>> 0;
+      random[i] = x >>> 24;
+    }
     random[0] = 0; // make sure no accidental local-header signature
     const t0 = performance.now();
     rejects(() => readZip(random), /not a zip file/);
     expect(performance.now() - t0).toBeLessThan(1000);
-    rejects(() => readZip(Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, ...new Uint8Array(100))), /not a zip file/);
+    rejects(
+      () => readZip(Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, ...new Uint8Array(100))),
+      /not a zip file/,
+    );
     rejects(() => readZip(enc.encode('<!DOCTYPE html><html><body>Not found</body></html>')), /not a zip file/);
     rejects(() => readZip(new Uint8Array(3)), /too short/);
   });
@@ -150,14 +181,49 @@ describe('readZip on bad input', () => {
   it('refuses directories whose counts, offsets or sizes point outside the file', () => {
     const base = sample();
     const eocd = base.length - 22;
-    const patch = (f: (v: DataView) => void): Uint8Array => { const z = base.slice(); f(new DataView(z.buffer)); return z; };
-    rejects(() => readZip(patch((v) => { v.setUint16(eocd + 10, 60000, true); v.setUint16(eocd + 8, 60000, true); })), /claims 60000 entries/);
+    const patch = (f: (v: DataView) => void): Uint8Array => {
+      const z = base.slice();
+      f(new DataView(z.buffer));
+      return z;
+    };
+    rejects(
+      () =>
+        readZip(
+          patch((v) => {
+            v.setUint16(eocd + 10, 60000, true);
+            v.setUint16(eocd + 8, 60000, true);
+          }),
+        ),
+      /claims 60000 entries/,
+    );
     rejects(() => readZip(patch((v) => v.setUint32(eocd + 16, 0x7fffffff, true))), /runs past/);
-    rejects(() => readZip(patch((v) => v.setUint32(eocd + 16, 0xffffffff, true))), /needs ZIP64 records but has no ZIP64 locator/);
+    rejects(
+      () => readZip(patch((v) => v.setUint32(eocd + 16, 0xffffffff, true))),
+      /needs ZIP64 records but has no ZIP64 locator/,
+    );
     const cd = new DataView(base.buffer).getUint32(eocd + 16, true);
-    rejects(() => readZip(patch((v) => v.setUint32(cd + 42, 5, true))).read('archive/data.pkl'), /local header at offset 5 is missing/);
-    rejects(() => readZip(patch((v) => { v.setUint32(cd + 20, 1e9, true); v.setUint32(cd + 24, 1e9, true); })).read('archive/data.pkl'), /runs past the central directory/);
-    rejects(() => readZip(patch((v) => v.setUint32(cd + 16, 1, true)), { verifyCrc: true }).read('archive/data.pkl'), /CRC32 mismatch/);
+    rejects(
+      () => readZip(patch((v) => v.setUint32(cd + 42, 5, true))).read('archive/data.pkl'),
+      /local header at offset 5 is missing/,
+    );
+    rejects(
+      () =>
+        readZip(
+          patch((v) => {
+            v.setUint32(cd + 20, 1e9, true);
+            v.setUint32(cd + 24, 1e9, true);
+          }),
+        ).read('archive/data.pkl'),
+      /runs past the central directory/,
+    );
+    rejects(
+      () =>
+        readZip(
+          patch((v) => v.setUint32(cd + 16, 1, true)),
+          { verifyCrc: true },
+        ).read('archive/data.pkl'),
+      /CRC32 mismatch/,
+    );
     rejects(() => readZip(base).read('nope'), /no entry named nope/);
   });
 

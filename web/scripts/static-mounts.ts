@@ -32,9 +32,17 @@ export interface Mount {
 
 /** Content types the browser insists on (module scripts and streaming wasm compilation). */
 export const MIME: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript', '.css': 'text/css',
-  '.wasm': 'application/wasm', '.json': 'application/json', '.png': 'image/png', '.jpg': 'image/jpeg',
-  '.svg': 'image/svg+xml', '.safetensors': 'application/octet-stream', '.onnx': 'application/octet-stream',
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript',
+  '.mjs': 'text/javascript',
+  '.css': 'text/css',
+  '.wasm': 'application/wasm',
+  '.json': 'application/json',
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.svg': 'image/svg+xml',
+  '.safetensors': 'application/octet-stream',
+  '.onnx': 'application/octet-stream',
 };
 
 function listFiles(dir: string, rel = ''): string[] {
@@ -92,13 +100,15 @@ export function staticMounts(mounts: Mount[]): Plugin {
     writeBundle() {
       for (const m of mounts) {
         const files = mountFiles(m);
-        if (files.length === 0) config.logger.warn(`static mount ${m.urlPrefix}: ${m.dir} is missing; the page will report it`);
+        if (files.length === 0)
+          config.logger.warn(`static mount ${m.urlPrefix}: ${m.dir} is missing; the page will report it`);
         for (const f of files) {
           const dest = path.join(config.build.outDir, m.urlPrefix, f);
           mkdirSync(path.dirname(dest), { recursive: true });
           copyFileSync(path.join(m.dir, f), dest);
         }
-        if (m.index && files.length > 0) writeFileSync(path.join(config.build.outDir, m.urlPrefix, 'index.json'), JSON.stringify(files));
+        if (m.index && files.length > 0)
+          writeFileSync(path.join(config.build.outDir, m.urlPrefix, 'index.json'), JSON.stringify(files));
       }
     },
   };

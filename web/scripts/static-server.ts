@@ -17,7 +17,7 @@ export interface StaticServer {
 }
 
 /** Serves `root` (and `extra` files by URL path, e.g. '/bench/model.onnx') on 127.0.0.1. */
-export async function serveStatic(root: string, extra: Map<string, Uint8Array> = new Map()): Promise<StaticServer> {
+export async function serveStatic(root: string, extra = new Map<string, Uint8Array>()): Promise<StaticServer> {
   const base = path.resolve(root);
   const server: Server = createServer((req, res) => {
     const url = decodeURIComponent((req.url ?? '/').split('?')[0]!);
@@ -25,7 +25,10 @@ export async function serveStatic(root: string, extra: Map<string, Uint8Array> =
     res.setHeader('Cache-Control', 'no-store');
     const mem = extra.get(url);
     if (mem) {
-      res.writeHead(200, { 'Content-Type': MIME[path.extname(url)] ?? 'application/octet-stream', 'Content-Length': mem.length });
+      res.writeHead(200, {
+        'Content-Type': MIME[path.extname(url)] ?? 'application/octet-stream',
+        'Content-Length': mem.length,
+      });
       res.end(mem);
       return;
     }
@@ -35,7 +38,10 @@ export async function serveStatic(root: string, extra: Map<string, Uint8Array> =
       res.end('not found');
       return;
     }
-    res.writeHead(200, { 'Content-Type': MIME[path.extname(file)] ?? 'application/octet-stream', 'Content-Length': statSync(file).size });
+    res.writeHead(200, {
+      'Content-Type': MIME[path.extname(file)] ?? 'application/octet-stream',
+      'Content-Length': statSync(file).size,
+    });
     createReadStream(file).pipe(res);
   });
   await new Promise<void>((resolve, reject) => {
@@ -45,9 +51,10 @@ export async function serveStatic(root: string, extra: Map<string, Uint8Array> =
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}/`,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

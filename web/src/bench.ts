@@ -10,7 +10,8 @@ const threads = Number(new URLSearchParams(location.search).get('threads') ?? '1
 const probes = new Map<string, LatencyProbe>();
 let web: Promise<WebOrt> | null = null;
 
-const ort = () => (web ??= loadOrtWeb({ backend: 'wasm', numThreads: threads, wasmPaths: new URL('ort/', document.baseURI).href }));
+const ort = () =>
+  (web ??= loadOrtWeb({ backend: 'wasm', numThreads: threads, wasmPaths: new URL('ort/', document.baseURI).href }));
 
 function probe(name: string): LatencyProbe {
   const p = probes.get(name);
@@ -26,7 +27,10 @@ function probe(name: string): LatencyProbe {
   },
   async load(name: string, url: string, size: number) {
     const w = await ort();
-    probes.set(name, new LatencyProbe(await OrtEngine.create(w.ort, await readBytes(url, 'model'), w.sessionOptions), size));
+    probes.set(
+      name,
+      new LatencyProbe(await OrtEngine.create(w.ort, await readBytes(url, 'model'), w.sessionOptions), size),
+    );
   },
   warm: (name: string, o: WarmupOptions) => probe(name).warm(o),
   time: (name: string, runs: number) => probe(name).time(runs),

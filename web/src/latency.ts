@@ -36,7 +36,13 @@ function percentile(sorted: readonly number[], p: number): number {
 /** Median, min and p10/p90 of a list of run times. */
 export function summarize(times: readonly number[]): LatencySummary {
   const sorted = [...times].sort((a, b) => a - b);
-  return { times: [...times], median: median(times), min: sorted[0]!, p10: percentile(sorted, 0.1), p90: percentile(sorted, 0.9) };
+  return {
+    times: [...times],
+    median: median(times),
+    min: sorted[0]!,
+    p10: percentile(sorted, 0.1),
+    p90: percentile(sorted, 0.9),
+  };
 }
 
 /** Deterministic input in [-2, 2) (an LCG: every runtime sees the same numbers). */
@@ -54,7 +60,10 @@ export function benchInput(n: number): Float32Array {
 export class LatencyProbe {
   private readonly x: Float32Array;
 
-  constructor(private readonly engine: OrtEngine, private readonly size: number) {
+  constructor(
+    private readonly engine: OrtEngine,
+    private readonly size: number,
+  ) {
     this.x = benchInput(3 * size * size);
   }
 

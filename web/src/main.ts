@@ -5,12 +5,30 @@
  * as the library's one-line message) never leaves the page half-updated.
  */
 import {
-  chooseBackend, decodeImageBlob, loadOrtWeb, modelNames, readBytes, resolveModelName,
-  type BackendChoice, type Interpolation, type RgbImage, type WebBackend, type WebOrt,
+  chooseBackend,
+  decodeImageBlob,
+  loadOrtWeb,
+  modelNames,
+  readBytes,
+  resolveModelName,
+  type BackendChoice,
+  type Interpolation,
+  type RgbImage,
+  type WebBackend,
+  type WebOrt,
 } from '../../src/browser/index.js';
+import { fetchPretrained } from '../../src/hub/browser.js';
+import { pretrainedModels } from '../../src/hub/registry.js';
 import { drawPad } from './draw.js';
+import { makeFormats, type FormatRow } from './formats.js';
 import { PageModel, type Classification } from './page-model.js';
-import { FASHION_DEFAULTS, fashionPipeline, imagenetPipeline, type FashionConfig, type InvertMode } from './pipelines.js';
+import {
+  FASHION_DEFAULTS,
+  fashionPipeline,
+  imagenetPipeline,
+  type FashionConfig,
+  type InvertMode,
+} from './pipelines.js';
 import { $, clearError, errorMessage, millions, ms, paintRgb, renderTopk, showError } from './view.js';
 import { hook, recordError, recordResult } from './test-hook.js';
 
@@ -18,12 +36,22 @@ type ModelSlot = 'fashion' | 'custom';
 
 const MODELS_URL = new URL('models/fashion-mnist/', document.baseURI);
 const ORT_URL = new URL('ort/', document.baseURI).href;
+/**
+ * Timed runs per form of each classification (`?runs=N`, 1-50, default 7). A slow backend
+ * (WebGPU on a software adapter, as the WebGPU test runs it) can ask for fewer.
+ */
+/** Hub mirror for the published weights (`?hub=<url>`; default the Hugging Face hub). */
+const HUB_ENDPOINT = new URLSearchParams(location.search).get('hub') ?? undefined;
+const LATENCY_RUNS = Math.min(
+  50,
+  Math.max(1, Math.trunc(Number(new URLSearchParams(location.search).get('runs'))) || 7),
+);
 
 const state = {
   web: null as WebOrt | null,
   choice: null as BackendChoice | null,
   fashion: null as PageModel | null,
-  fashionConfig: FASHION_DEFAULTS as FashionConfig,
+  fashionConfig: FASHION_DEFAULTS,
   custom: null as PageModel | null,
   customFile: null as { name: string; bytes: Uint8Array } | null,
   active: 'fashion' as ModelSlot,
@@ -82,7 +110,9 @@ function runtimeLabel(): string {
   const { web } = state;
   if (!web) return 'not started';
   const threads = `${web.threads} thread${web.threads > 1 ? 's' : ''}`;
-  return web.backend === 'webgpu' ? `WebGPU (CPU ops: wasm, ${threads})` : `wasm · ${threads}${crossOriginIsolated ? '' : ' (page not cross-origin isolated)'}`;
+  return web.backend === 'webgpu'
+    ? `WebGPU (CPU ops: wasm, ${threads})`
+    : `wasm · ${threads}${crossOriginIsolated ? '' : ' (page not cross-origin isolated)'}`;
 }
 
 function renderRuntime(): void {
@@ -115,7 +145,9 @@ async function loadFashion(): Promise<void> {
   let bytes: Uint8Array;
   try {
     [meta, labels, bytes] = await Promise.all([
-      readBytes(new URL('meta.json', MODELS_URL).href, 'model metadata').then((b) => JSON.parse(new TextDecoder().decode(b))),
+      readBytes(new URL('meta.json', MODELS_URL).href, 'model metadata').then((b) =>
+        JSON.parse(new TextDecoder().decode(b)),
+      ),
       readBytes(new URL('labels.json', MODELS_URL).href, 'labels').then((b) => JSON.parse(new TextDecoder().decode(b))),
       readBytes(new URL('model.safetensors', MODELS_URL).href, 'model'),
     ]);
@@ -129,7 +161,13 @@ async function loadFashion(): Promise<void> {
   // meta.json names the architecture when the weights file does not (keys alone cannot
   // tell 0.5x from its ablations).
   const arch = [meta.model, meta.arch].find((v): v is string => typeof v === 'string' && isModelName(v));
-  const model = await PageModel.create(web, bytes, { ...(arch ? { model: arch } : {}), ema: false, fileName: 'model.safetensors' }, fashionPipeline(state.fashionConfig, invert), labels);
+  const model = await PageModel.create(
+    web,
+    bytes,
+    { ...(arch ? { model: arch } : {}), ema: false, fileName: 'model.safetensors' },
+    fashionPipeline(state.fashionConfig, invert),
+    labels,
+  );
   state.fashion = model;
   const top1 = [meta.test_top1, meta.top1].find((v): v is number => typeof v === 'number');
   const acc = top1 !== undefined ? `, test top-1 ${top1.toFixed(2)} %` : '';
@@ -149,8 +187,11 @@ function isModelName(name: string): boolean {
 
 /** Reads the preprocessing fields of meta.json, keeping the recipe's values for any it lacks. */
 function fashionConfigFrom(meta: Record<string, unknown>): FashionConfig {
-  const p = [meta.input, meta.preprocessing, meta.preprocess].find((v) => typeof v === 'object' && v !== null) as Record<string, unknown> | undefined ?? {};
-  const num = (v: unknown, d: number) => (typeof v === 'number' && Number.isFinite(v) ? v : Array.isArray(v) && typeof v[0] === 'number' ? v[0] : d);
+  const p =
+    ([meta.input, meta.preprocessing, meta.preprocess].find((v) => typeof v === 'object' && v !== null) as
+      Record<string, unknown> | undefined) ?? {};
+  const num = (v: unknown, d: number) =>
+    typeof v === 'number' && Number.isFinite(v) ? v : Array.isArray(v) && typeof v[0] === 'number' ? v[0] : d;
   return {
     sourceSize: num(p.sourceSize ?? p.source_size, FASHION_DEFAULTS.sourceSize),
     size: num(p.size ?? p.inputSize ?? p.input_size, FASHION_DEFAULTS.size),
@@ -162,7 +203,9 @@ function fashionConfigFrom(meta: Record<string, unknown>): FashionConfig {
 async function loadSamples(): Promise<void> {
   let files: string[];
   try {
-    files = JSON.parse(new TextDecoder().decode(await readBytes(new URL('index.json', MODELS_URL).href, 'sample list')));
+    files = JSON.parse(
+      new TextDecoder().decode(await readBytes(new URL('index.json', MODELS_URL).href, 'sample list')),
+    );
   } catch {
     return; // no samples: the page works without them
   }
@@ -176,17 +219,19 @@ async function loadSamples(): Promise<void> {
     img.src = new URL(f, MODELS_URL).href;
     img.alt = name;
     b.append(img);
-    b.addEventListener('click', () => enqueue('sample', async () => {
-      selectSlot('fashion');
-      await setImage(await readBytes(img.src, 'sample'), name);
-    }));
+    b.addEventListener('click', () =>
+      enqueue('sample', async () => {
+        selectSlot('fashion');
+        await setImage(await readBytes(img.src, 'sample'), name);
+      }),
+    );
     box.append(b);
   }
 }
 
 function customRequest() {
   const model = ($('ckpt-model') as HTMLSelectElement).value;
-  const ema = (document.querySelector('input[name=ckpt-ema]:checked') as HTMLInputElement).value === 'ema';
+  const ema = (document.querySelector('input[name=ckpt-ema]:checked')!).value === 'ema';
   const interp = ($('ckpt-interp') as HTMLSelectElement).value as Interpolation;
   return { model: model || undefined, ema, interp };
 }
@@ -200,7 +245,12 @@ async function loadCustom(): Promise<void> {
   status.classList.remove('bad');
   let model: PageModel;
   try {
-    model = await PageModel.create(state.web!, file.bytes, { ...(name ? { model: name } : {}), ema, fileName: file.name }, imagenetPipeline(interp));
+    model = await PageModel.create(
+      state.web!,
+      file.bytes,
+      { ...(name ? { model: name } : {}), ema, fileName: file.name },
+      imagenetPipeline(interp),
+    );
   } catch (e) {
     // The previous model (if any) stays loaded and active.
     const msg = pageWording(errorMessage(e));
@@ -211,10 +261,73 @@ async function loadCustom(): Promise<void> {
   await state.custom?.dispose();
   state.custom = model;
   const meta = model.loaded.meta;
-  const weights = meta.source === 'timm-checkpoint' ? `, ${ema ? 'EMA' : 'raw'} weights${meta.epoch !== undefined ? ` of epoch ${meta.epoch}` : ''}` : '';
+  const weights =
+    meta.source === 'timm-checkpoint'
+      ? `, ${ema ? 'EMA' : 'raw'} weights${meta.epoch !== undefined ? ` of epoch ${meta.epoch}` : ''}`
+      : '';
   status.textContent = `${file.name}: ${describeModel(model, weights)}`;
   selectSlot('custom');
   await classifyCurrent();
+}
+
+async function loadPretrained(): Promise<void> {
+  const name = ($('pretrained-model') as HTMLSelectElement).value;
+  const status = $('pretrained-status');
+  status.textContent = `Fetching ${name}…`;
+  const r = await fetchPretrained(name, {
+    ...(HUB_ENDPOINT ? { hfEndpoint: HUB_ENDPOINT } : {}),
+    onProgress: ({ received, total }) => {
+      status.textContent = `Fetching ${name}: ${(received / 1e6).toFixed(1)}${total ? ` of ${(total / 1e6).toFixed(1)}` : ''} MB…`;
+    },
+  });
+  status.textContent = `${r.model}: ${(r.bytes.length / 1e6).toFixed(1)} MB ${r.fromCache ? 'from the browser cache' : `downloaded from ${new URL(r.url).host}`}, sha256 ${r.sha256.slice(0, 12)}…; ImageNet top-1 ${r.top1} % (official).`;
+  hook.pretrained = { model: r.model, fromCache: r.fromCache, bytes: r.bytes.length };
+  // The weights' own settings: the model, raw vs EMA, and the resize they were evaluated with.
+  ($('ckpt-model') as HTMLSelectElement).value = r.model;
+  (document.querySelector(`input[name=ckpt-ema][value=${r.ema ? 'ema' : 'raw'}]`)!).checked = true;
+  ($('ckpt-interp') as HTMLSelectElement).value = r.preprocess.interpolation;
+  state.customFile = { name: new URL(r.url).pathname.split('/').pop() ?? `${r.model}.safetensors`, bytes: r.bytes };
+  await loadCustom();
+}
+
+let formatUrls: string[] = [];
+
+async function makeDeployFiles(): Promise<void> {
+  const model = activeModel();
+  if (!model) throw new Error('load a model first');
+  if (!state.image) throw new Error('choose an image first: the files are timed on it');
+  const { input } = model.pipeline.prepare(state.image.rgb);
+  const rows: FormatRow[] = await makeFormats(model.web, model.graphs.deploy, input, model.pipeline.size, LATENCY_RUNS);
+  for (const u of formatUrls) URL.revokeObjectURL(u);
+  formatUrls = rows.map((r) => r.url);
+  const body = ($('formats') as HTMLTableElement).tBodies[0]!;
+  body.replaceChildren(
+    ...rows.map((r) => {
+      const tr = document.createElement('tr');
+      const label = r.precision === 'fp32' ? 'float32' : `${r.precision} weights`;
+      const share = r.precision === 'fp32' ? '' : ` (${((100 * r.bytes) / rows[0]!.bytes).toFixed(0)} %)`;
+      const cells = [
+        label,
+        `${(r.bytes / 1e6).toFixed(2)} MB${share}`,
+        ms(r.latencyMs),
+        r.precision === 'fp32' ? '–' : r.maxDiff.toExponential(1),
+      ];
+      for (const c of cells) {
+        const td = document.createElement('td');
+        td.textContent = c;
+        tr.append(td);
+      }
+      const a = document.createElement('a');
+      a.href = r.url;
+      a.download = `${model.loaded.spec.name}-${r.precision}.onnx`;
+      a.textContent = 'download';
+      const td = document.createElement('td');
+      td.append(a);
+      tr.append(td);
+      return tr;
+    }),
+  );
+  hook.formats = rows.map(({ precision, bytes, latencyMs, maxDiff }) => ({ precision, bytes, latencyMs, maxDiff }));
 }
 
 // ---- images and classification -----------------------------------------------------------
@@ -235,9 +348,13 @@ async function classifyCurrent(): Promise<void> {
   const model = activeModel();
   if (!state.image) return;
   if (!model) {
-    throw new Error(state.active === 'custom' ? 'load a checkpoint first (step 1), or switch to the Fashion-MNIST model' : 'the shipped Fashion-MNIST model is not loaded');
+    throw new Error(
+      state.active === 'custom'
+        ? 'load a checkpoint first (step 1), or switch to the Fashion-MNIST model'
+        : 'the shipped Fashion-MNIST model is not loaded',
+    );
   }
-  const r = await model.classify(state.image.rgb, 5);
+  const r = await model.classify(state.image.rgb, 5, LATENCY_RUNS);
   renderResult(model, r);
   recordResult(state.active, model, r, state.image.name);
 }
@@ -271,7 +388,9 @@ function selectSlot(slot: ModelSlot): void {
 }
 
 function wire(): void {
-  $('error').querySelector('.close')!.addEventListener('click', () => clearError($('error')));
+  $('error')
+    .querySelector('.close')!
+    .addEventListener('click', () => clearError($('error')));
 
   const modelSelect = $('ckpt-model') as HTMLSelectElement;
   for (const n of modelNames().filter((n) => n.startsWith('repghostnet_') && !/^repghostnet_\d{3}$/.test(n))) {
@@ -279,24 +398,33 @@ function wire(): void {
   }
 
   for (const slot of ['fashion', 'custom'] as const) {
-    $(`tab-${slot}`).addEventListener('click', () => enqueue('switch model', async () => {
-      selectSlot(slot);
-      if (activeModel()) await classifyCurrent();
-    }));
+    $(`tab-${slot}`).addEventListener('click', () =>
+      enqueue('switch model', async () => {
+        selectSlot(slot);
+        if (activeModel()) await classifyCurrent();
+      }),
+    );
   }
 
   const ep = $('ep') as HTMLSelectElement;
   let lastEp = ep.value;
-  ep.addEventListener('change', () => enqueue('execution provider', async () => {
-    try {
-      await selectBackend(ep.value as WebBackend | 'auto');
-      lastEp = ep.value;
-    } catch (e) {
-      ep.value = lastEp; // the runtime did not change: say so in the control too
-      throw e;
-    }
-    await classifyCurrent();
-  }));
+  ep.addEventListener('change', () =>
+    enqueue('execution provider', async () => {
+      try {
+        await selectBackend(ep.value as WebBackend | 'auto');
+        lastEp = ep.value;
+      } catch (e) {
+        ep.value = lastEp; // the runtime did not change: say so in the control too
+        throw e;
+      }
+      await classifyCurrent();
+    }),
+  );
+
+  const pretrainedSelect = $('pretrained-model') as HTMLSelectElement;
+  for (const name of pretrainedModels()) pretrainedSelect.append(new Option(name, name));
+  $('pretrained-load').addEventListener('click', () => enqueue('published weights', loadPretrained));
+  $('formats-make').addEventListener('click', () => enqueue('deploy files', makeDeployFiles));
 
   $('ckpt-file').addEventListener('change', (ev) => {
     const input = ev.target as HTMLInputElement;
@@ -309,17 +437,24 @@ function wire(): void {
     });
   });
   modelSelect.addEventListener('change', () => enqueue('checkpoint', loadCustom));
-  for (const r of document.querySelectorAll('input[name=ckpt-ema]')) r.addEventListener('change', () => enqueue('checkpoint', loadCustom));
-  $('ckpt-interp').addEventListener('change', () => enqueue('resize', async () => {
-    if (!state.custom) return;
-    state.custom = state.custom.withPipeline(imagenetPipeline(customRequest().interp));
-    if (state.active === 'custom') await classifyCurrent();
-  }));
-  $('fashion-invert').addEventListener('change', () => enqueue('invert', async () => {
-    if (!state.fashion) return;
-    state.fashion = state.fashion.withPipeline(fashionPipeline(state.fashionConfig, ($('fashion-invert') as HTMLSelectElement).value as InvertMode));
-    if (state.active === 'fashion') await classifyCurrent();
-  }));
+  for (const r of document.querySelectorAll('input[name=ckpt-ema]'))
+    r.addEventListener('change', () => enqueue('checkpoint', loadCustom));
+  $('ckpt-interp').addEventListener('change', () =>
+    enqueue('resize', async () => {
+      if (!state.custom) return;
+      state.custom = state.custom.withPipeline(imagenetPipeline(customRequest().interp));
+      if (state.active === 'custom') await classifyCurrent();
+    }),
+  );
+  $('fashion-invert').addEventListener('change', () =>
+    enqueue('invert', async () => {
+      if (!state.fashion) return;
+      state.fashion = state.fashion.withPipeline(
+        fashionPipeline(state.fashionConfig, ($('fashion-invert') as HTMLSelectElement).value as InvertMode),
+      );
+      if (state.active === 'fashion') await classifyCurrent();
+    }),
+  );
 
   $('image-file').addEventListener('change', (ev) => {
     const input = ev.target as HTMLInputElement;
@@ -350,10 +485,12 @@ function wire(): void {
   });
 
   const canvas = $('draw') as HTMLCanvasElement;
-  const pad = drawPad(canvas, () => enqueue('drawing', async () => {
-    const blob = await new Promise<Blob | null>((resolve) => canvas.toBlob(resolve, 'image/png'));
-    if (blob) await setImage(blob, 'drawing');
-  }));
+  const pad = drawPad(canvas, () =>
+    enqueue('drawing', async () => {
+      const blob = await new Promise<Blob | null>((resolve) => canvas.toBlob(resolve, 'image/png'));
+      if (blob) await setImage(blob, 'drawing');
+    }),
+  );
   $('draw-clear').addEventListener('click', () => pad.clear());
 }
 

@@ -8,8 +8,16 @@
  * and that their logits agree (re-parameterization changes the speed, not the function).
  */
 import {
-  exportOnnx, loadWeights, OrtEngine, rank, countModel, resolveLabels,
-  type LoadedWeights, type Prediction, type RgbImage, type WebOrt,
+  exportOnnx,
+  loadWeights,
+  OrtEngine,
+  rank,
+  countModel,
+  resolveLabels,
+  type LoadedWeights,
+  type Prediction,
+  type RgbImage,
+  type WebOrt,
 } from '../../src/browser/index.js';
 import type { Pipeline } from './pipelines.js';
 
@@ -77,12 +85,24 @@ export class PageModel {
    * one-line error for unreadable or mismatched weights, or a label count that does not fit.
    * Without `labels`: ImageNet's for a 1000-class head, else `class <i>`.
    */
-  static async create(web: WebOrt, bytes: Uint8Array, req: LoadRequest, pipeline: Pipeline, labels?: readonly string[]): Promise<PageModel> {
+  static async create(
+    web: WebOrt,
+    bytes: Uint8Array,
+    req: LoadRequest,
+    pipeline: Pipeline,
+    labels?: readonly string[],
+  ): Promise<PageModel> {
     let t = performance.now();
-    const loaded = loadWeights(bytes, { ...(req.model ? { model: req.model } : {}), ema: req.ema, fileName: req.fileName });
+    const loaded = loadWeights(bytes, {
+      ...(req.model ? { model: req.model } : {}),
+      ema: req.ema,
+      fileName: req.fileName,
+    });
     const n = loaded.spec.numClasses;
     if (labels && labels.length !== n) {
-      throw new Error(`${req.fileName}: the classifier has ${n} outputs but the page has ${labels.length} labels for it`);
+      throw new Error(
+        `${req.fileName}: the classifier has ${n} outputs but the page has ${labels.length} labels for it`,
+      );
     }
     // ImageNet's names for a 1000-class head, else "class <i>" (the library's rule).
     const names = resolveLabels(n, labels);
@@ -91,14 +111,18 @@ export class PageModel {
     const inputSize: [number, number] = [pipeline.size, pipeline.size];
     const deployGraph = exportOnnx(loaded.spec, loaded.deploy, { mode: 'deploy', inputSize });
     // A deploy-form file has no training form left to run (its fusion branches are folded).
-    const trainGraph = loaded.form === 'train' ? exportOnnx(loaded.spec, loaded.stateDict, { mode: 'train', inputSize }) : null;
+    const trainGraph =
+      loaded.form === 'train' ? exportOnnx(loaded.spec, loaded.stateDict, { mode: 'train', inputSize }) : null;
     const onnx = performance.now() - t;
     const graphs = { deploy: deployGraph, train: trainGraph };
     const { deploy, train, ms } = await PageModel.openSessions(web, graphs);
     return new PageModel(loaded, names, pipeline, graphs, web, deploy, train, { parseAndFuse, onnx, sessions: ms });
   }
 
-  private static async openSessions(web: WebOrt, graphs: PageModel['graphs']): Promise<{ deploy: OrtEngine; train: OrtEngine | null; ms: number }> {
+  private static async openSessions(
+    web: WebOrt,
+    graphs: PageModel['graphs'],
+  ): Promise<{ deploy: OrtEngine; train: OrtEngine | null; ms: number }> {
     const t = performance.now();
     const deploy = await OrtEngine.create(web.ort, graphs.deploy, web.sessionOptions);
     let train: OrtEngine | null = null;
@@ -114,13 +138,26 @@ export class PageModel {
   /** The same weights on another ORT build (execution provider switch); this model stays usable. */
   async rebind(web: WebOrt): Promise<PageModel> {
     const { deploy, train, ms } = await PageModel.openSessions(web, this.graphs);
-    return new PageModel(this.loaded, this.labels, this.pipeline, this.graphs, web, deploy, train, { ...this.timings, sessions: ms });
+    return new PageModel(this.loaded, this.labels, this.pipeline, this.graphs, web, deploy, train, {
+      ...this.timings,
+      sessions: ms,
+    });
   }
 
   /** Same sessions, another preprocessing (e.g. bicubic vs bilinear resize). */
   withPipeline(pipeline: Pipeline): PageModel {
-    if (pipeline.size !== this.pipeline.size) throw new Error('internal: a pipeline change cannot change the input size');
-    return new PageModel(this.loaded, this.labels, pipeline, this.graphs, this.web, this.deploy, this.train, this.timings);
+    if (pipeline.size !== this.pipeline.size)
+      throw new Error('internal: a pipeline change cannot change the input size');
+    return new PageModel(
+      this.loaded,
+      this.labels,
+      pipeline,
+      this.graphs,
+      this.web,
+      this.deploy,
+      this.train,
+      this.timings,
+    );
   }
 
   /** Parameters and MACs of both forms at the page's input size (the official counter's rules). */
@@ -141,7 +178,9 @@ export class PageModel {
       // Long enough for the browser's optimizing wasm tier: the first runs of a fresh page
       // can be several times slower and would make the comparison meaningless.
       const t0 = performance.now();
-      for (let i = 0; i < 3 || (i < 30 && performance.now() - t0 < 600); i++) {
+      // Fewer timed runs asked for (a slow backend): warm up as little.
+      const minWarmup = Math.min(3, runs);
+      for (let i = 0; i < minWarmup || (i < 30 && performance.now() - t0 < 600); i++) {
         await this.deploy.logits(input, 1, s, s);
         if (this.train) await this.train.logits(input, 1, s, s);
       }

@@ -4,7 +4,15 @@
  * numbers as Node); the shipped Fashion-MNIST model uses its training input recipe.
  */
 import {
-  DEFAULT_PREPROCESS, FASHION_DEFAULTS, fashionInput, preprocess, resizeAndCrop, type FashionConfig, type Interpolation, type InvertMode, type RgbImage,
+  DEFAULT_PREPROCESS,
+  FASHION_DEFAULTS,
+  fashionInput,
+  preprocess,
+  resizeAndCrop,
+  type FashionConfig,
+  type Interpolation,
+  type InvertMode,
+  type RgbImage,
 } from '../../src/browser/index.js';
 
 export { FASHION_DEFAULTS, type FashionConfig, type InvertMode };

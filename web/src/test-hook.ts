@@ -32,10 +32,24 @@ export interface PageHook {
   errors: { what: string; message: string }[];
   /** The last model input [3, size, size], kept whole for preprocessing checks. */
   lastInput: Float32Array | null;
+  /** The last published-weights download: model and whether the browser cache served it. */
+  pretrained: { model: string; fromCache: boolean; bytes: number } | null;
+  /** The deploy files made last (precision, size in bytes, latency in ms, max logit difference). */
+  formats: { precision: string; bytes: number; latencyMs: number; maxDiff: number }[];
 }
 
 export const hook: PageHook = {
-  ready: false, tasks: 0, active: 'fashion', backend: null, threads: 0, webgpuUnavailable: null, results: [], errors: [], lastInput: null,
+  ready: false,
+  tasks: 0,
+  active: 'fashion',
+  backend: null,
+  threads: 0,
+  webgpuUnavailable: null,
+  results: [],
+  errors: [],
+  lastInput: null,
+  pretrained: null,
+  formats: [],
 };
 (globalThis as { __repghost?: PageHook }).__repghost = hook;
 

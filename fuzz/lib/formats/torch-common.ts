@@ -35,7 +35,7 @@ function shrinkTensors(v: unknown, maxEntries = Infinity, seen = new Map<Tensor,
     let s = seen.get(t);
     if (!s) {
       const n = Math.min(t.data.length, 2);
-      s = { dtype: t.dtype, shape: [n], data: t.data.slice(0, n) } as Tensor;
+      s = { dtype: t.dtype, shape: [n], data: t.data.slice(0, n) };
       seen.set(t, s);
     }
     return s;
@@ -47,9 +47,13 @@ function shrinkTensors(v: unknown, maxEntries = Infinity, seen = new Map<Tensor,
       if (i++ >= maxEntries) v.delete(k);
       else v.set(k, shrinkTensors(x, maxEntries, seen));
     }
-  } else if (Array.isArray(v)) v.forEach((x, i) => { v[i] = shrinkTensors(x, maxEntries, seen); });
+  } else if (Array.isArray(v))
+    v.forEach((x, i) => {
+      v[i] = shrinkTensors(x, maxEntries, seen);
+    });
   else if (typeof v === 'object' && v !== null && !ArrayBuffer.isView(v)) {
-    for (const k of Object.keys(v)) (v as Record<string, unknown>)[k] = shrinkTensors((v as Record<string, unknown>)[k], maxEntries, seen);
+    for (const k of Object.keys(v))
+      (v as Record<string, unknown>)[k] = shrinkTensors((v as Record<string, unknown>)[k], maxEntries, seen);
   }
   return v;
 }
@@ -60,7 +64,10 @@ function derived(name: string, file: string, prefix: string, maxEntries: number,
   let bytes = writePth(value, { prefix });
   if (zip64) {
     const plain = readZip(bytes);
-    bytes = writeZip([...plain.entries.keys()].map((n) => ({ name: n, data: plain.read(n) })), { align: 64, forceZip64: true });
+    bytes = writeZip(
+      [...plain.entries.keys()].map((n) => ({ name: n, data: plain.read(n) })),
+      { align: 64, forceZip64: true },
+    );
   }
   return { name, bytes, weight: 3 };
 }
@@ -73,7 +80,10 @@ export function torchSeeds(quick: boolean): Seed[] {
       derived('derived/small-state-dict.pth', 'repghostnet_wo_0_5x/model.pth', 'model', 24, false),
     ];
   }
-  return [...goldenSeeds(), derived('derived/mini-checkpoint-zip64.pth', 'repghostnet_0_5x/checkpoint.pth', 'checkpoint', Infinity, true)];
+  return [
+    ...goldenSeeds(),
+    derived('derived/mini-checkpoint-zip64.pth', 'repghostnet_0_5x/checkpoint.pth', 'checkpoint', Infinity, true),
+  ];
 }
 
 /**

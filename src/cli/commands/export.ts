@@ -4,12 +4,13 @@ import type { Command } from 'commander';
 import { resolveWeightsSource } from '../weights-flags.js';
 import { loadWeights } from '../../reparam/load.js';
 import { exportOnnx, type GraphMode } from '../../onnx/emit.js';
+import { storeWeights, WEIGHT_PRECISIONS, type WeightPrecision } from '../../onnx/precision.js';
 import { allTaps, checkTaps, type TapName } from '../../onnx/taps.js';
 import type { ModelSpec } from '../../spec/model-spec.js';
 import { readInputFile } from '../../node/read-input.js';
 import { writeFileAtomic } from '../../node/atomic-write.js';
 import { UsageError } from '../errors.js';
-import { addCheckpointOptions, addPretrainedOptions, intFlag, MAX_IMAGE_SIZE, type PretrainedFlags } from '../flags.js';
+import { addCheckpointOptions, addPretrainedOptions, choiceFlag, intFlag, MAX_IMAGE_SIZE, type PretrainedFlags } from '../flags.js';
 import { human } from '../format.js';
 
 interface ExportFlags extends PretrainedFlags {
@@ -19,6 +20,7 @@ interface ExportFlags extends PretrainedFlags {
   inputSize: number;
   features?: string;
   json?: boolean;
+  weightsPrecision: WeightPrecision;
 }
 
 /** The --features value: comma-separated tap names, or "all". */
@@ -42,8 +44,10 @@ export function register(program: Command): void {
     .option('--dynamic', 'symbolic height and width (the batch is always symbolic)')
     .option('--input-size <n>', 'fixed square input size when not --dynamic', intFlag('--input-size', 1, MAX_IMAGE_SIZE), 224)
     .option('--features <taps>', 'extra outputs features.<tap>, comma-separated: conv_stem, act1, blocks.0 ... blocks.9, pre_logits, or "all"')
+    .option('--weights-precision <p>', 'store Conv/Gemm weights as fp32, fp16 (Cast to float32) or int8 (per-channel, DequantizeLinear): smaller files, float32 arithmetic (docs/deploy.md)',
+      choiceFlag('--weights-precision', WEIGHT_PRECISIONS), 'fp32')
     .option('--json', 'print a JSON summary')
-    .addHelpText('after', '\nExamples:\n  repghost export repghostnet_0_5x.pth repghostnet_0_5x.onnx --dynamic\n  repghost export --pretrained --model repghostnet_050 repghostnet_050.onnx')
+    .addHelpText('after', '\nExamples:\n  repghost export repghostnet_0_5x.pth repghostnet_0_5x.onnx --dynamic\n  repghost export deploy.safetensors model-int8w.onnx --weights-precision int8\n  repghost export --pretrained --model repghostnet_050 repghostnet_050.onnx')
     .action(async (first: string, second: string | undefined, opts: ExportFlags) => {
       const [weightsArg, out] = opts.pretrained && second === undefined ? [undefined, first] : [first, second];
       if (!out) throw new UsageError('missing the output .onnx file (arguments are <weights> <out.onnx>)');
@@ -58,9 +62,9 @@ export function register(program: Command): void {
       });
       if (loaded.note && !opts.json) process.stderr.write(`note: ${loaded.note}\n`);
       const taps = parseTaps(loaded.spec, opts.features);
-      const bytes = exportOnnx(loaded.spec, mode === 'train' ? loaded.stateDict : loaded.deploy, {
+      const bytes = storeWeights(exportOnnx(loaded.spec, mode === 'train' ? loaded.stateDict : loaded.deploy, {
         mode, dynamicSpatial: !!opts.dynamic, inputSize: [opts.inputSize, opts.inputSize], features: taps,
-      });
+      }), opts.weightsPrecision);
       // Refuse to leave behind a file ONNX Runtime would not load (native module loaded on demand).
       const { createNodeEngine } = await import('../../engine/node.js');
       const engine = await createNodeEngine(bytes, { threads: 1 });
@@ -69,7 +73,7 @@ export function register(program: Command): void {
       const summary = {
         model: loaded.spec.name, num_classes: loaded.spec.numClasses, ema: source.ema, weights_form: loaded.form, graph: mode,
         input: opts.dynamic ? ['batch', 3, 'height', 'width'] : ['batch', 3, opts.inputSize, opts.inputSize],
-        outputs: ['logits', ...taps.map((t) => `features.${t}`)], bytes: bytes.length, output: out,
+        outputs: ['logits', ...taps.map((t) => `features.${t}`)], weights_precision: opts.weightsPrecision, bytes: bytes.length, output: out,
       };
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(summary)}\n`);
@@ -78,7 +82,7 @@ export function register(program: Command): void {
       process.stdout.write(
         `${summary.model} (${summary.num_classes} classes${source.ema ? ', EMA weights' : ''}), ${loaded.form}-form weights -> ${mode} graph\n` +
         `  input [${summary.input.join(', ')}], outputs ${summary.outputs.join(', ')}\n` +
-        `wrote ${out} (${human(bytes.length)}B, opset 13; loads in onnxruntime-node)\n`,
+        `wrote ${out} (${human(bytes.length)}B, ${opts.weightsPrecision} weights, opset 13; loads in onnxruntime-node)\n`,
       );
     });
 }

@@ -11,7 +11,11 @@ import { brightness, color, contrast } from './enhance.js';
 import { uniform, type RandomSource } from './random.js';
 
 /** Jitter strengths; 0 leaves that adjustment out. */
-export interface ColorJitterStrength { brightness: number; contrast: number; saturation: number }
+export interface ColorJitterStrength {
+  brightness: number;
+  contrast: number;
+  saturation: number;
+}
 
 /** A random permutation of 0..n-1 (Fisher-Yates). */
 function permutation(n: number, r: RandomSource): number[] {

@@ -44,7 +44,9 @@ export function grayscale(img: RgbImage): RgbImage {
   const out = new Uint8Array(d.length);
   for (let i = 0; i < d.length; i += 3) {
     const l = luma(d[i]!, d[i + 1]!, d[i + 2]!);
-    out[i] = l; out[i + 1] = l; out[i + 2] = l;
+    out[i] = l;
+    out[i + 1] = l;
+    out[i + 2] = l;
   }
   return { width: img.width, height: img.height, data: out };
 }

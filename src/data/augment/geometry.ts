@@ -27,7 +27,11 @@ export type AffineMatrix = readonly [number, number, number, number, number, num
 
 function filled(width: number, height: number, fill: Rgb): Uint8Array {
   const out = new Uint8Array(width * height * 3);
-  for (let i = 0; i < out.length; i += 3) { out[i] = fill[0]; out[i + 1] = fill[1]; out[i + 2] = fill[2]; }
+  for (let i = 0; i < out.length; i += 3) {
+    out[i] = fill[0];
+    out[i + 1] = fill[1];
+    out[i + 2] = fill[2];
+  }
   return out;
 }
 
@@ -79,7 +83,9 @@ function scaleAffineNearest(img: RgbImage, m: AffineMatrix, out: Uint8Array): vo
     for (let x = xmin; x < xmax; x++) {
       const s = (yi * w + xintab[x]!) * 3;
       const o = (y * w + x) * 3;
-      out[o] = data[s]!; out[o + 1] = data[s + 1]!; out[o + 2] = data[s + 2]!;
+      out[o] = data[s]!;
+      out[o + 1] = data[s + 1]!;
+      out[o + 2] = data[s + 2]!;
     }
   }
 }
@@ -88,7 +94,10 @@ function scaleAffineNearest(img: RgbImage, m: AffineMatrix, out: Uint8Array): vo
 function fixedAffineNearest(img: RgbImage, m: AffineMatrix, out: Uint8Array): void {
   const { width: w, height: h, data } = img;
   const fix = (v: number): number => cFloor(v * 65536.0 + 0.5) | 0;
-  const a0 = fix(m[0]), a1 = fix(m[1]), a3 = fix(m[3]), a4 = fix(m[4]);
+  const a0 = fix(m[0]),
+    a1 = fix(m[1]),
+    a3 = fix(m[3]),
+    a4 = fix(m[4]);
   let a2 = fix(m[2] + m[0] * 0.5 + m[1] * 0.5);
   let a5 = fix(m[5] + m[3] * 0.5 + m[4] * 0.5);
   for (let y = 0; y < h; y++) {
@@ -101,7 +110,9 @@ function fixedAffineNearest(img: RgbImage, m: AffineMatrix, out: Uint8Array): vo
         if (yin >= 0 && yin < h) {
           const s = (yin * w + xin) * 3;
           const o = (y * w + x) * 3;
-          out[o] = data[s]!; out[o + 1] = data[s + 1]!; out[o + 2] = data[s + 2]!;
+          out[o] = data[s]!;
+          out[o + 1] = data[s + 1]!;
+          out[o + 2] = data[s + 2]!;
         }
       }
       xx = (xx + a0) | 0;
@@ -129,11 +140,13 @@ function bilinearAt(img: RgbImage, xinRaw: number, yinRaw: number, out: Uint8Arr
   const hasRow1 = y + 1 >= 0 && y + 1 < h;
   const r1 = (y + 1) * w * 3;
   for (let b = 0; b < 3; b++) {
-    const a0 = data[r0 + x0 + b]!, a1 = data[r0 + x1 + b]!;
+    const a0 = data[r0 + x0 + b]!,
+      a1 = data[r0 + x1 + b]!;
     const v1 = a0 + (a1 - a0) * dx;
     let v2 = v1;
     if (hasRow1) {
-      const c0 = data[r1 + x0 + b]!, c1 = data[r1 + x1 + b]!;
+      const c0 = data[r1 + x0 + b]!,
+        c1 = data[r1 + x1 + b]!;
       v2 = c0 + (c1 - c0) * dx;
     }
     out[o + b] = Math.trunc(v1 + (v2 - v1) * dy);
@@ -179,7 +192,7 @@ function bicubicAt(img: RgbImage, xinRaw: number, yinRaw: number, out: Uint8Arra
 /** Python's float `%` (the result takes the divisor's sign). */
 function pyMod(a: number, b: number): number {
   const r = a % b;
-  return r !== 0 && (r < 0) !== (b < 0) ? r + b : r;
+  return r !== 0 && r < 0 !== b < 0 ? r + b : r;
 }
 
 /** Python's round(v, 15) (decimal rounding of the double's exact value). */
@@ -218,7 +231,9 @@ function transposeRotate(img: RgbImage, angle: 90 | 180 | 270): RgbImage {
       const [sx, sy] = angle === 180 ? [w - 1 - x, h - 1 - y] : angle === 90 ? [w - 1 - y, x] : [y, h - 1 - x];
       const s = (sy * w + sx) * 3;
       const o = (y * ow + x) * 3;
-      out[o] = data[s]!; out[o + 1] = data[s + 1]!; out[o + 2] = data[s + 2]!;
+      out[o] = data[s]!;
+      out[o + 1] = data[s + 1]!;
+      out[o + 2] = data[s + 2]!;
     }
   }
   return { width: ow, height: oh, data: out };
@@ -252,7 +267,9 @@ export function flipHorizontal(img: RgbImage): RgbImage {
     for (let x = 0; x < w; x++) {
       const s = (y * w + x) * 3;
       const o = (y * w + (w - 1 - x)) * 3;
-      out[o] = data[s]!; out[o + 1] = data[s + 1]!; out[o + 2] = data[s + 2]!;
+      out[o] = data[s]!;
+      out[o + 1] = data[s + 1]!;
+      out[o + 2] = data[s + 2]!;
     }
   }
   return { width: w, height: h, data: out };

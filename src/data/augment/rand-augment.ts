@@ -20,15 +20,40 @@ const LEVEL_DENOM = 10;
 
 /** timm's `_RAND_TRANSFORMS`, in its order. */
 export const RAND_TRANSFORMS = [
-  'AutoContrast', 'Equalize', 'Invert', 'Rotate', 'Posterize', 'Solarize', 'SolarizeAdd', 'Color', 'Contrast',
-  'Brightness', 'Sharpness', 'ShearX', 'ShearY', 'TranslateXRel', 'TranslateYRel',
+  'AutoContrast',
+  'Equalize',
+  'Invert',
+  'Rotate',
+  'Posterize',
+  'Solarize',
+  'SolarizeAdd',
+  'Color',
+  'Contrast',
+  'Brightness',
+  'Sharpness',
+  'ShearX',
+  'ShearY',
+  'TranslateXRel',
+  'TranslateYRel',
 ] as const;
 
 /** timm's `_RAND_INCREASING_TRANSFORMS` (`inc1`): severity grows with the magnitude for every op. */
 export const RAND_INCREASING_TRANSFORMS = [
-  'AutoContrast', 'Equalize', 'Invert', 'Rotate', 'PosterizeIncreasing', 'SolarizeIncreasing', 'SolarizeAdd',
-  'ColorIncreasing', 'ContrastIncreasing', 'BrightnessIncreasing', 'SharpnessIncreasing', 'ShearX', 'ShearY',
-  'TranslateXRel', 'TranslateYRel',
+  'AutoContrast',
+  'Equalize',
+  'Invert',
+  'Rotate',
+  'PosterizeIncreasing',
+  'SolarizeIncreasing',
+  'SolarizeAdd',
+  'ColorIncreasing',
+  'ContrastIncreasing',
+  'BrightnessIncreasing',
+  'SharpnessIncreasing',
+  'ShearX',
+  'ShearY',
+  'TranslateXRel',
+  'TranslateYRel',
 ] as const;
 
 export type RandAugmentOpName = (typeof RAND_TRANSFORMS)[number] | (typeof RAND_INCREASING_TRANSFORMS)[number];
@@ -60,8 +85,17 @@ export interface RandAugmentParams {
  */
 export function parseRandAugment(config: string): RandAugmentConfig {
   const parts = config.split('-');
-  if (parts[0] !== 'rand') throw new RangeError(`'${config}' is not a RandAugment string (rand-m9-mstd0.5, ...); only RandAugment is implemented`);
-  const out: RandAugmentConfig = { magnitude: LEVEL_DENOM, numLayers: 2, magnitudeStd: 0, magnitudeMax: LEVEL_DENOM, ops: RAND_TRANSFORMS };
+  if (parts[0] !== 'rand')
+    throw new RangeError(
+      `'${config}' is not a RandAugment string (rand-m9-mstd0.5, ...); only RandAugment is implemented`,
+    );
+  const out: RandAugmentConfig = {
+    magnitude: LEVEL_DENOM,
+    numLayers: 2,
+    magnitudeStd: 0,
+    magnitudeMax: LEVEL_DENOM,
+    ops: RAND_TRANSFORMS,
+  };
   for (const part of parts.slice(1)) {
     // timm splits each section at its first digit: key, value.
     const m = /^([a-z]+)(\d.*)$/.exec(part);
@@ -71,9 +105,11 @@ export function parseRandAugment(config: string): RandAugmentConfig {
     }
     const [, key, raw] = m as unknown as [string, string, string];
     const value = Number(raw);
-    if (!Number.isFinite(value)) throw new RangeError(`RandAugment section '${part}' of '${config}' has no valid number`);
+    if (!Number.isFinite(value))
+      throw new RangeError(`RandAugment section '${part}' of '${config}' has no valid number`);
     const int = (): number => {
-      if (!Number.isInteger(value) || value < 0) throw new RangeError(`RandAugment '${key}' takes a non-negative integer, got '${raw}'`);
+      if (!Number.isInteger(value) || value < 0)
+        throw new RangeError(`RandAugment '${key}' takes a non-negative integer, got '${raw}'`);
       return value;
     };
     if (key === 'm') out.magnitude = int();
@@ -93,43 +129,95 @@ function randomlyNegate(v: number, r: RandomSource): number {
 }
 
 /** The op's argument for a magnitude, by timm's LEVEL_TO_ARG (draws the sign where the op has one). */
-export function levelToArg(name: RandAugmentOpName, magnitude: number, p: RandAugmentParams, r: RandomSource): number | undefined {
+export function levelToArg(
+  name: RandAugmentOpName,
+  magnitude: number,
+  p: RandAugmentParams,
+  r: RandomSource,
+): number | undefined {
   const level = magnitude / LEVEL_DENOM;
   switch (name) {
-    case 'AutoContrast': case 'Equalize': case 'Invert': return undefined;
-    case 'Rotate': return randomlyNegate(level * 30, r);
-    case 'Posterize': return Math.trunc(level * 4);
-    case 'PosterizeIncreasing': return 4 - Math.trunc(level * 4);
-    case 'Solarize': return Math.trunc(level * 256);
-    case 'SolarizeIncreasing': return 256 - Math.trunc(level * 256);
-    case 'SolarizeAdd': return Math.trunc(level * 110);
-    case 'Color': case 'Contrast': case 'Brightness': case 'Sharpness': return level * 1.8 + 0.1;
-    case 'ColorIncreasing': case 'ContrastIncreasing': case 'BrightnessIncreasing': case 'SharpnessIncreasing':
+    case 'AutoContrast':
+    case 'Equalize':
+    case 'Invert':
+      return undefined;
+    case 'Rotate':
+      return randomlyNegate(level * 30, r);
+    case 'Posterize':
+      return Math.trunc(level * 4);
+    case 'PosterizeIncreasing':
+      return 4 - Math.trunc(level * 4);
+    case 'Solarize':
+      return Math.trunc(level * 256);
+    case 'SolarizeIncreasing':
+      return 256 - Math.trunc(level * 256);
+    case 'SolarizeAdd':
+      return Math.trunc(level * 110);
+    case 'Color':
+    case 'Contrast':
+    case 'Brightness':
+    case 'Sharpness':
+      return level * 1.8 + 0.1;
+    case 'ColorIncreasing':
+    case 'ContrastIncreasing':
+    case 'BrightnessIncreasing':
+    case 'SharpnessIncreasing':
       return Math.max(0.1, 1.0 + randomlyNegate(level * 0.9, r));
-    case 'ShearX': case 'ShearY': return randomlyNegate(level * 0.3, r);
-    case 'TranslateXRel': case 'TranslateYRel': return randomlyNegate(level * p.translatePct, r);
+    case 'ShearX':
+    case 'ShearY':
+      return randomlyNegate(level * 0.3, r);
+    case 'TranslateXRel':
+    case 'TranslateYRel':
+      return randomlyNegate(level * p.translatePct, r);
   }
 }
 
 /** Runs one op with its argument (timm's NAME_TO_OP). */
-export function applyOp(img: RgbImage, name: RandAugmentOpName, arg: number | undefined, resample: AffineResample, fill: Rgb): RgbImage {
+export function applyOp(
+  img: RgbImage,
+  name: RandAugmentOpName,
+  arg: number | undefined,
+  resample: AffineResample,
+  fill: Rgb,
+): RgbImage {
   const a = arg ?? 0;
   switch (name) {
-    case 'AutoContrast': return autocontrast(img);
-    case 'Equalize': return equalize(img);
-    case 'Invert': return invert(img);
-    case 'Rotate': return rotate(img, a, resample, fill);
-    case 'Posterize': case 'PosterizeIncreasing': return a >= 8 ? img : posterize(img, a);
-    case 'Solarize': case 'SolarizeIncreasing': return solarize(img, a);
-    case 'SolarizeAdd': return solarizeAdd(img, a);
-    case 'Color': case 'ColorIncreasing': return color(img, a);
-    case 'Contrast': case 'ContrastIncreasing': return contrast(img, a);
-    case 'Brightness': case 'BrightnessIncreasing': return brightness(img, a);
-    case 'Sharpness': case 'SharpnessIncreasing': return sharpness(img, a);
-    case 'ShearX': return shearX(img, a, resample, fill);
-    case 'ShearY': return shearY(img, a, resample, fill);
-    case 'TranslateXRel': return translateX(img, a * img.width, resample, fill);
-    case 'TranslateYRel': return translateY(img, a * img.height, resample, fill);
+    case 'AutoContrast':
+      return autocontrast(img);
+    case 'Equalize':
+      return equalize(img);
+    case 'Invert':
+      return invert(img);
+    case 'Rotate':
+      return rotate(img, a, resample, fill);
+    case 'Posterize':
+    case 'PosterizeIncreasing':
+      return a >= 8 ? img : posterize(img, a);
+    case 'Solarize':
+    case 'SolarizeIncreasing':
+      return solarize(img, a);
+    case 'SolarizeAdd':
+      return solarizeAdd(img, a);
+    case 'Color':
+    case 'ColorIncreasing':
+      return color(img, a);
+    case 'Contrast':
+    case 'ContrastIncreasing':
+      return contrast(img, a);
+    case 'Brightness':
+    case 'BrightnessIncreasing':
+      return brightness(img, a);
+    case 'Sharpness':
+    case 'SharpnessIncreasing':
+      return sharpness(img, a);
+    case 'ShearX':
+      return shearX(img, a, resample, fill);
+    case 'ShearY':
+      return shearY(img, a, resample, fill);
+    case 'TranslateXRel':
+      return translateX(img, a * img.width, resample, fill);
+    case 'TranslateYRel':
+      return translateY(img, a * img.height, resample, fill);
   }
 }
 
@@ -139,14 +227,23 @@ const GEOMETRIC = new Set<RandAugmentOpName>(['Rotate', 'ShearX', 'ShearY', 'Tra
  * One AugmentOp call (prob 0.5): skip draw, magnitude noise, clip, argument (sign draw),
  * then for geometric ops the resampling filter draw, in timm's order.
  */
-export function augmentOp(img: RgbImage, name: RandAugmentOpName, c: RandAugmentConfig, p: RandAugmentParams, r: RandomSource, prob = 0.5): RgbImage {
+export function augmentOp(
+  img: RgbImage,
+  name: RandAugmentOpName,
+  c: RandAugmentConfig,
+  p: RandAugmentParams,
+  r: RandomSource,
+  prob = 0.5,
+): RgbImage {
   if (prob < 1.0 && r.uniform() > prob) return img;
   let magnitude = c.magnitude;
-  if (c.magnitudeStd > 0) magnitude = c.magnitudeStd === Infinity ? uniform(r, 0, magnitude) : gauss(r, magnitude, c.magnitudeStd);
+  if (c.magnitudeStd > 0)
+    magnitude = c.magnitudeStd === Infinity ? uniform(r, 0, magnitude) : gauss(r, magnitude, c.magnitudeStd);
   magnitude = Math.max(0, Math.min(magnitude, c.magnitudeMax || LEVEL_DENOM));
   const arg = levelToArg(name, magnitude, p, r);
   let resample: AffineResample = 'bilinear';
-  if (GEOMETRIC.has(name)) resample = p.interpolation === 'random' ? choice(r, ['bilinear', 'bicubic'] as const) : p.interpolation;
+  if (GEOMETRIC.has(name))
+    resample = p.interpolation === 'random' ? choice(r, ['bilinear', 'bicubic'] as const) : p.interpolation;
   return applyOp(img, name, arg, resample, p.fill);
 }
 

@@ -24,14 +24,24 @@ export interface RandomErasingOptions {
 }
 
 /** The erased box, for tests and logs. */
-export interface ErasedBox { top: number; left: number; height: number; width: number }
+export interface ErasedBox {
+  top: number;
+  left: number;
+  height: number;
+  width: number;
+}
 
 /**
  * Erases one random box of the `height` x `width` x 3 HWC image at `data[offset ...]` in
  * place. Returns the box, or null when the probability draw or all 10 attempts failed.
  */
 export function randomErasing(
-  data: Float32Array, offset: number, height: number, width: number, o: RandomErasingOptions, r: RandomSource,
+  data: Float32Array,
+  offset: number,
+  height: number,
+  width: number,
+  o: RandomErasingOptions,
+  r: RandomSource,
 ): ErasedBox | null {
   if (r.uniform() > o.probability) return null;
   const minArea = o.minArea ?? 0.02;

@@ -17,7 +17,12 @@ import { choice, randint, roundHalfEven, uniform, type RandomSource } from './ra
 export type TrainInterpolation = 'random' | 'bilinear' | 'bicubic' | 'nearest';
 
 /** A crop box: rows [top, top + height), columns [left, left + width). */
-export interface CropBox { top: number; left: number; height: number; width: number }
+export interface CropBox {
+  top: number;
+  left: number;
+  height: number;
+  width: number;
+}
 
 /** timm's default scale and ratio ranges. */
 export const DEFAULT_RRC_SCALE: readonly [number, number] = [0.08, 1.0];
@@ -25,7 +30,11 @@ export const DEFAULT_RRC_RATIO: readonly [number, number] = [3 / 4, 4 / 3];
 
 /** `RandomResizedCropAndInterpolation.get_params`: the crop box for a width x height image. */
 export function sampleCropBox(
-  width: number, height: number, scale: readonly [number, number], ratio: readonly [number, number], r: RandomSource,
+  width: number,
+  height: number,
+  scale: readonly [number, number],
+  ratio: readonly [number, number],
+  r: RandomSource,
 ): CropBox {
   const area = width * height;
   const logRatio = [Math.log(ratio[0]), Math.log(ratio[1])] as const;

@@ -14,7 +14,13 @@
 import { resizeAndCrop, type Interpolation, type RgbImage } from '../preprocess.js';
 import { colorJitter } from './color-jitter.js';
 import { flipHorizontal } from './geometry.js';
-import { fillFromMean, parseRandAugment, randAugment, type RandAugmentConfig, type RandAugmentParams } from './rand-augment.js';
+import {
+  fillFromMean,
+  parseRandAugment,
+  randAugment,
+  type RandAugmentConfig,
+  type RandAugmentParams,
+} from './rand-augment.js';
 import { randomErasing, type EraseMode } from './random-erasing.js';
 import { randomResizedCrop, type TrainInterpolation } from './random-resized-crop.js';
 import { chance, type RandomSource } from './random.js';
@@ -53,7 +59,11 @@ export interface EvalTransformConfig {
 
 /** Writes ToTensor + Normalize of `img` as HWC float32 at `out[offset ...]`. */
 export function normalizeInto(
-  img: RgbImage, mean: readonly [number, number, number], std: readonly [number, number, number], out: Float32Array, offset: number,
+  img: RgbImage,
+  mean: readonly [number, number, number],
+  std: readonly [number, number, number],
+  out: Float32Array,
+  offset: number,
 ): void {
   const f = Math.fround;
   const luts = [0, 1, 2].map((c) => {
@@ -79,7 +89,8 @@ export interface CompiledTrainTransform {
 /** Validates a training config and parses its `--aa` string (RangeError naming the bad setting). */
 export function compileTrainTransform(config: TrainTransformConfig): CompiledTrainTransform {
   const c = config;
-  if (!Number.isInteger(c.size) || c.size < 1) throw new RangeError(`input size must be a positive integer, got ${c.size}`);
+  if (!Number.isInteger(c.size) || c.size < 1)
+    throw new RangeError(`input size must be a positive integer, got ${c.size}`);
   const aa: RandAugmentConfig | null = c.autoAugment ? parseRandAugment(c.autoAugment) : null;
   const aaParams: RandAugmentParams = {
     fill: fillFromMean(c.mean),
@@ -89,10 +100,15 @@ export function compileTrainTransform(config: TrainTransformConfig): CompiledTra
   return {
     config,
     apply(img, r, out, offset) {
-      let x = randomResizedCrop(img, { size: c.size, scale: c.scale, ratio: c.ratio, interpolation: c.interpolation }, r);
+      let x = randomResizedCrop(
+        img,
+        { size: c.size, scale: c.scale, ratio: c.ratio, interpolation: c.interpolation },
+        r,
+      );
       if (c.hflip > 0 && chance(r, c.hflip)) x = flipHorizontal(x);
       if (aa) x = randAugment(x, aa, aaParams, r);
-      else if (c.colorJitter > 0) x = colorJitter(x, { brightness: c.colorJitter, contrast: c.colorJitter, saturation: c.colorJitter }, r);
+      else if (c.colorJitter > 0)
+        x = colorJitter(x, { brightness: c.colorJitter, contrast: c.colorJitter, saturation: c.colorJitter }, r);
       normalizeInto(x, c.mean, c.std, out, offset);
       if (c.reprob > 0) randomErasing(out, offset, c.size, c.size, { probability: c.reprob, mode: c.remode }, r);
     },
@@ -101,6 +117,12 @@ export function compileTrainTransform(config: TrainTransformConfig): CompiledTra
 
 /** The evaluation pipeline: writes size x size x 3 floats at `out[offset ...]`. */
 export function evalTransform(img: RgbImage, c: EvalTransformConfig, out: Float32Array, offset: number): void {
-  const cropped = resizeAndCrop(img, { size: c.size, cropPct: c.cropPct, interpolation: c.interpolation, mean: [...c.mean], std: [...c.std] });
+  const cropped = resizeAndCrop(img, {
+    size: c.size,
+    cropPct: c.cropPct,
+    interpolation: c.interpolation,
+    mean: [...c.mean],
+    std: [...c.std],
+  });
   normalizeInto(cropped, c.mean, c.std, out, offset);
 }

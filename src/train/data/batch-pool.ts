@@ -13,7 +13,10 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { runSampleJob, type SampleJob, type SampleJobResult } from './sample-pipeline.js';
 
-interface Pending { resolve: (r: SampleJobResult) => void; reject: (e: Error) => void }
+interface Pending {
+  resolve: (r: SampleJobResult) => void;
+  reject: (e: Error) => void;
+}
 
 interface PoolWorker {
   worker: Worker;
@@ -26,9 +29,16 @@ function spawnWorker(): Worker {
   const here = import.meta.url;
   if (here.endsWith('.ts')) {
     // Running from source: register tsx's ESM loader in the worker, then import the entry.
-    const tsxApi = pathToFileURL(createRequire(here).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
+    const tsxApi = pathToFileURL(
+      createRequire(here)
+        .resolve('tsx/esm/api')
+        .replace(/\.cjs$/, '.mjs'),
+    ).href;
     const entry = new URL('./batch-worker.ts', here).href;
-    return new Worker(`import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`, { eval: true });
+    return new Worker(
+      `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`,
+      { eval: true },
+    );
   }
   return new Worker(new URL('./batch-worker.js', here));
 }
@@ -42,7 +52,8 @@ export class SamplePool {
 
   /** Starts `count` worker threads (0: run jobs in the main thread). */
   constructor(readonly count: number) {
-    if (!Number.isInteger(count) || count < 0) throw new RangeError(`workers must be a non-negative integer, got ${count}`);
+    if (!Number.isInteger(count) || count < 0)
+      throw new RangeError(`workers must be a non-negative integer, got ${count}`);
     for (let i = 0; i < count; i++) this.workers.push(this.start(i));
   }
 
@@ -51,7 +62,10 @@ export class SamplePool {
     const pending = new Map<number, Pending>();
     let onReady!: () => void;
     let onStartFailure!: (e: Error) => void;
-    const ready = new Promise<void>((resolve, reject) => { onReady = resolve; onStartFailure = reject; });
+    const ready = new Promise<void>((resolve, reject) => {
+      onReady = resolve;
+      onStartFailure = reject;
+    });
     // Awaited per job; a failed start must not also surface as an unhandled rejection.
     ready.catch(() => {});
     const fail = (e: Error): void => {
@@ -61,7 +75,10 @@ export class SamplePool {
       pending.clear();
     };
     worker.on('message', (msg: { ready?: boolean; id?: number; result?: SampleJobResult; error?: string }) => {
-      if (msg.ready) { onReady(); return; }
+      if (msg.ready) {
+        onReady();
+        return;
+      }
       const p = pending.get(msg.id!);
       if (!p) return;
       pending.delete(msg.id!);
@@ -69,7 +86,9 @@ export class SamplePool {
       else p.resolve(msg.result!);
     });
     worker.on('error', (e) => fail(new Error(`data worker ${index} failed: ${e.message}`)));
-    worker.on('exit', (code) => { if (!this.closed) fail(new Error(`data worker ${index} exited with code ${code}`)); });
+    worker.on('exit', (code) => {
+      if (!this.closed) fail(new Error(`data worker ${index} exited with code ${code}`));
+    });
     return { worker, ready, pending };
   }
 

@@ -46,7 +46,8 @@ export function epochPermutation(n: number, shard: Pick<EpochShard, 'world' | 's
 
 /** Dataset indices of rank `rank`'s samples this epoch, in order: permutation[rank::world]. */
 export function shardIndices(n: number, shard: EpochShard): Int32Array {
-  if (!(shard.rank >= 0 && shard.rank < shard.world)) throw new RangeError(`rank ${shard.rank} outside a world of ${shard.world}`);
+  if (!(shard.rank >= 0 && shard.rank < shard.world))
+    throw new RangeError(`rank ${shard.rank} outside a world of ${shard.world}`);
   const perm = epochPermutation(n, shard);
   const out = new Int32Array(perm.length / shard.world);
   for (let i = 0; i < out.length; i++) out[i] = perm[shard.rank + i * shard.world]!;
@@ -72,7 +73,14 @@ export function sampleStream(key: RngState, index: number): Rng {
  * Dropout multipliers of a batch: row i (headChannels values: 0 or 1 / (1 - p)) from image
  * `indices[i]`'s own stream, so a sample's mask is the same on any rank in any batch.
  */
-export function sampleDropoutMask(key: RngState, indices: ArrayLike<number>, n: number, channels: number, p: number, out: Float32Array): void {
+export function sampleDropoutMask(
+  key: RngState,
+  indices: ArrayLike<number>,
+  n: number,
+  channels: number,
+  p: number,
+  out: Float32Array,
+): void {
   const keep = 1 / (1 - p);
   for (let i = 0; i < n; i++) {
     const r = sampleStream(key, indices[i]!);

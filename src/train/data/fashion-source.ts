@@ -5,14 +5,27 @@
  * exactly as they always have: runs and checkpoints of earlier versions stay reproducible).
  */
 import {
-  FASHION_MNIST_CLASSES, FASHION_MNIST_SIZE, loadFashionMnistSplit, prepareSplit, writeImage, type PreparedSplit,
+  FASHION_MNIST_CLASSES,
+  FASHION_MNIST_SIZE,
+  loadFashionMnistSplit,
+  prepareSplit,
+  writeImage,
+  type PreparedSplit,
 } from '../../data/fashion-mnist.js';
 import type { Rng } from '../rng.js';
 import { epochStreamKey, evalRange, sampleStream, shardIndices, type EpochShard } from './distributed-sampler.js';
 import type { EpochBatches, DataBatch, TrainingData } from './source.js';
 
 /** Fills one training batch (NHWC) and its labels, drawing crops and flips from `rng`. */
-function fillDataBatch(split: PreparedSplit, order: Int32Array, first: number, hflip: number, rng: Rng, x: Float32Array, y: Int32Array): void {
+function fillDataBatch(
+  split: PreparedSplit,
+  order: Int32Array,
+  first: number,
+  hflip: number,
+  rng: Rng,
+  x: Float32Array,
+  y: Int32Array,
+): void {
   const n = y.length;
   for (let i = 0; i < n; i++) {
     const index = order[first + i]!;
@@ -32,7 +45,11 @@ export class FashionMnistData implements TrainingData {
   // Fashion-MNIST's class names are fixed; checkpoints keep their earlier contents.
   readonly classes = null;
 
-  private constructor(private readonly train: PreparedSplit, private readonly test: PreparedSplit, private readonly hflip: number) {}
+  private constructor(
+    private readonly train: PreparedSplit,
+    private readonly test: PreparedSplit,
+    private readonly hflip: number,
+  ) {}
 
   /** Loads and prepares both splits from `dir` (the first `trainLimit` / `evalLimit` images). */
   static async open(dir: string, hflip: number, trainLimit?: number, evalLimit?: number): Promise<FashionMnistData> {
@@ -41,8 +58,12 @@ export class FashionMnistData implements TrainingData {
     return new FashionMnistData(train, test, hflip);
   }
 
-  get trainCount(): number { return this.train.count; }
-  get evalCount(): number { return this.test.count; }
+  get trainCount(): number {
+    return this.train.count;
+  }
+  get evalCount(): number {
+    return this.test.count;
+  }
 
   epoch(rng: Rng, batchSize: number, steps: number, shard?: EpochShard): EpochBatches {
     const S = FASHION_MNIST_SIZE;

@@ -8,12 +8,22 @@ import type { TrainingData } from './source.js';
 /** Fashion-MNIST from its IDX files, or an ImageFolder root with timm's train / eval pipelines. */
 export async function openTrainingData(o: TrainOptions): Promise<TrainingData> {
   if (o.dataset === 'fashion-mnist') return FashionMnistData.open(o.dataDir, o.hflip, o.trainLimit, o.evalLimit);
-  if (o.dataset !== 'imagefolder') throw new Error(`dataset '${String(o.dataset)}' is not supported (fashion-mnist, imagefolder)`);
+  if (o.dataset !== 'imagefolder')
+    throw new Error(`dataset '${String(o.dataset)}' is not supported (fashion-mnist, imagefolder)`);
   return ImageFolderData.open({
     root: o.dataDir,
     train: {
-      size: o.inputSize, scale: o.scale, ratio: o.ratio, interpolation: o.trainInterpolation, hflip: o.hflip,
-      autoAugment: o.aa, colorJitter: o.colorJitter, reprob: o.reprob, remode: o.remode, mean: IMAGENET_MEAN, std: IMAGENET_STD,
+      size: o.inputSize,
+      scale: o.scale,
+      ratio: o.ratio,
+      interpolation: o.trainInterpolation,
+      hflip: o.hflip,
+      autoAugment: o.aa,
+      colorJitter: o.colorJitter,
+      reprob: o.reprob,
+      remode: o.remode,
+      mean: IMAGENET_MEAN,
+      std: IMAGENET_STD,
     },
     eval: { size: o.inputSize, ...IMAGEFOLDER_EVAL, mean: IMAGENET_MEAN, std: IMAGENET_STD },
     workers: o.workers,

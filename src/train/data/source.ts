@@ -8,7 +8,10 @@ import type { Rng } from '../rng.js';
 import type { EpochShard } from './distributed-sampler.js';
 
 /** An image left out of a batch because it could not be read. */
-export interface SkippedImage { file: string; reason: string }
+export interface SkippedImage {
+  file: string;
+  reason: string;
+}
 
 /** A batch: NHWC float32 images of side `size`, labels, and the images that could not be read. */
 export interface DataBatch extends LabelledBatch {

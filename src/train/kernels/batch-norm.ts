@@ -13,7 +13,16 @@
  */
 import { clone } from '@tensorflow/tfjs';
 import { allreduceIdentical, type Communicator } from '../../distributed/communicator.js';
-import { ENGINE_KERNELS, type GradConfig, type KernelConfig, type KernelFunc, type NamedAttrMap, type NamedTensorMap, type Tensor, type TensorInfo } from './tf-internal.js';
+import {
+  ENGINE_KERNELS,
+  type GradConfig,
+  type KernelConfig,
+  type KernelFunc,
+  type NamedAttrMap,
+  type NamedTensorMap,
+  type Tensor,
+  type TensorInfo,
+} from './tf-internal.js';
 import { nativeKernels } from './native.js';
 import { KernelIO } from './typed-io.js';
 
@@ -46,13 +55,18 @@ export function batchNormCountRatio(): number {
 }
 
 /** Global mean and biased variance from this rank's float64 moments over M elements per channel. */
-function globalMoments(s: BatchNormSync, mean: Float64Array, variance: Float64Array, M: number): { mean: Float64Array; variance: Float64Array } {
+function globalMoments(
+  s: BatchNormSync,
+  mean: Float64Array,
+  variance: Float64Array,
+  M: number,
+): { mean: Float64Array; variance: Float64Array } {
   const C = mean.length;
   const sums = new Float64Array(C + 1);
   for (let c = 0; c < C; c++) sums[c] = mean[c]! * M;
   sums[C] = M;
   allreduceIdentical(s.comm, sums);
-  const total = sums[C]!;
+  const total = sums[C];
   const gMean = new Float64Array(C);
   const squares = new Float64Array(C);
   for (let c = 0; c < C; c++) {
@@ -67,10 +81,17 @@ function globalMoments(s: BatchNormSync, mean: Float64Array, variance: Float64Ar
 }
 
 /** Options of the fused BN. */
-export interface BnAttrs { eps: number; relu: boolean }
+export interface BnAttrs {
+  eps: number;
+  relu: boolean;
+}
 
 /** Kernel attributes: the options plus whether the addend `z` is an input. */
-interface BnKernelAttrs extends NamedAttrMap { eps: number; relu: boolean; hasZ: boolean }
+interface BnKernelAttrs extends NamedAttrMap {
+  eps: number;
+  relu: boolean;
+  hasZ: boolean;
+}
 
 /**
  * Per-channel mean and biased variance (float64) of an NHWC array with C channels.
@@ -86,13 +107,24 @@ export function channelMoments(x: Float32Array, C: number): { mean: Float64Array
   const step2 = 2 * C;
   for (let c = 0; c < C; c++) {
     const k = x[c]!;
-    let s0 = 0, s1 = 0, q0 = 0, q1 = 0;
+    let s0 = 0,
+      s1 = 0,
+      q0 = 0,
+      q1 = 0;
     let i = c;
     for (; i + C < n; i += step2) {
-      const d0 = x[i]! - k, d1 = x[i + C]! - k;
-      s0 += d0; q0 += d0 * d0; s1 += d1; q1 += d1 * d1;
+      const d0 = x[i]! - k,
+        d1 = x[i + C]! - k;
+      s0 += d0;
+      q0 += d0 * d0;
+      s1 += d1;
+      q1 += d1 * d1;
     }
-    if (i < n) { const d0 = x[i]! - k; s0 += d0; q0 += d0 * d0; }
+    if (i < n) {
+      const d0 = x[i]! - k;
+      s0 += d0;
+      q0 += d0 * d0;
+    }
     const s = s0 + s1;
     mean[c] = k + s / M;
     variance[c] = Math.max(0, (q0 + q1 - (s * s) / M) / M);
@@ -104,15 +136,26 @@ export function channelMoments(x: Float32Array, C: number): { mean: Float64Array
  * Per-channel sums of g and g * (x - mean) where g is dy, zeroed where the ReLU
  * output y is not positive (when `y` is given).
  */
-function gradSums(dy: Float32Array, x: Float32Array, mean: Float32Array, y: Float32Array | null, C: number): { sumG: Float64Array; sumGX: Float64Array } {
+function gradSums(
+  dy: Float32Array,
+  x: Float32Array,
+  mean: Float32Array,
+  y: Float32Array | null,
+  C: number,
+): { sumG: Float64Array; sumGX: Float64Array } {
   const n = x.length;
   const sumG = new Float64Array(C);
   const sumGX = new Float64Array(C);
   for (let c = 0; c < C; c++) {
     const mu = mean[c]!;
-    let s0 = 0, s1 = 0;
+    let s0 = 0,
+      s1 = 0;
     if (y === null) {
-      for (let i = c; i < n; i += C) { const g = dy[i]!; s0 += g; s1 += g * (x[i]! - mu); }
+      for (let i = c; i < n; i += C) {
+        const g = dy[i]!;
+        s0 += g;
+        s1 += g * (x[i]! - mu);
+      }
     } else {
       for (let i = c; i < n; i += C) {
         const g = dy[i]! * +(y[i]! > 0); // branch-free ReLU mask (see applyAffine)
@@ -131,11 +174,23 @@ function gradSums(dy: Float32Array, x: Float32Array, mean: Float32Array, y: Floa
  * branch-free, (v + |v|) / 2 (exact, and +0 for negatives): V8 compiles a ternary to a
  * branch that mispredicts on half of the elements, several times the cost of the loop.
  */
-function applyAffine(x: Float32Array, alpha: Float32Array, shift: Float32Array, z: Float32Array | null, relu: boolean, y: Float32Array, C: number): void {
+function applyAffine(
+  x: Float32Array,
+  alpha: Float32Array,
+  shift: Float32Array,
+  z: Float32Array | null,
+  relu: boolean,
+  y: Float32Array,
+  C: number,
+): void {
   const n = x.length;
   if (z === null) {
     if (relu) {
-      for (let i = 0; i < n; i += C) for (let c = 0; c < C; c++) { const v = x[i + c]! * alpha[c]! + shift[c]!; y[i + c] = 0.5 * (v + Math.abs(v)); }
+      for (let i = 0; i < n; i += C)
+        for (let c = 0; c < C; c++) {
+          const v = x[i + c]! * alpha[c]! + shift[c]!;
+          y[i + c] = 0.5 * (v + Math.abs(v));
+        }
     } else {
       for (let i = 0; i < n; i += C) for (let c = 0; c < C; c++) y[i + c] = x[i + c]! * alpha[c]! + shift[c]!;
     }
@@ -143,9 +198,14 @@ function applyAffine(x: Float32Array, alpha: Float32Array, shift: Float32Array, 
   }
   // Rounded to float32 before the addend, as PyTorch's separate BN and add round.
   if (relu) {
-    for (let i = 0; i < n; i += C) for (let c = 0; c < C; c++) { const v = Math.fround(Math.fround(x[i + c]! * alpha[c]! + shift[c]!) + z[i + c]!); y[i + c] = 0.5 * (v + Math.abs(v)); }
+    for (let i = 0; i < n; i += C)
+      for (let c = 0; c < C; c++) {
+        const v = Math.fround(Math.fround(x[i + c]! * alpha[c]! + shift[c]!) + z[i + c]!);
+        y[i + c] = 0.5 * (v + Math.abs(v));
+      }
   } else {
-    for (let i = 0; i < n; i += C) for (let c = 0; c < C; c++) y[i + c] = Math.fround(x[i + c]! * alpha[c]! + shift[c]!) + z[i + c]!;
+    for (let i = 0; i < n; i += C)
+      for (let c = 0; c < C; c++) y[i + c] = Math.fround(x[i + c]! * alpha[c]! + shift[c]!) + z[i + c]!;
   }
 }
 
@@ -157,7 +217,10 @@ const forward: KernelFunc = ({ inputs, backend, attrs }) => {
   const yInfo = io.alloc(x.shape);
   const meanInfo = io.alloc([C]);
   const varInfo = io.alloc([C]);
-  const xv = io.view(x), g = io.view(gamma), b = io.view(beta), y = io.view(yInfo);
+  const xv = io.view(x),
+    g = io.view(gamma),
+    b = io.view(beta),
+    y = io.view(yInfo);
   const zv = z ? io.view(z) : null;
   const native = nativeKernels();
   if (native && !sync) {
@@ -190,7 +253,11 @@ const backward: KernelFunc = ({ inputs, backend, attrs }) => {
   const dbInfo = io.alloc([C]);
   // The addend's gradient is the (ReLU-masked) dy: only a new tensor when masked.
   const dzInfo = attrs!.hasZ && relu ? io.alloc(x!.shape) : null;
-  const dyv = io.view(dy!), xv = io.view(x!), g = io.view(gamma!), mu = io.view(mean!), va = io.view(variance!);
+  const dyv = io.view(dy!),
+    xv = io.view(x!),
+    g = io.view(gamma!),
+    mu = io.view(mean!),
+    va = io.view(variance!);
   const yv = relu ? io.view(y!) : null;
   const dx = io.view(dxInfo);
   const dz = dzInfo ? io.view(dzInfo) : null;
@@ -258,10 +325,14 @@ export const bnTrainGradConfig: GradConfig = {
   inputsToSave: ['x', 'gamma'],
   outputsToSave: [true, true, true],
   gradFunc: (dys, saved, attrs) => {
-    const dy = (Array.isArray(dys) ? dys[0] : dys) as Tensor;
-    const [x, gamma, y, mean, variance] = saved as Tensor[];
+    const dy = (Array.isArray(dys) ? dys[0] : dys)!;
+    const [x, gamma, y, mean, variance] = saved;
     const a = attrs as BnKernelAttrs;
-    const [dx, dgamma, dbeta, dzMasked] = ENGINE_KERNELS.run(BN_TRAIN_GRAD, { dy, x: x!, gamma: gamma!, mean: mean!, variance: variance!, y: y! }, a);
+    const [dx, dgamma, dbeta, dzMasked] = ENGINE_KERNELS.run(
+      BN_TRAIN_GRAD,
+      { dy, x: x!, gamma: gamma!, mean: mean!, variance: variance!, y: y! },
+      a,
+    );
     const grads: Record<string, () => Tensor> = { x: () => dx!, gamma: () => dgamma!, beta: () => dbeta! };
     if (a.hasZ) grads.z = () => dzMasked ?? clone(dy);
     return grads;
@@ -277,7 +348,11 @@ export function batchNormKernels(backendName: string): KernelConfig[] {
 }
 
 /** Result of {@link batchNormTrain}: the output and the batch statistics (biased variance). */
-export interface BnTrainResult { y: Tensor; mean: Tensor; variance: Tensor }
+export interface BnTrainResult {
+  y: Tensor;
+  mean: Tensor;
+  variance: Tensor;
+}
 
 /**
  * Train-mode BatchNorm over the last axis of `x` (NHWC), plus `z` if given, then ReLU

@@ -11,7 +11,14 @@
  * reductions of a step). The depthwise input gradient at stride 1 is the backend's
  * own depthwise conv with the filter rotated by 180 degrees.
  */
-import { backend_util, getKernel, type KernelConfig, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs';
+import {
+  backend_util,
+  getKernel,
+  type KernelConfig,
+  type KernelFunc,
+  type NamedAttrMap,
+  type TensorInfo,
+} from '@tensorflow/tfjs';
 import { nativeKernels } from './native.js';
 import { KernelIO } from './typed-io.js';
 
@@ -19,7 +26,8 @@ type ConvInfo = backend_util.Conv2DInfo;
 
 function nhwcOnly(attrs: NamedAttrMap | undefined, kernel: string): void {
   const f = attrs?.dataFormat as string | undefined;
-  if (f !== undefined && f !== 'NHWC' && f !== 'channelsLast') throw new Error(`${kernel}: only NHWC is supported, got ${f}`);
+  if (f !== undefined && f !== 'NHWC' && f !== 'channelsLast')
+    throw new Error(`${kernel}: only NHWC is supported, got ${f}`);
 }
 
 /** Valid output-index range [lo, hi) whose tap `k` lands inside the input, for one axis. */
@@ -35,22 +43,48 @@ function outRange(k: number, pad: number, stride: number, inSize: number, outSiz
  */
 export function depthwiseGeometry(c: ConvInfo): number[] | null {
   if (c.outChannels !== c.inChannels || c.dilationHeight !== 1 || c.dilationWidth !== 1) return null;
-  return [c.batchSize, c.inHeight, c.inWidth, c.inChannels, c.outHeight, c.outWidth, c.filterHeight, c.filterWidth,
-    c.strideHeight, c.strideWidth, c.padInfo.top, c.padInfo.left];
+  return [
+    c.batchSize,
+    c.inHeight,
+    c.inWidth,
+    c.inChannels,
+    c.outHeight,
+    c.outWidth,
+    c.filterHeight,
+    c.filterWidth,
+    c.strideHeight,
+    c.strideWidth,
+    c.padInfo.top,
+    c.padInfo.left,
+  ];
 }
 
 /** The native kernels' dense-conv geometry for a conv info, or null for dilated convs. */
 export function convGeometry(c: ConvInfo): number[] | null {
   if (c.dilationHeight !== 1 || c.dilationWidth !== 1) return null;
-  return [c.batchSize, c.inHeight, c.inWidth, c.inChannels, c.outHeight, c.outWidth, c.filterHeight, c.filterWidth,
-    c.strideHeight, c.strideWidth, c.padInfo.top, c.padInfo.left, c.outChannels];
+  return [
+    c.batchSize,
+    c.inHeight,
+    c.inWidth,
+    c.inChannels,
+    c.outHeight,
+    c.outWidth,
+    c.filterHeight,
+    c.filterWidth,
+    c.strideHeight,
+    c.strideWidth,
+    c.padInfo.top,
+    c.padInfo.left,
+    c.outChannels,
+  ];
 }
 
 /** dW[kh,kw,ci,co] = sum over b,oh,ow of x[b,ih,iw,ci] * dy[b,oh,ow,co]. */
 export function conv2dFilterGrad(x: Float32Array, dy: Float32Array, c: ConvInfo): Float64Array {
   const { batchSize: B, inHeight: H, inWidth: W, inChannels: CI, outHeight: OH, outWidth: OW, outChannels: CO } = c;
   const { strideHeight: sh, strideWidth: sw, filterHeight: KH, filterWidth: KW } = c;
-  const top = c.padInfo.top, left = c.padInfo.left;
+  const top = c.padInfo.top,
+    left = c.padInfo.left;
   const acc = new Float64Array(KH * KW * CI * CO);
   for (let kh = 0; kh < KH; kh++) {
     const [oh0, oh1] = outRange(kh, top, sh, H, OH);
@@ -88,7 +122,8 @@ const MAX_IM2COL = 32 * 1024 * 1024;
 export function im2colTransposed(x: Float32Array, c: ConvInfo, col: Float32Array): void {
   const { batchSize: B, inHeight: H, inWidth: W, inChannels: CI, outHeight: OH, outWidth: OW } = c;
   const { strideHeight: sh, strideWidth: sw, filterHeight: KH, filterWidth: KW } = c;
-  const top = c.padInfo.top, left = c.padInfo.left;
+  const top = c.padInfo.top,
+    left = c.padInfo.left;
   const rows = B * OH * OW;
   for (let kh = 0; kh < KH; kh++) {
     for (let kw = 0; kw < KW; kw++) {
@@ -119,7 +154,8 @@ export function im2colTransposed(x: Float32Array, c: ConvInfo, col: Float32Array
 export function depthwiseFilterGrad(x: Float32Array, dy: Float32Array, c: ConvInfo): Float64Array {
   const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, outChannels: CO } = c;
   const { strideHeight: sh, strideWidth: sw, filterHeight: KH, filterWidth: KW } = c;
-  const top = c.padInfo.top, left = c.padInfo.left;
+  const top = c.padInfo.top,
+    left = c.padInfo.left;
   const mult = CO / C;
   const out = new Float64Array(KH * KW * CO);
   if (mult !== 1) {
@@ -182,7 +218,8 @@ export function depthwiseFilterGrad(x: Float32Array, dy: Float32Array, c: ConvIn
 export function depthwiseInputGrad(dy: Float32Array, w: Float32Array, c: ConvInfo, dx: Float32Array): void {
   const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, outChannels: CO } = c;
   const { strideHeight: sh, strideWidth: sw, filterHeight: KH, filterWidth: KW } = c;
-  const top = c.padInfo.top, left = c.padInfo.left;
+  const top = c.padInfo.top,
+    left = c.padInfo.left;
   const mult = CO / C;
   for (let b = 0; b < B; b++) {
     for (let oh = 0; oh < OH; oh++) {
@@ -219,14 +256,31 @@ function conv2DBackpropFilter(backendName: string): KernelFunc {
     nhwcOnly(attrs, 'Conv2DBackpropFilter');
     const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
     const { strides, pad, dimRoundingMode, filterShape } = attrs as unknown as {
-      strides: [number, number] | number; pad: 'same';
-      dimRoundingMode?: 'floor' | 'round' | 'ceil'; filterShape: [number, number, number, number];
+      strides: [number, number] | number;
+      pad: 'same';
+      dimRoundingMode?: 'floor' | 'round' | 'ceil';
+      filterShape: [number, number, number, number];
     };
     const info = backend_util.computeConv2DInfo(
-      x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
+      x.shape as [number, number, number, number],
+      filterShape,
+      strides,
+      1,
+      pad,
+      dimRoundingMode,
+      false,
+      'channelsLast',
+    );
     const p = info.padInfo;
-    const pointwise = info.filterHeight === 1 && info.filterWidth === 1 && info.strideHeight === 1 && info.strideWidth === 1
-      && p.top === 0 && p.left === 0 && p.bottom === 0 && p.right === 0;
+    const pointwise =
+      info.filterHeight === 1 &&
+      info.filterWidth === 1 &&
+      info.strideHeight === 1 &&
+      info.strideWidth === 1 &&
+      p.top === 0 &&
+      p.left === 0 &&
+      p.bottom === 0 &&
+      p.right === 0;
     const native = nativeKernels();
     const geometry = convGeometry(info);
     if (native && geometry) {
@@ -251,7 +305,11 @@ function conv2DBackpropFilter(backendName: string): KernelFunc {
       const xT = transpose.kernelFunc({ inputs: { x: x2 }, backend, attrs: { perm: [1, 0] } }) as TensorInfo;
       const a: TensorInfo = { dataId: xT.dataId, shape: [1, info.inChannels, rows], dtype: 'float32' };
       const b: TensorInfo = { dataId: dy.dataId, shape: [1, rows, info.outChannels], dtype: 'float32' };
-      const out = matMul.kernelFunc({ inputs: { a, b }, backend, attrs: { transposeA: false, transposeB: false } }) as TensorInfo;
+      const out = matMul.kernelFunc({
+        inputs: { a, b },
+        backend,
+        attrs: { transposeA: false, transposeB: false },
+      }) as TensorInfo;
       (backend as { disposeData(id: object): void }).disposeData(xT.dataId);
       return { dataId: out.dataId, shape: filterShape, dtype: 'float32' };
     }
@@ -264,7 +322,11 @@ function conv2DBackpropFilter(backendName: string): KernelFunc {
       const colInfo = io.alloc([1, taps, rows]);
       im2colTransposed(io.view(x), info, io.view(colInfo));
       const b: TensorInfo = { dataId: dy.dataId, shape: [1, rows, info.outChannels], dtype: 'float32' };
-      const out = matMulKernel.kernelFunc({ inputs: { a: colInfo, b }, backend, attrs: { transposeA: false, transposeB: false } }) as TensorInfo;
+      const out = matMulKernel.kernelFunc({
+        inputs: { a: colInfo, b },
+        backend,
+        attrs: { transposeA: false, transposeB: false },
+      }) as TensorInfo;
       (backend as { disposeData(id: object): void }).disposeData(colInfo.dataId);
       return { dataId: out.dataId, shape: filterShape, dtype: 'float32' };
     }
@@ -278,7 +340,13 @@ function conv2DBackpropFilter(backendName: string): KernelFunc {
 type Pads = [[number, number], [number, number], [number, number], [number, number]];
 
 /** Runs another kernel of the same backend by name on TensorInfos (no tape, no engine tensors). */
-function callKernel(backendName: string, name: string, backend: object, inputs: Record<string, TensorInfo>, attrs: NamedAttrMap): TensorInfo {
+function callKernel(
+  backendName: string,
+  name: string,
+  backend: object,
+  inputs: Record<string, TensorInfo>,
+  attrs: NamedAttrMap,
+): TensorInfo {
   const k = getKernel(name, backendName);
   if (!k) throw new Error(`internal: kernel ${name} missing on ${backendName}`);
   return k.kernelFunc({ inputs, backend, attrs }) as TensorInfo;
@@ -296,12 +364,23 @@ function dispose(backend: object, ...infos: TensorInfo[]): void {
 const depthwiseBackpropFilter: KernelFunc = ({ inputs, backend, attrs }) => {
   const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
   const { strides, pad, dimRoundingMode, filterShape, dilations } = attrs as unknown as {
-    strides: [number, number] | number; pad: 'same'; dimRoundingMode?: 'floor' | 'round' | 'ceil';
-    filterShape: [number, number, number, number]; dilations?: [number, number] | number;
+    strides: [number, number] | number;
+    pad: 'same';
+    dimRoundingMode?: 'floor' | 'round' | 'ceil';
+    filterShape: [number, number, number, number];
+    dilations?: [number, number] | number;
   };
   const info = backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number], filterShape, strides, dilations ?? 1, pad, dimRoundingMode, true);
-  if (info.dilationHeight !== 1 || info.dilationWidth !== 1) throw new Error('DepthwiseConv2dNativeBackpropFilter: dilation must be 1');
+    x.shape as [number, number, number, number],
+    filterShape,
+    strides,
+    dilations ?? 1,
+    pad,
+    dimRoundingMode,
+    true,
+  );
+  if (info.dilationHeight !== 1 || info.dilationWidth !== 1)
+    throw new Error('DepthwiseConv2dNativeBackpropFilter: dilation must be 1');
   const io = new KernelIO(backend);
   const out = io.alloc(filterShape);
   const native = nativeKernels();
@@ -324,12 +403,23 @@ function depthwiseBackpropInput(backendName: string): KernelFunc {
   return ({ inputs, backend, attrs }) => {
     const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
     const { strides, pad, dimRoundingMode, inputShape, dilations } = attrs as unknown as {
-      strides: [number, number] | number; pad: 'same'; dimRoundingMode?: 'floor' | 'round' | 'ceil';
-      inputShape: [number, number, number, number]; dilations?: [number, number] | number;
+      strides: [number, number] | number;
+      pad: 'same';
+      dimRoundingMode?: 'floor' | 'round' | 'ceil';
+      inputShape: [number, number, number, number];
+      dilations?: [number, number] | number;
     };
     const info = backend_util.computeConv2DInfo(
-      inputShape, filter.shape as [number, number, number, number], strides, dilations ?? 1, pad, dimRoundingMode, true);
-    if (info.dilationHeight !== 1 || info.dilationWidth !== 1) throw new Error('DepthwiseConv2dNativeBackpropInput: dilation must be 1');
+      inputShape,
+      filter.shape as [number, number, number, number],
+      strides,
+      dilations ?? 1,
+      pad,
+      dimRoundingMode,
+      true,
+    );
+    if (info.dilationHeight !== 1 || info.dilationWidth !== 1)
+      throw new Error('DepthwiseConv2dNativeBackpropInput: dilation must be 1');
     const io = new KernelIO(backend);
     const native = nativeKernels();
     const geometry = depthwiseGeometry(info);
@@ -339,13 +429,34 @@ function depthwiseBackpropInput(backendName: string): KernelFunc {
       return dxInfo;
     }
     const { filterHeight: KH, filterWidth: KW, outChannels: CO, inChannels: C, padInfo: p } = info;
-    if (info.strideHeight === 1 && info.strideWidth === 1 && CO === C && getKernel('DepthwiseConv2dNative', backendName)) {
+    if (
+      info.strideHeight === 1 &&
+      info.strideWidth === 1 &&
+      CO === C &&
+      getKernel('DepthwiseConv2dNative', backendName)
+    ) {
       const rotated = io.alloc([KH, KW, C, 1]);
-      const w = io.view(filter), r = io.view(rotated);
+      const w = io.view(filter),
+        r = io.view(rotated);
       for (let t = 0; t < KH * KW; t++) r.set(w.subarray((KH * KW - 1 - t) * C, (KH * KW - t) * C), t * C);
-      const pads: Pads = [[0, 0], [KH - 1 - p.top, KH - 1 - p.bottom], [KW - 1 - p.left, KW - 1 - p.right], [0, 0]];
-      const dx = callKernel(backendName, 'DepthwiseConv2dNative', backend, { x: dy, filter: rotated },
-        { strides: [1, 1], dilations: [1, 1], pad: pads as unknown as NamedAttrMap[string], dimRoundingMode: undefined as unknown as string });
+      const pads: Pads = [
+        [0, 0],
+        [KH - 1 - p.top, KH - 1 - p.bottom],
+        [KW - 1 - p.left, KW - 1 - p.right],
+        [0, 0],
+      ];
+      const dx = callKernel(
+        backendName,
+        'DepthwiseConv2dNative',
+        backend,
+        { x: dy, filter: rotated },
+        {
+          strides: [1, 1],
+          dilations: [1, 1],
+          pad: pads,
+          dimRoundingMode: undefined as unknown as string,
+        },
+      );
       dispose(backend, rotated);
       return dx;
     }

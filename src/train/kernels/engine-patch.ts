@@ -26,7 +26,12 @@ export function shareSavedTensors(): boolean {
   if (patched) return true;
   const engine = tf.engine() as unknown as EngineInternals;
   const original = engine.saveTensorsForBackwardMode;
-  if (typeof original !== 'function' || typeof engine.makeTensorFromTensorInfo !== 'function' || typeof engine.keep !== 'function') return false;
+  if (
+    typeof original !== 'function' ||
+    typeof engine.makeTensorFromTensorInfo !== 'function' ||
+    typeof engine.keep !== 'function'
+  )
+    return false;
   engine.saveTensorsForBackwardMode = function (this: EngineInternals, tensors: tf.Tensor[]): tf.Tensor[] {
     const backend = this.backend;
     if (typeof backend.incRef !== 'function') return original.call(this, tensors);

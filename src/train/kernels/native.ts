@@ -14,12 +14,42 @@ import { fileURLToPath } from 'node:url';
 /** The addon's functions (see native/src/addon.cc). Buffers are float32 views. */
 export interface NativeKernels {
   /** C[M,N] = op(A) op(B), row-major. */
-  gemm(a: Float32Array, b: Float32Array, c: Float32Array, m: number, n: number, k: number, transA: boolean, transB: boolean): void;
-  bnForward(x: Float32Array, channels: number, gamma: Float32Array, beta: Float32Array, z: Float32Array | null,
-    relu: boolean, eps: number, y: Float32Array, mean: Float32Array, variance: Float32Array): void;
-  bnBackward(dy: Float32Array, x: Float32Array, channels: number, gamma: Float32Array, mean: Float32Array,
-    variance: Float32Array, y: Float32Array | null, eps: number, dx: Float32Array, dgamma: Float32Array,
-    dbeta: Float32Array, dz: Float32Array | null): void;
+  gemm(
+    a: Float32Array,
+    b: Float32Array,
+    c: Float32Array,
+    m: number,
+    n: number,
+    k: number,
+    transA: boolean,
+    transB: boolean,
+  ): void;
+  bnForward(
+    x: Float32Array,
+    channels: number,
+    gamma: Float32Array,
+    beta: Float32Array,
+    z: Float32Array | null,
+    relu: boolean,
+    eps: number,
+    y: Float32Array,
+    mean: Float32Array,
+    variance: Float32Array,
+  ): void;
+  bnBackward(
+    dy: Float32Array,
+    x: Float32Array,
+    channels: number,
+    gamma: Float32Array,
+    mean: Float32Array,
+    variance: Float32Array,
+    y: Float32Array | null,
+    eps: number,
+    dx: Float32Array,
+    dgamma: Float32Array,
+    dbeta: Float32Array,
+    dz: Float32Array | null,
+  ): void;
   /** geometry: [B, H, W, C, OH, OW, KH, KW, strideH, strideW, padTop, padLeft]. */
   dwForward(x: Float32Array, w: Float32Array, geometry: number[], y: Float32Array): void;
   dwInputGrad(dy: Float32Array, w: Float32Array, geometry: number[], dx: Float32Array): void;
@@ -30,15 +60,27 @@ export interface NativeKernels {
   /** out = a + b elementwise (a's length; b and out at least as long). */
   add(a: Float32Array, b: Float32Array, out: Float32Array): void;
   /** torch SGD on one parameter in place (w, buf), bit-identical to Sgd's TypeScript loop; buf null when momentum is 0. */
-  sgdStep(w: Float32Array, g: Float32Array, buf: Float32Array | null, lr: number, weightDecay: number, momentum: number,
-    dampening: number, nesterov: boolean, first: boolean): void;
+  sgdStep(
+    w: Float32Array,
+    g: Float32Array,
+    buf: Float32Array | null,
+    lr: number,
+    weightDecay: number,
+    momentum: number,
+    dampening: number,
+    nesterov: boolean,
+    first: boolean,
+  ): void;
   /** ema = fround(d * ema) + fround(c * cur), bit-identical to ModelEma's TypeScript loop. */
   emaUpdate(ema: Float32Array, cur: Float32Array, d: number, c: number): void;
   setThreads(n: number): void;
   getThreads(): number;
 }
 
-const addonPath = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../native/build/Release/repghost_kernels.node');
+const addonPath = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../../native/build/Release/repghost_kernels.node',
+);
 
 let loaded: NativeKernels | null | undefined;
 let loadError: string | null = null;
@@ -68,7 +110,9 @@ export function nativeKernels(): NativeKernels | null {
 /** Which kernels training runs on, for logs: "native kernels, 2 threads" or why not. */
 export function describeKernels(): string {
   const native = nativeKernels();
-  return native ? `native kernels, ${native.getThreads()} threads` : `TypeScript/wasm kernels (native kernels ${loadError})`;
+  return native
+    ? `native kernels, ${native.getThreads()} threads`
+    : `TypeScript/wasm kernels (native kernels ${loadError})`;
 }
 
 /**
@@ -76,7 +120,11 @@ export function describeKernels(): string {
  * process can compare both paths (tests, benchmarks).
  */
 export function setNativeEnabled(enabled: boolean): void {
-  if (!enabled) { loaded = null; loadError = 'disabled'; return; }
+  if (!enabled) {
+    loaded = null;
+    loadError = 'disabled';
+    return;
+  }
   loaded = undefined;
   loadError = null;
 }

@@ -20,8 +20,16 @@ function batchMatMul(original: KernelFunc): KernelFunc {
     const native = nativeKernels();
     const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
     const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
-    if (!native || a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2
-      || util.sizeFromShape(a.shape.slice(0, -2)) !== 1 || util.sizeFromShape(b.shape.slice(0, -2)) !== 1) return original(args);
+    if (
+      !native ||
+      a.dtype !== 'float32' ||
+      b.dtype !== 'float32' ||
+      a.shape.length < 2 ||
+      b.shape.length < 2 ||
+      util.sizeFromShape(a.shape.slice(0, -2)) !== 1 ||
+      util.sizeFromShape(b.shape.slice(0, -2)) !== 1
+    )
+      return original(args);
     const [ar, ac] = a.shape.slice(-2) as [number, number];
     const [br, bc] = b.shape.slice(-2) as [number, number];
     const [m, k] = transposeA ? [ac, ar] : [ar, ac];
@@ -40,19 +48,32 @@ function batchMatMul(original: KernelFunc): KernelFunc {
  * float32, a geometry `geometryOf` accepts; otherwise the backend's original kernel.
  */
 function convForward(
-  original: KernelFunc, depthwise: boolean, geometryOf: (info: backend_util.Conv2DInfo) => number[] | null,
+  original: KernelFunc,
+  depthwise: boolean,
+  geometryOf: (info: backend_util.Conv2DInfo) => number[] | null,
   run: (native: NativeKernels, x: Float32Array, w: Float32Array, geometry: number[], y: Float32Array) => void,
 ): KernelFunc {
   return (args) => {
     const native = nativeKernels();
     const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
     const attrs = args.attrs as unknown as {
-      strides: [number, number] | number; pad: 'same'; dilations: [number, number] | number;
-      dimRoundingMode?: 'floor' | 'round' | 'ceil'; dataFormat?: string;
+      strides: [number, number] | number;
+      pad: 'same';
+      dilations: [number, number] | number;
+      dimRoundingMode?: 'floor' | 'round' | 'ceil';
+      dataFormat?: string;
     };
-    if (!native || x.dtype !== 'float32' || (attrs.dataFormat !== undefined && attrs.dataFormat !== 'NHWC')) return original(args);
-    const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number],
-      filter.shape as [number, number, number, number], attrs.strides, attrs.dilations ?? 1, attrs.pad, attrs.dimRoundingMode, depthwise);
+    if (!native || x.dtype !== 'float32' || (attrs.dataFormat !== undefined && attrs.dataFormat !== 'NHWC'))
+      return original(args);
+    const info = backend_util.computeConv2DInfo(
+      x.shape as [number, number, number, number],
+      filter.shape as [number, number, number, number],
+      attrs.strides,
+      attrs.dilations ?? 1,
+      attrs.pad,
+      attrs.dimRoundingMode,
+      depthwise,
+    );
     const geometry = geometryOf(info);
     if (!geometry) return original(args);
     const io = new KernelIO(args.backend);
@@ -72,8 +93,15 @@ function add(original: KernelFunc): KernelFunc {
   return (args) => {
     const native = nativeKernels();
     const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
-    if (!native || a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length !== b.shape.length
-      || a.shape.some((d, i) => d !== b.shape[i]) || util.sizeFromShape(a.shape) < 4096) return original(args);
+    if (
+      !native ||
+      a.dtype !== 'float32' ||
+      b.dtype !== 'float32' ||
+      a.shape.length !== b.shape.length ||
+      a.shape.some((d, i) => d !== b.shape[i]) ||
+      util.sizeFromShape(a.shape) < 4096
+    )
+      return original(args);
     const io = new KernelIO(args.backend);
     const out = io.alloc(a.shape);
     native.add(io.view(a), io.view(b), io.view(out));
@@ -103,7 +131,10 @@ const WRAPPERS: Record<string, (original: KernelFunc) => KernelFunc> = {
  * Configs replacing `backendName`'s Add, BatchMatMul, Conv2D, DepthwiseConv2dNative
  * and Identity with the wrappers above, given the backend's registered originals.
  */
-export function overrideKernels(backendName: string, original: (kernelName: string) => KernelConfig | undefined): KernelConfig[] {
+export function overrideKernels(
+  backendName: string,
+  original: (kernelName: string) => KernelConfig | undefined,
+): KernelConfig[] {
   const configs: KernelConfig[] = [];
   for (const [kernelName, wrap] of Object.entries(WRAPPERS)) {
     const o = original(kernelName);

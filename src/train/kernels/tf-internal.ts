@@ -5,7 +5,15 @@
 import * as tf from '@tensorflow/tfjs';
 import type { NamedAttrMap, NamedTensorMap, Tensor } from '@tensorflow/tfjs';
 
-export type { GradConfig, KernelConfig, KernelFunc, NamedAttrMap, NamedTensorMap, Tensor, TensorInfo } from '@tensorflow/tfjs';
+export type {
+  GradConfig,
+  KernelConfig,
+  KernelFunc,
+  NamedAttrMap,
+  NamedTensorMap,
+  Tensor,
+  TensorInfo,
+} from '@tensorflow/tfjs';
 
 /** Runs a registered kernel on the active backend, recording it on the gradient tape. */
 export const ENGINE_KERNELS = {
