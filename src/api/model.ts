@@ -71,6 +71,8 @@ export class RepGhostModel {
   readonly preprocessConfig: Required<PreprocessConfig>;
   /** How the model was chosen when not named (e.g. "keys fit 0.5x and wo_0_5x: using 0.5x"). */
   readonly note: string | undefined;
+  /** What the weights file said about itself (arch, epoch, metric, args such as `class_names`). */
+  readonly meta: LoadedWeights['meta'];
   private readonly deploy: StateDict;
   private featureEngine: Promise<OrtEngine> | null = null;
   private disposed = false;
@@ -86,6 +88,7 @@ export class RepGhostModel {
     this.form = loaded.form;
     this.deploy = loaded.deploy;
     this.note = loaded.note;
+    this.meta = loaded.meta;
     this.labels = labels;
     this.preprocessConfig = preprocessConfig;
   }

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import type { RepGhostModel } from '../api/model.js';
 import type { PreprocessConfig } from '../data/preprocess.js';
 import { readInputFile } from '../node/read-input.js';
-import { UsageError } from './errors.js';
+import { optionsAsFlags, UsageError } from './errors.js';
 import { preprocessConfigFrom, type ModelFlags, type PreprocessFlags, type PretrainedFlags } from './flags.js';
 
 /** A weights file to load and what the source says about it. */
@@ -101,6 +101,6 @@ export async function loadModelFromFlags(
     ...(flags.labels ? { labels: await readLabels(flags.labels) } : {}),
     preprocess,
   });
-  if (model.note && !quiet) process.stderr.write(`note: ${model.note}\n`);
+  if (model.note && !quiet) process.stderr.write(`note: ${optionsAsFlags(model.note)}\n`);
   return model;
 }

@@ -46,7 +46,7 @@ function findFile(dir: string, stem: string): string {
     const p = path.join(dir, name);
     if (existsSync(p)) return p;
   }
-  throw new IdxError(`Fashion-MNIST file ${stem}(.gz) not found in ${dir} (install Debian's dataset-fashion-mnist or pass --data-dir)`);
+  throw new IdxError(`Fashion-MNIST file ${stem}(.gz) not found in ${dir} (install Debian's dataset-fashion-mnist or set the 'dataDir' option)`);
 }
 
 /** Reads one split from `dir`, checking that images and labels agree. */

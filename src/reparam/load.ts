@@ -67,9 +67,9 @@ function chooseModel(sd: StateDict, c: CheckpointContents, fileName: string): { 
   // every key): the main-line model is what a file without `arch` almost always holds.
   const main = fits.filter((m) => !isAblation(m));
   if (main.length === 1) {
-    return { model: main[0]!, note: `${fileName} does not name its model; its keys fit ${fits.join(' and ')}: using ${main[0]} (pass --model to choose)` };
+    return { model: main[0]!, note: `${fileName} does not name its model; its keys fit ${fits.join(' and ')}: using ${main[0]} (set the 'model' option to choose)` };
   }
-  throw new Error(`${fileName} does not name its model and its keys fit ${fits.join(', ')}: pass --model <name>`);
+  throw new Error(`${fileName} does not name its model and its keys fit ${fits.join(', ')}: name it with the 'model' option`);
 }
 
 /**

@@ -1,6 +1,7 @@
 /** Evaluation in eval mode: cross-entropy (no smoothing, as timm's validate) and top-1/top-5. */
 import * as tf from '@tensorflow/tfjs';
 import { FASHION_MNIST_SIZE, writeImage, type PreparedSplit } from '../data/fashion-mnist.js';
+import { ClassificationMetrics } from '../data/classification-metrics.js';
 import type { ModelSpec } from '../spec/model-spec.js';
 import { forward } from './network.js';
 import type { EvalWeights } from './weights.js';
@@ -13,39 +14,17 @@ export interface EvalResult {
   count: number;
 }
 
-/** Cross-entropy and top-k hits of one row of logits. */
-function scoreRow(logits: Float32Array, offset: number, classes: number, target: number): { nll: number; rank: number } {
-  let max = -Infinity;
-  for (let k = 0; k < classes; k++) max = Math.max(max, logits[offset + k]!);
-  let sum = 0;
-  for (let k = 0; k < classes; k++) sum += Math.exp(logits[offset + k]! - max);
-  const t = logits[offset + target]!;
-  let rank = 0; // classes scoring strictly higher than the target
-  for (let k = 0; k < classes; k++) if (logits[offset + k]! > t) rank++;
-  return { nll: Math.log(sum) + max - t, rank };
-}
-
-/** Sums cross-entropy and top-1/top-5 hits over batches of logits. */
+/** Sums cross-entropy and top-1/top-5 hits over batches of logits: the metric of `repghost validate`. */
 export class EvalAccumulator {
-  private nll = 0;
-  private hit1 = 0;
-  private hit5 = 0;
-  private count = 0;
+  private readonly metrics = new ClassificationMetrics();
 
   /** Scores `n` rows of `logits` ([n, classes]) against `targets`. */
   add(logits: Float32Array, classes: number, targets: ArrayLike<number>, n: number): void {
-    for (let i = 0; i < n; i++) {
-      const { nll, rank } = scoreRow(logits, i * classes, classes, targets[i]!);
-      this.nll += nll;
-      if (rank < 1) this.hit1++;
-      if (rank < 5) this.hit5++;
-    }
-    this.count += n;
+    this.metrics.update(logits, classes, targets, n);
   }
 
   result(): EvalResult {
-    const c = this.count;
-    return { loss: this.nll / c, top1: (100 * this.hit1) / c, top5: (100 * this.hit5) / c, count: c };
+    return this.metrics.summary();
   }
 }
 

@@ -4,13 +4,15 @@
  * another number of classes (an ImageNet checkpoint fine-tuned on a 5-class dataset):
  * then `classifier.weight` / `classifier.bias` are re-initialized exactly as a new model
  * would get them (PyTorch's default Linear init, drawn from the trainer's PRNG) and
- * everything else is loaded. Any other mismatch (another width, deploy-form weights,
- * missing or unexpected keys) is an error naming the keys.
+ * everything else is loaded. Deploy-form (re-parameterized) weights are expanded back to
+ * the training form with the same eval-mode function (reparam/expand.ts). Any other
+ * mismatch (another width, missing or unexpected keys) is an error naming the keys.
  */
 import { readInputFileSync } from '../node/read-input.js';
 import type { ModelSpec } from '../spec/model-spec.js';
 import { buildSpec } from '../spec/model-spec.js';
-import { readCheckpoint } from '../weights/checkpoint.js';
+import { readCheckpoint, selectWeights } from '../weights/checkpoint.js';
+import { toTrain } from '../reparam/expand.js';
 import { classesInStateDict, detectForm } from '../weights/match.js';
 import type { StateDict } from '../weights/tensor.js';
 import type { Rng } from './rng.js';
@@ -24,31 +26,36 @@ export interface InitialWeights {
   model: ModelState;
   /** Classes of the checkpoint's classifier when it was re-initialized, else null. */
   reinitializedFrom: number | null;
+  /** True when the file held deploy-form weights, expanded back to the training form. */
+  expandedFromDeploy: boolean;
 }
 
 /**
  * Builds the model from a training-form state dict for `spec`, re-initializing a
- * classifier of another size from `rng`. Throws WeightsMismatchError (keys named) for
- * anything else that does not fit, and an Error for deploy-form weights.
+ * classifier of another size from `rng`; deploy-form weights are expanded to the training
+ * form first. Throws WeightsMismatchError (keys named) for anything else that does not fit.
  */
-export function modelFromInitialStateDict(spec: ModelSpec, sd: StateDict, rng: Rng, source = 'the initial checkpoint'): InitialWeights {
-  const fileClasses = classesInStateDict(sd) ?? spec.numClasses;
+export function modelFromInitialStateDict(spec: ModelSpec, given: StateDict, rng: Rng): InitialWeights {
+  const fileClasses = classesInStateDict(given) ?? spec.numClasses;
   // Check every key and shape against the same architecture at the file's own class count.
   const asFile = buildSpec(spec.name, { numClasses: fileClasses, dropout: spec.dropout });
-  const form = detectForm(asFile, sd);
-  if (form === 'deploy') throw new Error(`${source} holds deploy-form (re-parameterized) weights; training needs the training form (the checkpoint before \`repghost convert\`)`);
-  if (fileClasses === spec.numClasses) return { model: ModelState.fromStateDict(spec, sd), reinitializedFrom: null };
+  const expandedFromDeploy = detectForm(asFile, given) === 'deploy';
+  const sd = expandedFromDeploy ? toTrain(asFile, given) : given;
+  if (fileClasses === spec.numClasses) return { model: ModelState.fromStateDict(spec, sd), reinitializedFrom: null, expandedFromDeploy };
   // A fresh model's classifier: the same draws ModelState.init makes for any new model.
   const fresh = ModelState.init(spec, rng);
   const freshSd = fresh.toStateDict();
   fresh.dispose();
   const merged: StateDict = new Map(sd);
   for (const k of CLASSIFIER_KEYS) merged.set(k, freshSd.get(k)!);
-  return { model: ModelState.fromStateDict(spec, merged), reinitializedFrom: fileClasses };
+  return { model: ModelState.fromStateDict(spec, merged), reinitializedFrom: fileClasses, expandedFromDeploy };
 }
 
-/** Reads `--initial-checkpoint` (any format readCheckpoint takes; its raw weights) into a model. */
-export function loadInitialWeights(spec: ModelSpec, file: string, rng: Rng): InitialWeights {
+/**
+ * Reads `--initial-checkpoint` (any format readCheckpoint takes; its raw weights, or its
+ * EMA weights with `ema`, as the published official checkpoints are used) into a model.
+ */
+export function loadInitialWeights(spec: ModelSpec, file: string, rng: Rng, opts: { ema?: boolean } = {}): InitialWeights {
   const c = readCheckpoint(readInputFileSync(file, 'initial checkpoint'), file);
-  return modelFromInitialStateDict(spec, c.stateDict, rng, file);
+  return modelFromInitialStateDict(spec, selectWeights(c, { ema: !!opts.ema }, file), rng);
 }

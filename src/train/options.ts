@@ -132,6 +132,15 @@ export const TRAIN_OPTION_TABLE = {
     flag: '--initial-checkpoint <file>', kind: { type: 'string' }, default: undefined, timm: 'initial_checkpoint',
     help: 'start from these weights (.pth, timm checkpoint or .safetensors); a classifier of another size is re-initialized',
   }),
+  // --- issue 16 (datasets): fine-tuning from the published weights ---
+  pretrained: row<boolean>({
+    flag: '--pretrained', kind: { type: 'flag' }, default: false, timm: 'pretrained',
+    help: 'start from the published ImageNet weights of --model (the cache of `repghost download`; downloaded once); a classifier of another size is re-initialized',
+  }),
+  source: row<'hf' | 'official' | undefined>({
+    flag: '--source <hub>', kind: { type: 'choice', choices: ['hf', 'official'] }, default: undefined, defaultText: 'hf', timm: null,
+    help: 'where --pretrained comes from: hf (timm on the Hugging Face hub) or official (the GitHub release, EMA weights)',
+  }),
   freezeStages: row<number | undefined>({
     flag: '--freeze-stages <n>', kind: { type: 'int', min: 0, max: 100 }, default: undefined, timm: 'freeze_stages',
     help: 'freeze conv_stem, bn1 and blocks.0..n-1 (0: the stem only): no gradient, BN statistics kept',

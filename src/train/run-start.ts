@@ -38,7 +38,7 @@ export interface RunStart {
  */
 function checkResumable(ck: { arch: string | null; args: Record<string, unknown> }, o: TrainOptions, spec: ModelSpec): void {
   const file = o.resume!;
-  if (ck.arch !== null && ck.arch.replace(/^.*\./, '') !== spec.name) throw new Error(`${file} is a ${ck.arch} checkpoint; --model is ${spec.name}`);
+  if (ck.arch !== null && ck.arch.replace(/^.*\./, '') !== spec.name) throw new Error(`${file} is a ${ck.arch} checkpoint; the 'model' option is ${spec.name}`);
   const same = (key: string, now: unknown, flag: string): void => {
     const before = ck.args[key];
     if (before !== undefined && (before ?? null) !== (now ?? null)) {
@@ -77,14 +77,22 @@ export function resumeRun(o: TrainOptions, spec: ModelSpec, optimizer: Optimizer
   };
 }
 
-/** Starts fresh: `--initial-checkpoint` weights or the default initialization. */
-export function freshRun(o: TrainOptions, spec: ModelSpec, log: (line: string) => void): RunStart {
+/**
+ * Starts fresh: `--pretrained` weights (already resolved to a cached file), `--initial-checkpoint`
+ * weights (either form), or the default initialization.
+ */
+export function freshRun(o: TrainOptions, spec: ModelSpec, log: (line: string) => void, pretrained?: { path: string; ema: boolean }): RunStart {
   const rng = new Rng(o.seed);
   let model: ModelState;
-  if (o.initialCheckpoint) {
+  if (pretrained) {
+    const init = loadInitialWeights(spec, pretrained.path, rng, { ema: pretrained.ema });
+    model = init.model;
+    if (init.reinitializedFrom !== null) log(`its ${init.reinitializedFrom}-class classifier re-initialized for ${spec.numClasses} classes`);
+  } else if (o.initialCheckpoint) {
     if (!existsSync(o.initialCheckpoint)) throw new Error(`initial checkpoint not found: ${o.initialCheckpoint}`);
     const init = loadInitialWeights(spec, o.initialCheckpoint, rng);
     model = init.model;
+    if (init.expandedFromDeploy) log(`${o.initialCheckpoint} holds deploy-form weights: expanded to the training form (same eval-mode function)`);
     log(init.reinitializedFrom === null
       ? `initial weights from ${o.initialCheckpoint}`
       : `initial weights from ${o.initialCheckpoint}, except its ${init.reinitializedFrom}-class classifier: classifier.weight and classifier.bias re-initialized for ${spec.numClasses} classes`);

@@ -102,15 +102,27 @@ export interface TrainOutcome {
  * The args dict saved in checkpoints: the option table's timm names, plus what a data-parallel
  * run adds (timm records `distributed` and `world_size` too; -b is per rank).
  */
-function argsDict(o: TrainOptions, numClasses: number, inputSize: number, comm: Communicator | null): Record<string, unknown> {
-  return { ...trainArgs(o, numClasses, inputSize), distributed: comm !== null, world_size: comm?.size ?? 1 };
+function argsDict(o: TrainOptions, numClasses: number, inputSize: number, comm: Communicator | null,
+  classes: readonly string[] | null): Record<string, unknown> {
+  // class_names (ours, not timm's): what `repghost validate` maps class folders by.
+  return { ...trainArgs(o, numClasses, inputSize), distributed: comm !== null, world_size: comm?.size ?? 1,
+    ...(classes ? { class_names: [...classes] } : {}) };
+}
+
+/** `--pretrained`: the published weights of --model from the download cache (fetched once). */
+async function resolvePretrainedWeights(o: TrainOptions, log: (line: string) => void): Promise<{ path: string; ema: boolean }> {
+  // The hub code loads only when asked for; the file is the verified cache entry.
+  const { resolvePretrained } = await import('../hub/download.js');
+  const r = await resolvePretrained(o.model, o.source ? { source: o.source } : {});
+  log(`pretrained ${r.model} (${r.source}${r.ema ? ', EMA weights' : ''}) from ${r.path}`);
+  return { path: r.path, ema: r.ema };
 }
 
 /** The classifier size: the data's class count; a different --num-classes is refused rather than guessed around. */
 function resolveNumClasses(o: TrainOptions, data: TrainingData): number {
   if (o.numClasses !== undefined && o.numClasses !== data.numClasses) {
     const what = data.kind === 'imagefolder' ? `${o.dataDir} has ${data.numClasses} class folders` : `Fashion-MNIST has ${data.numClasses} classes`;
-    throw new Error(`${what} but --num-classes is ${o.numClasses}: leave --num-classes out (it defaults to the classes found)`);
+    throw new Error(`${what} but the 'numClasses' option is ${o.numClasses}: leave it out (it defaults to the classes found)`);
   }
   return data.numClasses;
 }
@@ -182,7 +194,8 @@ async function run(
   }
   const frozen = frozenParts(spec, paramLayouts(spec), o.freezeStages);
   const optimizer: Optimizer = createOptimizer(o, paramLayouts(spec), (k) => !frozen.params.has(k));
-  const start: RunStart = o.resume ? resumeRun(o, spec, optimizer, data, log) : freshRun(o, spec, log);
+  const pretrained = o.pretrained && !o.resume ? await resolvePretrainedWeights(o, log) : undefined;
+  const start: RunStart = o.resume ? resumeRun(o, spec, optimizer, data, log) : freshRun(o, spec, log, pretrained);
   const model = start.model;
   if (start.resumedWorldSize !== null && start.resumedWorldSize !== world) {
     log(`warning: ${o.resume} was trained with ${start.resumedWorldSize} process${start.resumedWorldSize > 1 ? 'es' : ''}, this run has ${world}: ` +
@@ -289,7 +302,7 @@ function saveEpoch(r: Run, e: {
   const ck: TrainingCheckpoint<ParamState> = {
     epoch: e.epoch, arch: spec.name, stateDict: r.model.toStateDict(),
     emaStateDict: r.ema ? emaStateDict(spec, r.ema) : null,
-    optimizer: optimizer.stateDict(e.lr), args: argsDict(o, r.numClasses, data.inputSize, r.comm), metric: e.metric,
+    optimizer: optimizer.stateDict(e.lr), args: argsDict(o, r.numClasses, data.inputSize, r.comm, data.classes), metric: e.metric,
     extras: { rng: e.rngState, bestMetric: e.bestMetric, bestEpoch: e.bestEpoch, history: e.history, ...(data.classes ? { classes: data.classes } : {}) },
   };
   const bytes = encodeCheckpoint(spec, ck, optimizer.order);

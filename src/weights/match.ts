@@ -75,7 +75,7 @@ export function detectForm(spec: ModelSpec, sd: StateDict): Form {
   if (ok) return ok.form;
   const keys = [...sd.keys()];
   if (keys.some((k) => CHECKPOINT_TOP_KEYS.includes(k))) {
-    throw new WeightsMismatchError(`this is a whole training checkpoint (keys ${list(keys)}), not a state dict: load it with readCheckpoint / the CLI, which takes its 'state_dict' (or 'state_dict_ema' with --ema)`);
+    throw new WeightsMismatchError(`this is a whole training checkpoint (keys ${list(keys)}), not a state dict: load it with readCheckpoint / the CLI, which takes its 'state_dict' (or 'state_dict_ema' with the 'ema' option)`);
   }
   const best = diffs.reduce((a, b) => (a.d.missing.length + a.d.unexpected.length + a.d.misshaped.length <= b.d.missing.length + b.d.unexpected.length + b.d.misshaped.length ? a : b));
   const parts = [`weights do not fit ${spec.name} (${spec.numClasses} classes)`];
@@ -83,7 +83,7 @@ export function detectForm(spec: ModelSpec, sd: StateDict): Form {
   if (best.d.unexpected.length) parts.push(`unexpected ${best.d.unexpected.length} keys: ${list(best.d.unexpected)}`);
   if (best.d.misshaped.length) parts.push(`wrong shapes: ${list(best.d.misshaped, 2, 240)}`);
   const fits = candidateModels(sd);
-  if (fits.length) parts.push(`they fit ${fits.map((f) => `${f.model} (${f.form} form)`).join(' or ')}: pass --model ${fits[0]!.model}`);
+  if (fits.length) parts.push(`they fit ${fits.map((f) => `${f.model} (${f.form} form)`).join(' or ')}: set the 'model' option to ${fits[0]!.model}`);
   else parts.push('they fit no RepGhostNet model: is this a RepGhostNet checkpoint?');
   const d = best.d;
   throw new WeightsMismatchError(parts.join('; '), d.missing, d.unexpected, d.misshaped);

@@ -106,7 +106,7 @@ describe('RepGhost.load options and errors', () => {
       model: 'repghostnet_1_0x',
     }).catch((e: Error) => e);
     expect(err).toBeInstanceOf(Error);
-    expect((err as Error).message).toMatch(/do not fit repghostnet_1_0x.*pass --model repghostnet_0_5x/);
+    expect((err as Error).message).toMatch(/do not fit repghostnet_1_0x.*set the 'model' option to repghostnet_0_5x/);
     expect((err as Error).message).not.toContain('\n');
   });
 

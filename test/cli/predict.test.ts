@@ -34,7 +34,7 @@ describe('repghost predict', () => {
     const r = runCli(['predict', chelsea, '--weights', ckpt, '--model', 'repghostnet_1_0x']);
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/^repghost: weights do not fit repghostnet_1_0x .*pass --model repghostnet_0_5x$/m);
+    expect(r.stderr).toMatch(/^repghost: weights do not fit repghostnet_1_0x .*set --model to repghostnet_0_5x$/m);
   });
 
   it('a missing image fails before loading the model (in process)', async () => {

@@ -1,7 +1,7 @@
 /** `repghost train` flag checking (in process: every case fails before TensorFlow.js loads). */
 import { describe, expect, it } from 'vitest';
 import { register } from '../../src/cli/commands/train.js';
-import { UsageError } from '../../src/cli/errors.js';
+import { optionsAsFlags, UsageError } from '../../src/cli/errors.js';
 import { runInProcess } from './in-process.js';
 import { DEFAULT_TRAIN_OPTIONS, TRAIN_OPTION_TABLE, trainArgs, type TrainOptions } from '../../src/train/options.js';
 
@@ -123,5 +123,11 @@ describe('repghost train flags', () => {
     for (const row of imagefolderOnly)
       if (row.timm !== 'input_size') expect(fashion, row.timm!).not.toHaveProperty(row.timm!);
     expect(fashion.input_size).toEqual([3, 32, 32]);
+  });
+
+  it("names a library error's option fields as the command line's flags", () => {
+    expect(optionsAsFlags("the 'evalBatchSize' option is 3; the 'numClasses' option; the 'ema' option")).toBe(
+      '--validation-batch-size is 3; --num-classes; --ema',
+    );
   });
 });

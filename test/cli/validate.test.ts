@@ -73,7 +73,7 @@ describe('repghost validate', () => {
   it('a class count that does not match the classifier, and a missing folder, are one-line errors', () => {
     let r = runCli(['validate', dataset, '--weights', sharedPath('golden', 'repghostnet_0_5x', 'checkpoint.pth'), '--json']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^repghost: .* has 10 class folders but repghostnet_0_5x has 1000 outputs/m);
+    expect(r.stderr).toMatch(/^repghost: .* has 10 class folders but repghostnet_0_5x has 1000 outputs: name the folder of each class with --class-map/m);
     r = runCli(['validate', path.join(root, 'nope'), '--weights', weights]);
     expect(r.code).toBe(2);
     expect(r.stderr).toBe(`repghost: dataset folder not found: ${path.join(root, 'nope')}\n`);

@@ -40,7 +40,7 @@ describe('--freeze-stages', () => {
     expect([...two.params].some((k) => k.startsWith('blocks.1.'))).toBe(true);
     expect([...two.batchNorms].includes('blocks.0.0.ghost1.primary_conv.1')).toBe(true);
     expect(frozenParts(spec, layouts, spec.stages.length).params.size).toBe(layouts.filter((p) => p.key.startsWith('blocks.') || /^(conv_stem|bn1)\./.test(p.key)).length);
-    expect(() => frozenParts(spec, layouts, spec.stages.length + 1)).toThrow(/--freeze-stages takes 0\.\.10/);
+    expect(() => frozenParts(spec, layouts, spec.stages.length + 1)).toThrow(/the 'freezeStages' option takes 0\.\.10/);
   });
 
   it('keeps frozen parameters and BatchNorm statistics bit-identical through training steps', () => {
@@ -147,7 +147,7 @@ describe('--initial-checkpoint with another classifier', () => {
     model.dispose();
   });
 
-  it('names the keys of any other mismatch, and refuses deploy-form weights', () => {
+  it('names the keys of any other mismatch, and expands deploy-form weights', () => {
     const src = ModelState.init(buildSpec('repghostnet_0_5x', { numClasses: 20 }), new Rng(3));
     const sd = src.toStateDict();
     src.dispose();
@@ -159,6 +159,8 @@ describe('--initial-checkpoint with another classifier', () => {
     wider.dispose();
     expect(() => modelFromInitialStateDict(spec, wsd, new Rng(1))).toThrow(/wrong shapes: conv_stem\.weight: file \[16, 3, 3, 3\], model \[8, 3, 3, 3\]/);
     const deploy = sharedTensors('golden', 'repghostnet_0_5x', 'deploy.safetensors');
-    expect(() => modelFromInitialStateDict(spec, deploy, new Rng(1))).toThrow(/deploy-form \(re-parameterized\) weights; training needs the training form/);
+    const expanded = modelFromInitialStateDict(spec, deploy, new Rng(1)); // reparam/expand.ts; tested in test/reparam
+    expect([expanded.expandedFromDeploy, expanded.reinitializedFrom]).toEqual([true, 1000]);
+    expanded.model.dispose();
   });
 });

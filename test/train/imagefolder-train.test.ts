@@ -58,6 +58,7 @@ describe('repghost train --dataset imagefolder', () => {
     const ck = loadRun(spec, path.join(output, 'last.pth.tar'), base(output, { opt: 'adamw' }));
     expect(ck.extras.classes).toEqual(['ant', 'bee', 'cat']);
     expect(ck.args).toMatchObject({ dataset: 'imagefolder', opt: 'adamw', input_size: [3, 32, 32], aa: 'rand-m9-mstd0.5', reprob: 0.25, num_classes: 3 });
+    expect(ck.args.class_names).toEqual(['ant', 'bee', 'cat']); // what validate maps folders by
     expect(ck.stateDict.get('classifier.weight')!.shape).toEqual([3, 1280]);
     expect(Object.keys(ck.optimizer.state.get(0)!)).toEqual(['step', 'exp_avg', 'exp_avg_sq']);
   }, 120_000);
@@ -97,6 +98,6 @@ describe('repghost train --dataset imagefolder', () => {
       .rejects.toThrow(/was trained with --freeze-stages 4; this run has --freeze-stages 2/);
     await expect(train({ ...o, resume: path.join(o.output, 'last.pth.tar'), initialCheckpoint: undefined, epochs: 2, opt: 'adamw' }))
       .rejects.toThrow(/was trained with --opt sgd; this run has --opt adamw/);
-    await expect(train({ ...o, numClasses: 5 })).rejects.toThrow(/has 3 class folders but --num-classes is 5/);
+    await expect(train({ ...o, numClasses: 5 })).rejects.toThrow(/has 3 class folders but the 'numClasses' option is 5/);
   }, 120_000);
 });

@@ -10,7 +10,7 @@ import type { ModelSpec } from '../../spec/model-spec.js';
 import { readInputFile } from '../../node/read-input.js';
 import { writeFileAtomic } from '../../node/atomic-write.js';
 import { sameFile } from '../../node/output-guard.js';
-import { UsageError } from '../errors.js';
+import { optionsAsFlags, UsageError } from '../errors.js';
 import { addCheckpointOptions, addPretrainedOptions, choiceFlag, intFlag, MAX_IMAGE_SIZE, type PretrainedFlags } from '../flags.js';
 import { human } from '../format.js';
 
@@ -61,7 +61,7 @@ export function register(program: Command): void {
       const loaded = loadWeights(await readInputFile(weights, 'weights file'), {
         ...(source.model ? { model: source.model } : {}), ema: source.ema, fileName: path.basename(weights),
       });
-      if (loaded.note && !opts.json) process.stderr.write(`note: ${loaded.note}\n`);
+      if (loaded.note && !opts.json) process.stderr.write(`note: ${optionsAsFlags(loaded.note)}\n`);
       const taps = parseTaps(loaded.spec, opts.features);
       const bytes = storeWeights(exportOnnx(loaded.spec, mode === 'train' ? loaded.stateDict : loaded.deploy, {
         mode, dynamicSpatial: !!opts.dynamic, inputSize: [opts.inputSize, opts.inputSize], features: taps,

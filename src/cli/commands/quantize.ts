@@ -16,7 +16,7 @@ import {
 import { loadWeights } from '../../reparam/load.js';
 import { readInputFile } from '../../node/read-input.js';
 import { writeFileAtomic } from '../../node/atomic-write.js';
-import { UsageError } from '../errors.js';
+import { optionsAsFlags, UsageError } from '../errors.js';
 import { human } from '../format.js';
 import { CALIBRATION_METHODS, type CalibrationMethod } from '../../onnx/calibrate.js';
 import type { ActivationType } from '../../onnx/quantize.js';
@@ -116,7 +116,7 @@ export function register(program: Command): void {
         ema: source.ema,
         fileName: path.basename(source.path),
       });
-      if (loaded.note && !opts.json) process.stderr.write(`note: ${loaded.note}\n`);
+      if (loaded.note && !opts.json) process.stderr.write(`note: ${optionsAsFlags(loaded.note)}\n`);
       if (fashion && loaded.spec.numClasses !== 10)
         throw new UsageError(
           `--calibrate fashion-mnist needs a 10-class model; ${loaded.spec.name} here has ${loaded.spec.numClasses} classes`,

@@ -139,6 +139,8 @@ function optionsFromFlags(flags: Record<string, unknown>): TrainOptions {
   if (o.initialCheckpoint && outputs.some((file) => clobberedInput(file, [o.initialCheckpoint]))) {
     throw new UsageError(`--initial-checkpoint ${o.initialCheckpoint} is one of the files this run writes in ${o.output}: copy it elsewhere first`);
   }
+  if (o.pretrained && (o.resume || o.initialCheckpoint)) throw new UsageError(`--pretrained and ${o.resume ? '--resume' : '--initial-checkpoint'} exclude each other`);
+  if (o.source && !o.pretrained) throw new UsageError('--source goes with --pretrained');
   if (o.dataset !== 'imagefolder') {
     const stray = Object.keys(given).filter((k) => TRAIN_OPTION_TABLE[k as keyof TrainOptions].imagefolderOnly);
     if (stray.length) {

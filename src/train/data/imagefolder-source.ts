@@ -5,11 +5,11 @@
  * folders are matched to them by name (timm would number them separately and silently
  * mislabel a validation set that lacks a class).
  *
- * Memory stays bounded: only the file list is held; images are decoded and augmented
+ * Memory stays bounded: only the compact file index is held (image-folder.ts); images are decoded and augmented
  * batch by batch in the data workers, the next `prefetch` batches while a step runs.
  * Unreadable images are left out of their batch and reported, never fatal.
  */
-import { findSplitFolder, ImageFolderError, readImageFolder, type ImageFolder } from '../../data/image-folder.js';
+import { findSplitFolder, ImageFolderError, ImageFolderIndex, type FsPath } from '../../data/image-folder.js';
 import { compileTrainTransform, type EvalTransformConfig, type TrainTransformConfig } from '../../data/augment/transforms.js';
 import type { Rng } from '../rng.js';
 import { SamplePool } from './batch-pool.js';
@@ -64,6 +64,24 @@ class Prefetch<T> {
   }
 }
 
+/** One image of a split: the path to open, the path to report, its training class. */
+interface Sample { file: FsPath; name: string; target: number }
+
+/**
+ * The images of one split over the compact index: `length` of them, `at(i)` made on
+ * demand (a batch's worth at a time), labels through `target` (folder class -> training class).
+ */
+class Split {
+  readonly length: number;
+  constructor(private readonly index: ImageFolderIndex, private readonly target: Int32Array, limit?: number) {
+    this.length = Math.min(index.length, limit ?? Infinity);
+  }
+
+  at(i: number): Sample {
+    return { file: this.index.fsPath(i), name: this.index.path(i), target: this.target[this.index.label(i)]! };
+  }
+}
+
 /** Contiguous [lo, hi) ranges splitting n items into at most `parts` chunks. */
 function splitRange(n: number, parts: number): [number, number][] {
   const k = Math.max(1, Math.min(parts, n));
@@ -75,8 +93,8 @@ export class ImageFolderData implements TrainingData {
   readonly classes: string[];
 
   private constructor(
-    private readonly trainSet: ImageFolder['samples'],
-    private readonly valSet: ImageFolder['samples'],
+    private readonly trainSet: Split,
+    private readonly valSet: Split,
     classes: string[],
     private readonly o: ImageFolderDataOptions,
     private readonly pool: SamplePool,
@@ -91,17 +109,17 @@ export class ImageFolderData implements TrainingData {
     if ((o.prefetch ?? 2) < 1) throw new RangeError(`prefetch must be at least 1, got ${o.prefetch}`);
     const trainDir = await findSplitFolder(o.root, 'train');
     const valDir = await findSplitFolder(o.root, 'val');
-    const train = await readImageFolder(trainDir);
-    const val = await readImageFolder(valDir);
+    const train = await ImageFolderIndex.read(trainDir);
+    const val = await ImageFolderIndex.read(valDir);
     const index = new Map(train.classes.map((c, i) => [c, i]));
     const unknown = val.classes.filter((c) => !index.has(c));
     if (unknown.length) {
       const names = unknown.slice(0, 3).join(', ') + (unknown.length > 3 ? `, ... (${unknown.length} in all)` : '');
       throw new ImageFolderError(`${valDir} has class folder${unknown.length > 1 ? 's' : ''} ${names} that ${trainDir} does not have: validation classes must be training classes`);
     }
-    const valSamples = val.samples.map((s) => ({ file: s.file, target: index.get(val.classes[s.target]!)! }));
-    const trainSamples = o.trainLimit ? train.samples.slice(0, o.trainLimit) : train.samples;
-    return new ImageFolderData(trainSamples, o.evalLimit ? valSamples.slice(0, o.evalLimit) : valSamples, train.classes, o, new SamplePool(o.workers));
+    const trainSplit = new Split(train, Int32Array.from(train.classes, (_, i) => i), o.trainLimit);
+    const valSplit = new Split(val, Int32Array.from(val.classes, (c) => index.get(c)!), o.evalLimit);
+    return new ImageFolderData(trainSplit, valSplit, [...train.classes], o, new SamplePool(o.workers));
   }
 
   get inputSize(): number { return this.o.train.size; }
@@ -110,7 +128,7 @@ export class ImageFolderData implements TrainingData {
   get numClasses(): number { return this.classes.length; }
 
   /** Runs the jobs of one batch on the pool and packs the readable images densely. */
-  private async assemble(samples: ImageFolder['samples'], job: (lo: number, hi: number) => SampleJob, indices?: Int32Array): Promise<DataBatch> {
+  private async assemble(samples: Sample[], job: (lo: number, hi: number) => SampleJob, indices?: Int32Array): Promise<DataBatch> {
     const size = this.o.train.size;
     const plane = size * size * 3;
     const parts = splitRange(samples.length, this.pool.count);
@@ -126,7 +144,7 @@ export class ImageFolderData implements TrainingData {
       for (let i = 0; i < hi - lo; i++) {
         const s = samples[lo + i]!;
         const reason = failed.get(i);
-        if (reason !== undefined) { skipped.push({ file: s.file, reason }); continue; }
+        if (reason !== undefined) { skipped.push({ file: s.name, reason }); continue; }
         x.set(r.data.subarray(i * plane, (i + 1) * plane), n * plane);
         if (kept) kept[n] = indices![lo + i]!;
         y[n++] = s.target;
@@ -154,7 +172,7 @@ export class ImageFolderData implements TrainingData {
     const batch = (k: number): Promise<DataBatch> => {
       const first = k * batchSize;
       const indices = order.subarray(first, first + batchSize);
-      const samples = Array.from(indices, (i) => this.trainSet[i]!);
+      const samples = Array.from(indices, (i) => this.trainSet.at(i));
       return this.assemble(samples, (lo, hi) => {
         const seeds = new Uint32Array((hi - lo) * 4);
         for (let i = lo; i < hi; i++) seeds.set(seedOf(first + i, indices[i]!), (i - lo) * 4);
@@ -170,7 +188,8 @@ export class ImageFolderData implements TrainingData {
     const count = Math.ceil((end - start) / batchSize);
     const transform = { ...this.o.eval };
     const batch = (k: number): Promise<DataBatch> => {
-      const samples = this.valSet.slice(start + k * batchSize, Math.min(end, start + (k + 1) * batchSize));
+      const lo = start + k * batchSize;
+      const samples = Array.from({ length: Math.min(end, lo + batchSize) - lo }, (_, i) => this.valSet.at(lo + i));
       return this.assemble(samples, (lo, hi) => ({ kind: 'eval', files: samples.slice(lo, hi).map((s) => s.file), transform }));
     };
     const ahead = new Prefetch(count, batch, this.o.prefetch ?? 2);

@@ -8,20 +8,30 @@
  * image that cannot be decoded is reported by index and its slot left as zeros; any
  * other error fails the job.
  */
-import { ImageDecodeError, decodeImageFile } from '../../data/decode-node.js';
+import { ImageDecodeError } from '../../data/decode-node.js';
+import { decodeImagePath } from '../../data/decode-path.js';
+import type { FsPath } from '../../data/image-folder.js';
 import { compileTrainTransform, evalTransform, type CompiledTrainTransform, type EvalTransformConfig, type TrainTransformConfig } from '../../data/augment/transforms.js';
+import { preprocess, type PreprocessConfig } from '../../data/preprocess.js';
 import { sampleRng } from './sample-seed.js';
 
 /** Augmented training images: four seed words per file. */
-export interface TrainJob { kind: 'train'; files: string[]; seeds: Uint32Array; transform: TrainTransformConfig }
+export interface TrainJob { kind: 'train'; files: FsPath[]; seeds: Uint32Array; transform: TrainTransformConfig }
 /** Evaluation images (deterministic). */
-export interface EvalJob { kind: 'eval'; files: string[]; transform: EvalTransformConfig }
-export type SampleJob = TrainJob | EvalJob;
+export interface EvalJob { kind: 'eval'; files: FsPath[]; transform: EvalTransformConfig }
+/**
+ * Model inputs for `repghost validate`: the API's `preprocess` (resize, crop, normalize to
+ * CHW), so the worker pool gives the floats of the single-thread path bit for bit.
+ */
+export interface PreprocessJob { kind: 'preprocess'; files: FsPath[]; config: Required<PreprocessConfig>; autoOrient: boolean }
+export type SampleJob = TrainJob | EvalJob | PreprocessJob;
 
 /** The images of a job, NHWC float32, and the ones that could not be read. */
 export interface SampleJobResult {
   data: Float32Array;
   failed: { index: number; reason: string }[];
+  /** Milliseconds the job took in its thread (decode + transform), for throughput reports. */
+  ms: number;
 }
 
 const compiled = new Map<string, CompiledTrainTransform>();
@@ -35,7 +45,8 @@ function trainTransformFor(config: TrainTransformConfig): CompiledTrainTransform
 
 /** Runs a job: decodes every file and writes its pipeline's output at its slot. */
 export async function runSampleJob(job: SampleJob): Promise<SampleJobResult> {
-  const size = job.transform.size;
+  const t0 = performance.now();
+  const size = job.kind === 'preprocess' ? job.config.size : job.transform.size;
   const plane = size * size * 3;
   const data = new Float32Array(job.files.length * plane);
   const failed: SampleJobResult['failed'] = [];
@@ -43,14 +54,15 @@ export async function runSampleJob(job: SampleJob): Promise<SampleJobResult> {
   for (let i = 0; i < job.files.length; i++) {
     let img;
     try {
-      img = await decodeImageFile(job.files[i]!, { autoOrient: false });
+      img = await decodeImagePath(job.files[i]!, { autoOrient: job.kind === 'preprocess' && job.autoOrient });
     } catch (e) {
       if (!(e instanceof ImageDecodeError)) throw e;
       failed.push({ index: i, reason: e.message });
       continue;
     }
-    if (train) train.apply(img, sampleRng((job as TrainJob).seeds.subarray(i * 4, i * 4 + 4)), data, i * plane);
+    if (job.kind === 'preprocess') data.set(preprocess(img, job.config), i * plane);
+    else if (train) train.apply(img, sampleRng((job as TrainJob).seeds.subarray(i * 4, i * 4 + 4)), data, i * plane);
     else evalTransform(img, job.transform as EvalTransformConfig, data, i * plane);
   }
-  return { data, failed };
+  return { data, failed, ms: performance.now() - t0 };
 }
