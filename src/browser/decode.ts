@@ -15,20 +15,9 @@
  *   palette looked up, 16 bits reduced to 8).
  */
 import type { RgbImage } from '../data/preprocess.js';
+import { DEFAULT_MAX_PIXELS, ImageDecodeError } from '../data/decode-error.js';
 
-/** PIL's `Image.MAX_IMAGE_PIXELS`, the Node decoder's default limit too. */
-export const DEFAULT_MAX_PIXELS = 89_478_485;
-
-/** Raised for input that cannot be decoded: "cannot decode image <name>: <reason>" (as in Node). */
-export class ImageDecodeError extends Error {
-  override name = 'ImageDecodeError';
-  constructor(
-    readonly source: string,
-    readonly reason: string,
-  ) {
-    super(`cannot decode image ${source}: ${reason}`);
-  }
-}
+export { DEFAULT_MAX_PIXELS, ImageDecodeError };
 
 /** Decoded pixels plus how faithfully transparency could be handled. */
 export interface DecodedImage extends RgbImage {

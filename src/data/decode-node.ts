@@ -29,9 +29,9 @@ import { stat } from 'node:fs/promises';
 import sharp, { type OutputInfo, type SharpOptions } from 'sharp';
 import { readInputFile } from '../node/read-input.js';
 import type { RgbImage } from './preprocess.js';
+import { DEFAULT_MAX_PIXELS, ImageDecodeError } from './decode-error.js';
 
-/** PIL's `Image.MAX_IMAGE_PIXELS`: above it PIL warns of a decompression bomb. Our default hard limit. */
-export const DEFAULT_MAX_PIXELS = 89_478_485;
+export { DEFAULT_MAX_PIXELS, ImageDecodeError };
 
 /** Largest image file read (bytes): far above any photo; the pixel limit bounds the decoded size. */
 export const MAX_IMAGE_FILE_BYTES = 512 * 2 ** 20;
@@ -90,13 +90,6 @@ export interface DecodeOptions {
   name?: string;
 }
 
-/** Raised for any input that cannot be decoded; the message names the file and the reason. */
-export class ImageDecodeError extends Error {
-  override name = 'ImageDecodeError';
-  constructor(readonly source: string, readonly reason: string) {
-    super(`cannot decode image ${source}: ${reason}`);
-  }
-}
 
 /**
  * Decodes a JPEG / PNG / WebP / GIF (first frame) / TIFF / AVIF file or buffer to 8-bit

@@ -33,13 +33,17 @@ export interface PreprocessConfig {
   std?: [number, number, number];
 }
 
+/** ImageNet mean and std (timm's IMAGENET_DEFAULT_MEAN / _STD). */
+export const IMAGENET_MEAN: readonly [number, number, number] = [0.485, 0.456, 0.406];
+export const IMAGENET_STD: readonly [number, number, number] = [0.229, 0.224, 0.225];
+
 /** The ImageNet eval defaults of timm: 224 crop, crop_pct 0.875, bicubic, ImageNet mean/std. */
 export const DEFAULT_PREPROCESS: Readonly<Required<PreprocessConfig>> = Object.freeze({
   size: 224,
   cropPct: 0.875,
   interpolation: 'bicubic',
-  mean: [0.485, 0.456, 0.406] as [number, number, number],
-  std: [0.229, 0.224, 0.225] as [number, number, number],
+  mean: [...IMAGENET_MEAN] as [number, number, number],
+  std: [...IMAGENET_STD] as [number, number, number],
 });
 
 /** Fills in defaults and validates a config; throws a RangeError naming the bad field. */

@@ -194,15 +194,3 @@ export async function syncDir(dir: string): Promise<void> {
     // Windows and some file systems refuse fsync on directories; the rename still happened.
   }
 }
-
-/** Streams a file through sha256 (hex). */
-export async function sha256File(file: string): Promise<string> {
-  const h = createHash('sha256');
-  const fh = await fsp.open(file, 'r');
-  try {
-    for await (const chunk of fh.createReadStream()) h.update(chunk as Buffer);
-  } finally {
-    await fh.close().catch(() => undefined);
-  }
-  return h.digest('hex');
-}

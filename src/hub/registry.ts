@@ -39,16 +39,6 @@ export const OFFICIAL_EVAL_PREPROCESS: Readonly<Required<PreprocessConfig>> = Ob
   interpolation: 'bilinear',
 });
 
-/**
- * What timm's model code declares for these weights (`_cfg` in timm/models/repghost.py:
- * bicubic, crop_pct 0.875). Use it only to reproduce timm's own eval numbers; the hub's
- * config.json has disagreed with the code about the interpolation.
- */
-export const TIMM_DECLARED_PREPROCESS: Readonly<Required<PreprocessConfig>> = Object.freeze({
-  ...OFFICIAL_EVAL_PREPROCESS,
-  interpolation: 'bicubic',
-});
-
 /** The hub copy of one model. */
 export interface HfWeights {
   /** Hub repository, e.g. `timm/repghostnet_050.in1k`. */

@@ -25,9 +25,7 @@ import { randomErasing, type EraseMode } from './random-erasing.js';
 import { randomResizedCrop, type TrainInterpolation } from './random-resized-crop.js';
 import { chance, type RandomSource } from './random.js';
 
-/** ImageNet mean and std (timm's IMAGENET_DEFAULT_MEAN / _STD). */
-export const IMAGENET_MEAN: readonly [number, number, number] = [0.485, 0.456, 0.406];
-export const IMAGENET_STD: readonly [number, number, number] = [0.229, 0.224, 0.225];
+export { IMAGENET_MEAN, IMAGENET_STD } from '../preprocess.js';
 
 /** Settings of the training pipeline (timm's train.py flags). Plain data: it crosses to workers. */
 export interface TrainTransformConfig {
