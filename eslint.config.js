@@ -40,6 +40,8 @@ export default defineConfig(
       // `(x) => resolve(x)` and `.on('data', (d) => chunks.push(d))` read fine; void returned
       // from a statement position is still reported.
       '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true }],
+      // `a || b` on strings is deliberate: an empty flag or environment variable counts as unset.
+      '@typescript-eslint/prefer-nullish-coalescing': ['error', { ignorePrimitives: { string: true } }],
       // `.catch(() => {})` says "ignore" deliberately (best-effort cleanup); empty methods stay errors.
       '@typescript-eslint/no-empty-function': ['error', { allow: ['arrowFunctions'] }],
     },

@@ -185,7 +185,7 @@ async function int8Graph(deploy: Uint8Array): Promise<Uint8Array> {
   const ranges = await calibrateRanges(
     nodeOrt,
     deploy,
-    async function* () {
+    function* () {
       yield { data: batch, n: 8 };
       yield { data: batch.map((v) => -v), n: 8 };
     },
@@ -247,7 +247,16 @@ async function fashionAccuracy(): Promise<FashionAccuracy> {
   return out;
 }
 
-function int8Markdown(rows: Row[], meta: Record<string, unknown>, fm: FashionAccuracy): string {
+/** What the report says about the run (load averages as printed, e.g. "1.52 1.20 0.98"). */
+interface RunMeta {
+  date: string;
+  machine: string;
+  ort: string;
+  loadavg: string;
+  loadEnd: string;
+}
+
+function int8Markdown(rows: Row[], meta: RunMeta, fm: FashionAccuracy): string {
   const get = (m: string, g: GraphName, t: number, b: number) =>
     rows.find((r) => r.model === m && r.graph === g && r.threads === t && r.batch === b)!;
   const ms = (v: number) => (v < 10 ? v.toFixed(2) : v.toFixed(1));
@@ -293,7 +302,7 @@ function int8Markdown(rows: Row[], meta: Record<string, unknown>, fm: FashionAcc
 
 // ---- report ----
 
-function markdown(rows: Row[], meta: Record<string, unknown>): string {
+function markdown(rows: Row[], meta: RunMeta): string {
   const get = (m: string, g: GraphName, t: number, b: number) =>
     rows.find((r) => r.model === m && r.graph === g && r.threads === t && r.batch === b);
   const ms = (r?: Row) => (r ? (r.median_ms < 10 ? r.median_ms.toFixed(2) : r.median_ms.toFixed(1)) : '-');

@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { loadWeights } from '../src/reparam/load.js';
 import { exportOnnx } from '../src/onnx/emit.js';
-import { OrtEngine, type OrtModule } from '../src/engine/ort-engine.js';
+import { OrtEngine } from '../src/engine/ort-engine.js';
 import { createNodeEngine } from '../src/engine/node.js';
 import { LatencyProbe, summarize, type LatencySummary, type WarmupOptions } from '../web/src/latency.js';
 import { buildPage } from '../web/scripts/build.js';
@@ -311,7 +311,8 @@ function writeResults(rows: Row[], info: RunInfo): void {
     }),
   );
   const pkg = (name: string) =>
-    JSON.parse(readFileSync(path.join(repoRoot, 'node_modules', name, 'package.json'), 'utf8')).version as string;
+    (JSON.parse(readFileSync(path.join(repoRoot, 'node_modules', name, 'package.json'), 'utf8')) as { version: string })
+      .version;
   const json = {
     description:
       'Batch-1 latency (ms) of the repghost deploy ONNX graphs (BN folded), median of runs after warm-up, deterministic input',
@@ -394,7 +395,7 @@ function writeResults(rows: Row[], info: RunInfo): void {
 if (process.argv[2] === '--node-web-child') {
   nodeWebChild(Number(process.argv[3])).then(
     () => process.exit(0),
-    (e) => {
+    (e: unknown) => {
       process.stderr.write(`${e instanceof Error ? e.stack : String(e)}\n`);
       process.exit(1);
     },
@@ -402,7 +403,7 @@ if (process.argv[2] === '--node-web-child') {
 } else {
   main().then(
     () => process.exit(0),
-    (e) => {
+    (e: unknown) => {
       process.stderr.write(`${e instanceof Error ? e.stack : String(e)}\n`);
       process.exit(1);
     },

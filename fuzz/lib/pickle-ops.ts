@@ -454,10 +454,13 @@ export const SNIPPETS: { name: string; bytes: Uint8Array }[] = [
   { name: 'tensor offset 2^53', bytes: tensorCall('FloatStorage', '0', 16n, 1n << 53n, [4n], [1n]) },
   { name: 'tensor huge stride', bytes: tensorCall('FloatStorage', '0', 16n, 0n, [2n], [1n << 52n]) },
   { name: 'tensor zero stride broadcast', bytes: tensorCall('FloatStorage', '0', 1n, 0n, [1000n, 1000n], [0n, 0n]) },
-  { name: 'tensor 65 dims', bytes: tensorCall('FloatStorage', '0', 1n, 0n, Array(65).fill(1n), Array(65).fill(1n)) },
+  {
+    name: 'tensor 65 dims',
+    bytes: tensorCall('FloatStorage', '0', 1n, 0n, Array<bigint>(65).fill(1n), Array<bigint>(65).fill(1n)),
+  },
   {
     name: 'tensor size overflow',
-    bytes: tensorCall('ByteStorage', '0', 16n, 0n, Array(8).fill(1n << 20n), Array(8).fill(0n)),
+    bytes: tensorCall('ByteStorage', '0', 16n, 0n, Array<bigint>(8).fill(1n << 20n), Array<bigint>(8).fill(0n)),
   },
   { name: 'tensor unknown storage key', bytes: tensorCall('FloatStorage', '../../etc/passwd', 1n, 0n, [1n], [1n]) },
   { name: 'tensor UntypedStorage', bytes: tensorCall('UntypedStorage', '0', 64n, 0n, [8n], [1n]) },

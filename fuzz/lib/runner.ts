@@ -376,7 +376,7 @@ async function runFormat(format: FormatName, opts: FuzzOptions): Promise<FormatR
           if (!res.seeds.length) res.seeds = seeds;
           dispatch(w);
         },
-        (e: Error) => finish(e),
+        (e: unknown) => finish(e instanceof Error ? e : new Error(String(e))),
       );
       return w;
     };

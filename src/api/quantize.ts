@@ -68,7 +68,11 @@ async function sourceBatches(
   source: CalibrationSource,
   samples: number,
   batchSize: number,
-): Promise<{ size: number; count: number; batches: () => AsyncIterable<CalibrationBatch> }> {
+): Promise<{
+  size: number;
+  count: number;
+  batches: () => AsyncIterable<CalibrationBatch> | Iterable<CalibrationBatch>;
+}> {
   if (source.kind === 'fashion-mnist') {
     // The training split: the test split stays unseen for the accuracy comparison.
     const raw = await loadFashionMnistSplit(source.dir ?? DEFAULT_FASHION_MNIST_DIR, 'train');
@@ -87,7 +91,7 @@ async function sourceBatches(
     return {
       size: FASHION_MNIST_SIZE,
       count: idx.length,
-      async *batches() {
+      *batches() {
         for (let b = 0; b < idx.length; b += batchSize) {
           const part = idx.slice(b, b + batchSize);
           yield { data: fashionBatch(split, part), n: part.length };

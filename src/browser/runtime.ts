@@ -15,7 +15,7 @@ export async function readBytes(input: string | Blob | Uint8Array, what = 'file'
   try {
     res = await fetch(input);
   } catch (e) {
-    throw new Error(`cannot fetch ${what} ${input}: ${e instanceof Error ? e.message : String(e)}`);
+    throw new Error(`cannot fetch ${what} ${input}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }
   if (!res.ok) throw new Error(`cannot fetch ${what} ${input}: HTTP ${res.status} ${res.statusText}`.trim());
   return new Uint8Array(await res.arrayBuffer());

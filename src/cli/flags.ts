@@ -86,7 +86,15 @@ function describeDefault(row: OptionRow<unknown>): string {
   if (row.required) return ' (required)';
   if (row.defaultText) return ` (default: ${row.defaultText})`;
   if (row.default === undefined || row.default === null || row.kind.type === 'flag') return '';
-  return ` (default: ${Array.isArray(row.default) ? row.default.join(' ') : String(row.default)})`;
+  return ` (default: ${defaultValueText(row.default)})`;
+}
+
+/** A default as help shows it: lists space-separated, objects as JSON (never `[object Object]`). */
+function defaultValueText(v: unknown): string {
+  if (Array.isArray(v)) return v.map(defaultValueText).join(' ');
+  if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint')
+    return String(v);
+  return JSON.stringify(v);
 }
 
 /**

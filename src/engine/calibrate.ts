@@ -26,12 +26,13 @@ export interface CalibrateOptions {
 
 /**
  * Calibrated [min, max] of every value `quantizeQdq` quantizes. `batches` is called once per
- * pass and must yield the same images each time (`percentile` and `entropy` take two passes).
+ * pass and must yield the same images each time (`percentile` and `entropy` take two passes);
+ * a plain generator does when the batches are already in memory.
  */
 export async function calibrateRanges(
   ort: OrtModule,
   floatModel: Uint8Array,
-  batches: () => AsyncIterable<CalibrationBatch>,
+  batches: () => AsyncIterable<CalibrationBatch> | Iterable<CalibrationBatch>,
   options: CalibrateOptions = {},
 ): Promise<Map<string, Range>> {
   const [h, w] = options.inputSize ?? [224, 224];

@@ -31,7 +31,7 @@ export interface BrowserResolveOptions extends Pick<
   'fetchImpl' | 'maxRedirects' | 'connectTimeoutMs' | 'idleTimeoutMs' | 'signal'
 > {
   /** 'hf' (default) or 'official'. Official release assets are served without CORS headers: use a mirror. */
-  source?: PretrainedSource | string;
+  source?: string;
   /** Hub mirror (default https://huggingface.co). */
   hfEndpoint?: string;
   /** Host of the official release assets (default https://github.com). */

@@ -46,7 +46,7 @@ export interface ResolveOptions extends Pick<
   'fetchImpl' | 'maxRedirects' | 'connectTimeoutMs' | 'idleTimeoutMs' | 'signal'
 > {
   /** 'hf' (default: timm's safetensors on the Hugging Face hub) or 'official' (the release .pth.tar). */
-  source?: PretrainedSource | string;
+  source?: string;
   /** Never touch the network; default `REPGHOST_OFFLINE=1`. A missing file is an error naming path and URL. */
   offline?: boolean;
   /** Cache directory; default `$REPGHOST_CACHE`, else `$XDG_CACHE_HOME/repghost`, else `~/.cache/repghost`. */
@@ -382,7 +382,7 @@ async function exchange(
       const changed =
         (opened.sha256 && part.state.sha256 && opened.sha256 !== part.state.sha256) ||
         (cr?.total !== undefined && part.state.size !== undefined && cr.total !== part.state.size);
-      if (!cr || cr.start !== part.have || changed) {
+      if (cr?.start !== part.have || changed) {
         // A different range or a different file: resuming would splice garbage.
         await dropPartial(part);
         part.state = { url };

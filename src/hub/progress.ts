@@ -49,6 +49,7 @@ function formatEta(s: number): string {
  */
 export function createProgressReporter(opts: ProgressOptions): ProgressReporter {
   const stream = opts.stream ?? process.stderr;
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-conversion -- isTTY is undefined on a pipe (the types say boolean)
   const enabled = opts.enabled ?? !!stream.isTTY;
   if (!enabled) return { onProgress: () => undefined, stop: () => undefined };
   let bar: cliProgress.SingleBar | undefined;

@@ -62,8 +62,7 @@ export class RangeCalibrator {
       if (!s) this.stats.set(name, (s = { min: Infinity, max: -Infinity, hist: null }));
       let lo = s.min;
       let hi = s.max;
-      for (let i = 0; i < data.length; i++) {
-        const v = data[i]!;
+      for (const v of data) {
         if (v < lo) lo = v;
         if (v > hi) hi = v;
         if (v !== v) lo = NaN; // NaN compares false with everything: make it poison the range
@@ -80,8 +79,7 @@ export class RangeCalibrator {
     const top = Math.max(Math.abs(s.min), Math.abs(s.max)) || 1;
     const width = top / BINS;
     const lowCut = signed ? -Infinity : 0;
-    for (let i = 0; i < data.length; i++) {
-      const v = data[i]!;
+    for (const v of data) {
       if (v < lowCut) continue;
       const b = Math.min(BINS - 1, Math.floor(Math.abs(v) / width));
       s.hist[b]! += 1;

@@ -16,7 +16,7 @@ export function floatValues(t: TensorProto): Float32Array {
   if (t.data_type !== ElemType.FLOAT) throw new Error(`internal: initializer ${t.name} is not float32`);
   const n = t.dims.reduce((a, b) => a * b, 1);
   const raw = t.raw_data;
-  if (!raw || raw.length !== n * 4)
+  if (raw?.length !== n * 4)
     throw new Error(`internal: initializer ${t.name} has ${raw?.length ?? 0} bytes, expected ${n * 4}`);
   const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const out = new Float32Array(n);

@@ -53,7 +53,7 @@ export function storeWeights(model: Uint8Array, precision: WeightPrecision): Uin
     for (const idx of PARAM_INPUTS[node.op_type] ?? []) {
       const name = node.input[idx];
       const t = name ? inits.get(name) : undefined;
-      if (!t || t.data_type !== ElemType.FLOAT || replaced.has(t.name)) continue;
+      if (t?.data_type !== ElemType.FLOAT || replaced.has(t.name)) continue;
       const values = floatValues(t);
       if (precision === 'fp16' || isDepthwise(node)) {
         replaced.set(t.name, [float16Tensor(`${t.name}.fp16`, t.dims, values)]);

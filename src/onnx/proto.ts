@@ -143,8 +143,11 @@ export interface TensorProto {
   name: string;
   data_type: number;
   dims: number[];
-  /** Little-endian element bytes (ONNX's `raw_data`). */
-  raw_data: Uint8Array;
+  /**
+   * Little-endian element bytes (ONNX's `raw_data`); absent from a decoded model when empty or
+   * when the file keeps the values in `float_data` (decodeModel does not fill defaults).
+   */
+  raw_data?: Uint8Array;
 }
 export interface GraphProto {
   name: string;

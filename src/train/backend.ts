@@ -10,6 +10,7 @@ import { batchNormKernels, bnTrainGradConfig, BN_TRAIN } from './kernels/batch-n
 import { nativeKernels } from './kernels/native.js';
 import { overrideKernels } from './kernels/overrides.js';
 import { shareSavedTensors } from './kernels/engine-patch.js';
+import { registeredGradient, registeredKernel } from './kernels/tf-internal.js';
 
 /** Backends training runs on. */
 export type TrainBackendName = 'wasm' | 'cpu';
@@ -35,15 +36,15 @@ export function registerTrainingKernels(backendName: string): void {
   if (registered.has(backendName)) return;
   const configs = [...batchNormKernels(backendName), ...(backendName === 'cpu' ? [] : convGradKernels(backendName))];
   for (const config of configs) {
-    if (!tf.getKernel(config.kernelName, backendName)) tf.registerKernel(config);
+    if (!registeredKernel(config.kernelName, backendName)) tf.registerKernel(config);
   }
   // The wrappers fall back to the originals per call, so registering them is harmless
   // when the native kernels are absent or disabled later.
-  for (const config of overrideKernels(backendName, (k) => tf.getKernel(k, backendName))) {
+  for (const config of overrideKernels(backendName, (k) => registeredKernel(k, backendName))) {
     tf.unregisterKernel(config.kernelName, backendName);
     tf.registerKernel(config);
   }
-  if (!tf.getGradient(BN_TRAIN)) tf.registerGradient(bnTrainGradConfig);
+  if (!registeredGradient(BN_TRAIN)) tf.registerGradient(bnTrainGradConfig);
   shareSavedTensors();
   registered.add(backendName);
 }

@@ -11,8 +11,8 @@ export function labelSmoothingCrossEntropy(logits: tf.Tensor2D, targets: tf.Tens
     const logp = tf.logSoftmax(logits);
     const onehot = tf.oneHot(targets, logits.shape[1]).toFloat();
     const nll = tf.neg(tf.sum(tf.mul(logp, onehot), 1));
-    if (smoothing === 0) return tf.mean(nll) as tf.Scalar;
+    if (smoothing === 0) return tf.mean<tf.Scalar>(nll);
     const smooth = tf.neg(tf.mean(logp, 1));
-    return tf.mean(tf.add(tf.mul(nll, 1 - smoothing), tf.mul(smooth, smoothing))) as tf.Scalar;
+    return tf.mean<tf.Scalar>(tf.add(tf.mul(nll, 1 - smoothing), tf.mul(smooth, smoothing)));
   });
 }

@@ -11,6 +11,7 @@ export function progressHooks(
   options: { tty?: boolean; every?: number; write?: (s: string) => void } = {},
 ): TrainHooks & { stop(): void } {
   const write = options.write ?? ((s: string) => process.stderr.write(s));
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-conversion -- isTTY is undefined on a pipe (the types say boolean)
   const tty = options.tty ?? Boolean(process.stderr.isTTY);
   const every = options.every ?? 50;
   let bar: cliProgress.SingleBar | null = null;

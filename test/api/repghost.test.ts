@@ -104,7 +104,7 @@ describe('RepGhost.load options and errors', () => {
     const err = await RepGhost.load({
       weights: sharedPath('golden', 'repghostnet_0_5x', 'checkpoint.pth'),
       model: 'repghostnet_1_0x',
-    }).catch((e: Error) => e);
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Error);
     expect((err as Error).message).toMatch(/do not fit repghostnet_1_0x.*set the 'model' option to repghostnet_0_5x/);
     expect((err as Error).message).not.toContain('\n');

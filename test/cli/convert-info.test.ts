@@ -22,7 +22,10 @@ describe('repghost info', () => {
   it('--json prints the official counts of both forms', () => {
     const r = runCli(['info', 'repghostnet_050', '--json']);
     expect(r.code).toBe(0);
-    const ref = JSON.parse(readFileSync(sharedPath('reference', 'flops_params.json'), 'utf8')).models.repghostnet_0_5x;
+    const reference = JSON.parse(readFileSync(sharedPath('reference', 'flops_params.json'), 'utf8')) as {
+      models: Record<string, Record<string, unknown>>;
+    };
+    const ref = reference.models.repghostnet_0_5x;
     expect(JSON.parse(r.stdout)).toEqual({ model: 'repghostnet_0_5x', ...ref });
   });
   it('prints a per-stage table', () => {
@@ -54,7 +57,7 @@ describe('repghost convert', () => {
     const out = path.join(tmp, 'deploy.pth');
     const r = runCli(['convert', ckpt, out, '--json']);
     expect(r.code, r.stderr).toBe(0);
-    const summary = JSON.parse(r.stdout);
+    const summary: unknown = JSON.parse(r.stdout);
     expect(summary).toMatchObject({
       model: 'repghostnet_0_5x',
       input_form: 'train',

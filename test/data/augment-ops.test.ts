@@ -79,7 +79,11 @@ describe('lookup-table ops (ImageOps)', () => {
 
   it("equalize builds PIL's cumulative table (step = (n - last) // 255, lut = (step // 2 + below) // step)", () => {
     // 255 pixels of 5, 255 of 100, 300 of 200: step = 510 // 255 = 2 -> 5 -> 0, 100 -> 256 // 2 = 128, 200 -> 511 // 2 = 255
-    const v = [...new Array(255).fill(5), ...new Array(255).fill(100), ...new Array(300).fill(200)];
+    const v = [
+      ...new Array<number>(255).fill(5),
+      ...new Array<number>(255).fill(100),
+      ...new Array<number>(300).fill(200),
+    ];
     const out = equalize(image(v.length, 1, (x) => [v[x]!, v[x]!, 9]));
     expect([at(out, 0, 0), at(out, 300, 0), at(out, 700, 0)]).toEqual([
       [0, 0, 9],

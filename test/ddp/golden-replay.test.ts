@@ -22,9 +22,9 @@ import { toFloat32, type StateDict } from '../../src/weights/tensor.js';
 import { maxAbsDiff, sharedPath, sharedTensors } from '../helpers/shared.js';
 import { mpirun, type Transport } from './mpirun.js';
 
-function norm(a: ArrayLike<number>): number {
+function norm(a: Iterable<number>): number {
   let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * a[i]!;
+  for (const v of a) s += v * v;
   return Math.sqrt(s);
 }
 

@@ -373,7 +373,7 @@ describe('tensor geometry from a hostile file', () => {
 
   it('sizes whose product overflows, huge strides and offsets, too many dimensions', () => {
     refused(
-      () => load(tensorCall('FloatStorage', '0', 16n, 0n, Array(8).fill(1n << 20n), Array(8).fill(0n))),
+      () => load(tensorCall('FloatStorage', '0', 16n, 0n, Array<bigint>(8).fill(1n << 20n), Array<bigint>(8).fill(0n))),
       /is too large/,
     );
     refused(() => load(tensorCall('FloatStorage', '0', 16n, 0n, [2n], [1n << 52n])), /beyond storage 0 of 16 elements/);
@@ -382,7 +382,7 @@ describe('tensor geometry from a hostile file', () => {
       /bad tensor storage offset 9007199254740992/,
     );
     refused(
-      () => load(tensorCall('FloatStorage', '0', 16n, 0n, Array(65).fill(1n), Array(65).fill(1n))),
+      () => load(tensorCall('FloatStorage', '0', 16n, 0n, Array<bigint>(65).fill(1n), Array<bigint>(65).fill(1n))),
       /not a tuple of at most 64 ints/,
     );
     // A zero-stride broadcast over a million elements is geometry torch allows; the budget bounds what it may materialize.

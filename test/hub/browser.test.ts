@@ -16,15 +16,16 @@ function memoryCaches(): CacheStorageLike & { entries: Map<string, Response> } {
   const entries = new Map<string, Response>();
   return {
     entries,
-    async open() {
-      return {
-        async match(url: string) {
-          return entries.get(url)?.clone();
+    open() {
+      return Promise.resolve({
+        match(url: string) {
+          return Promise.resolve(entries.get(url)?.clone());
         },
-        async put(url: string, res: Response) {
+        put(url: string, res: Response) {
           entries.set(url, res);
+          return Promise.resolve();
         },
-      };
+      });
     },
   };
 }
@@ -33,7 +34,7 @@ beforeAll(async () => {
   srv = await startHubServer();
 });
 afterAll(async () => {
-  await srv?.close();
+  await (srv as HubServer | undefined)?.close(); // unset when beforeAll failed
 });
 beforeEach(() => srv.reset());
 

@@ -41,8 +41,10 @@ function spawnCli(args: string[], env: Record<string, string> = {}): Promise<Run
 /** Runs `repghost download ...` in-process: stdout/stderr captured, exit code as main.ts sets it. */
 async function runCli(args: string[], env: Record<string, string> = {}): Promise<Run> {
   const saved = { ...process.env };
-  for (const k of Object.keys(process.env)) if (k.startsWith('REPGHOST_')) delete process.env[k];
-  Object.assign(process.env, env);
+  process.env = {
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('REPGHOST_'))),
+    ...env,
+  };
   const out: string[] = [];
   const err: string[] = [];
   const so = vi.spyOn(process.stdout, 'write').mockImplementation((s) => {
@@ -66,7 +68,8 @@ async function runCli(args: string[], env: Record<string, string> = {}): Promise
     se.mockRestore();
     process.env = saved;
   }
-  const code = Number(process.exitCode ?? 0);
+  // Set by main.ts during the awaits above; TypeScript still holds it to the 0 assigned before.
+  const code = Number((process.exitCode as number | string | undefined) ?? 0);
   process.exitCode = before;
   return { code, stdout: out.join(''), stderr: err.join('') };
 }
@@ -76,7 +79,7 @@ beforeAll(async () => {
   cacheDir = mkdtempSync(path.join(os.tmpdir(), 'repghost-cli-'));
 });
 afterAll(async () => {
-  await srv?.close();
+  await (srv as HubServer | undefined)?.close(); // unset when beforeAll failed
   rmSync(cacheDir, { recursive: true, force: true });
 });
 

@@ -94,7 +94,7 @@ beforeAll(async () => {
   tmp = mkdtempSync(path.join(os.tmpdir(), 'repghost-hub-'));
 });
 afterAll(async () => {
-  await srv?.close();
+  await (srv as HubServer | undefined)?.close(); // unset when beforeAll failed
   rmSync(tmp, { recursive: true, force: true });
 });
 beforeEach(() => {
@@ -357,11 +357,12 @@ describe('user-facing errors', () => {
   });
 
   it('DNS failure: one line (injected fetch, no real lookup)', async () => {
-    const fetchImpl = (async () => {
-      throw Object.assign(new TypeError('fetch failed'), {
-        cause: Object.assign(new Error('getaddrinfo ENOTFOUND huggingface.co'), { code: 'ENOTFOUND' }),
-      });
-    }) as typeof fetch;
+    const fetchImpl = (() =>
+      Promise.reject(
+        Object.assign(new TypeError('fetch failed'), {
+          cause: Object.assign(new Error('getaddrinfo ENOTFOUND huggingface.co'), { code: 'ENOTFOUND' }),
+        }),
+      )) as typeof fetch;
     const e = await failure(resolvePretrained('repghostnet_0_5x', { cacheDir, env: {}, fetchImpl, retries: 0 }));
     expect(e.message).toBe(
       `cannot resolve huggingface.co (DNS lookup failed: no network?) while fetching https://huggingface.co/timm/repghostnet_050.in1k/resolve/main/model.safetensors; check the network or proxy settings, set REPGHOST_HF_ENDPOINT to a reachable mirror, or use --offline with a cached file; gave up after 1 attempt`,
@@ -416,9 +417,8 @@ describe('user-facing errors', () => {
 
   it('permission denied (EACCES): injected, and a real chmod 500 dir when not root', async () => {
     const io: Partial<CacheIO> = {
-      mkdir: async (d) => {
-        throw Object.assign(new Error(`EACCES: permission denied, mkdir '${d}'`), { code: 'EACCES' });
-      },
+      mkdir: (d) =>
+        Promise.reject(Object.assign(new Error(`EACCES: permission denied, mkdir '${d}'`), { code: 'EACCES' })),
     };
     const msg = `permission denied writing to the cache directory ${cacheDir}; set REPGHOST_CACHE (or --cache-dir) to a writable directory`;
     expect((await failure(resolvePretrained('repghostnet_0_5x', opts({ io })))).message).toBe(msg);

@@ -33,13 +33,14 @@ describe('--pretrained', () => {
     const downloads = srv.cdnRequests().length;
     expect(downloads).toBe(1);
     const dl = await runCliAsync(['download', 'repghostnet_050', '--json', '--offline'], env);
-    const cached = JSON.parse(dl.stdout).path as string;
+    const cached = (JSON.parse(dl.stdout) as { path: string }).path;
     const b = await runCliAsync(
       ['predict', chelsea, '--weights', cached, '--interpolation', 'bilinear', '--json', '--threads', '1'],
       env,
     );
     expect(b.code, b.stderr).toBe(0);
-    expect(JSON.parse(a.stdout).results).toEqual(JSON.parse(b.stdout).results);
+    const results = (r: { stdout: string }) => (JSON.parse(r.stdout) as { results: unknown }).results;
+    expect(results(a)).toEqual(results(b));
     expect(srv.cdnRequests().length).toBe(downloads);
   });
   it('RepGhost.load({ pretrained }) gives the logits of the same file loaded by path', async () => {

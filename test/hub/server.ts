@@ -120,26 +120,33 @@ export async function startHubServer(): Promise<HubServer> {
     };
     if (knobs.fail503 && knobs.fail503 > 0) {
       knobs.fail503--;
-      send(503, { 'content-type': 'text/plain' }, 'busy'); return;
+      send(503, { 'content-type': 'text/plain' }, 'busy');
+      return;
     }
-    if (knobs.redirectLoop) { send(302, { location: p }); return; }
+    if (knobs.redirectLoop) {
+      send(302, { location: p });
+      return;
+    }
     if (knobs.html && !p.startsWith('/hop/')) {
       send(
         200,
         { 'content-type': knobs.htmlContentType ?? 'text/html; charset=utf-8' },
         '<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body>Proxy login</body></html>\n',
-      ); return;
+      );
+      return;
     }
     const hf = /^\/(timm\/[^/]+)\/resolve\/main\/([^/]+)$/.exec(p);
     if (hf) {
       const key = `hf/${hf[1]}/${hf[2]}`;
       const data = files.get(key);
-      if (!data)
-        { send(
+      if (!data) {
+        send(
           404,
           { 'content-type': 'application/json', 'x-error-code': 'EntryNotFound' },
           '{"error":"Entry not found"}',
-        ); return; }
+        );
+        return;
+      }
       const sha = knobs.statedSha256 ?? sha256(data);
       send(302, {
         location: `/cdn/${key}`,
@@ -147,13 +154,18 @@ export async function startHubServer(): Promise<HubServer> {
         etag: `"${sha}"`,
         'x-linked-size': data.length,
         'x-repo-commit': '0123456789abcdef0123456789abcdef01234567',
-      }); return;
+      });
+      return;
     }
     if (p.startsWith(OFFICIAL_PREFIX)) {
       const key = `gh/${p.slice(OFFICIAL_PREFIX.length)}`;
-      if (!files.has(key)) { send(404, { 'content-type': 'text/plain' }, 'Not Found'); return; }
+      if (!files.has(key)) {
+        send(404, { 'content-type': 'text/plain' }, 'Not Found');
+        return;
+      }
       const hops = knobs.extraRedirects ?? 0;
-      send(302, { location: hops > 0 ? `/hop/${hops}/${key}` : `/cdn/${key}` }); return;
+      send(302, { location: hops > 0 ? `/hop/${hops}/${key}` : `/cdn/${key}` });
+      return;
     }
     const hop = /^\/hop\/(\d+)\/(.*)$/.exec(p);
     if (hop) {
@@ -162,11 +174,15 @@ export async function startHubServer(): Promise<HubServer> {
       send(307, {
         location:
           n > 0 ? `/hop/${n}/${hop[2]}` : `http://127.0.0.1:${(server.address() as AddressInfo).port}/cdn/${hop[2]}`,
-      }); return;
+      });
+      return;
     }
     if (p.startsWith('/cdn/')) {
       const data = files.get(p.slice(5));
-      if (!data) { send(404, {}, 'Not Found'); return; }
+      if (!data) {
+        send(404, {}, 'Not Found');
+        return;
+      }
       const serve = () => serveBytes(req, res, data, log, knobs);
       if (knobs.delayMs) setTimeout(serve, knobs.delayMs);
       else serve();
@@ -188,7 +204,7 @@ export async function startHubServer(): Promise<HubServer> {
     cdnRequests: () => requests.filter((r) => r.path.startsWith('/cdn/')),
     reset() {
       requests.length = 0;
-      for (const k of Object.keys(knobs)) delete knobs[k as keyof Knobs];
+      for (const k of Object.keys(knobs) as (keyof Knobs)[]) knobs[k] = undefined;
     },
     close: () =>
       new Promise<void>((resolve) => {

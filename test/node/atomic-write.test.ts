@@ -33,7 +33,7 @@ describe('writeFileAtomic / writeFileAtomicSync', () => {
 });
 
 describe('removeStaleTempFiles', () => {
-  it('removes temp files of dead writers only, and nothing outside the naming scheme', async () => {
+  it('removes temp files of dead writers only, and nothing outside the naming scheme', () => {
     const dir = path.join(work, 'stale');
     mkdirSync(dir);
     const dead = deadPid();

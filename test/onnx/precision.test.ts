@@ -122,7 +122,7 @@ describe('repghost export --weights-precision', () => {
     ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const summary = JSON.parse(r.stdout);
+    const summary = JSON.parse(r.stdout) as { bytes: number };
     expect(summary).toMatchObject({ weights_precision: 'int8', model: 'repghostnet_0_5x' });
     expect(summary.bytes).toBe(statSync(out).size);
     expect(decodeModel(new Uint8Array(readFileSync(out))).metadata_props).toContainEqual({

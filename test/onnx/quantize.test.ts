@@ -50,7 +50,7 @@ describe('RangeCalibrator', () => {
       }
       return c.ranges().get('x')!;
     });
-    expect(ranges[0]).toEqual({ min: expect.closeTo(-2, 3), max: 50 });
+    expect(ranges[0]).toEqual({ min: expect.closeTo(-2, 3) as number, max: 50 });
     expect(ranges[1]!.max).toBeLessThan(3);
     expect(ranges[1]!.max).toBeGreaterThan(1.9);
     expect(ranges[2]!.max).toBeLessThan(10);
@@ -60,7 +60,10 @@ describe('RangeCalibrator', () => {
     expect(() => new RangeCalibrator('minmax').observe('x', Float32Array.of(1, NaN))).toThrow(/non-finite/);
   });
   it('activation parameters represent 0 exactly, at the bottom for ReLU outputs', () => {
-    expect(activationParams({ min: 0, max: 2.55 }, 'uint8')).toEqual({ scale: expect.closeTo(0.01, 8), zeroPoint: 0 });
+    expect(activationParams({ min: 0, max: 2.55 }, 'uint8')).toEqual({
+      scale: expect.closeTo(0.01, 8) as number,
+      zeroPoint: 0,
+    });
     expect(activationParams({ min: 0, max: 2.55 }, 'int8').zeroPoint).toBe(-128);
     const p = activationParams({ min: -1, max: 3 }, 'uint8');
     expect(Number.isInteger(p.zeroPoint)).toBe(true);

@@ -34,7 +34,7 @@ describe('training checkpoints', () => {
     const model = ModelState.init(spec, rng);
     const sgd = new Sgd(model.layouts, { momentum: 0.9, weightDecay: 1e-5, nesterov: true });
     const ema = new ModelEma(model, 0.99);
-    const x = tf.randomNormal([4, 32, 32, 3]) as tf.Tensor4D;
+    const x = tf.randomNormal<tf.Rank.R4>([4, 32, 32, 3]);
     const y = tf.tensor1d([1, 2, 3, 4], 'int32');
     trainStep(model, sgd, { x, y, lr: 0.05, smoothing: 0.1 });
     ema.update(model);

@@ -60,7 +60,7 @@ describe('IDX reader', () => {
   });
 
   it('rejects corrupt or truncated gzip with an IdxError', async () => {
-    const gz = new Uint8Array(gzipSync(idx([100], new Array(100).fill(7))));
+    const gz = new Uint8Array(gzipSync(idx([100], new Array<number>(100).fill(7))));
     await expect(readIdx(gz.subarray(0, gz.length - 6), 'labels.gz')).rejects.toThrow(
       /labels\.gz: corrupt or truncated gzip data/,
     );

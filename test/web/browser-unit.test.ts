@@ -12,7 +12,7 @@ describe('execution provider choice', () => {
     // auto: wasm, with the reason to show
     expect(await chooseBackend('auto')).toEqual({
       backend: 'wasm',
-      webgpuUnavailable: expect.stringMatching(/navigator\.gpu/),
+      webgpuUnavailable: expect.stringMatching(/navigator\.gpu/) as string,
     });
     // explicit webgpu: an error, not wasm
     await expect(chooseBackend('webgpu')).rejects.toThrow(/^cannot use WebGPU: /);
@@ -20,17 +20,15 @@ describe('execution provider choice', () => {
   });
 
   it('uses WebGPU only with an adapter', async () => {
-    vi.stubGlobal('navigator', { gpu: { requestAdapter: async () => null } });
+    vi.stubGlobal('navigator', { gpu: { requestAdapter: () => Promise.resolve(null) } });
     expect((await chooseBackend('auto')).webgpuUnavailable).toMatch(/no GPU adapter/);
     vi.stubGlobal('navigator', {
       gpu: {
-        requestAdapter: async () => {
-          throw new Error('blocked');
-        },
+        requestAdapter: () => Promise.reject(new Error('blocked')),
       },
     });
     expect((await chooseBackend('auto')).webgpuUnavailable).toMatch(/adapter request failed: blocked/);
-    vi.stubGlobal('navigator', { gpu: { requestAdapter: async () => ({}) } });
+    vi.stubGlobal('navigator', { gpu: { requestAdapter: () => Promise.resolve({}) } });
     expect(await chooseBackend('auto')).toEqual({ backend: 'webgpu' });
     expect(await chooseBackend('webgpu')).toEqual({ backend: 'webgpu' });
   });

@@ -74,7 +74,7 @@ async function timed<T>(label: string, f: () => Promise<T>): Promise<T> {
 }
 
 /** Evaluates `f(window.__repghost)` in the page (f must be self-contained: it is sent as source). */
-const hook = <T>(f: (h: Hook) => T): Promise<T> => page.evaluate(`(${f.toString()})(window.__repghost)`) as Promise<T>;
+const hook = <T>(f: (h: Hook) => T): Promise<T> => page.evaluate<T>(`(${f.toString()})(window.__repghost)`);
 const hookState = () =>
   page.evaluate(() => {
     const h = (window as unknown as { __repghost: Hook }).__repghost;
@@ -124,8 +124,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await server?.close();
+  await (browser as Browser | undefined)?.close(); // unset when beforeAll failed
+  await (server as StaticServer | undefined)?.close();
   if (outDir) rmSync(outDir, { recursive: true, force: true });
   console.log('web e2e timings (ms):', JSON.stringify(timings));
 });

@@ -77,9 +77,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  await hub?.close();
+  await (browser as Browser | undefined)?.close(); // unset when beforeAll failed
+  await (server as StaticServer | undefined)?.close();
+  await (hub as HubServer | undefined)?.close();
   if (outDir) rmSync(outDir, { recursive: true, force: true });
 });
 

@@ -72,8 +72,8 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await server?.close();
+  await (browser as Browser | undefined)?.close(); // unset when beforeAll failed
+  await (server as StaticServer | undefined)?.close();
   if (outDir) rmSync(outDir, { recursive: true, force: true });
 });
 

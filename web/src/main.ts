@@ -84,6 +84,11 @@ function enqueue(what: string, task: () => Promise<void>): Promise<void> {
   return queue;
 }
 
+/** An event listener that queues `task`; the queue reports its errors, so nothing awaits it. */
+function queued(what: string, task: () => Promise<void>): () => void {
+  return () => void enqueue(what, task);
+}
+
 /** Rewrites CLI advice in library messages into the page's terms. */
 function pageWording(message: string): string {
   return message
@@ -145,10 +150,12 @@ async function loadFashion(): Promise<void> {
   let bytes: Uint8Array;
   try {
     [meta, labels, bytes] = await Promise.all([
-      readBytes(new URL('meta.json', MODELS_URL).href, 'model metadata').then((b) =>
-        JSON.parse(new TextDecoder().decode(b)),
+      readBytes(new URL('meta.json', MODELS_URL).href, 'model metadata').then(
+        (b) => JSON.parse(new TextDecoder().decode(b)) as Record<string, unknown>,
       ),
-      readBytes(new URL('labels.json', MODELS_URL).href, 'labels').then((b) => JSON.parse(new TextDecoder().decode(b))),
+      readBytes(new URL('labels.json', MODELS_URL).href, 'labels').then(
+        (b) => JSON.parse(new TextDecoder().decode(b)) as string[],
+      ),
       readBytes(new URL('model.safetensors', MODELS_URL).href, 'model'),
     ]);
   } catch (e) {
@@ -157,7 +164,7 @@ async function loadFashion(): Promise<void> {
     return;
   }
   state.fashionConfig = fashionConfigFrom(meta);
-  const invert = ($('fashion-invert') as HTMLSelectElement).value as InvertMode;
+  const invert = $('fashion-invert', HTMLSelectElement).value as InvertMode;
   // meta.json names the architecture when the weights file does not (keys alone cannot
   // tell 0.5x from its ablations).
   const arch = [meta.model, meta.arch].find((v): v is string => typeof v === 'string' && isModelName(v));
@@ -205,7 +212,7 @@ async function loadSamples(): Promise<void> {
   try {
     files = JSON.parse(
       new TextDecoder().decode(await readBytes(new URL('index.json', MODELS_URL).href, 'sample list')),
-    );
+    ) as string[];
   } catch {
     return; // no samples: the page works without them
   }
@@ -219,8 +226,9 @@ async function loadSamples(): Promise<void> {
     img.src = new URL(f, MODELS_URL).href;
     img.alt = name;
     b.append(img);
-    b.addEventListener('click', () =>
-      enqueue('sample', async () => {
+    b.addEventListener(
+      'click',
+      queued('sample', async () => {
         selectSlot('fashion');
         await setImage(await readBytes(img.src, 'sample'), name);
       }),
@@ -230,9 +238,9 @@ async function loadSamples(): Promise<void> {
 }
 
 function customRequest() {
-  const model = ($('ckpt-model') as HTMLSelectElement).value;
-  const ema = (document.querySelector('input[name=ckpt-ema]:checked')!).value === 'ema';
-  const interp = ($('ckpt-interp') as HTMLSelectElement).value as Interpolation;
+  const model = $('ckpt-model', HTMLSelectElement).value;
+  const ema = document.querySelector<HTMLInputElement>('input[name=ckpt-ema]:checked')!.value === 'ema';
+  const interp = $('ckpt-interp', HTMLSelectElement).value as Interpolation;
   return { model: model || undefined, ema, interp };
 }
 
@@ -271,7 +279,7 @@ async function loadCustom(): Promise<void> {
 }
 
 async function loadPretrained(): Promise<void> {
-  const name = ($('pretrained-model') as HTMLSelectElement).value;
+  const name = $('pretrained-model', HTMLSelectElement).value;
   const status = $('pretrained-status');
   status.textContent = `Fetching ${name}…`;
   const r = await fetchPretrained(name, {
@@ -283,9 +291,9 @@ async function loadPretrained(): Promise<void> {
   status.textContent = `${r.model}: ${(r.bytes.length / 1e6).toFixed(1)} MB ${r.fromCache ? 'from the browser cache' : `downloaded from ${new URL(r.url).host}`}, sha256 ${r.sha256.slice(0, 12)}…; ImageNet top-1 ${r.top1} % (official).`;
   hook.pretrained = { model: r.model, fromCache: r.fromCache, bytes: r.bytes.length };
   // The weights' own settings: the model, raw vs EMA, and the resize they were evaluated with.
-  ($('ckpt-model') as HTMLSelectElement).value = r.model;
-  (document.querySelector(`input[name=ckpt-ema][value=${r.ema ? 'ema' : 'raw'}]`)!).checked = true;
-  ($('ckpt-interp') as HTMLSelectElement).value = r.preprocess.interpolation;
+  $('ckpt-model', HTMLSelectElement).value = r.model;
+  document.querySelector<HTMLInputElement>(`input[name=ckpt-ema][value=${r.ema ? 'ema' : 'raw'}]`)!.checked = true;
+  $('ckpt-interp', HTMLSelectElement).value = r.preprocess.interpolation;
   state.customFile = { name: new URL(r.url).pathname.split('/').pop() ?? `${r.model}.safetensors`, bytes: r.bytes };
   await loadCustom();
 }
@@ -300,7 +308,7 @@ async function makeDeployFiles(): Promise<void> {
   const rows: FormatRow[] = await makeFormats(model.web, model.graphs.deploy, input, model.pipeline.size, LATENCY_RUNS);
   for (const u of formatUrls) URL.revokeObjectURL(u);
   formatUrls = rows.map((r) => r.url);
-  const body = ($('formats') as HTMLTableElement).tBodies[0]!;
+  const body = $('formats', HTMLTableElement).tBodies[0]!;
   body.replaceChildren(
     ...rows.map((r) => {
       const tr = document.createElement('tr');
@@ -360,9 +368,9 @@ async function classifyCurrent(): Promise<void> {
 }
 
 function renderResult(model: PageModel, r: Classification): void {
-  paintRgb($('seen') as HTMLCanvasElement, r.picture);
+  paintRgb($('seen', HTMLCanvasElement), r.picture);
   $('seen-size').textContent = `(${r.picture.width}×${r.picture.height})`;
-  renderTopk($('topk') as HTMLOListElement, r.top);
+  renderTopk($('topk', HTMLOListElement), r.top);
   const c = model.counts;
   $('lat-train').textContent = r.latency.train === null ? 'n/a' : ms(r.latency.train);
   $('lat-deploy').textContent = ms(r.latency.deploy);
@@ -392,24 +400,26 @@ function wire(): void {
     .querySelector('.close')!
     .addEventListener('click', () => clearError($('error')));
 
-  const modelSelect = $('ckpt-model') as HTMLSelectElement;
+  const modelSelect = $('ckpt-model', HTMLSelectElement);
   for (const n of modelNames().filter((n) => n.startsWith('repghostnet_') && !/^repghostnet_\d{3}$/.test(n))) {
     modelSelect.append(new Option(n, n));
   }
 
   for (const slot of ['fashion', 'custom'] as const) {
-    $(`tab-${slot}`).addEventListener('click', () =>
-      enqueue('switch model', async () => {
+    $(`tab-${slot}`).addEventListener(
+      'click',
+      queued('switch model', async () => {
         selectSlot(slot);
         if (activeModel()) await classifyCurrent();
       }),
     );
   }
 
-  const ep = $('ep') as HTMLSelectElement;
+  const ep = $('ep', HTMLSelectElement);
   let lastEp = ep.value;
-  ep.addEventListener('change', () =>
-    enqueue('execution provider', async () => {
+  ep.addEventListener(
+    'change',
+    queued('execution provider', async () => {
       try {
         await selectBackend(ep.value as WebBackend | 'auto');
         lastEp = ep.value;
@@ -421,10 +431,10 @@ function wire(): void {
     }),
   );
 
-  const pretrainedSelect = $('pretrained-model') as HTMLSelectElement;
+  const pretrainedSelect = $('pretrained-model', HTMLSelectElement);
   for (const name of pretrainedModels()) pretrainedSelect.append(new Option(name, name));
-  $('pretrained-load').addEventListener('click', () => enqueue('published weights', loadPretrained));
-  $('formats-make').addEventListener('click', () => enqueue('deploy files', makeDeployFiles));
+  $('pretrained-load').addEventListener('click', queued('published weights', loadPretrained));
+  $('formats-make').addEventListener('click', queued('deploy files', makeDeployFiles));
 
   $('ckpt-file').addEventListener('change', (ev) => {
     const input = ev.target as HTMLInputElement;
@@ -436,21 +446,23 @@ function wire(): void {
       await loadCustom();
     });
   });
-  modelSelect.addEventListener('change', () => enqueue('checkpoint', loadCustom));
+  modelSelect.addEventListener('change', queued('checkpoint', loadCustom));
   for (const r of document.querySelectorAll('input[name=ckpt-ema]'))
-    r.addEventListener('change', () => enqueue('checkpoint', loadCustom));
-  $('ckpt-interp').addEventListener('change', () =>
-    enqueue('resize', async () => {
+    r.addEventListener('change', queued('checkpoint', loadCustom));
+  $('ckpt-interp').addEventListener(
+    'change',
+    queued('resize', async () => {
       if (!state.custom) return;
       state.custom = state.custom.withPipeline(imagenetPipeline(customRequest().interp));
       if (state.active === 'custom') await classifyCurrent();
     }),
   );
-  $('fashion-invert').addEventListener('change', () =>
-    enqueue('invert', async () => {
+  $('fashion-invert').addEventListener(
+    'change',
+    queued('invert', async () => {
       if (!state.fashion) return;
       state.fashion = state.fashion.withPipeline(
-        fashionPipeline(state.fashionConfig, ($('fashion-invert') as HTMLSelectElement).value as InvertMode),
+        fashionPipeline(state.fashionConfig, $('fashion-invert', HTMLSelectElement).value as InvertMode),
       );
       if (state.active === 'fashion') await classifyCurrent();
     }),
@@ -484,9 +496,10 @@ function wire(): void {
     if (file) void enqueue('image', () => setImage(file, file.name || 'pasted image'));
   });
 
-  const canvas = $('draw') as HTMLCanvasElement;
-  const pad = drawPad(canvas, () =>
-    enqueue('drawing', async () => {
+  const canvas = $('draw', HTMLCanvasElement);
+  const pad = drawPad(
+    canvas,
+    queued('drawing', async () => {
       const blob = await new Promise<Blob | null>((resolve) => canvas.toBlob(resolve, 'image/png'));
       if (blob) await setImage(blob, 'drawing');
     }),
@@ -497,7 +510,7 @@ function wire(): void {
 async function start(): Promise<void> {
   wire();
   await enqueue('start', async () => {
-    await selectBackend(($('ep') as HTMLSelectElement).value as WebBackend | 'auto');
+    await selectBackend($('ep', HTMLSelectElement).value as WebBackend | 'auto');
     await loadFashion();
   });
   hook.ready = true;

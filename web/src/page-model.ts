@@ -125,7 +125,7 @@ export class PageModel {
   ): Promise<{ deploy: OrtEngine; train: OrtEngine | null; ms: number }> {
     const t = performance.now();
     const deploy = await OrtEngine.create(web.ort, graphs.deploy, web.sessionOptions);
-    let train: OrtEngine | null = null;
+    let train: OrtEngine | null;
     try {
       train = graphs.train ? await OrtEngine.create(web.ort, graphs.train, web.sessionOptions) : null;
     } catch (e) {
@@ -189,7 +189,8 @@ export class PageModel {
     const tDeploy: number[] = [];
     const tTrain: number[] = [];
     let logits: Float32Array = new Float32Array(0);
-    let logitsTrain: Float32Array | null = null;
+    // Assigned inside runTrain: the assertion keeps TypeScript from narrowing it to `null` here.
+    let logitsTrain = null as Float32Array | null;
     const runDeploy = async () => {
       const t = performance.now();
       logits = await this.deploy.logits(input, 1, s, s);

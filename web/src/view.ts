@@ -1,11 +1,18 @@
 /** Rendering of results and status into the page (plain DOM, no framework). */
 import type { Prediction, RgbImage } from '../../src/browser/index.js';
 
-/** `document.getElementById` that fails loudly when the page and the script disagree. */
-export function $<T extends HTMLElement = HTMLElement>(id: string): T {
+/**
+ * `document.getElementById` that fails loudly when the page and the script disagree: the element
+ * must exist and, when `kind` is given (e.g. `HTMLSelectElement`), be of that class.
+ */
+export function $(id: string): HTMLElement;
+export function $<T extends HTMLElement>(id: string, kind: new () => T): T;
+export function $(id: string, kind: new () => HTMLElement = HTMLElement): HTMLElement {
   const el = document.getElementById(id);
   if (!el) throw new Error(`internal: the page has no #${id}`);
-  return el as T;
+  const tag = el.tagName.toLowerCase();
+  if (!(el instanceof kind)) throw new Error(`internal: #${id} is a <${tag}>, not a ${kind.name}`);
+  return el;
 }
 
 /** Paints an RGB image onto a canvas at its own size (CSS scales it up, pixelated). */

@@ -71,6 +71,7 @@ export function register(program: Command): void {
         );
         return;
       }
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-conversion -- isTTY is undefined on a pipe (the types say boolean)
       const progress = createProgressReporter({ label: model, enabled: !flags.json && !!process.stderr.isTTY });
       let r;
       try {

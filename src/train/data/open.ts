@@ -7,9 +7,10 @@ import type { TrainingData } from './source.js';
 
 /** Fashion-MNIST from its IDX files, or an ImageFolder root with timm's train / eval pipelines. */
 export async function openTrainingData(o: TrainOptions): Promise<TrainingData> {
-  if (o.dataset === 'fashion-mnist') return FashionMnistData.open(o.dataDir, o.hflip, o.trainLimit, o.evalLimit);
-  if (o.dataset !== 'imagefolder')
-    throw new Error(`dataset '${String(o.dataset)}' is not supported (fashion-mnist, imagefolder)`);
+  // A plain string: a JavaScript caller is not bound by the DatasetName type, so check it here.
+  const dataset: string = o.dataset;
+  if (dataset === 'fashion-mnist') return FashionMnistData.open(o.dataDir, o.hflip, o.trainLimit, o.evalLimit);
+  if (dataset !== 'imagefolder') throw new Error(`dataset '${dataset}' is not supported (fashion-mnist, imagefolder)`);
   return ImageFolderData.open({
     root: o.dataDir,
     train: {

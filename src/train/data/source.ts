@@ -50,8 +50,12 @@ export interface TrainingData {
   /**
    * The evaluation set in order, in batches of `batchSize` (no randomness); with `part`,
    * only that rank's contiguous slice, so the ranks together score each image once.
+   * Consumed with `for await`; an in-memory set may yield synchronously.
    */
-  evalBatches(batchSize: number, part?: { rank: number; world: number }): AsyncIterable<DataBatch>;
+  evalBatches(
+    batchSize: number,
+    part?: { rank: number; world: number },
+  ): AsyncIterable<DataBatch> | Iterable<DataBatch>;
   /** Frees workers and buffers. */
   close(): Promise<void>;
 }

@@ -11,15 +11,9 @@
  * reductions of a step). The depthwise input gradient at stride 1 is the backend's
  * own depthwise conv with the filter rotated by 180 degrees.
  */
-import {
-  backend_util,
-  getKernel,
-  type KernelConfig,
-  type KernelFunc,
-  type NamedAttrMap,
-  type TensorInfo,
-} from '@tensorflow/tfjs';
+import { backend_util, type KernelConfig, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs';
 import { nativeKernels } from './native.js';
+import { registeredKernel } from './tf-internal.js';
 import { KernelIO } from './typed-io.js';
 
 type ConvInfo = backend_util.Conv2DInfo;
@@ -295,9 +289,9 @@ function conv2DBackpropFilter(backendName: string): KernelFunc {
       }
       return out;
     }
-    const matMulKernel = getKernel('BatchMatMul', backendName);
+    const matMulKernel = registeredKernel('BatchMatMul', backendName);
     const matMul = pointwise ? matMulKernel : undefined;
-    const transpose = pointwise ? getKernel('Transpose', backendName) : undefined;
+    const transpose = pointwise ? registeredKernel('Transpose', backendName) : undefined;
     if (matMul && transpose) {
       // x^T is transposed explicitly: the wasm BatchMatMul is ~10x slower with transposeA.
       const rows = info.batchSize * info.inHeight * info.inWidth;
@@ -347,7 +341,7 @@ function callKernel(
   inputs: Record<string, TensorInfo>,
   attrs: NamedAttrMap,
 ): TensorInfo {
-  const k = getKernel(name, backendName);
+  const k = registeredKernel(name, backendName);
   if (!k) throw new Error(`internal: kernel ${name} missing on ${backendName}`);
   return k.kernelFunc({ inputs, backend, attrs }) as TensorInfo;
 }
@@ -433,7 +427,7 @@ function depthwiseBackpropInput(backendName: string): KernelFunc {
       info.strideHeight === 1 &&
       info.strideWidth === 1 &&
       CO === C &&
-      getKernel('DepthwiseConv2dNative', backendName)
+      registeredKernel('DepthwiseConv2dNative', backendName)
     ) {
       const rotated = io.alloc([KH, KW, C, 1]);
       const w = io.view(filter),

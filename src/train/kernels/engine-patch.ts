@@ -13,7 +13,8 @@ import type { TensorInfo } from '@tensorflow/tfjs';
 
 interface EngineInternals {
   backend: { incRef?(dataId: object): void };
-  saveTensorsForBackwardMode?(tensors: tf.Tensor[]): tf.Tensor[];
+  // A function-valued property, not a method: it is read off the engine and called with `this` set.
+  saveTensorsForBackwardMode?: (this: EngineInternals, tensors: tf.Tensor[]) => tf.Tensor[];
   makeTensorFromTensorInfo?(info: TensorInfo, backend: object): tf.Tensor;
   keep?(t: tf.Tensor): tf.Tensor;
   clone(t: tf.Tensor): tf.Tensor;

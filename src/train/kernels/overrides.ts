@@ -59,7 +59,7 @@ function convForward(
     const attrs = args.attrs as unknown as {
       strides: [number, number] | number;
       pad: 'same';
-      dilations: [number, number] | number;
+      dilations?: [number, number] | number;
       dimRoundingMode?: 'floor' | 'round' | 'ceil';
       dataFormat?: string;
     };

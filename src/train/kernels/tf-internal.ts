@@ -3,7 +3,7 @@
  * (how tfjs's own ops call kernels), re-exporting the types kernels need.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { NamedAttrMap, NamedTensorMap, Tensor } from '@tensorflow/tfjs';
+import type { GradConfig, KernelConfig, NamedAttrMap, NamedTensorMap, Tensor } from '@tensorflow/tfjs';
 
 export type {
   GradConfig,
@@ -18,7 +18,17 @@ export type {
 /** Runs a registered kernel on the active backend, recording it on the gradient tape. */
 export const ENGINE_KERNELS = {
   run(kernelName: string, inputs: NamedTensorMap, attrs: NamedAttrMap): Tensor[] {
-    const out = tf.engine().runKernel(kernelName, inputs, attrs) as Tensor | Tensor[];
+    const out = tf.engine().runKernel<Tensor | Tensor[]>(kernelName, inputs, attrs);
     return Array.isArray(out) ? out : [out];
   },
 };
+
+/** The kernel registered for `name` on `backend`, or undefined (tfjs types it as always found). */
+export function registeredKernel(name: string, backend: string): KernelConfig | undefined {
+  return tf.getKernel(name, backend);
+}
+
+/** The gradient registered for kernel `name`, or undefined (tfjs types it as always found). */
+export function registeredGradient(name: string): GradConfig | undefined {
+  return tf.getGradient(name);
+}
