@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { buildSpec, layerKeys, layers } from '../src/spec/index.js';
 import { settle, type LoadAtStart } from './machine-load.js';
+import { median } from '../src/util/stats.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
@@ -31,11 +32,6 @@ const GLOBAL_BATCH = 32;
 const CLASSES = 1000;
 const TARGET_RATIO = 0.9;
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 const round = (v: number, digits = 1): number => Math.round(v * 10 ** digits) / 10 ** digits;
 const loadString = (): string =>
   loadavg()

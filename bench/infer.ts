@@ -40,6 +40,7 @@ import { calibrateRanges } from '../src/engine/calibrate.js';
 import { nodeOrt } from '../src/engine/node.js';
 import { fashionPredictions, quantizeModel } from '../src/api/quantize.js';
 import { DEFAULT_FASHION_MNIST_DIR, loadFashionMnistSplit, prepareSplit } from '../src/data/fashion-mnist.js';
+import { median, quantile } from '../src/util/stats.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const shared = process.env.REPGHOST_SHARED
@@ -136,13 +137,6 @@ function weightsFor(model: string): { spec: ModelSpec; sd: StateDict; source: st
 
 // ---- timing ----
 
-const median = (xs: number[]) => quantile(xs, 0.5);
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const pos = (s.length - 1) * q;
-  const lo = Math.floor(pos);
-  return s[lo]! + (s[Math.min(lo + 1, s.length - 1)]! - s[lo]!) * (pos - lo);
-}
 
 async function timeOnce(session: ort.InferenceSession, feed: ort.Tensor): Promise<number> {
   const t0 = process.hrtime.bigint();

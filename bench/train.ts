@@ -29,6 +29,7 @@ import { parseArgs } from 'node:util';
 import { createCanvas } from '@napi-rs/canvas';
 import { Chart, registerables } from 'chart.js';
 import { settle, type LoadAtStart } from './machine-load.js';
+import { median } from '../src/util/stats.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const shared = path.resolve(process.env.REPGHOST_SHARED ?? path.join(root, '..', 'shared'));
@@ -51,11 +52,6 @@ interface ChildResult {
   peak_rss_mb: number; loss: number;
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 // ---- child: one configuration, one kernel path ----
 

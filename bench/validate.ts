@@ -29,6 +29,7 @@ import { ImageFolderIndex } from '../src/data/image-folder.js';
 import { IMAGENET_WNIDS } from '../src/data/imagenet-wnids.js';
 import { preprocess } from '../src/data/preprocess.js';
 import { SamplePool } from '../src/train/data/batch-pool.js';
+import { median } from '../src/util/stats.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const shared = process.env.REPGHOST_SHARED ? path.resolve(process.env.REPGHOST_SHARED) : path.resolve(root, '../shared');
@@ -38,10 +39,6 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const BATCH = 32;
 const PY = '/usr/bin/python3';
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 const load = (): number[] => loadavg().map((x) => Number(x.toFixed(2)));
 
 /** ImageNet-sized JPEGs: random crops of the golden photos, resized to about 500x375 (some portrait), quality 90. */

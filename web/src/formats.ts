@@ -9,6 +9,7 @@
  */
 import { OrtEngine, type WebOrt } from '../../src/browser/index.js';
 import { storeWeights, type WeightPrecision } from '../../src/onnx/precision.js';
+import { median } from '../../src/util/stats.js';
 
 /** One file the page made, measured. */
 export interface FormatRow {
@@ -23,12 +24,6 @@ export interface FormatRow {
 }
 
 const PRECISIONS: readonly WeightPrecision[] = ['fp32', 'fp16', 'int8'];
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 /** Makes and measures the fp32 / fp16 / int8-weight files of `deployGraph` on `input` [3, size, size]. */
 export async function makeFormats(

@@ -3,6 +3,7 @@
  * in Node, so every runtime is timed by the same loop on the same input. No DOM, no Node.
  */
 import type { OrtEngine } from '../../src/engine/ort-engine.js';
+import { median } from '../../src/util/stats.js';
 
 /** Warm-up rule: at least `runs` runs and at least `ms` milliseconds. */
 export interface WarmupOptions {
@@ -23,11 +24,6 @@ export interface LatencySummary {
 }
 
 /** Median of a list. */
-export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;

@@ -20,6 +20,7 @@ import {
   type WebOrt,
 } from '../../src/browser/index.js';
 import type { Pipeline } from './pipelines.js';
+import { median } from '../../src/util/stats.js';
 
 /** How a checkpoint should be read. */
 export interface LoadRequest {
@@ -51,12 +52,6 @@ export interface Classification {
   top: Prediction[];
   /** Median latency in ms of each form over `runs` batch-1 runs. */
   latency: { deploy: number; train: number | null; runs: number };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {

@@ -14,16 +14,12 @@ import { fashionInput, FASHION_MNIST_SIZE } from '../../data/fashion-input.js';
 import { readInputFile } from '../../node/read-input.js';
 import { intFlag, MAX_THREADS } from '../flags.js';
 import { table } from '../format.js';
+import { median } from '../../util/stats.js';
 
 /** assets/ sits beside src/ and dist/: the same relative path from either. */
 const ASSETS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../assets/fashion-mnist');
 
 interface DemoFlags { runs: number; threads: number; json?: boolean }
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 export function register(program: Command): void {
   program
