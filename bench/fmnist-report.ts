@@ -15,13 +15,33 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const shared = path.resolve(process.env.REPGHOST_SHARED ?? path.join(root, '..', 'shared'));
 const resultsDir = path.join(root, 'bench', 'results');
 
-interface EpochRow { epoch: number; train_loss: number; eval_top1: number; eval_top1_ema: number | null }
+interface EpochRow {
+  epoch: number;
+  train_loss: number;
+  eval_top1: number;
+  eval_top1_ema: number | null;
+}
 /** One run as bench/fmnist.ts appends it (runs before `seed` and `kernels` were recorded used 42 and wasm). */
 interface FmnistRun {
-  epochs: number; seed?: number; top1: number; top1_ema: number | null; seconds_per_epoch: number; images_per_s: number;
-  date: string; kernels?: string; resumed: boolean; load_average: number; history: EpochRow[];
+  epochs: number;
+  seed?: number;
+  top1: number;
+  top1_ema: number | null;
+  seconds_per_epoch: number;
+  images_per_s: number;
+  date: string;
+  kernels?: string;
+  resumed: boolean;
+  load_average: number;
+  history: EpochRow[];
 }
-export interface ReferenceRun { history: { epoch: number; train_loss: number; top1: number; top1_ema: number }[]; top1: number; top1_ema: number; seconds_per_epoch: number; images_per_s: number }
+export interface ReferenceRun {
+  history: { epoch: number; train_loss: number; top1: number; top1_ema: number }[];
+  top1: number;
+  top1_ema: number;
+  seconds_per_epoch: number;
+  images_per_s: number;
+}
 
 const fmt = (v: number | null | undefined, digits = 2): string => (v == null ? '-' : v.toFixed(digits));
 
@@ -37,22 +57,35 @@ function markdown(runs: FmnistRun[], reference: Record<string, ReferenceRun>): s
     '# Fashion-MNIST: repghostnet_0_5x with the reference recipe, repghost (TensorFlow.js) vs PyTorch 1.13',
     '',
     'Recipe: `shared/reference/fashion_mnist.md` (32x32, random crop pad 2 + flip, Nesterov SGD lr 0.1 batch 128, cosine with 1 warm-up epoch, wd 1e-5, smoothing 0.1, dropout 0.2, EMA 0.999). ' +
-    'Test top-1 after the last epoch; seconds and images/s of the training phase (evaluation excluded). PyTorch: one run, seed 42, 2 threads, this kind of machine. ' +
-    'PyTorch\'s speed is REFERENCE.md\'s re-measurement on a quiet machine (2026-12-06), ours that of each run\'s date and load: ' +
-    'speeds from different days do not compare; for a speed ratio use `npm run bench:train`, which measures both in one run ([train.md](train.md)).',
+      'Test top-1 after the last epoch; seconds and images/s of the training phase (evaluation excluded). PyTorch: one run, seed 42, 2 threads, this kind of machine. ' +
+      "PyTorch's speed is REFERENCE.md's re-measurement on a quiet machine (2026-12-06), ours that of each run's date and load: " +
+      'speeds from different days do not compare; for a speed ratio use `npm run bench:train`, which measures both in one run ([train.md](train.md)).',
     '',
     '| epochs | seed | kernels | top-1 raw | top-1 EMA | s/epoch | images/s | date |',
     '|---:|---:|---|---:|---:|---:|---:|---|',
   ];
-  const schedules = [...new Set([...Object.keys(reference).map(Number), ...runs.map((r) => r.epochs)])].sort((a, b) => a - b);
+  const schedules = [...new Set([...Object.keys(reference).map(Number), ...runs.map((r) => r.epochs)])].sort(
+    (a, b) => a - b,
+  );
   for (const e of schedules) {
     const ref = reference[String(e)];
-    if (ref) lines.push(`| ${e} | 42 | **PyTorch** | **${fmt(ref.top1)}** | **${fmt(ref.top1_ema)}** | ${fmt(ref.seconds_per_epoch, 0)} | ${fmt(ref.images_per_s, 0)} | |`);
+    if (ref)
+      lines.push(
+        `| ${e} | 42 | **PyTorch** | **${fmt(ref.top1)}** | **${fmt(ref.top1_ema)}** | ${fmt(ref.seconds_per_epoch, 0)} | ${fmt(ref.images_per_s, 0)} | |`,
+      );
     for (const r of runs.filter((x) => x.epochs === e)) {
-      lines.push(`| ${e} | ${r.seed ?? 42} | ${r.kernels ?? 'wasm'} | ${fmt(r.top1)} | ${fmt(r.top1_ema)} | ${fmt(r.seconds_per_epoch, 0)} | ${fmt(r.images_per_s, 0)} | ${r.date.slice(0, 10)}${r.resumed ? ' (resumed)' : ''} |`);
+      lines.push(
+        `| ${e} | ${r.seed ?? 42} | ${r.kernels ?? 'wasm'} | ${fmt(r.top1)} | ${fmt(r.top1_ema)} | ${fmt(r.seconds_per_epoch, 0)} | ${fmt(r.images_per_s, 0)} | ${r.date.slice(0, 10)}${r.resumed ? ' (resumed)' : ''} |`,
+      );
     }
   }
-  lines.push('', '## Over seeds', '', '| epochs | runs | top-1 raw mean ± sd | min | max | top-1 EMA mean | last-epoch train loss mean (PyTorch) | PyTorch top-1 raw | runs at or above PyTorch |', '|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  lines.push(
+    '',
+    '## Over seeds',
+    '',
+    '| epochs | runs | top-1 raw mean ± sd | min | max | top-1 EMA mean | last-epoch train loss mean (PyTorch) | PyTorch top-1 raw | runs at or above PyTorch |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  );
   for (const e of schedules) {
     const rs = runs.filter((r) => r.epochs === e);
     if (rs.length === 0) continue;
@@ -61,7 +94,9 @@ function markdown(runs: FmnistRun[], reference: Record<string, ReferenceRun>): s
     const ema = spread(rs.map((r) => r.top1_ema ?? 0));
     const loss = spread(rs.map((r) => r.history.at(-1)!.train_loss));
     const ref = reference[String(e)];
-    lines.push(`| ${e} | ${rs.length} | ${fmt(s.mean)} ± ${fmt(s.sd)} | ${fmt(Math.min(...top1))} | ${fmt(Math.max(...top1))} | ${fmt(ema.mean)} | ${fmt(loss.mean, 4)} (${fmt(ref?.history.at(-1)?.train_loss, 4)}) | ${fmt(ref?.top1)} | ${ref ? top1.filter((t) => t >= ref.top1).length : '-'} |`);
+    lines.push(
+      `| ${e} | ${rs.length} | ${fmt(s.mean)} ± ${fmt(s.sd)} | ${fmt(Math.min(...top1))} | ${fmt(Math.max(...top1))} | ${fmt(ema.mean)} | ${fmt(loss.mean, 4)} (${fmt(ref?.history.at(-1)?.train_loss, 4)}) | ${fmt(ref?.top1)} | ${ref ? top1.filter((t) => t >= ref.top1).length : '-'} |`,
+    );
   }
   lines.push('', '![test top-1 and train loss per epoch, 12-epoch runs](fmnist.png)', '');
   return `${lines.join('\n')}\n`;
@@ -73,14 +108,30 @@ async function chart(runs: FmnistRun[], reference: ReferenceRun | undefined, fil
   if (twelve.length === 0) return;
   const epochs = twelve[0]!.history.map((h) => h.epoch);
   // One legend entry for all our runs (lineChartPng leaves empty labels out of the legend).
-  const ours = (value: (h: EpochRow) => number): Series[] => twelve.map((r, i) => ({
-    label: i === 0 ? `repghost (${twelve.length} runs)` : '', values: r.history.map(value), color: 'rgba(31,119,180,0.45)',
-  }));
-  const torch = (value: (h: ReferenceRun['history'][number]) => number): Series[] => (reference ? [{ label: 'PyTorch (seed 42)', values: reference.history.map(value), color: '#000000', dashed: true }] : []);
+  const ours = (value: (h: EpochRow) => number): Series[] =>
+    twelve.map((r, i) => ({
+      label: i === 0 ? `repghost (${twelve.length} runs)` : '',
+      values: r.history.map(value),
+      color: 'rgba(31,119,180,0.45)',
+    }));
+  const torch = (value: (h: ReferenceRun['history'][number]) => number): Series[] =>
+    reference
+      ? [{ label: 'PyTorch (seed 42)', values: reference.history.map(value), color: '#000000', dashed: true }]
+      : [];
   // Epoch 0 runs at the warm-up lr (top-1 ~15 %): leaving it out keeps the later tenths visible.
   const from = 1;
-  const top1 = lineChartPng('Test top-1 raw (%), 12 epochs', epochs.slice(from), [...ours((h) => h.eval_top1), ...torch((h) => h.top1)].map((s) => ({ ...s, values: s.values.slice(from) })), 'top-1 %');
-  const loss = lineChartPng('Train loss (label-smoothed), 12 epochs', epochs.slice(from), [...ours((h) => h.train_loss), ...torch((h) => h.train_loss)].map((s) => ({ ...s, values: s.values.slice(from) })), 'loss');
+  const top1 = lineChartPng(
+    'Test top-1 raw (%), 12 epochs',
+    epochs.slice(from),
+    [...ours((h) => h.eval_top1), ...torch((h) => h.top1)].map((s) => ({ ...s, values: s.values.slice(from) })),
+    'top-1 %',
+  );
+  const loss = lineChartPng(
+    'Train loss (label-smoothed), 12 epochs',
+    epochs.slice(from),
+    [...ours((h) => h.train_loss), ...torch((h) => h.train_loss)].map((s) => ({ ...s, values: s.values.slice(from) })),
+    'loss',
+  );
   const [a, b] = await Promise.all([loadImage(Buffer.from(top1)), loadImage(Buffer.from(loss))]);
   const canvas = createCanvas(a.width + b.width, Math.max(a.height, b.height));
   const ctx = canvas.getContext('2d');
@@ -92,7 +143,9 @@ async function chart(runs: FmnistRun[], reference: ReferenceRun | undefined, fil
 /** PyTorch's Fashion-MNIST runs by schedule length ('3', '12') from ../shared, or none when it is absent. */
 export function pytorchFmnistRuns(): Record<string, ReferenceRun> {
   const refFile = path.join(shared, 'reference', 'fashion_mnist.json');
-  const reference = existsSync(refFile) ? JSON.parse(readFileSync(refFile, 'utf8')) as Record<string, ReferenceRun> : {};
+  const reference = existsSync(refFile)
+    ? (JSON.parse(readFileSync(refFile, 'utf8')) as Record<string, ReferenceRun>)
+    : {};
   delete reference['recipe'];
   return reference;
 }

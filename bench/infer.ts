@@ -137,7 +137,6 @@ function weightsFor(model: string): { spec: ModelSpec; sd: StateDict; source: st
 
 // ---- timing ----
 
-
 async function timeOnce(session: ort.InferenceSession, feed: ort.Tensor): Promise<number> {
   const t0 = process.hrtime.bigint();
   const out = await session.run({ input: feed });

@@ -34,7 +34,13 @@ import { median } from '../src/util/stats.js';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const shared = path.resolve(process.env.REPGHOST_SHARED ?? path.join(root, '..', 'shared'));
 
-interface Config { name: string; model: string; input: number; batch: number; numClasses: number }
+interface Config {
+  name: string;
+  model: string;
+  input: number;
+  batch: number;
+  numClasses: number;
+}
 
 const CONFIGS: Config[] = [
   { name: '0.5x-32-b128-c10', model: 'repghostnet_0_5x', input: 32, batch: 128, numClasses: 10 },
@@ -45,17 +51,31 @@ const CONFIGS: Config[] = [
 
 /** What one child process measures. */
 interface ChildResult {
-  config: string; native: boolean; threads: number; steps: number;
-  images_per_s: number; median_step_ms: number; min_step_ms: number;
-  gradients_ms: number; update_ms: number; kernel_ms: number; outside_kernels_ms: number;
+  config: string;
+  native: boolean;
+  threads: number;
+  steps: number;
+  images_per_s: number;
+  median_step_ms: number;
+  min_step_ms: number;
+  gradients_ms: number;
+  update_ms: number;
+  kernel_ms: number;
+  outside_kernels_ms: number;
   kernels: Array<{ kernel: string; ms_per_step: number; calls_per_step: number }>;
-  peak_rss_mb: number; loss: number;
+  peak_rss_mb: number;
+  loss: number;
 }
-
 
 // ---- child: one configuration, one kernel path ----
 
-async function child(spec: { config: Config; native: boolean; threads: number; warmup: number; steps: number }): Promise<ChildResult> {
+async function child(spec: {
+  config: Config;
+  native: boolean;
+  threads: number;
+  warmup: number;
+  steps: number;
+}): Promise<ChildResult> {
   const tf = await import('@tensorflow/tfjs');
   const { setNativeEnabled, nativeKernels } = await import('../src/train/kernels/native.js');
   const { initTrainingBackend } = await import('../src/train/backend.js');
@@ -77,7 +97,8 @@ async function child(spec: { config: Config; native: boolean; threads: number; w
     const inner = k.kernelFunc;
     tf.unregisterKernel(k.kernelName, 'wasm');
     tf.registerKernel({
-      ...k, kernelFunc: (args) => {
+      ...k,
+      kernelFunc: (args) => {
         stack.push(0);
         const t0 = performance.now();
         const out = inner(args);
@@ -101,7 +122,9 @@ async function child(spec: { config: Config; native: boolean; threads: number; w
   const xs = Float32Array.from({ length: c.batch * c.input * c.input * 3 }, () => rng.uniform() * 2 - 1);
   const ys = Int32Array.from({ length: c.batch }, () => rng.int(c.numClasses));
   const mask = Float32Array.from({ length: c.batch * model.headChannels }, () => (rng.uniform() < 0.2 ? 0 : 1.25));
-  const step: number[] = [], grads: number[] = [], update: number[] = [];
+  const step: number[] = [],
+    grads: number[] = [],
+    update: number[] = [];
   let loss = NaN;
   for (let s = 0; s < spec.warmup + spec.steps; s++) {
     if (s === spec.warmup) times.clear();
@@ -125,24 +148,43 @@ async function child(spec: { config: Config; native: boolean; threads: number; w
   for (const e of times.values()) kernelMs += e.ms;
   const med = median(step);
   return {
-    config: c.name, native: spec.native, threads: spec.threads, steps: n,
-    images_per_s: (c.batch * 1000) / med, median_step_ms: med, min_step_ms: Math.min(...step),
-    gradients_ms: median(grads), update_ms: median(update), kernel_ms: kernelMs / n,
+    config: c.name,
+    native: spec.native,
+    threads: spec.threads,
+    steps: n,
+    images_per_s: (c.batch * 1000) / med,
+    median_step_ms: med,
+    min_step_ms: Math.min(...step),
+    gradients_ms: median(grads),
+    update_ms: median(update),
+    kernel_ms: kernelMs / n,
     outside_kernels_ms: step.reduce((a, b) => a + b, 0) / n - kernelMs / n,
-    kernels: [...times].map(([kernel, e]) => ({ kernel, ms_per_step: e.ms / n, calls_per_step: e.calls / n }))
+    kernels: [...times]
+      .map(([kernel, e]) => ({ kernel, ms_per_step: e.ms / n, calls_per_step: e.calls / n }))
       .sort((a, b) => b.ms_per_step - a.ms_per_step),
-    peak_rss_mb: process.resourceUsage().maxRSS / 1024, loss,
+    peak_rss_mb: process.resourceUsage().maxRSS / 1024,
+    loss,
   };
 }
 
 // ---- PyTorch: the same step on a network built from our spec (bench/pytorch_train_step.py) ----
 
-interface PyTorchRow { model: string; input: number; batch: number; num_classes: number; threads: number; images_per_s: number }
+interface PyTorchRow {
+  model: string;
+  input: number;
+  batch: number;
+  num_classes: number;
+  threads: number;
+  images_per_s: number;
+}
 
 /** A Python with torch importable, or why there is none. */
 function findTorch(python: string): { python: string; torch: string } | { missing: string } {
   try {
-    const v = execFileSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const v = execFileSync(python, ['-c', 'import torch; print(torch.__version__)'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     return { python, torch: v.trim() };
   } catch (e) {
     return { missing: `${python}: ${(e as Error).message.split('\n')[0]}` };
@@ -159,7 +201,12 @@ async function exportSpec(c: Config, dir: string): Promise<string> {
 }
 
 /** What --verify of pytorch_train_step.py reports: the spec-built PyTorch model against the official golden logits. */
-interface TorchVerification { golden: string; keys: number; max_abs_diff_logits: number; ok: boolean }
+interface TorchVerification {
+  golden: string;
+  keys: number;
+  max_abs_diff_logits: number;
+  ok: boolean;
+}
 
 /**
  * Loads the official 0.5x and 1.0x golden weights (../shared/golden) into the PyTorch model built from
@@ -171,34 +218,92 @@ export async function verifyTorchModel(python: string): Promise<TorchVerificatio
   const { buildSpec, layers } = await import('../src/spec/index.js');
   const tmp = mkdtempSync(path.join(tmpdir(), 'repghost-verify-'));
   try {
-    return ['repghostnet_0_5x', 'repghostnet_1_0x'].filter((m) => existsSync(path.join(golden, m))).map((m) => {
-      const spec = buildSpec(m, { numClasses: 1000 });
-      const file = path.join(tmp, `${m}.json`);
-      writeFileSync(file, JSON.stringify({ spec, layers: layers(spec, 'train') }));
-      const out = execFileSync(python, [path.join(root, 'bench', 'pytorch_train_step.py'), '--spec', file, '--verify', path.join(golden, m),
-        '--verify-input', path.join(golden, 'input_224.safetensors')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-      const v = JSON.parse(out.trim().split('\n').at(-1)!) as TorchVerification;
-      return { ...v, golden: path.relative(shared, v.golden) };
-    });
+    return ['repghostnet_0_5x', 'repghostnet_1_0x']
+      .filter((m) => existsSync(path.join(golden, m)))
+      .map((m) => {
+        const spec = buildSpec(m, { numClasses: 1000 });
+        const file = path.join(tmp, `${m}.json`);
+        writeFileSync(file, JSON.stringify({ spec, layers: layers(spec, 'train') }));
+        const out = execFileSync(
+          python,
+          [
+            path.join(root, 'bench', 'pytorch_train_step.py'),
+            '--spec',
+            file,
+            '--verify',
+            path.join(golden, m),
+            '--verify-input',
+            path.join(golden, 'input_224.safetensors'),
+          ],
+          { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+        );
+        const v = JSON.parse(out.trim().split('\n').at(-1)!) as TorchVerification;
+        return { ...v, golden: path.relative(shared, v.golden) };
+      });
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
 }
 
-interface TorchResult { torch: string; threads: number; flush_denormal: boolean; params: number; steps: number; median_step_ms: number; images_per_s: number; loss: number }
+interface TorchResult {
+  torch: string;
+  threads: number;
+  flush_denormal: boolean;
+  params: number;
+  steps: number;
+  median_step_ms: number;
+  images_per_s: number;
+  loss: number;
+}
 
-function runTorch(python: string, specFile: string, c: Config, threads: number, warmup: number, steps: number): TorchResult {
-  const out = execFileSync(python, [path.join(root, 'bench', 'pytorch_train_step.py'), '--spec', specFile, '--input', String(c.input),
-    '--batch', String(c.batch), '--threads', String(threads), '--warmup', String(warmup), '--steps', String(steps)],
-  { encoding: 'utf8', maxBuffer: 1 << 24, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, OMP_NUM_THREADS: String(threads) } });
+function runTorch(
+  python: string,
+  specFile: string,
+  c: Config,
+  threads: number,
+  warmup: number,
+  steps: number,
+): TorchResult {
+  const out = execFileSync(
+    python,
+    [
+      path.join(root, 'bench', 'pytorch_train_step.py'),
+      '--spec',
+      specFile,
+      '--input',
+      String(c.input),
+      '--batch',
+      String(c.batch),
+      '--threads',
+      String(threads),
+      '--warmup',
+      String(warmup),
+      '--steps',
+      String(steps),
+    ],
+    {
+      encoding: 'utf8',
+      maxBuffer: 1 << 24,
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, OMP_NUM_THREADS: String(threads) },
+    },
+  );
   return JSON.parse(out.trim().split('\n').at(-1)!) as TorchResult;
 }
 
 /** REFERENCE.md's re-measured figure (shared/reference/pytorch_speed.json), used only when torch is missing. */
 function referenceFigure(c: Config, threads: number): number | null {
-  const ref = JSON.parse(readFileSync(path.join(shared, 'reference', 'pytorch_speed.json'), 'utf8')) as { training: PyTorchRow[] };
-  const row = ref.training.find((r) => r.model === c.model && r.input === c.input && r.batch === c.batch
-    && r.num_classes === c.numClasses && r.threads === threads);
+  const ref = JSON.parse(readFileSync(path.join(shared, 'reference', 'pytorch_speed.json'), 'utf8')) as {
+    training: PyTorchRow[];
+  };
+  const row = ref.training.find(
+    (r) =>
+      r.model === c.model &&
+      r.input === c.input &&
+      r.batch === c.batch &&
+      r.num_classes === c.numClasses &&
+      r.threads === threads,
+  );
   return row?.images_per_s ?? null;
 }
 
@@ -206,14 +311,31 @@ function referenceFigure(c: Config, threads: number): number | null {
 
 /** One timed process: ours (native or wasm kernels) or PyTorch. */
 interface Run extends LoadAtStart {
-  config: string; engine: 'native' | 'wasm' | 'pytorch'; round: number; images_per_s: number; median_step_ms: number; detail?: ChildResult;
+  config: string;
+  engine: 'native' | 'wasm' | 'pytorch';
+  round: number;
+  images_per_s: number;
+  median_step_ms: number;
+  detail?: ChildResult;
 }
 
-const loadString = (): string => loadavg().map((v) => v.toFixed(2)).join(' ');
+const loadString = (): string =>
+  loadavg()
+    .map((v) => v.toFixed(2))
+    .join(' ');
 
 function runOurs(config: Config, native: boolean, threads: number, warmup: number, steps: number): ChildResult {
-  const out = execFileSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child',
-    JSON.stringify({ config, native, threads, warmup, steps })], { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'] });
+  const out = execFileSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      fileURLToPath(import.meta.url),
+      '--child',
+      JSON.stringify({ config, native, threads, warmup, steps }),
+    ],
+    { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   return JSON.parse(out.trim().split('\n').at(-1)!) as ChildResult;
 }
 
@@ -248,7 +370,11 @@ async function main(): Promise<void> {
     if (values['context-from']) saved.quiet_context = quietContext(values['context-from']);
     if (values.note) saved.note = values.note;
     // A result measured before the golden check existed gets it now (it checks the model, not a speed).
-    if (saved.pytorch.source === 'measured' && saved.pytorch.verified_against_golden === undefined && saved.pytorch.python) {
+    if (
+      saved.pytorch.source === 'measured' &&
+      saved.pytorch.verified_against_golden === undefined &&
+      saved.pytorch.python
+    ) {
       saved.pytorch.verified_against_golden = await verifyTorchModel(saved.pytorch.python);
     }
     writeFileSync(file, `${JSON.stringify(saved, null, 2)}\n`);
@@ -267,16 +393,25 @@ async function main(): Promise<void> {
   const torch = findTorch(values.python!);
   const torchPython = 'missing' in torch ? null : torch.python;
   if ('missing' in torch) {
-    process.stderr.write(`PyTorch not found (${torch.missing}); falling back to REFERENCE.md's re-measured figures, not measured in this run\n`);
+    process.stderr.write(
+      `PyTorch not found (${torch.missing}); falling back to REFERENCE.md's re-measured figures, not measured in this run\n`,
+    );
   }
   const verified = torchPython ? await verifyTorchModel(torchPython) : null;
-  if (verified?.some((v) => !v.ok)) throw new Error(`the PyTorch model built from the spec does not reproduce the golden logits: ${JSON.stringify(verified)}`);
+  if (verified?.some((v) => !v.ok))
+    throw new Error(
+      `the PyTorch model built from the spec does not reproduce the golden logits: ${JSON.stringify(verified)}`,
+    );
   const tmp = mkdtempSync(path.join(tmpdir(), 'repghost-bench-train-'));
   const specFiles = new Map<string, string>();
   for (const c of configs) specFiles.set(c.name, await exportSpec(c, tmp));
   // Same warm-up and timed steps for both engines; 224x224 steps are ~10x longer.
-  const stepsOf = (c: Config): { warmup: number; steps: number } => quick ? { warmup: 1, steps: 2 }
-    : c.input > 100 ? { warmup: 2, steps: Number(values['big-steps'] ?? 6) } : { warmup: 5, steps: Number(values.steps ?? 20) };
+  const stepsOf = (c: Config): { warmup: number; steps: number } =>
+    quick
+      ? { warmup: 1, steps: 2 }
+      : c.input > 100
+        ? { warmup: 2, steps: Number(values['big-steps'] ?? 6) }
+        : { warmup: 5, steps: Number(values.steps ?? 20) };
 
   // Before each run, wait (up to --max-wait s) until other normal-priority processes use at most
   // --max-busy cores: a multi-threaded run among busy peers measures the scheduler, not the code.
@@ -286,7 +421,9 @@ async function main(): Promise<void> {
   const runs: Run[] = [];
   const log = (r: Run): void => {
     runs.push(r);
-    process.stderr.write(`${r.images_per_s.toFixed(1)} images/s (load ${r.load1.toFixed(2)}, others busy ${r.busy_cores} cores, waited ${r.waited_s} s)\n`);
+    process.stderr.write(
+      `${r.images_per_s.toFixed(1)} images/s (load ${r.load1.toFixed(2)}, others busy ${r.busy_cores} cores, waited ${r.waited_s} s)\n`,
+    );
   };
   // Interleaved rounds: ours and PyTorch back to back, the order alternating per round, so that
   // load from other processes falls on both alike; a ratio is taken per round (paired) as well.
@@ -300,7 +437,15 @@ async function main(): Promise<void> {
         process.stderr.write(`round ${round}/${rounds} ${c.name} ${engine}: ${warmup} warm-up + ${steps} steps... `);
         if (engine === 'native') {
           const r = runOurs(c, true, threads, warmup, steps);
-          log({ config: c.name, engine, round, images_per_s: r.images_per_s, median_step_ms: r.median_step_ms, ...l, detail: r });
+          log({
+            config: c.name,
+            engine,
+            round,
+            images_per_s: r.images_per_s,
+            median_step_ms: r.median_step_ms,
+            ...l,
+            detail: r,
+          });
         } else {
           const r = runTorch(torchPython!, specFiles.get(c.name)!, c, threads, warmup, steps);
           log({ config: c.name, engine, round, images_per_s: r.images_per_s, median_step_ms: r.median_step_ms, ...l });
@@ -318,7 +463,15 @@ async function main(): Promise<void> {
       const l = await settle(maxBusy, maxWait);
       process.stderr.write(`${c.name} wasm: ${warmup} warm-up + ${steps} steps... `);
       const r = runOurs(c, false, threads, warmup, steps);
-      log({ config: c.name, engine: 'wasm', round: 1, images_per_s: r.images_per_s, median_step_ms: r.median_step_ms, ...l, detail: r });
+      log({
+        config: c.name,
+        engine: 'wasm',
+        round: 1,
+        images_per_s: r.images_per_s,
+        median_step_ms: r.median_step_ms,
+        ...l,
+        detail: r,
+      });
     }
   }
   rmSync(tmp, { recursive: true, force: true });
@@ -334,14 +487,24 @@ async function main(): Promise<void> {
       const ips = mine.map((r) => r.images_per_s);
       const med = median(ips);
       // Kernel breakdown of the run nearest the median.
-      const typical = mine.reduce((a, b) => (Math.abs(b.images_per_s - med) < Math.abs(a.images_per_s - med) ? b : a)).detail!;
-      const paired = engine === 'native' ? mine.flatMap((r) => {
-        const p = py.find((q) => q.round === r.round);
-        return p ? [r.images_per_s / p.images_per_s] : [];
-      }) : [];
+      const typical = mine.reduce((a, b) =>
+        Math.abs(b.images_per_s - med) < Math.abs(a.images_per_s - med) ? b : a,
+      ).detail!;
+      const paired =
+        engine === 'native'
+          ? mine.flatMap((r) => {
+              const p = py.find((q) => q.round === r.round);
+              return p ? [r.images_per_s / p.images_per_s] : [];
+            })
+          : [];
       results.push({
-        config: c.name, num_classes: c.numClasses, kernels_path: engine, runs: mine.length,
-        images_per_s: round(med), images_per_s_min: round(Math.min(...ips)), images_per_s_max: round(Math.max(...ips)),
+        config: c.name,
+        num_classes: c.numClasses,
+        kernels_path: engine,
+        runs: mine.length,
+        images_per_s: round(med),
+        images_per_s_min: round(Math.min(...ips)),
+        images_per_s_max: round(Math.max(...ips)),
         pytorch_images_per_s: pyMedian === null ? null : round(pyMedian),
         pytorch_images_per_s_min: py.length ? round(Math.min(...py.map((r) => r.images_per_s))) : null,
         pytorch_images_per_s_max: py.length ? round(Math.max(...py.map((r) => r.images_per_s))) : null,
@@ -351,25 +514,55 @@ async function main(): Promise<void> {
         ratio_paired_median: paired.length ? round(median(paired), 3) : null,
         ratio_paired_min: paired.length ? round(Math.min(...paired), 3) : null,
         ratio_paired_max: paired.length ? round(Math.max(...paired), 3) : null,
-        median_step_ms: round(typical.median_step_ms), min_step_ms: round(typical.min_step_ms), gradients_ms: round(typical.gradients_ms),
-        update_ms: round(typical.update_ms), kernel_ms: round(typical.kernel_ms), outside_kernels_ms: round(typical.outside_kernels_ms),
-        peak_rss_mb: round(typical.peak_rss_mb, 0), steps: typical.steps, loss: round(typical.loss, 4),
-        kernels: typical.kernels.slice(0, 12).map((k) => ({ ...k, ms_per_step: round(k.ms_per_step), calls_per_step: round(k.calls_per_step, 1) })),
+        median_step_ms: round(typical.median_step_ms),
+        min_step_ms: round(typical.min_step_ms),
+        gradients_ms: round(typical.gradients_ms),
+        update_ms: round(typical.update_ms),
+        kernel_ms: round(typical.kernel_ms),
+        outside_kernels_ms: round(typical.outside_kernels_ms),
+        peak_rss_mb: round(typical.peak_rss_mb, 0),
+        steps: typical.steps,
+        loss: round(typical.loss, 4),
+        kernels: typical.kernels
+          .slice(0, 12)
+          .map((k) => ({ ...k, ms_per_step: round(k.ms_per_step), calls_per_step: round(k.calls_per_step, 1) })),
       });
     }
   }
   const json: Summary = {
-    date: new Date().toISOString(), cpu: cpus()[0]?.model ?? 'unknown', cores: availableParallelism(), node: process.version,
-    threads, quick, rounds, max_busy_cores: maxBusy, max_wait_s: maxWait,
-    pytorch: 'missing' in torch
-      ? { source: 'reference', note: `torch not importable (${torch.missing}): PyTorch figures are REFERENCE.md's re-measured ones (2026-12-06), not from this run` }
-      : { source: 'measured', python: torch.python, torch: torch.torch, flush_denormal: true, verified_against_golden: verified,
-        note: 'same run, interleaved; RepGhostNet built in PyTorch from repghost\'s spec (bench/pytorch_train_step.py)' },
-    load_average_at_start: load0, load_average_at_end: loadString(),
+    date: new Date().toISOString(),
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: availableParallelism(),
+    node: process.version,
+    threads,
+    quick,
+    rounds,
+    max_busy_cores: maxBusy,
+    max_wait_s: maxWait,
+    pytorch:
+      'missing' in torch
+        ? {
+            source: 'reference',
+            note: `torch not importable (${torch.missing}): PyTorch figures are REFERENCE.md's re-measured ones (2026-12-06), not from this run`,
+          }
+        : {
+            source: 'measured',
+            python: torch.python,
+            torch: torch.torch,
+            flush_denormal: true,
+            verified_against_golden: verified,
+            note: "same run, interleaved; RepGhostNet built in PyTorch from repghost's spec (bench/pytorch_train_step.py)",
+          },
+    load_average_at_start: load0,
+    load_average_at_end: loadString(),
     results,
     note: values.note,
     quiet_context: values['context-from'] ? quietContext(values['context-from']) : undefined,
-    runs: runs.map(({ detail: _detail, ...r }) => ({ ...r, images_per_s: round(r.images_per_s), median_step_ms: round(r.median_step_ms) })),
+    runs: runs.map(({ detail: _detail, ...r }) => ({
+      ...r,
+      images_per_s: round(r.images_per_s),
+      median_step_ms: round(r.median_step_ms),
+    })),
   };
   const suffix = quick ? '-quick' : '';
   writeFileSync(path.join(values.out!, `train${suffix}.json`), `${JSON.stringify(json, null, 2)}\n`);
@@ -385,20 +578,51 @@ function round(v: number, digits = 1): number {
 
 /** What train.json holds. */
 interface Summary {
-  date: string; cpu: string; cores: number; node: string; threads: number; quick: boolean; rounds: number; max_busy_cores?: number; max_wait_s?: number;
+  date: string;
+  cpu: string;
+  cores: number;
+  node: string;
+  threads: number;
+  quick: boolean;
+  rounds: number;
+  max_busy_cores?: number;
+  max_wait_s?: number;
   pytorch: {
-    source: 'measured' | 'reference'; note: string; python?: string; torch?: string; flush_denormal?: boolean;
+    source: 'measured' | 'reference';
+    note: string;
+    python?: string;
+    torch?: string;
+    flush_denormal?: boolean;
     verified_against_golden?: TorchVerification[] | null;
   };
-  load_average_at_start: string; load_average_at_end: string;
+  load_average_at_start: string;
+  load_average_at_end: string;
   results: Array<{
-    config: string; num_classes: number; kernels_path: string; runs: number;
-    images_per_s: number; images_per_s_min: number; images_per_s_max: number;
-    pytorch_images_per_s: number | null; pytorch_images_per_s_min: number | null; pytorch_images_per_s_max: number | null;
-    pytorch_runs: number; ratio: number | null; ratio_best: number | null;
-    ratio_paired_median: number | null; ratio_paired_min: number | null; ratio_paired_max: number | null;
-    median_step_ms: number; min_step_ms: number; gradients_ms: number; update_ms: number; kernel_ms: number;
-    outside_kernels_ms: number; peak_rss_mb: number; steps: number; loss: number;
+    config: string;
+    num_classes: number;
+    kernels_path: string;
+    runs: number;
+    images_per_s: number;
+    images_per_s_min: number;
+    images_per_s_max: number;
+    pytorch_images_per_s: number | null;
+    pytorch_images_per_s_min: number | null;
+    pytorch_images_per_s_max: number | null;
+    pytorch_runs: number;
+    ratio: number | null;
+    ratio_best: number | null;
+    ratio_paired_median: number | null;
+    ratio_paired_min: number | null;
+    ratio_paired_max: number | null;
+    median_step_ms: number;
+    min_step_ms: number;
+    gradients_ms: number;
+    update_ms: number;
+    kernel_ms: number;
+    outside_kernels_ms: number;
+    peak_rss_mb: number;
+    steps: number;
+    loss: number;
     kernels: Array<{ kernel: string; ms_per_step: number; calls_per_step: number }>;
   }>;
   runs: Array<Omit<Run, 'detail'>>;
@@ -409,24 +633,44 @@ interface Summary {
 }
 
 interface QuietContext {
-  ours_from: string; ours_date: string; ours_load_average: string; threads: number;
-  rows: Array<{ config: string; ours_images_per_s: number; pytorch_reference_images_per_s: number | null; ratio: number | null }>;
+  ours_from: string;
+  ours_date: string;
+  ours_load_average: string;
+  threads: number;
+  rows: Array<{
+    config: string;
+    ours_images_per_s: number;
+    pytorch_reference_images_per_s: number | null;
+    ratio: number | null;
+  }>;
 }
 
 /** Our native rows of an earlier train.json taken on a quiet machine, beside the reference PyTorch figures at its thread count. */
 function quietContext(file: string): QuietContext {
   const old = JSON.parse(readFileSync(file, 'utf8')) as {
-    date: string; threads: number; load_average_at_start: string; load_average_at_end: string;
+    date: string;
+    threads: number;
+    load_average_at_start: string;
+    load_average_at_end: string;
     results: Array<{ config: string; kernels_path: string; images_per_s: number }>;
   };
   return {
-    ours_from: path.basename(file), ours_date: old.date, threads: old.threads,
+    ours_from: path.basename(file),
+    ours_date: old.date,
+    threads: old.threads,
     ours_load_average: `${old.load_average_at_start} at start, ${old.load_average_at_end} at end`,
-    rows: old.results.filter((r) => r.kernels_path === 'native').map((r) => {
-      const c = CONFIGS.find((x) => x.name === r.config)!;
-      const py = referenceFigure(c, old.threads);
-      return { config: r.config, ours_images_per_s: r.images_per_s, pytorch_reference_images_per_s: py, ratio: py ? round(r.images_per_s / py, 2) : null };
-    }),
+    rows: old.results
+      .filter((r) => r.kernels_path === 'native')
+      .map((r) => {
+        const c = CONFIGS.find((x) => x.name === r.config)!;
+        const py = referenceFigure(c, old.threads);
+        return {
+          config: r.config,
+          ours_images_per_s: r.images_per_s,
+          pytorch_reference_images_per_s: py,
+          ratio: py ? round(r.images_per_s / py, 2) : null,
+        };
+      }),
   };
 }
 
@@ -435,7 +679,8 @@ async function chart(j: Summary, file: string): Promise<void> {
   Chart.register(...registerables);
   const canvas = createCanvas(1200, 600);
   const labels = [...new Set(j.results.map((r) => r.config))];
-  const series = (kernels: string) => labels.map((c) => j.results.find((r) => r.config === c && r.kernels_path === kernels)?.ratio ?? null);
+  const series = (kernels: string) =>
+    labels.map((c) => j.results.find((r) => r.config === c && r.kernels_path === kernels)?.ratio ?? null);
   const c = new Chart(canvas as unknown as HTMLCanvasElement, {
     type: 'bar',
     data: {
@@ -443,10 +688,13 @@ async function chart(j: Summary, file: string): Promise<void> {
       datasets: [
         { label: 'repghost, native kernels', backgroundColor: '#1f77b4', data: series('native') },
         {
-          label: 'native, per-round paired ratio (min–max)', backgroundColor: '#aec7e8',
+          label: 'native, per-round paired ratio (min–max)',
+          backgroundColor: '#aec7e8',
           data: labels.map((c) => {
             const r = j.results.find((x) => x.config === c && x.kernels_path === 'native');
-            return r?.ratio_paired_min != null && r.ratio_paired_max != null ? [r.ratio_paired_min, r.ratio_paired_max] : null;
+            return r?.ratio_paired_min != null && r.ratio_paired_max != null
+              ? [r.ratio_paired_min, r.ratio_paired_max]
+              : null;
           }) as unknown as number[],
         },
         { label: 'repghost, wasm kernels only', backgroundColor: '#ff7f0e', data: series('wasm') },
@@ -454,11 +702,34 @@ async function chart(j: Summary, file: string): Promise<void> {
       ],
     },
     options: {
-      responsive: false, animation: false, devicePixelRatio: 1,
-      plugins: { title: { display: true, text: `Training step speed relative to PyTorch CPU (${j.pytorch.source === 'measured' ? `same run, median of ${j.rounds} interleaved rounds` : 'REFERENCE.md figures'}), ${j.threads} thread${j.threads > 1 ? 's' : ''}, load ${j.load_average_at_start.split(' ')[0]} (${j.cpu}, ${j.date.slice(0, 10)})`, font: { size: 16 } }, legend: { position: 'top' } },
-      scales: { y: { title: { display: true, text: 'images/s ÷ PyTorch images/s (higher is better)' }, beginAtZero: true }, x: { title: { display: true, text: 'model, input, batch, classes' } } },
+      responsive: false,
+      animation: false,
+      devicePixelRatio: 1,
+      plugins: {
+        title: {
+          display: true,
+          text: `Training step speed relative to PyTorch CPU (${j.pytorch.source === 'measured' ? `same run, median of ${j.rounds} interleaved rounds` : 'REFERENCE.md figures'}), ${j.threads} thread${j.threads > 1 ? 's' : ''}, load ${j.load_average_at_start.split(' ')[0]} (${j.cpu}, ${j.date.slice(0, 10)})`,
+          font: { size: 16 },
+        },
+        legend: { position: 'top' },
+      },
+      scales: {
+        y: { title: { display: true, text: 'images/s ÷ PyTorch images/s (higher is better)' }, beginAtZero: true },
+        x: { title: { display: true, text: 'model, input, batch, classes' } },
+      },
     },
-    plugins: [{ id: 'white', beforeDraw: (ch) => { const ctx = ch.ctx; ctx.save(); ctx.fillStyle = 'white'; ctx.fillRect(0, 0, ch.width, ch.height); ctx.restore(); } }],
+    plugins: [
+      {
+        id: 'white',
+        beforeDraw: (ch) => {
+          const ctx = ch.ctx;
+          ctx.save();
+          ctx.fillStyle = 'white';
+          ctx.fillRect(0, 0, ch.width, ch.height);
+          ctx.restore();
+        },
+      },
+    ],
   });
   writeFileSync(file, await canvas.encode('png'));
   c.destroy();
@@ -472,47 +743,60 @@ function loadNote(j: Summary): string {
   const runs = j.runs ?? [];
   const loads = runs.map((r) => r.load1);
   const busy = runs.map((r) => r.busy_cores).filter((v): v is number => v !== null);
-  const waitedOut = runs.filter((r) => r.busy_cores !== null && j.max_busy_cores !== undefined && r.busy_cores > j.max_busy_cores).length;
-  const span = (xs: number[]): string => (xs.length ? `${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}` : '?');
-  const base = `Load average ${j.load_average_at_start} at start, ${j.load_average_at_end} at end; at the start of the runs the 1-min load ` +
+  const waitedOut = runs.filter(
+    (r) => r.busy_cores !== null && j.max_busy_cores !== undefined && r.busy_cores > j.max_busy_cores,
+  ).length;
+  const span = (xs: number[]): string =>
+    xs.length ? `${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}` : '?';
+  const base =
+    `Load average ${j.load_average_at_start} at start, ${j.load_average_at_end} at end; at the start of the runs the 1-min load ` +
     `was ${span(loads)} and other normal-priority processes kept ${span(busy)} of the ${j.cores} cores busy` +
-    (j.max_busy_cores !== undefined ? ` (each run waited up to ${j.max_wait_s} s for that to fall to ${j.max_busy_cores} cores; ` +
-      `${waitedOut} of ${runs.length} runs started without it)` : '') + '. ';
+    (j.max_busy_cores !== undefined
+      ? ` (each run waited up to ${j.max_wait_s} s for that to fall to ${j.max_busy_cores} cores; ` +
+        `${waitedOut} of ${runs.length} runs started without it)`
+      : '') +
+    '. ';
   if (!(Math.max(...loads) > j.cores)) return `${base}The machine was otherwise close to idle.`;
-  return `${base}Other processes competed for the cores, which slows multi-threaded runs far more than the load figure ` +
+  return (
+    `${base}Other processes competed for the cores, which slows multi-threaded runs far more than the load figure ` +
     'suggests (OpenMP threads wait on descheduled peers): single figures are low and noisy, and since load only ever slows ' +
     'a run, the best run of each engine (the "best" columns) is the closest to its unloaded speed. The paired ratios ' +
-    'show how far load moved ours against PyTorch within a round.';
+    'show how far load moved ours against PyTorch within a round.'
+  );
 }
 
 function markdown(j: Summary): string {
   const measured = j.pytorch.source === 'measured';
   const lines = [
-    '# Training speed: one SGD step, TensorFlow.js (wasm backend) with repghost\'s kernels vs PyTorch 1.13 CPU',
+    "# Training speed: one SGD step, TensorFlow.js (wasm backend) with repghost's kernels vs PyTorch 1.13 CPU",
     '',
     `${j.date}; ${j.cpu}, ${j.cores} logical cores, Node ${j.node}; ${j.threads} thread${j.threads > 1 ? 's' : ''} for both. ` +
-    (measured
-      ? `PyTorch ${j.pytorch.torch} (${j.pytorch.python}, denormals flushed as ours are) measured in the same run, on RepGhostNet built ` +
-        'in PyTorch from repghost\'s spec ([bench/pytorch_train_step.py](../pytorch_train_step.py)' +
-        (j.pytorch.verified_against_golden?.length
-          ? `; with the official weights it reproduces the golden logits of ${j.pytorch.verified_against_golden.map((v) =>
-            `${v.golden.replace('golden/', '')} within ${v.max_abs_diff_logits.toExponential(1)}`).join(' and ')}`
-          : '') +
-        '), interleaved with ours: ' +
-        `${j.rounds} rounds, each running ours and PyTorch back to back (order alternating), one process per run. `
-      : `**PyTorch was not measured in this run** (${j.pytorch.note}). `) +
-    'Step = train-mode forward, label-smoothing (0.1) cross entropy, backward, Nesterov SGD (and, for ours, BN running statistics), ' +
-    'random data, dropout 0.2. images/s = median over runs of each run\'s median step; the range is min–max over runs; ' +
-    '"ratio" = median ours / median PyTorch, "paired" = the ratios of the two runs of each round (median, min–max). ' +
-    loadNote(j),
+      (measured
+        ? `PyTorch ${j.pytorch.torch} (${j.pytorch.python}, denormals flushed as ours are) measured in the same run, on RepGhostNet built ` +
+          "in PyTorch from repghost's spec ([bench/pytorch_train_step.py](../pytorch_train_step.py)" +
+          (j.pytorch.verified_against_golden?.length
+            ? `; with the official weights it reproduces the golden logits of ${j.pytorch.verified_against_golden
+                .map((v) => `${v.golden.replace('golden/', '')} within ${v.max_abs_diff_logits.toExponential(1)}`)
+                .join(' and ')}`
+            : '') +
+          '), interleaved with ours: ' +
+          `${j.rounds} rounds, each running ours and PyTorch back to back (order alternating), one process per run. `
+        : `**PyTorch was not measured in this run** (${j.pytorch.note}). `) +
+      'Step = train-mode forward, label-smoothing (0.1) cross entropy, backward, Nesterov SGD (and, for ours, BN running statistics), ' +
+      "random data, dropout 0.2. images/s = median over runs of each run's median step; the range is min–max over runs; " +
+      '"ratio" = median ours / median PyTorch, "paired" = the ratios of the two runs of each round (median, min–max). ' +
+      loadNote(j),
     ...(j.note ? ['', `**Note.** ${j.note}`] : []),
     '',
     '| configuration | kernels | runs | images/s (median) | range (best = max) | PyTorch images/s (median) | PyTorch range | ratio of medians | ratio of bests | paired ratio (min–max) | step ms | forward+backward ms | update ms | outside kernels ms | peak RSS MB |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ...j.results.map((r) => `| ${r.config} | ${r.kernels_path} | ${r.runs} | ${r.images_per_s} | ${range(r.images_per_s_min, r.images_per_s_max)} | ` +
-      `${r.pytorch_images_per_s ?? '-'}${measured ? '' : ' (ref.)'} | ${range(r.pytorch_images_per_s_min, r.pytorch_images_per_s_max)} | ` +
-      `${r.ratio?.toFixed(2) ?? '-'} | ${r.ratio_best?.toFixed(2) ?? '-'} | ${r.ratio_paired_median === null ? '-' : `${r.ratio_paired_median.toFixed(2)} (${range(r.ratio_paired_min, r.ratio_paired_max, 2)})`} | ` +
-      `${r.median_step_ms} | ${r.gradients_ms} | ${r.update_ms} | ${r.outside_kernels_ms} | ${r.peak_rss_mb} |`),
+    ...j.results.map(
+      (r) =>
+        `| ${r.config} | ${r.kernels_path} | ${r.runs} | ${r.images_per_s} | ${range(r.images_per_s_min, r.images_per_s_max)} | ` +
+        `${r.pytorch_images_per_s ?? '-'}${measured ? '' : ' (ref.)'} | ${range(r.pytorch_images_per_s_min, r.pytorch_images_per_s_max)} | ` +
+        `${r.ratio?.toFixed(2) ?? '-'} | ${r.ratio_best?.toFixed(2) ?? '-'} | ${r.ratio_paired_median === null ? '-' : `${r.ratio_paired_median.toFixed(2)} (${range(r.ratio_paired_min, r.ratio_paired_max, 2)})`} | ` +
+        `${r.median_step_ms} | ${r.gradients_ms} | ${r.update_ms} | ${r.outside_kernels_ms} | ${r.peak_rss_mb} |`,
+    ),
     '',
     '![speed relative to PyTorch](train.png)',
     '',
@@ -520,22 +804,40 @@ function markdown(j: Summary): string {
     '',
   ];
   for (const r of j.results) {
-    lines.push(`**${r.config}, ${r.kernels_path}**: ${r.kernels.map((k) => `${k.kernel} ${k.ms_per_step} (${k.calls_per_step}x)`).join(', ')}`, '');
+    lines.push(
+      `**${r.config}, ${r.kernels_path}**: ${r.kernels.map((k) => `${k.kernel} ${k.ms_per_step} (${k.calls_per_step}x)`).join(', ')}`,
+      '',
+    );
   }
   if (j.quiet_context) {
     const q = j.quiet_context;
-    lines.push('## For context: quiet-machine figures from different days', '',
+    lines.push(
+      '## For context: quiet-machine figures from different days',
+      '',
       `Not a same-run comparison. Ours: the native rows of an earlier bench:train (${q.ours_date.slice(0, 10)}, ${q.threads} threads, ` +
-      `load average ${q.ours_load_average}); PyTorch: REFERENCE.md's re-measurement on a quiet machine (2026-12-06, best of 7-9 ` +
-      'medians, shared/reference/pytorch_speed.json), at the same thread count.', '',
-      '| configuration | ours images/s | PyTorch images/s (reference) | ratio |', '|---|---:|---:|---:|',
-      ...q.rows.map((r) => `| ${r.config} | ${r.ours_images_per_s} | ${r.pytorch_reference_images_per_s ?? '-'} | ${r.ratio?.toFixed(2) ?? '-'} |`), '');
+        `load average ${q.ours_load_average}); PyTorch: REFERENCE.md's re-measurement on a quiet machine (2026-12-06, best of 7-9 ` +
+        'medians, shared/reference/pytorch_speed.json), at the same thread count.',
+      '',
+      '| configuration | ours images/s | PyTorch images/s (reference) | ratio |',
+      '|---|---:|---:|---:|',
+      ...q.rows.map(
+        (r) =>
+          `| ${r.config} | ${r.ours_images_per_s} | ${r.pytorch_reference_images_per_s ?? '-'} | ${r.ratio?.toFixed(2) ?? '-'} |`,
+      ),
+      '',
+    );
   }
   if (j.runs?.length) {
-    lines.push('## Every run, in order', '', '| round | configuration | engine | images/s | 1-min load at start | cores busy with other normal-priority work | niced | waited s |',
-      '|---:|---|---|---:|---:|---:|---:|---:|');
+    lines.push(
+      '## Every run, in order',
+      '',
+      '| round | configuration | engine | images/s | 1-min load at start | cores busy with other normal-priority work | niced | waited s |',
+      '|---:|---|---|---:|---:|---:|---:|---:|',
+    );
     for (const r of j.runs) {
-      lines.push(`| ${r.round} | ${r.config} | ${r.engine} | ${r.images_per_s} | ${r.load1.toFixed(2)} | ${r.busy_cores ?? '-'} | ${r.niced_cores ?? '-'} | ${r.waited_s} |`);
+      lines.push(
+        `| ${r.round} | ${r.config} | ${r.engine} | ${r.images_per_s} | ${r.load1.toFixed(2)} | ${r.busy_cores ?? '-'} | ${r.niced_cores ?? '-'} | ${r.waited_s} |`,
+      );
     }
     lines.push('');
   }

@@ -32,7 +32,9 @@ import { SamplePool } from '../src/train/data/batch-pool.js';
 import { median } from '../src/util/stats.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const shared = process.env.REPGHOST_SHARED ? path.resolve(process.env.REPGHOST_SHARED) : path.resolve(root, '../shared');
+const shared = process.env.REPGHOST_SHARED
+  ? path.resolve(process.env.REPGHOST_SHARED)
+  : path.resolve(root, '../shared');
 const outDir = path.join(root, 'bench', 'results');
 const IMAGES = Number(process.env.BENCH_IMAGES ?? 320);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -43,9 +45,11 @@ const load = (): number[] => loadavg().map((x) => Number(x.toFixed(2)));
 
 /** ImageNet-sized JPEGs: random crops of the golden photos, resized to about 500x375 (some portrait), quality 90. */
 async function makeFolder(dir: string): Promise<string[]> {
-  const photos = ['chelsea.png', 'coffee.png', 'rocket.jpg', 'astronaut_rgba.png', 'camera_gray.png'].map((f) => path.join(shared, 'golden', 'preprocess', f));
+  const photos = ['chelsea.png', 'coffee.png', 'rocket.jpg', 'astronaut_rgba.png', 'camera_gray.png'].map((f) =>
+    path.join(shared, 'golden', 'preprocess', f),
+  );
   let seed = 7;
-  const rand = (): number => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const rand = (): number => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
   const files: string[] = [];
   for (let i = 0; i < IMAGES; i++) {
     const cls = IMAGENET_WNIDS[(i % 10) * 97]!;
@@ -58,14 +62,25 @@ async function makeFolder(dir: string): Promise<string[]> {
     const top = Math.floor((meta.height - ch) * rand());
     const [w, h] = i % 4 === 3 ? [375, 500] : [500, 375];
     const file = path.join(dir, cls, `${cls}_${i}.JPEG`);
-    await sharp(photos[i % photos.length]).extract({ left, top, width: cw, height: ch }).removeAlpha().toColourspace('srgb')
-      .resize(w, h, { fit: 'fill' }).jpeg({ quality: 90 }).toFile(file);
+    await sharp(photos[i % photos.length])
+      .extract({ left, top, width: cw, height: ch })
+      .removeAlpha()
+      .toColourspace('srgb')
+      .resize(w, h, { fit: 'fill' })
+      .jpeg({ quality: 90 })
+      .toFile(file);
     files.push(file);
   }
   return files;
 }
 
-interface EndToEnd { label: string; threads: number; workers: number; runs: ValidationResult[]; pool?: SamplePool }
+interface EndToEnd {
+  label: string;
+  threads: number;
+  workers: number;
+  runs: ValidationResult[];
+  pool?: SamplePool;
+}
 
 async function main(): Promise<void> {
   mkdirSync(outDir, { recursive: true });
@@ -77,7 +92,16 @@ async function main(): Promise<void> {
     const index = await ImageFolderIndex.read(data);
     const weights = path.join(shared, 'golden', 'repghostnet_0_5x', 'deploy.safetensors');
     const models = new Map<number, Model>();
-    for (const t of [1, 2]) models.set(t, await RepGhost.load({ weights, model: 'repghostnet_0_5x', preprocess: { interpolation: 'bilinear' }, threads: t }));
+    for (const t of [1, 2])
+      models.set(
+        t,
+        await RepGhost.load({
+          weights,
+          model: 'repghostnet_0_5x',
+          preprocess: { interpolation: 'bilinear' },
+          threads: t,
+        }),
+      );
     const targets = mapClassFolders(data, index.classes, 1000).targets;
     const configs: EndToEnd[] = [
       { label: '1 thread (ORT 1, 1 worker)', threads: 1, workers: 1, runs: [] },
@@ -88,31 +112,69 @@ async function main(): Promise<void> {
     const cfg = models.get(1)!.preprocessConfig;
     const plane = 3 * cfg.size * cfg.size;
     const x = new Float32Array(64 * plane);
-    for (let i = 0; i < 64; i++) x.set(preprocess(await decodeImagePath(files[i % files.length]!, { autoOrient: false }), cfg), i * plane);
-    const inferOnly = new Map<number, number[]>([[1, []], [2, []]]);
+    for (let i = 0; i < 64; i++)
+      x.set(preprocess(await decodeImagePath(files[i % files.length]!, { autoOrient: false }), cfg), i * plane);
+    const inferOnly = new Map<number, number[]>([
+      [1, []],
+      [2, []],
+    ]);
     // One-thread preprocessing: decode alone and decode + resize + crop + normalize, same files.
     const decodeMs: number[] = [];
     const preMs: number[] = [];
     const pillow: { ms_per_image: number; decode_ms_per_image: number }[] = [];
     const listFile = path.join(work, 'files.txt');
     writeFileSync(listFile, `${files.join('\n')}\n`);
-    const hasPillow = existsSync(PY) && (() => { try { execFileSync(PY, ['-c', 'import PIL']); return true; } catch { return false; } })();
-    const hasTorch = existsSync(PY) && (() => { try { execFileSync(PY, ['-c', 'import torchvision']); return true; } catch { return false; } })();
+    const hasPillow =
+      existsSync(PY) &&
+      (() => {
+        try {
+          execFileSync(PY, ['-c', 'import PIL']);
+          return true;
+        } catch {
+          return false;
+        }
+      })();
+    const hasTorch =
+      existsSync(PY) &&
+      (() => {
+        try {
+          execFileSync(PY, ['-c', 'import torchvision']);
+          return true;
+        } catch {
+          return false;
+        }
+      })();
     const torchLoader: { images_per_second: number; torch: string; torchvision: string }[] = [];
     const script = path.join(root, 'bench', 'validate_pytorch.py');
 
     // Warm pools: worker start-up (a one-off second or two) is not part of a rate.
     for (const c of configs) {
       c.pool = new SamplePool(c.workers);
-      await runValidation(models.get(c.threads)!, index, targets, { batchSize: BATCH, workers: c.workers, count: 64, pool: c.pool });
+      await runValidation(models.get(c.threads)!, index, targets, {
+        batchSize: BATCH,
+        workers: c.workers,
+        count: 64,
+        pool: c.pool,
+      });
     }
     for (let r = 0; r < ROUNDS; r++) {
       process.stderr.write(`round ${r + 1}/${ROUNDS} (load ${load().join(' ')})\n`);
-      for (const c of configs) c.runs.push(await runValidation(models.get(c.threads)!, index, targets, { batchSize: BATCH, workers: c.workers, pool: c.pool! }));
+      for (const c of configs)
+        c.runs.push(
+          await runValidation(models.get(c.threads)!, index, targets, {
+            batchSize: BATCH,
+            workers: c.workers,
+            pool: c.pool!,
+          }),
+        );
       for (const [t, m] of models) {
         const t0 = performance.now();
         let n = 0;
-        for (let k = 0; k < 4; k++) for (let b = 0; b < 2; b++) { await m.infer(x.subarray(b * 32 * plane, (b + 1) * 32 * plane), 32); n += 32; }
+        for (let k = 0; k < 4; k++)
+          for (let b = 0; b < 2; b++) {
+            await m.infer(x.subarray(b * 32 * plane, (b + 1) * 32 * plane), 32);
+            n += 32;
+          }
         inferOnly.get(t)!.push(n / ((performance.now() - t0) / 1000));
       }
       let dec = 0;
@@ -128,7 +190,12 @@ async function main(): Promise<void> {
       }
       decodeMs.push(dec / files.length);
       preMs.push(all / files.length);
-      if (hasPillow) pillow.push(JSON.parse(execFileSync(PY, [script, 'pillow', listFile, '1'], { encoding: 'utf8' })) as (typeof pillow)[number]);
+      if (hasPillow)
+        pillow.push(
+          JSON.parse(
+            execFileSync(PY, [script, 'pillow', listFile, '1'], { encoding: 'utf8' }),
+          ) as (typeof pillow)[number],
+        );
       if (hasTorch) {
         const out = execFileSync(PY, [script, 'loader', data, '2', String(BATCH), '1'], { encoding: 'utf8' });
         torchLoader.push(JSON.parse(out) as (typeof torchLoader)[number]);
@@ -142,9 +209,13 @@ async function main(): Promise<void> {
       const infer = median(inferOnly.get(c.threads)!);
       const pre = median(c.runs.map((r) => r.preprocess_images_per_second));
       return {
-        config: c.label, ort_threads: c.threads, workers: c.workers,
-        images_per_second: e2e, inference_images_per_second_overlapped: median(c.runs.map((r) => r.inference_images_per_second)),
-        inference_only_images_per_second: infer, preprocess_images_per_second: pre,
+        config: c.label,
+        ort_threads: c.threads,
+        workers: c.workers,
+        images_per_second: e2e,
+        inference_images_per_second_overlapped: median(c.runs.map((r) => r.inference_images_per_second)),
+        inference_only_images_per_second: infer,
+        preprocess_images_per_second: pre,
         preprocess_ms_per_image_in_run: median(c.runs.map((r) => r.preprocess_ms_per_image)),
         ratio_to_min_of_inference_and_preprocess: e2e / Math.min(infer, pre),
         rounds_images_per_second: c.runs.map((r) => r.images_per_second),
@@ -154,22 +225,37 @@ async function main(): Promise<void> {
     const oursMs = median(preMs);
     const pillowMs = pillow.length ? median(pillow.map((p) => p.ms_per_image)) : null;
     const result = {
-      date: new Date().toISOString(), cpu: cpus()[0]?.model, cores: cpus().length,
-      loadavg_before: loadBefore, loadavg_after: load(),
+      date: new Date().toISOString(),
+      cpu: cpus()[0]?.model,
+      cores: cpus().length,
+      loadavg_before: loadBefore,
+      loadavg_after: load(),
       note: 'machine shared with other jobs during the run: figures are medians of interleaved rounds and noisy',
-      images: files.length, image_size: '500x375 / 375x500 JPEG q90', batch_size: BATCH, rounds: ROUNDS, model: 'repghostnet_0_5x (golden deploy weights)',
+      images: files.length,
+      image_size: '500x375 / 375x500 JPEG q90',
+      batch_size: BATCH,
+      rounds: ROUNDS,
+      model: 'repghostnet_0_5x (golden deploy weights)',
       end_to_end: rows,
       preprocess_one_thread: {
-        ours_ms_per_image: oursMs, ours_decode_ms_per_image: median(decodeMs), ours_resize_crop_normalize_ms_per_image: oursMs - median(decodeMs),
-        pillow_ms_per_image: pillowMs, pillow_decode_ms_per_image: pillow.length ? median(pillow.map((p) => p.decode_ms_per_image)) : null,
+        ours_ms_per_image: oursMs,
+        ours_decode_ms_per_image: median(decodeMs),
+        ours_resize_crop_normalize_ms_per_image: oursMs - median(decodeMs),
+        pillow_ms_per_image: pillowMs,
+        pillow_decode_ms_per_image: pillow.length ? median(pillow.map((p) => p.decode_ms_per_image)) : null,
         ratio_ours_to_pillow: pillowMs ? oursMs / pillowMs : null,
         note: 'ours includes normalization to float CHW; Pillow: open().convert("RGB"), resize shorter side to 256 bilinear, crop 224',
       },
-      pytorch_data_loader: torchLoader.length ? {
-        images_per_second: median(torchLoader.map((t) => t.images_per_second)), workers: 2, batch_size: BATCH,
-        torch: torchLoader[0]!.torch, torchvision: torchLoader[0]!.torchvision,
-        note: 'torchvision ImageFolder + DataLoader(2 workers), Resize 256 bilinear + CenterCrop 224 + ToTensor + Normalize; data side only, no model: PyTorch has no RepGhostNet without the official code',
-      } : null,
+      pytorch_data_loader: torchLoader.length
+        ? {
+            images_per_second: median(torchLoader.map((t) => t.images_per_second)),
+            workers: 2,
+            batch_size: BATCH,
+            torch: torchLoader[0]!.torch,
+            torchvision: torchLoader[0]!.torchvision,
+            note: 'torchvision ImageFolder + DataLoader(2 workers), Resize 256 bilinear + CenterCrop 224 + ToTensor + Normalize; data side only, no model: PyTorch has no RepGhostNet without the official code',
+          }
+        : null,
     };
     writeFileSync(path.join(outDir, 'validate.json'), `${JSON.stringify(result, null, 2)}\n`);
     const f = (v: number | null, d = 1) => (v === null ? 'n/a' : v.toFixed(d));
@@ -182,7 +268,10 @@ async function main(): Promise<void> {
       '',
       '| config | end to end img/s | inference alone img/s | preprocessing img/s (all workers) | e2e / min(inference, preprocessing) |',
       '|---|---:|---:|---:|---:|',
-      ...rows.map((r) => `| ${r.config} | ${f(r.images_per_second)} | ${f(r.inference_only_images_per_second)} | ${f(r.preprocess_images_per_second)} | ${f(r.ratio_to_min_of_inference_and_preprocess, 2)} |`),
+      ...rows.map(
+        (r) =>
+          `| ${r.config} | ${f(r.images_per_second)} | ${f(r.inference_only_images_per_second)} | ${f(r.preprocess_images_per_second)} | ${f(r.ratio_to_min_of_inference_and_preprocess, 2)} |`,
+      ),
       '',
       '| preprocessing, one thread | ms / image |',
       '|---|---:|',

@@ -17,19 +17,31 @@ import { runFuzz, type FuzzReport } from '../fuzz/lib/runner.js';
 import { replay } from '../fuzz/lib/replay.js';
 import { repoRoot } from '../fuzz/lib/seeds.js';
 
-const int = (flag: string) => (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${flag} takes a non-negative integer`);
-  return n;
-};
+const int =
+  (flag: string) =>
+  (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${flag} takes a non-negative integer`);
+    return n;
+  };
 
 const program = new Command('fuzz')
   .description('mutation-fuzz the checkpoint, safetensors, IDX and image parsers')
   .option('--cases <n>', 'cases per format', int('--cases'), 10_000)
-  .option('--seconds <s>', 'time budget per format (10,000 torch cases take ~30 min on a busy 2-core machine)', int('--seconds'), 3600)
+  .option(
+    '--seconds <s>',
+    'time budget per format (10,000 torch cases take ~30 min on a busy 2-core machine)',
+    int('--seconds'),
+    3600,
+  )
   .option('--format <name...>', `formats to fuzz (${FORMAT_NAMES.join(', ')}; default all)`)
   .option('--seed <n>', 'master seed (same seed, same cases)', int('--seed'), 1)
-  .option('--jobs <n>', 'worker processes per format', int('--jobs'), Math.max(1, Math.min(2, os.availableParallelism())))
+  .option(
+    '--jobs <n>',
+    'worker processes per format',
+    int('--jobs'),
+    Math.max(1, Math.min(2, os.availableParallelism())),
+  )
   .option('--hang-ms <ms>', 'CPU time after which a case counts as a hang', int('--hang-ms'), 2000)
   .option('--quick', 'small seeds only (what the test suite uses)')
   .option('--parallel', 'fuzz all formats at once (default: one after another, so peak memory is per format)')
@@ -39,7 +51,17 @@ const program = new Command('fuzz')
 
 program.parse();
 const o = program.opts<{
-  cases: number; seconds: number; format?: string[]; seed: number; jobs: number; hangMs: number; quick?: boolean; parallel?: boolean; replay?: number; out: string; markdown?: string;
+  cases: number;
+  seconds: number;
+  format?: string[];
+  seed: number;
+  jobs: number;
+  hangMs: number;
+  quick?: boolean;
+  parallel?: boolean;
+  replay?: number;
+  out: string;
+  markdown?: string;
 }>();
 const formats = (o.format ?? [...FORMAT_NAMES]) as FormatName[];
 for (const f of formats) {
@@ -57,7 +79,15 @@ if (o.replay !== undefined) {
 mkdirSync(path.dirname(o.out), { recursive: true });
 const save = (r: FuzzReport): void => writeFileSync(o.out, `${JSON.stringify(r, null, 2)}\n`);
 const settings = {
-  formats, cases: o.cases, seconds: o.seconds, seed: o.seed, jobs: o.jobs, hangMs: o.hangMs, quick: o.quick ?? false, parallel: o.parallel ?? false, findingsDir,
+  formats,
+  cases: o.cases,
+  seconds: o.seconds,
+  seed: o.seed,
+  jobs: o.jobs,
+  hangMs: o.hangMs,
+  quick: o.quick ?? false,
+  parallel: o.parallel ?? false,
+  findingsDir,
 };
 // Each format's results are saved as soon as it finishes, so a long run that is stopped keeps them.
 const done: FuzzReport['formats'] = [];
@@ -66,7 +96,17 @@ const report = await runFuzz({
   log: (line) => process.stderr.write(`${line}\n`),
   onFormat: (r) => {
     done.push(r);
-    save({ seed: o.seed, casesPerFormat: o.cases, secondsPerFormat: o.seconds, jobs: o.jobs, hangMs: o.hangMs, quick: settings.quick, node: process.version, date: new Date().toISOString(), formats: done });
+    save({
+      seed: o.seed,
+      casesPerFormat: o.cases,
+      secondsPerFormat: o.seconds,
+      jobs: o.jobs,
+      hangMs: o.hangMs,
+      quick: settings.quick,
+      node: process.version,
+      date: new Date().toISOString(),
+      formats: done,
+    });
   },
 });
 save(report);

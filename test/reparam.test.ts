@@ -86,7 +86,9 @@ describe('model choice and mismatches', () => {
     expect(loaded.note).toMatch(/repghostnet_0_5x and repghostnet_wo_0_5x/);
   });
   it('repid vs norep training keys are ambiguous: asks for --model', () => {
-    expect(() => loadWeights(read('repghostnet_norep_0_5x', 'model.safetensors'))).toThrow(/name it with the 'model' option/);
+    expect(() => loadWeights(read('repghostnet_norep_0_5x', 'model.safetensors'))).toThrow(
+      /name it with the 'model' option/,
+    );
   });
   it('wrong width names the model the weights fit', () => {
     expect(() => loadWeights(read('repghostnet_1_0x', 'model.pth'), { model: 'repghostnet_0_5x' })).toThrow(

@@ -10,18 +10,44 @@
 
 /** The package's deliberate error classes (by name: the classes live in several modules). */
 export const DELIBERATE_ERRORS = new Set([
-  'ZipError', 'PickleError', 'PthError', 'CheckpointError', 'SafetensorsError', 'WeightsMismatchError', 'ImageDecodeError', 'IdxError',
+  'ZipError',
+  'PickleError',
+  'PthError',
+  'CheckpointError',
+  'SafetensorsError',
+  'WeightsMismatchError',
+  'ImageDecodeError',
+  'IdxError',
   'WeightValueError',
 ]);
 
 /** V8/Node wording of accidental failures; none of our messages use these phrases. */
-const ACCIDENTAL_MESSAGE = new RegExp([
-  'Cannot read propert', 'Cannot set propert', 'is not a function', 'is not iterable', 'is not a constructor',
-  'Invalid typed array length', 'outside the bounds', 'Offset is outside', 'Start offset', 'should be a multiple of',
-  'Invalid array length', 'Invalid string length', 'Maximum call stack size exceeded', 'Array buffer allocation failed',
-  'Cannot convert', 'Cannot mix BigInt', 'Do not know how to serialize a BigInt', 'out of memory', 'ERR_INVALID_STATE',
-  'Converting circular structure',
-].map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'));
+const ACCIDENTAL_MESSAGE = new RegExp(
+  [
+    'Cannot read propert',
+    'Cannot set propert',
+    'is not a function',
+    'is not iterable',
+    'is not a constructor',
+    'Invalid typed array length',
+    'outside the bounds',
+    'Offset is outside',
+    'Start offset',
+    'should be a multiple of',
+    'Invalid array length',
+    'Invalid string length',
+    'Maximum call stack size exceeded',
+    'Array buffer allocation failed',
+    'Cannot convert',
+    'Cannot mix BigInt',
+    'Do not know how to serialize a BigInt',
+    'out of memory',
+    'ERR_INVALID_STATE',
+    'Converting circular structure',
+  ]
+    .map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+    .join('|'),
+);
 
 /** Outcome of one case. */
 export type Verdict =
@@ -48,11 +74,17 @@ export function classify(thrown: unknown): Verdict {
   }
   const top = thrown;
   for (let e: unknown = thrown, depth = 0; e !== undefined && depth < 10; e = (e as Error).cause, depth++) {
-    if (!(e instanceof Error)) return { outcome: 'crash', kind: 'non-Error cause', message: top.message, stack: top.stack };
+    if (!(e instanceof Error))
+      return { outcome: 'crash', kind: 'non-Error cause', message: top.message, stack: top.stack };
     const generic = e.constructor === Error;
     const ours = DELIBERATE_ERRORS.has(e.name);
     if ((!ours && !generic) || !e.message || ACCIDENTAL_MESSAGE.test(e.message)) {
-      return { outcome: 'crash', kind: errorKind(e.name, e.message), message: `${e.name}: ${e.message}`.slice(0, 2000), stack: e.stack };
+      return {
+        outcome: 'crash',
+        kind: errorKind(e.name, e.message),
+        message: `${e.name}: ${e.message}`.slice(0, 2000),
+        stack: e.stack,
+      };
     }
   }
   // A plain Error with a message is clean too (loadWeights's "fit no RepGhostNet model" is one), counted under its own kind.

@@ -21,7 +21,10 @@ import { bytesOf, glob, int, str, tensorCall } from './pickle-ops.js';
 import type { Rng } from './rng.js';
 
 /** A generated file and how it was made. */
-export interface Hostile { bytes: Uint8Array; note: string }
+export interface Hostile {
+  bytes: Uint8Array;
+  note: string;
+}
 
 const enc = new TextEncoder();
 const PROTO2 = bytesOf(0x80, 2);
@@ -33,7 +36,10 @@ export function join(parts: readonly Uint8Array[]): Uint8Array {
   for (const p of parts) n += p.length;
   const out = new Uint8Array(n);
   let at = 0;
-  for (const p of parts) { out.set(p, at); at += p.length; }
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
   return out;
 }
 
@@ -63,12 +69,15 @@ export function dictOf(pairs: [Uint8Array, Uint8Array][]): Uint8Array {
 
 /** A torch.save zip holding `pkl` as archive/data.pkl and the given storages. */
 export function torchZip(pkl: Uint8Array, storages: [string, Uint8Array][] = []): Uint8Array {
-  return writeZip([
-    { name: 'archive/data.pkl', data: pkl },
-    { name: 'archive/byteorder', data: enc.encode('little') },
-    ...storages.map(([k, data]) => ({ name: `archive/data/${k}`, data })),
-    { name: 'archive/version', data: enc.encode('3\n') },
-  ], { align: 64 });
+  return writeZip(
+    [
+      { name: 'archive/data.pkl', data: pkl },
+      { name: 'archive/byteorder', data: enc.encode('little') },
+      ...storages.map(([k, data]) => ({ name: `archive/data/${k}`, data })),
+      { name: 'archive/version', data: enc.encode('3\n') },
+    ],
+    { align: 64 },
+  );
 }
 
 /**
@@ -77,9 +86,20 @@ export function torchZip(pkl: Uint8Array, storages: [string, Uint8Array][] = [])
  */
 export function fakeTensor(dtype: string, shape: number[], data: Uint8Array): Uint8Array {
   const shapeT = concat(bytesOf(0x28), ...shape.map((d) => int(BigInt(d))), bytesOf(0x74));
-  const bytes = concat(bytesOf(0x42, [data.length & 255, (data.length >> 8) & 255, (data.length >> 16) & 255, (data.length >>> 24) & 255]), data);
-  return concat(glob('argparse', 'Namespace'), bytesOf(0x29, 0x81),
-    dictOf([[s('dtype'), s(dtype)], [s('shape'), shapeT], [s('data'), bytes]]), bytesOf(0x62));
+  const bytes = concat(
+    bytesOf(0x42, [data.length & 255, (data.length >> 8) & 255, (data.length >> 16) & 255, (data.length >>> 24) & 255]),
+    data,
+  );
+  return concat(
+    glob('argparse', 'Namespace'),
+    bytesOf(0x29, 0x81),
+    dictOf([
+      [s('dtype'), s(dtype)],
+      [s('shape'), shapeT],
+      [s('data'), bytes],
+    ]),
+    bytesOf(0x62),
+  );
 }
 
 /** A real 1-D F32 tensor over storage `key` of `n` elements (its bytes are the caller's). */
@@ -92,7 +112,9 @@ export function realTensor(key: string, n: number): Uint8Array {
  * length that does not match the shape; with `withReal` one real tensor beside it.
  */
 export function fakeTensorPth(variant: 'u8' | 'f32-bytes' | 'short', n: number, withReal: boolean): Uint8Array {
-  const data = new Uint8Array(variant === 'f32-bytes' ? 4 * n : variant === 'short' ? Math.max(0, n - 1) : n).fill(0x3f);
+  const data = new Uint8Array(variant === 'f32-bytes' ? 4 * n : variant === 'short' ? Math.max(0, n - 1) : n).fill(
+    0x3f,
+  );
   const dtype = variant === 'u8' || variant === 'short' ? 'U8' : 'F32';
   const pairs: [Uint8Array, Uint8Array][] = [[s('conv_stem.weight'), fakeTensor(dtype, [n], data)]];
   if (withReal) pairs.unshift([s('bn1.weight'), realTensor('0', 4)]);
@@ -129,9 +151,10 @@ export function sharedDictPickle(keys: number, refs: number, container: 'dict' |
 /** `l0 = (); l(i+1) = (l(i), l(i))` as a tuple or list DAG: `depth` levels, 2^depth leaves as a tree. */
 export function dag(depth: number, kind: 'tuple' | 'list' = 'tuple'): Uint8Array {
   const put = bytesOf(0x71, 9); // BINPUT 9
-  const level = kind === 'tuple'
-    ? bytesOf(0x30, 0x68, 9, 0x68, 9, 0x86) // POP, GET, GET, TUPLE2
-    : bytesOf(0x30, 0x28, 0x68, 9, 0x68, 9, 0x6c); // POP, MARK, GET, GET, LIST
+  const level =
+    kind === 'tuple'
+      ? bytesOf(0x30, 0x68, 9, 0x68, 9, 0x86) // POP, GET, GET, TUPLE2
+      : bytesOf(0x30, 0x28, 0x68, 9, 0x68, 9, 0x6c); // POP, MARK, GET, GET, LIST
   const parts = [kind === 'tuple' ? bytesOf(0x29) : bytesOf(0x5d), put];
   for (let i = 0; i < depth; i++) parts.push(level, put);
   return join(parts);
@@ -178,7 +201,8 @@ const entry = (name: string, n: number, b: number, e: number, dtype = 'F32'): st
   `${JSON.stringify(name)}:{"dtype":"${dtype}","shape":[${n}],"data_offsets":[${b},${e}]}`;
 
 /** The safetensors layouts findings 8 and 9 name. */
-export type SafetensorsTrick = 'duplicate-key' | 'overlap' | 'gap' | 'unordered' | 'empty-objects' | 'long-shape' | 'deep-nesting' | 'lying-length';
+export type SafetensorsTrick =
+  'duplicate-key' | 'overlap' | 'gap' | 'unordered' | 'empty-objects' | 'long-shape' | 'deep-nesting' | 'lying-length';
 
 /** A safetensors file with one of the tricks; `n` scales it (entries, elements or bytes). */
 export function hostileSafetensors(trick: SafetensorsTrick, n: number): Uint8Array {
@@ -195,7 +219,10 @@ export function hostileSafetensors(trick: SafetensorsTrick, n: number): Uint8Arr
     case 'empty-objects':
       return safetensorsOf(`{${Array.from({ length: n }, (_, i) => `"${i}":{}`).join(',')}}`, data);
     case 'long-shape':
-      return safetensorsOf(`{"a":{"dtype":"F32","shape":[${Array(n).fill(0).join(',')}],"data_offsets":[0,0]},${entry('b', 4, 0, 16)}}`, data);
+      return safetensorsOf(
+        `{"a":{"dtype":"F32","shape":[${Array(n).fill(0).join(',')}],"data_offsets":[0,0]},${entry('b', 4, 0, 16)}}`,
+        data,
+      );
     case 'deep-nesting':
       return safetensorsOf(`{"__metadata__":${'['.repeat(n)}${']'.repeat(n)}}`, data);
     case 'lying-length':
@@ -220,19 +247,31 @@ export function lyingIdxGz(dims: number[], payload: number): Uint8Array {
 
 /** A hostile torch file with its sizes drawn from `rng` (a few KB to ~1 MB). */
 export function randomHostileTorch(rng: Rng): Hostile {
-  const kind = rng.weighted([['fake', 3], ['shared', 3], ['dag', 3], ['long', 1], ['values', 2]] as const);
+  const kind = rng.weighted([
+    ['fake', 3],
+    ['shared', 3],
+    ['dag', 3],
+    ['long', 1],
+    ['values', 2],
+  ] as const);
   switch (kind) {
     case 'fake': {
       const variant = rng.pick(['u8', 'f32-bytes', 'short'] as const);
       const n = rng.pick([1, 4, 216, 1000]);
       const withReal = rng.chance(0.5);
-      return { bytes: fakeTensorPth(variant, n, withReal), note: `fake tensor ${variant} n=${n}${withReal ? ' beside a real one' : ''}` };
+      return {
+        bytes: fakeTensorPth(variant, n, withReal),
+        note: `fake tensor ${variant} n=${n}${withReal ? ' beside a real one' : ''}`,
+      };
     }
     case 'shared': {
       const container = rng.pick(['dict', 'list', 'set'] as const);
       const keys = rng.pick([100, 5_000, 45_000]);
       const refs = rng.pick([100, 5_000, 45_000]);
-      return { bytes: torchZip(sharedDictPickle(keys, refs, container)), note: `one ${container} of ${keys} items referenced ${refs} times` };
+      return {
+        bytes: torchZip(sharedDictPickle(keys, refs, container)),
+        note: `one ${container} of ${keys} items referenced ${refs} times`,
+      };
     }
     case 'dag': {
       const slot = rng.pick(['arch', 'args', 'epoch', 'metric', 'key'] as const);
@@ -255,14 +294,30 @@ export function randomHostileTorch(rng: Rng): Hostile {
 
 /** A hostile safetensors file with its trick and size drawn from `rng`. */
 export function randomHostileSafetensors(rng: Rng): Hostile {
-  const trick = rng.pick(['duplicate-key', 'overlap', 'gap', 'unordered', 'empty-objects', 'long-shape', 'deep-nesting', 'lying-length'] as const);
+  const trick = rng.pick([
+    'duplicate-key',
+    'overlap',
+    'gap',
+    'unordered',
+    'empty-objects',
+    'long-shape',
+    'deep-nesting',
+    'lying-length',
+  ] as const);
   const n = trick === 'lying-length' ? rng.pick([0, 1, 40, 2 ** 40, 2 ** 63]) : rng.pick([1, 100, 10_000, 200_000]);
   return { bytes: hostileSafetensors(trick, n), note: `safetensors ${trick} n=${n}` };
 }
 
 /** A gzipped IDX whose header lies (dims up to 2^32-1) over up to ~8 MB of zeros. */
 export function randomLyingIdx(rng: Rng): Hostile {
-  const dims = rng.pick([[2 ** 32 - 1, 28, 28], [60000, 28, 28], [1, 1, 1], [10, 28, 28], [2 ** 20, 2 ** 12], [0, 28, 28]]);
+  const dims = rng.pick([
+    [2 ** 32 - 1, 28, 28],
+    [60000, 28, 28],
+    [1, 1, 1],
+    [10, 28, 28],
+    [2 ** 20, 2 ** 12],
+    [0, 28, 28],
+  ]);
   const payload = rng.pick([0, 784, 1 << 20, 8 << 20]);
   return { bytes: lyingIdxGz(dims, payload), note: `gzip IDX declaring [${dims.join(', ')}] over ${payload} bytes` };
 }
@@ -276,13 +331,23 @@ export function randomLyingIdx(rng: Rng): Hostile {
  */
 export async function hostileImages(): Promise<Hostile[]> {
   const { default: sharp } = await import('sharp');
-  const svg = (body: string): Uint8Array => enc.encode(`<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64">${body}</svg>`);
+  const svg = (body: string): Uint8Array =>
+    enc.encode(`<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64">${body}</svg>`);
   const png = async (w: number, h: number): Promise<Uint8Array> =>
-    new Uint8Array(await sharp(Buffer.alloc(w * h * 3, 90), { raw: { width: w, height: h, channels: 3 } }).png().toBuffer());
+    new Uint8Array(
+      await sharp(Buffer.alloc(w * h * 3, 90), { raw: { width: w, height: h, channels: 3 } })
+        .png()
+        .toBuffer(),
+    );
   return [
     { bytes: svg('<image href="secret.png" width="64" height="64"/>'), note: 'SVG referencing a sibling file' },
     { bytes: svg('<image href="/dev/stdin" width="64" height="64"/>'), note: 'SVG referencing a FIFO' },
-    { bytes: svg('<filter id="f"><feGaussianBlur stdDeviation="1000"/></filter><rect width="64" height="64" filter="url(#f)"/>'), note: 'SVG filter' },
+    {
+      bytes: svg(
+        '<filter id="f"><feGaussianBlur stdDeviation="1000"/></filter><rect width="64" height="64" filter="url(#f)"/>',
+      ),
+      note: 'SVG filter',
+    },
     { bytes: concat(enc.encode('\ufeff  '), svg('')), note: 'SVG after a BOM and spaces' },
     { bytes: concat(bytesOf(0x08, 0xf2, 0xa6, 0xb6), new Uint8Array(64)), note: 'libvips .v header' },
     { bytes: enc.encode('%PDF-1.4\n1 0 obj<<>>endobj\n'), note: 'PDF' },

@@ -97,9 +97,15 @@ export class RepGhostModel {
    * Loads weights (any supported checkpoint bytes) on a runtime. Throws one readable
    * error when the file is unreadable or does not fit the model (naming the one it fits).
    */
-  static async fromWeights(runtime: RepGhostRuntime, weights: Uint8Array, options: ModelOptions = {}): Promise<RepGhostModel> {
+  static async fromWeights(
+    runtime: RepGhostRuntime,
+    weights: Uint8Array,
+    options: ModelOptions = {},
+  ): Promise<RepGhostModel> {
     const loaded = loadWeights(weights, {
-      ...(options.model ? { model: options.model } : {}), ema: !!options.ema, ...(options.fileName ? { fileName: options.fileName } : {}),
+      ...(options.model ? { model: options.model } : {}),
+      ema: !!options.ema,
+      ...(options.fileName ? { fileName: options.fileName } : {}),
     });
     // Settle labels and preprocessing first: their errors should not wait for a session.
     const labels = resolveLabels(loaded.spec.numClasses, options.labels);
@@ -129,7 +135,8 @@ export class RepGhostModel {
 
   /** Decodes (if needed) and preprocesses one image to a [3, size, size] float32 CHW tensor. */
   async preprocess(image: ImageInput): Promise<Float32Array> {
-    const rgb = typeof image === 'string' || image instanceof Uint8Array ? await this.runtime.decodeImage(image) : image;
+    const rgb =
+      typeof image === 'string' || image instanceof Uint8Array ? await this.runtime.decodeImage(image) : image;
     return preprocess(rgb, this.preprocessConfig);
   }
 
@@ -169,14 +176,24 @@ export class RepGhostModel {
   }
 
   /** Feature maps of a preprocessed batch [n, 3, size, size], keyed by tap name. */
-  async inferFeatures(batch: Float32Array, n: number, options: { taps?: TapSelection } = {}): Promise<Record<string, FloatTensor>> {
+  async inferFeatures(
+    batch: Float32Array,
+    n: number,
+    options: { taps?: TapSelection } = {},
+  ): Promise<Record<string, FloatTensor>> {
     this.alive();
     const taps = this.selectTaps(options.taps ?? 'timm');
     // A second session whose graph outputs every tap; created on first use so plain
     // classification keeps the leaner graph (extra outputs block some ORT fusions).
-    this.featureEngine ??= OrtEngine.create(this.runtime.ort, exportOnnx(this.spec, this.deploy, {
-      mode: 'deploy', inputSize: [this.size, this.size], features: allTaps(this.spec).map((t) => t.name),
-    }), this.runtime.sessionOptions);
+    this.featureEngine ??= OrtEngine.create(
+      this.runtime.ort,
+      exportOnnx(this.spec, this.deploy, {
+        mode: 'deploy',
+        inputSize: [this.size, this.size],
+        features: allTaps(this.spec).map((t) => t.name),
+      }),
+      this.runtime.sessionOptions,
+    );
     const out = await (await this.featureEngine).run(batch, n, this.size, this.size, taps.map(featureOutputName));
     return Object.fromEntries(taps.map((t) => [t, out.get(featureOutputName(t))!]));
   }

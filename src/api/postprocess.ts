@@ -2,7 +2,13 @@
 import { logSumExp, topK } from '../data/classification-metrics.js';
 
 // The metric lives below the API so that the trainer uses the same one (see data/classification-metrics.ts).
-export { ClassificationMetrics, logSumExp, targetPlace, topK, type ClassificationSummary } from '../data/classification-metrics.js';
+export {
+  ClassificationMetrics,
+  logSumExp,
+  targetPlace,
+  topK,
+  type ClassificationSummary,
+} from '../data/classification-metrics.js';
 
 /** One ranked class. */
 export interface Prediction {

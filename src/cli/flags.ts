@@ -23,7 +23,8 @@ export function intFlag(flag: string, min = 1, max = Number.MAX_SAFE_INTEGER) {
   const what = min === 1 ? 'a positive integer' : min === 0 ? 'a non-negative integer' : `an integer >= ${min}`;
   return (v: string): number => {
     const n = Number(v);
-    if (Number.isInteger(n) && n > max) throw new UsageError(`${flag} takes an integer from ${min} to ${max}, got '${v}'`);
+    if (Number.isInteger(n) && n > max)
+      throw new UsageError(`${flag} takes an integer from ${min} to ${max}, got '${v}'`);
     if (!Number.isInteger(n) || n < min || v.trim() === '') throw new UsageError(`${flag} takes ${what}, got '${v}'`);
     return n;
   };

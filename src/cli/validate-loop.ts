@@ -58,7 +58,10 @@ export interface ValidationResult {
  * metrics are too.
  */
 export async function runValidation(
-  model: RepGhostModel, index: ImageFolderIndex, targets: Int32Array, o: ValidationOptions,
+  model: RepGhostModel,
+  index: ImageFolderIndex,
+  targets: Int32Array,
+  o: ValidationOptions,
 ): Promise<ValidationResult> {
   const count = Math.min(o.count ?? index.length, index.length);
   const classes = model.numClasses;
@@ -101,7 +104,10 @@ export async function runValidation(
       const ids: number[] = [];
       for (let j = 0; j < size; j++) {
         const reason = failed.get(j);
-        if (reason === undefined) { ids.push(lo + j); continue; }
+        if (reason === undefined) {
+          ids.push(lo + j);
+          continue;
+        }
         const u = { file: index.path(lo + j), reason };
         unreadable.push(u);
         o.onUnreadable?.(u);
@@ -116,13 +122,21 @@ export async function runValidation(
         const tInfer = performance.now();
         const logits = await model.infer(x, ids.length);
         inferMs += performance.now() - tInfer;
-        metrics.update(logits, classes, ids.map((id) => targets[index.label(id)]!));
+        metrics.update(
+          logits,
+          classes,
+          ids.map((id) => targets[index.label(id)]!),
+        );
         if (o.onPredictions) {
           ids.forEach((id, n) => {
             const row = logits.subarray(n * classes, (n + 1) * classes);
             const p = softmax(row);
             const best = topK(row, k);
-            o.onPredictions!(index.path(id), best, best.map((c) => p[c]!));
+            o.onPredictions!(
+              index.path(id),
+              best,
+              best.map((c) => p[c]!),
+            );
           });
         }
       }
@@ -135,9 +149,14 @@ export async function runValidation(
   const s = metrics.summary();
   const msPerImage = preprocessMs / Math.max(1, count);
   return {
-    images: s.count, top1: s.top1, top5: s.top5, loss: s.loss,
-    unreadable: unreadable.length, unreadable_files: unreadable,
-    seconds, images_per_second: s.count / seconds,
+    images: s.count,
+    top1: s.top1,
+    top5: s.top5,
+    loss: s.loss,
+    unreadable: unreadable.length,
+    unreadable_files: unreadable,
+    seconds,
+    images_per_second: s.count / seconds,
     inference_images_per_second: s.count / (inferMs / 1000),
     preprocess_images_per_second: (Math.max(1, o.workers) * 1000) / msPerImage,
     preprocess_ms_per_image: msPerImage,

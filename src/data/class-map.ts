@@ -37,7 +37,9 @@ export interface ClassNames {
  */
 export function parseClassMap(text: string, file: string): string[] {
   if (path.extname(file).toLowerCase() !== '.txt') {
-    throw new ImageFolderError(`class map ${file}: only .txt class maps are read (line i = folder of class i), as timm's`);
+    throw new ImageFolderError(
+      `class map ${file}: only .txt class maps are read (line i = folder of class i), as timm's`,
+    );
   }
   const lines = text.split('\n');
   if (lines.at(-1) === '') lines.pop(); // the final newline ends the last line, it does not add one
@@ -55,7 +57,10 @@ export function parseClassMap(text: string, file: string): string[] {
 
 const plural = (n: number, one: string, many: string): string => (n > 1 ? many : one);
 const listed = (names: readonly string[]): string =>
-  names.slice(0, 3).map((n) => `'${n}'`).join(', ') + (names.length > 3 ? `, ... (${names.length} in all)` : '');
+  names
+    .slice(0, 3)
+    .map((n) => `'${n}'`)
+    .join(', ') + (names.length > 3 ? `, ... (${names.length} in all)` : '');
 
 const WNID = /^n\d{8}$/;
 const NUMBER = /^\d+$/;
@@ -66,7 +71,9 @@ function byNames(folders: readonly string[], names: readonly string[], numClasse
   const unknown = folders.filter((f) => !index.has(f));
   if (unknown.length) {
     const n = unknown.length;
-    throw new ImageFolderError(`class folder${plural(n, '', 's')} ${listed(unknown)} ${plural(n, 'is', 'are')} not in ${what}`);
+    throw new ImageFolderError(
+      `class folder${plural(n, '', 's')} ${listed(unknown)} ${plural(n, 'is', 'are')} not in ${what}`,
+    );
   }
   const targets = Int32Array.from(folders, (f) => index.get(f)!);
   const over = folders.filter((_, k) => targets[k]! >= numClasses);
@@ -87,7 +94,11 @@ function byNames(folders: readonly string[], names: readonly string[], numClasse
  * Throws {@link ImageFolderError} (one line) for any folder it cannot place; `model` names the classifier in it.
  */
 export function mapClassFolders(
-  dir: string, folders: readonly string[], numClasses: number, names: ClassNames = {}, model = 'the classifier',
+  dir: string,
+  folders: readonly string[],
+  numClasses: number,
+  names: ClassNames = {},
+  model = 'the classifier',
 ): ClassMapping {
   const known = (targets: Int32Array, source: ClassMappingSource): ClassMapping => ({ targets, source });
   if (names.classMap) {
@@ -106,8 +117,10 @@ export function mapClassFolders(
     const over = folders.filter((_, k) => !(targets[k]! < numClasses));
     if (over.length) {
       const n = over.length;
-      throw new ImageFolderError(`${dir}: numeric class folder${plural(n, '', 's')} ${listed(over)} ${plural(n, 'is', 'are')} ` +
-        `not an output of a ${numClasses}-class classifier (numeric folders map by number)`);
+      throw new ImageFolderError(
+        `${dir}: numeric class folder${plural(n, '', 's')} ${listed(over)} ${plural(n, 'is', 'are')} ` +
+          `not an output of a ${numClasses}-class classifier (numeric folders map by number)`,
+      );
     }
     const byNumber = new Map<number, string>();
     folders.forEach((f, k) => {
@@ -120,9 +133,14 @@ export function mapClassFolders(
     return known(targets, 'numeric');
   }
   if (folders.length !== numClasses) {
-    throw new ImageFolderError(`${dir} has ${folders.length} class folders but ${model} has ${numClasses} outputs: ` +
-      'name the folder of each class with --class-map <file.txt> (line i = class i), ' +
-      'or use ImageNet wnid or numeric folder names');
+    throw new ImageFolderError(
+      `${dir} has ${folders.length} class folders but ${model} has ${numClasses} outputs: ` +
+        'name the folder of each class with --class-map <file.txt> (line i = class i), ' +
+        'or use ImageNet wnid or numeric folder names',
+    );
   }
-  return known(Int32Array.from(folders, (_, k) => k), 'sorted');
+  return known(
+    Int32Array.from(folders, (_, k) => k),
+    'sorted',
+  );
 }

@@ -41,7 +41,12 @@ export function topK(x: ArrayLike<number>, k: number): number[] {
 }
 
 /** Sums of a classification evaluation; accuracies in percent (timm's convention). */
-export interface ClassificationSummary { top1: number; top5: number; loss: number; count: number }
+export interface ClassificationSummary {
+  top1: number;
+  top5: number;
+  loss: number;
+  count: number;
+}
 
 /** Running top-1 / top-5 accuracy and mean cross-entropy over batches of logits, as timm's validate.py reports them. */
 export class ClassificationMetrics {

@@ -55,7 +55,14 @@ export function sniffImageFormat(b: Uint8Array): ImageFormat | null {
   if (b.length >= 8 && ascii(b, 0, 8) === '\x89PNG\r\n\x1a\n') return 'png';
   if (b.length >= 6 && (ascii(b, 0, 6) === 'GIF87a' || ascii(b, 0, 6) === 'GIF89a')) return 'gif';
   if (b.length >= 12 && ascii(b, 0, 4) === 'RIFF' && ascii(b, 8, 4) === 'WEBP') return 'webp';
-  if (b.length >= 4 && (ascii(b, 0, 4) === 'II*\0' || ascii(b, 0, 4) === 'MM\0*' || ascii(b, 0, 4) === 'II+\0' || ascii(b, 0, 4) === 'MM\0+')) return 'tiff';
+  if (
+    b.length >= 4 &&
+    (ascii(b, 0, 4) === 'II*\0' ||
+      ascii(b, 0, 4) === 'MM\0*' ||
+      ascii(b, 0, 4) === 'II+\0' ||
+      ascii(b, 0, 4) === 'MM\0+')
+  )
+    return 'tiff';
   if (b.length >= 16 && ascii(b, 4, 4) === 'ftyp') {
     // ISO BMFF: AVIF when the major brand or a compatible brand is avif/avis.
     const boxLen = new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(0, false);
@@ -71,10 +78,18 @@ export function sniffImageFormat(b: Uint8Array): ImageFormat | null {
 
 /** What an unsupported file looks like, for the message. */
 function describeUnsupported(b: Uint8Array): string {
-  const head = new TextDecoder('latin1').decode(b.subarray(0, 1024)).replace(/^\ufeff/, '').trimStart().toLowerCase();
+  const head = new TextDecoder('latin1')
+    .decode(b.subarray(0, 1024))
+    .replace(/^\ufeff/, '')
+    .trimStart()
+    .toLowerCase();
   if (head.startsWith('<') && head.includes('<svg')) return ': it is an SVG image, which repghost does not decode';
-  if (b.length >= 4 && ((b[0] === 0x08 && b[1] === 0xf2 && b[2] === 0xa6 && b[3] === 0xb6) || (b[0] === 0xb6 && b[1] === 0xa6 && b[2] === 0xf2 && b[3] === 0x08))) {
-    return ": it is a libvips .v file, which repghost does not decode";
+  if (
+    b.length >= 4 &&
+    ((b[0] === 0x08 && b[1] === 0xf2 && b[2] === 0xa6 && b[3] === 0xb6) ||
+      (b[0] === 0xb6 && b[1] === 0xa6 && b[2] === 0xf2 && b[3] === 0x08))
+  ) {
+    return ': it is a libvips .v file, which repghost does not decode';
   }
   if (head.startsWith('%pdf')) return ': it is a PDF document';
   return '';
@@ -89,7 +104,6 @@ export interface DecodeOptions {
   /** Name used in error messages when the input is bytes (default "<bytes>"). */
   name?: string;
 }
-
 
 /**
  * Decodes a JPEG / PNG / WebP / GIF (first frame) / TIFF / AVIF file or buffer to 8-bit
@@ -110,7 +124,8 @@ export async function decodeImageFile(input: string | Uint8Array, options: Decod
     if (!st) fail('file not found');
     else if (!st.isFile()) fail('not a regular file');
     else if (st.size === 0) fail('empty file (0 bytes)');
-    else if (st.size > MAX_IMAGE_FILE_BYTES) fail(`file of ${st.size} bytes is larger than the ${MAX_IMAGE_FILE_BYTES}-byte limit for images`);
+    else if (st.size > MAX_IMAGE_FILE_BYTES)
+      fail(`file of ${st.size} bytes is larger than the ${MAX_IMAGE_FILE_BYTES}-byte limit for images`);
     // Read here, not by libvips from the path: regular files only (checked again on the
     // open handle) and the format is known before any decoder sees the bytes.
     try {
@@ -123,7 +138,8 @@ export async function decodeImageFile(input: string | Uint8Array, options: Decod
     if (bytes.length === 0) fail('empty input (0 bytes)');
   }
   // The allow-list, on the detected format, before decoding.
-  if (sniffImageFormat(bytes) === null) fail(`not a supported image format (${SUPPORTED})${describeUnsupported(bytes)}`);
+  if (sniffImageFormat(bytes) === null)
+    fail(`not a supported image format (${SUPPORTED})${describeUnsupported(bytes)}`);
   try {
     return await decodeWithSharp(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), {
       ignoreIcc: true,
@@ -154,7 +170,9 @@ async function decodeWithSharp(input: Buffer, opts: SharpOptions): Promise<RgbIm
   if (meta.space === 'cmyk') {
     // Keep CMYK through the pipeline and out: no ICC conversion at either end.
     const { data, info } = await sharp(input, opts)
-      .pipelineColourspace('cmyk').toColourspace('cmyk').raw({ depth: 'uchar' })
+      .pipelineColourspace('cmyk')
+      .toColourspace('cmyk')
+      .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
     checkLayout(info, data, 4);
     return { width: info.width, height: info.height, data: cmykToRgb(data) };
@@ -171,7 +189,9 @@ async function decodeWithSharp(input: Buffer, opts: SharpOptions): Promise<RgbIm
 
 function checkLayout(info: OutputInfo, data: Buffer, channels: number): void {
   if (info.channels !== channels || data.length !== info.width * info.height * channels) {
-    throw new Error(`unexpected decoder output (${info.width}x${info.height}, ${info.channels} channels, ${data.length} bytes)`);
+    throw new Error(
+      `unexpected decoder output (${info.width}x${info.height}, ${info.channels} channels, ${data.length} bytes)`,
+    );
   }
 }
 
@@ -201,9 +221,15 @@ function cleanReason(e: unknown, maxPixels: number): string {
   const msg = e instanceof Error ? e.message : String(e);
   if (/ENOENT|Input file is missing/i.test(msg)) return 'file not found';
   if (/unsupported image format/i.test(msg)) return 'not a supported image format (JPEG, PNG, WebP, GIF, TIFF, AVIF)';
-  if (/pixel limit/i.test(msg)) return `declared dimensions exceed the limit of ${maxPixels} pixels (DecodeOptions.maxPixels)`;
-  const line = msg.split('\n').map((l) => l.trim()).find((l) => l.length > 0) ?? 'unknown error';
-  if (/premature end|read error|truncat|unexpected end|corrupt|invalid|bad /i.test(line)) return `truncated or corrupt image data (${line})`;
+  if (/pixel limit/i.test(msg))
+    return `declared dimensions exceed the limit of ${maxPixels} pixels (DecodeOptions.maxPixels)`;
+  const line =
+    msg
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => l.length > 0) ?? 'unknown error';
+  if (/premature end|read error|truncat|unexpected end|corrupt|invalid|bad /i.test(line))
+    return `truncated or corrupt image data (${line})`;
   // libvips' PNG loader fails a damaged IHDR (e.g. a wrong CRC) with no message at all.
   if (/^unknown error$/i.test(line)) return 'corrupt image data (the decoder gave no reason: a damaged header?)';
   return line;

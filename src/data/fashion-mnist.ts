@@ -18,8 +18,20 @@ import { IdxError, readIdx } from './idx.js';
 export const DEFAULT_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 
 // The per-image recipe is browser-safe and shared with the demo and the web page.
-export { FASHION_MNIST_CLASSES, FASHION_MNIST_MEAN, FASHION_MNIST_STD, FASHION_MNIST_SIZE, resizeBilinear } from './fashion-input.js';
-import { FASHION_MNIST_CLASSES, FASHION_MNIST_MEAN, FASHION_MNIST_STD, FASHION_MNIST_SIZE, resizeBilinear } from './fashion-input.js';
+export {
+  FASHION_MNIST_CLASSES,
+  FASHION_MNIST_MEAN,
+  FASHION_MNIST_STD,
+  FASHION_MNIST_SIZE,
+  resizeBilinear,
+} from './fashion-input.js';
+import {
+  FASHION_MNIST_CLASSES,
+  FASHION_MNIST_MEAN,
+  FASHION_MNIST_STD,
+  FASHION_MNIST_SIZE,
+  resizeBilinear,
+} from './fashion-input.js';
 /** Zero padding of the random crop. */
 export const FASHION_MNIST_CROP_PAD = 2;
 
@@ -46,7 +58,9 @@ function findFile(dir: string, stem: string): string {
     const p = path.join(dir, name);
     if (existsSync(p)) return p;
   }
-  throw new IdxError(`Fashion-MNIST file ${stem}(.gz) not found in ${dir} (install Debian's dataset-fashion-mnist or set the 'dataDir' option)`);
+  throw new IdxError(
+    `Fashion-MNIST file ${stem}(.gz) not found in ${dir} (install Debian's dataset-fashion-mnist or set the 'dataDir' option)`,
+  );
 }
 
 /** Reads one split from `dir`, checking that images and labels agree. */
@@ -55,13 +69,20 @@ export async function loadFashionMnistSplit(dir: string, split: 'train' | 'test'
   const imgPath = findFile(dir, imgStem);
   const lblPath = findFile(dir, lblStem);
   // Regular files of a bounded size only: a FIFO or /dev/zero as a dataset file hung the trainer.
-  const img = await readIdx(readInputFileSync(imgPath, 'Fashion-MNIST file', { maxBytes: MAX_FILE_BYTES }), imgPath, { maxBytes: MAX_IMAGES * 28 * 28 + 16 });
-  const lbl = await readIdx(readInputFileSync(lblPath, 'Fashion-MNIST file', { maxBytes: MAX_FILE_BYTES }), lblPath, { maxBytes: MAX_IMAGES + 8 });
-  if (img.type !== 'uint8' || img.shape.length !== 3) throw new IdxError(`${imgPath}: expected uint8 images [N, H, W], got ${img.type} [${img.shape.join(', ')}]`);
+  const img = await readIdx(readInputFileSync(imgPath, 'Fashion-MNIST file', { maxBytes: MAX_FILE_BYTES }), imgPath, {
+    maxBytes: MAX_IMAGES * 28 * 28 + 16,
+  });
+  const lbl = await readIdx(readInputFileSync(lblPath, 'Fashion-MNIST file', { maxBytes: MAX_FILE_BYTES }), lblPath, {
+    maxBytes: MAX_IMAGES + 8,
+  });
+  if (img.type !== 'uint8' || img.shape.length !== 3)
+    throw new IdxError(`${imgPath}: expected uint8 images [N, H, W], got ${img.type} [${img.shape.join(', ')}]`);
   // The dataset is 28x28: 1x1 "Fashion-MNIST" images trained silently before.
-  if (img.shape[1] !== 28 || img.shape[2] !== 28) throw new IdxError(`${imgPath}: images are ${img.shape[1]}x${img.shape[2]}, Fashion-MNIST's are 28x28`);
+  if (img.shape[1] !== 28 || img.shape[2] !== 28)
+    throw new IdxError(`${imgPath}: images are ${img.shape[1]}x${img.shape[2]}, Fashion-MNIST's are 28x28`);
   if (img.shape[0] === 0) throw new IdxError(`${imgPath}: holds no images`);
-  if (lbl.type !== 'uint8' || lbl.shape.length !== 1) throw new IdxError(`${lblPath}: expected uint8 labels [N], got ${lbl.type} [${lbl.shape.join(', ')}]`);
+  if (lbl.type !== 'uint8' || lbl.shape.length !== 1)
+    throw new IdxError(`${lblPath}: expected uint8 labels [N], got ${lbl.type} [${lbl.shape.join(', ')}]`);
   if (lbl.shape[0] !== img.shape[0]) throw new IdxError(`${split}: ${img.shape[0]} images but ${lbl.shape[0]} labels`);
   const labels = lbl.data as Uint8Array;
   const bad = labels.findIndex((v) => v >= FASHION_MNIST_CLASSES.length);
@@ -105,7 +126,13 @@ export interface AugmentDraw {
  * Writes image `index` into `out` (NHWC, 3 channels) at batch slot `slot`, cropped
  * and flipped as `draw` says (or centred and unflipped without a draw).
  */
-export function writeImage(split: PreparedSplit, index: number, slot: number, out: Float32Array, draw?: AugmentDraw): void {
+export function writeImage(
+  split: PreparedSplit,
+  index: number,
+  slot: number,
+  out: Float32Array,
+  draw?: AugmentDraw,
+): void {
   const S = FASHION_MNIST_SIZE;
   const pad = FASHION_MNIST_CROP_PAD;
   const top = draw ? draw.top - pad : 0;
@@ -120,7 +147,9 @@ export function writeImage(split: PreparedSplit, index: number, slot: number, ou
       const sx = cx + left;
       const v = sy >= 0 && sy < S && sx >= 0 && sx < S ? split.images[src + sy * S + sx]! : 0;
       const o = dst + (y * S + x) * 3;
-      out[o] = v; out[o + 1] = v; out[o + 2] = v;
+      out[o] = v;
+      out[o + 1] = v;
+      out[o + 2] = v;
     }
   }
 }

@@ -47,7 +47,8 @@ export function parseIdx(bytes: Uint8Array, name = 'IDX data'): IdxArray {
   const ndim = bytes[3]!;
   if (ndim === 0) throw new IdxError(`${name}: IDX header declares 0 dimensions`);
   const headerLen = 4 + 4 * ndim;
-  if (bytes.length < headerLen) throw new IdxError(`${name}: truncated header (${bytes.length} bytes, ${ndim} dimensions need ${headerLen})`);
+  if (bytes.length < headerLen)
+    throw new IdxError(`${name}: truncated header (${bytes.length} bytes, ${ndim} dimensions need ${headerLen})`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const shape: number[] = [];
   let count = 1;
@@ -58,10 +59,14 @@ export function parseIdx(bytes: Uint8Array, name = 'IDX data'): IdxArray {
   }
   const expected = headerLen + count * type.size;
   if (bytes.length < expected) {
-    throw new IdxError(`${name}: truncated: shape [${shape.join(', ')}] of ${type.name} needs ${expected} bytes, file has ${bytes.length}`);
+    throw new IdxError(
+      `${name}: truncated: shape [${shape.join(', ')}] of ${type.name} needs ${expected} bytes, file has ${bytes.length}`,
+    );
   }
   if (bytes.length > expected) {
-    throw new IdxError(`${name}: ${bytes.length - expected} unexpected bytes after the data of shape [${shape.join(', ')}]: not an IDX file or a wrong header`);
+    throw new IdxError(
+      `${name}: ${bytes.length - expected} unexpected bytes after the data of shape [${shape.join(', ')}]: not an IDX file or a wrong header`,
+    );
   }
   const body = bytes.subarray(headerLen, expected);
   return { type: type.name, shape, data: decode(type.name, body) };
@@ -72,10 +77,14 @@ function decode(type: IdxTypeName, body: Uint8Array): IdxArray['data'] {
   if (type === 'int8') return new Int8Array(body.slice().buffer);
   const dv = new DataView(body.buffer, body.byteOffset, body.byteLength);
   switch (type) {
-    case 'int16': return Int16Array.from({ length: body.length / 2 }, (_, i) => dv.getInt16(2 * i, false));
-    case 'int32': return Int32Array.from({ length: body.length / 4 }, (_, i) => dv.getInt32(4 * i, false));
-    case 'float32': return Float32Array.from({ length: body.length / 4 }, (_, i) => dv.getFloat32(4 * i, false));
-    default: return Float64Array.from({ length: body.length / 8 }, (_, i) => dv.getFloat64(8 * i, false));
+    case 'int16':
+      return Int16Array.from({ length: body.length / 2 }, (_, i) => dv.getInt16(2 * i, false));
+    case 'int32':
+      return Int32Array.from({ length: body.length / 4 }, (_, i) => dv.getInt32(4 * i, false));
+    case 'float32':
+      return Float32Array.from({ length: body.length / 4 }, (_, i) => dv.getFloat32(4 * i, false));
+    default:
+      return Float64Array.from({ length: body.length / 8 }, (_, i) => dv.getFloat64(8 * i, false));
   }
 }
 
@@ -88,12 +97,19 @@ function hex(b: Uint8Array): string {
  * `limit(head)` (optional) sees the output decompressed so far and returns the most it may
  * grow to (null: not known yet); beyond it decompression stops with an IdxError.
  */
-export async function gunzip(bytes: Uint8Array, name = 'IDX data', limit?: (head: Uint8Array) => number | null): Promise<Uint8Array> {
+export async function gunzip(
+  bytes: Uint8Array,
+  name = 'IDX data',
+  limit?: (head: Uint8Array) => number | null,
+): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let total = 0;
   let max: number | null = null;
   try {
-    const reader = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('gzip')).getReader();
+    const reader = new Blob([bytes as Uint8Array<ArrayBuffer>])
+      .stream()
+      .pipeThrough(new DecompressionStream('gzip'))
+      .getReader();
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
@@ -117,7 +133,9 @@ export async function gunzip(bytes: Uint8Array, name = 'IDX data', limit?: (head
     throw new IdxError(`${name}: corrupt or truncated gzip data (${(e as Error).message})`);
   }
   if (max !== null && total > max) {
-    throw new IdxError(`${name}: the gzip data decompresses to more than the ${max} bytes its IDX header declares: not an IDX file or a wrong header`);
+    throw new IdxError(
+      `${name}: the gzip data decompresses to more than the ${max} bytes its IDX header declares: not an IDX file or a wrong header`,
+    );
   }
   return concatChunks(chunks, total);
 }
@@ -169,15 +187,22 @@ const MAX_GZIP_RATIO = 1032;
 export async function readIdx(bytes: Uint8Array, name = 'IDX data', opts: ReadIdxOptions = {}): Promise<IdxArray> {
   const maxBytes = opts.maxBytes ?? Infinity;
   if (!isGzip(bytes)) {
-    if (bytes.length > maxBytes) throw new IdxError(`${name}: ${bytes.length} bytes, more than the ${maxBytes} this dataset can need`);
+    if (bytes.length > maxBytes)
+      throw new IdxError(`${name}: ${bytes.length} bytes, more than the ${maxBytes} this dataset can need`);
     return parseIdx(bytes, name);
   }
   const canHold = MAX_GZIP_RATIO * bytes.length + 1024;
   const limit = (head: Uint8Array): number | null => {
     const declared = declaredLength(head);
     if (declared === null || declared === head.length) return declared;
-    if (declared > maxBytes) throw new IdxError(`${name}: the IDX header declares ${declared} bytes, more than the ${maxBytes} this dataset can need: not this dataset or a lying header`);
-    if (declared > canHold) throw new IdxError(`${name}: the IDX header declares ${declared} bytes, more than ${bytes.length} gzip bytes can hold: a lying header`);
+    if (declared > maxBytes)
+      throw new IdxError(
+        `${name}: the IDX header declares ${declared} bytes, more than the ${maxBytes} this dataset can need: not this dataset or a lying header`,
+      );
+    if (declared > canHold)
+      throw new IdxError(
+        `${name}: the IDX header declares ${declared} bytes, more than ${bytes.length} gzip bytes can hold: a lying header`,
+      );
     return declared;
   };
   return parseIdx(await gunzip(bytes, name, limit), name);

@@ -53,7 +53,7 @@ export function comparePythonNames(a: Uint8Array, b: Uint8Array): number {
 /** Decodes UTF-8 as Python's os.fsdecode does: each byte of an invalid sequence becomes U+DC00 + byte. */
 function pythonCodePoints(b: Uint8Array): number[] {
   const out: number[] = [];
-  for (let i = 0; i < b.length; ) {
+  for (let i = 0; i < b.length;) {
     const c = b[i]!;
     const len = c < 0x80 ? 1 : c >= 0xc2 && c < 0xe0 ? 2 : c >= 0xe0 && c < 0xf0 ? 3 : c >= 0xf0 && c < 0xf5 ? 4 : 0;
     if (len > 0 && i + len <= b.length && isUtf8(b.subarray(i, i + len))) {
@@ -70,14 +70,19 @@ function pythonCodePoints(b: Uint8Array): number[] {
 const hasImageExtension = (name: Uint8Array): boolean => {
   const dot = name.lastIndexOf(0x2e);
   if (dot <= 0) return false; // path.extname: a leading dot is a hidden file, not an extension
-  const ext = Buffer.from(name.buffer, name.byteOffset + dot, name.length - dot).toString('latin1').toLowerCase();
+  const ext = Buffer.from(name.buffer, name.byteOffset + dot, name.length - dot)
+    .toString('latin1')
+    .toLowerCase();
   return IMG_EXTENSIONS.includes(ext);
 };
 
 /** Growable typed array storage (doubling), trimmed to size when the index is complete. */
 class Grow<T extends Uint8Array | Uint32Array> {
   length = 0;
-  constructor(public data: T, private readonly make: (n: number) => T) {}
+  constructor(
+    public data: T,
+    private readonly make: (n: number) => T,
+  ) {}
   reserve(extra: number): void {
     if (this.length + extra <= this.data.length) return;
     const bigger = this.make(Math.max(this.length + extra, this.data.length * 2));
@@ -99,7 +104,10 @@ class Grow<T extends Uint8Array | Uint32Array> {
 }
 
 /** The image files of one folder, before ordering: its path relative to the root and its file names. */
-interface FolderFiles { rel: Uint8Array; names: Uint8Array[] }
+interface FolderFiles {
+  rel: Uint8Array;
+  names: Uint8Array[];
+}
 
 /** Joins path parts with '/'; an empty first part (the root prefix, which ends with '/') adds none. */
 const join = (...parts: Uint8Array[]): Buffer => {
@@ -211,8 +219,13 @@ export class ImageFolderIndex {
 
   /** Bytes the index holds (typed arrays and folder paths), for memory reports. */
   get byteSize(): number {
-    return this.names.byteLength + this.nameEnd.byteLength + this.fileFolder.byteLength + this.folderClass.byteLength +
-      this.folderRel.reduce((n, r) => n + r.byteLength, 0);
+    return (
+      this.names.byteLength +
+      this.nameEnd.byteLength +
+      this.fileFolder.byteLength +
+      this.folderClass.byteLength +
+      this.folderRel.reduce((n, r) => n + r.byteLength, 0)
+    );
   }
 
   private check(i: number): number {
@@ -243,7 +256,9 @@ export class ImageFolderIndex {
     }
     classBytes.sort(comparePythonNames);
     if (!classBytes.length) {
-      throw new ImageFolderError(`${root} has no class subfolders (expected ImageFolder layout: <dir>/<class>/<image>)`);
+      throw new ImageFolderError(
+        `${root} has no class subfolders (expected ImageFolder layout: <dir>/<class>/<image>)`,
+      );
     }
     const folderRel: Uint8Array[] = [];
     const folderClass: number[] = [];
@@ -278,13 +293,24 @@ export class ImageFolderIndex {
       const folders = `class folder${empty.length > 1 ? 's' : ''}`;
       throw new ImageFolderError(`${root}: no images in ${folders} ${list} (extensions: ${IMG_EXTENSIONS.join(' ')})`);
     }
-    return new ImageFolderIndex(root, classBytes.map((c) => utf8.decode(c)), rootBytes, folderRel,
-      Int32Array.from(folderClass), names.trimmed(), nameEnd.trimmed(), fileFolder.trimmed());
+    return new ImageFolderIndex(
+      root,
+      classBytes.map((c) => utf8.decode(c)),
+      rootBytes,
+      folderRel,
+      Int32Array.from(folderClass),
+      names.trimmed(),
+      nameEnd.trimmed(),
+      fileFolder.trimmed(),
+    );
   }
 }
 
 /** An ImageFolder as plain objects: class names and (file, class index) samples. For small folders and tests. */
-export interface ImageFolder { classes: string[]; samples: { file: string; target: number }[] }
+export interface ImageFolder {
+  classes: string[];
+  samples: { file: string; target: number }[];
+}
 
 /** Lists an ImageFolder as {@link ImageFolderIndex.read} does, as an array of samples (small folders only). */
 export async function readImageFolder(root: string): Promise<ImageFolder> {
@@ -314,5 +340,7 @@ export async function findSplitFolder(root: string, split: keyof typeof SPLIT_FO
     if (await isDir(p)) return p;
   }
   const names = SPLIT_FOLDER_NAMES[split].map((n) => `${n}/`).join(', ');
-  throw new ImageFolderError(`${root} has no ${split === 'train' ? 'training' : 'validation'} folder (looked for ${names}; expected <root>/train/<class>/<image> and <root>/val/<class>/<image>)`);
+  throw new ImageFolderError(
+    `${root} has no ${split === 'train' ? 'training' : 'validation'} folder (looked for ${names}; expected <root>/train/<class>/<image> and <root>/val/<class>/<image>)`,
+  );
 }

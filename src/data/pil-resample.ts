@@ -135,13 +135,18 @@ function clip8(ss: number): number {
   return v < 0 ? 0 : v > 255 ? 255 : v;
 }
 
-
 /**
  * ImagingResampleHorizontal_8bpc for source rows [rowStart, rowStart + rows) and output
  * columns [colStart, colStart + cols) of an interleaved RGB image.
  */
 function resampleHorizontal(
-  src: Uint8Array, srcWidth: number, rowStart: number, rows: number, colStart: number, cols: number, c: AxisCoeffs,
+  src: Uint8Array,
+  srcWidth: number,
+  rowStart: number,
+  rows: number,
+  colStart: number,
+  cols: number,
+  c: AxisCoeffs,
 ): Uint8Array {
   const out = new Uint8Array(cols * rows * 3);
   const { ksize, from, start, count, k } = c;
@@ -153,7 +158,9 @@ function resampleHorizontal(
       const n = count[xx]!;
       let p = rowBase + start[xx]! * 3;
       // int32 wrap-around arithmetic, as PIL's C `int` accumulators (and fast in V8).
-      let s0 = HALF, s1 = HALF, s2 = HALF;
+      let s0 = HALF,
+        s1 = HALF,
+        s2 = HALF;
       for (let x = 0; x < n; x++, p += 3) {
         const w = k[kb + x]!;
         s0 = (s0 + Math.imul(src[p]!, w)) | 0;
@@ -173,7 +180,12 @@ function resampleHorizontal(
  * is the source row that `src` starts at (it holds only the rows the pass reads).
  */
 function resampleVertical(
-  src: Uint8Array, width: number, rowStart: number, rows: number, c: AxisCoeffs, srcRowOffset: number,
+  src: Uint8Array,
+  width: number,
+  rowStart: number,
+  rows: number,
+  c: AxisCoeffs,
+  srcRowOffset: number,
 ): Uint8Array {
   const rowLen = width * 3;
   const out = new Uint8Array(rowLen * rows);
@@ -209,7 +221,8 @@ function resizeNearest(img: RgbImage, outWidth: number, outHeight: number, r: Re
   // Only the region's columns are stored (the table for a 64-million-pixel-wide resize was 256 MB).
   const xin = new Int32Array(r.width);
   let xo = ax * 0.5;
-  for (let x = 0; x < r.left + r.width; x++, xo += ax) if (x >= r.left) xin[x - r.left] = Math.min(coord(xo), img.width - 1);
+  for (let x = 0; x < r.left + r.width; x++, xo += ax)
+    if (x >= r.left) xin[x - r.left] = Math.min(coord(xo), img.width - 1);
   const out = new Uint8Array(r.width * r.height * 3);
   let yo = ay * 0.5;
   for (let y = 0; y < r.top + r.height; y++, yo += ay) {
@@ -237,7 +250,11 @@ function resizeNearest(img: RgbImage, outWidth: number, outHeight: number, r: Re
  * center crop keeps about half of them).
  */
 export function resizePil(
-  img: RgbImage, outWidth: number, outHeight: number, filter: ResampleFilter = 'bicubic', region?: Rect,
+  img: RgbImage,
+  outWidth: number,
+  outHeight: number,
+  filter: ResampleFilter = 'bicubic',
+  region?: Rect,
 ): RgbImage {
   assertRgbImage(img);
   if (!Number.isInteger(outWidth) || !Number.isInteger(outHeight) || outWidth < 1 || outHeight < 1) {
@@ -245,10 +262,17 @@ export function resizePil(
   }
   const r = region ?? { left: 0, top: 0, width: outWidth, height: outHeight };
   if (
-    ![r.left, r.top, r.width, r.height].every(Number.isInteger) || r.left < 0 || r.top < 0 ||
-    r.width < 1 || r.height < 1 || r.left + r.width > outWidth || r.top + r.height > outHeight
+    ![r.left, r.top, r.width, r.height].every(Number.isInteger) ||
+    r.left < 0 ||
+    r.top < 0 ||
+    r.width < 1 ||
+    r.height < 1 ||
+    r.left + r.width > outWidth ||
+    r.top + r.height > outHeight
   ) {
-    throw new RangeError(`resize: region ${r.width}x${r.height}+${r.left}+${r.top} is not inside ${outWidth}x${outHeight}`);
+    throw new RangeError(
+      `resize: region ${r.width}x${r.height}+${r.left}+${r.top} is not inside ${outWidth}x${outHeight}`,
+    );
   }
   const result = (data: Uint8Array): RgbImage => ({ width: r.width, height: r.height, data });
   if (outWidth === img.width && outHeight === img.height) return result(cropRect(img, r)); // PIL returns a copy

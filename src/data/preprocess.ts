@@ -55,18 +55,20 @@ export function resolvePreprocessConfig(config: PreprocessConfig = {}): Required
     mean: config.mean ?? [...DEFAULT_PREPROCESS.mean],
     std: config.std ?? [...DEFAULT_PREPROCESS.std],
   };
-  if (!Number.isInteger(c.size) || c.size < 1) throw new RangeError(`preprocess: size must be a positive integer, got ${c.size}`);
-  if (!(c.cropPct > 0) || !Number.isFinite(c.cropPct)) throw new RangeError(`preprocess: cropPct must be > 0, got ${c.cropPct}`);
+  if (!Number.isInteger(c.size) || c.size < 1)
+    throw new RangeError(`preprocess: size must be a positive integer, got ${c.size}`);
+  if (!(c.cropPct > 0) || !Number.isFinite(c.cropPct))
+    throw new RangeError(`preprocess: cropPct must be > 0, got ${c.cropPct}`);
   if (!['bicubic', 'bilinear', 'nearest'].includes(c.interpolation)) {
     throw new RangeError(`preprocess: unknown interpolation '${String(c.interpolation)}'`);
   }
-  if (c.mean.length !== 3 || !c.mean.every(Number.isFinite)) throw new RangeError('preprocess: mean must be 3 finite numbers');
+  if (c.mean.length !== 3 || !c.mean.every(Number.isFinite))
+    throw new RangeError('preprocess: mean must be 3 finite numbers');
   if (c.std.length !== 3 || !c.std.every((s) => Number.isFinite(s) && s !== 0)) {
     throw new RangeError('preprocess: std must be 3 finite non-zero numbers');
   }
   return c;
 }
-
 
 // ---------------------------------------------------------------------------------------
 // Resize geometry (torchvision)
@@ -110,7 +112,11 @@ export function centerCrop(img: RgbImage, cropWidth: number, cropHeight: number 
     }
     src = { width: w, height: h, data };
   }
-  return { width: cropWidth, height: cropHeight, data: cropRect(src, centerCropRect(src.width, src.height, cropWidth, cropHeight)) };
+  return {
+    width: cropWidth,
+    height: cropHeight,
+    data: cropRect(src, centerCropRect(src.width, src.height, cropWidth, cropHeight)),
+  };
 }
 
 /** The rectangle torchvision's CenterCrop takes from a width x height image that is at least the crop size. */
@@ -122,7 +128,6 @@ function centerCropRect(width: number, height: number, cropWidth: number, cropHe
     height: cropHeight,
   };
 }
-
 
 // ---------------------------------------------------------------------------------------
 // Tensor conversion
@@ -164,7 +169,8 @@ export function chwToRgb(
   std: readonly [number, number, number] = DEFAULT_PREPROCESS.std,
 ): RgbImage {
   const plane = width * height;
-  if (chw.length !== 3 * plane) throw new RangeError(`chwToRgb: expected ${3 * plane} values for [3, ${height}, ${width}], got ${chw.length}`);
+  if (chw.length !== 3 * plane)
+    throw new RangeError(`chwToRgb: expected ${3 * plane} values for [3, ${height}, ${width}], got ${chw.length}`);
   const data = new Uint8Array(plane * 3);
   for (let c = 0; c < 3; c++) {
     const m = mean[c]!;
@@ -209,7 +215,9 @@ export function resizeAndCrop(img: RgbImage, config: PreprocessConfig = {}): Rgb
   // crop_pct > 1: the whole resized image is made, then padded. An extreme aspect ratio
   // would make it enormous (1x250000 -> 256 x 64,000,000): refuse instead.
   if (w * h > MAX_RESIZED_PIXELS) {
-    throw new RangeError(`resize: a ${img.width}x${img.height} image would be resized to ${w}x${h}, more than ${MAX_RESIZED_PIXELS} pixels`);
+    throw new RangeError(
+      `resize: a ${img.width}x${img.height} image would be resized to ${w}x${h}, more than ${MAX_RESIZED_PIXELS} pixels`,
+    );
   }
   return centerCrop(resizePil(img, w, h, c.interpolation), c.size, c.size); // crop_pct > 1: zero padding
 }

@@ -26,7 +26,9 @@ export function assertRgbImage(img: RgbImage): void {
     throw new RangeError(`image: bad size ${width}x${height}`);
   }
   if (!(data instanceof Uint8Array) || data.length !== width * height * 3) {
-    throw new RangeError(`image: expected ${width * height * 3} bytes of RGB for ${width}x${height}, got ${data?.length}`);
+    throw new RangeError(
+      `image: expected ${width * height * 3} bytes of RGB for ${width}x${height}, got ${data?.length}`,
+    );
   }
 }
 

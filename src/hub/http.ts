@@ -106,7 +106,10 @@ export function backoffMs(attempt: number, baseMs: number): number {
 /** Sleeps `ms`, rejecting with HubError('aborted') when `signal` fires. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) { reject(abortedError()); return; }
+    if (signal?.aborted) {
+      reject(abortedError());
+      return;
+    }
     const t = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
       resolve();

@@ -109,7 +109,11 @@ export function writeFileAtomicSync(file: string, data: Uint8Array): void {
   }
   try {
     const dfd = openSync(dir, 'r');
-    try { fsyncSync(dfd); } finally { closeSync(dfd); }
+    try {
+      fsyncSync(dfd);
+    } finally {
+      closeSync(dfd);
+    }
   } catch {
     // Folder fsync is not supported everywhere; the rename itself is already atomic.
   }

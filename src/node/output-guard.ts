@@ -7,7 +7,10 @@
 import { realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 
-interface Identity { real: string; id: string | null }
+interface Identity {
+  real: string;
+  id: string | null;
+}
 
 /** The real path of `p` (of its folder when it does not exist yet) and its dev:inode when it exists. */
 function identity(p: string): Identity {

@@ -30,10 +30,17 @@ function openError(e: unknown, file: string, what: string): Error {
 function checkKind(st: Stats, file: string, what: string, maxBytes: number): void {
   if (st.isDirectory()) throw new Error(`${what} ${file} is a folder, not a file`);
   if (!st.isFile()) {
-    const kind = st.isFIFO() ? 'a FIFO' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : st.isSocket() ? 'a socket' : 'not a regular file';
+    const kind = st.isFIFO()
+      ? 'a FIFO'
+      : st.isCharacterDevice() || st.isBlockDevice()
+        ? 'a device'
+        : st.isSocket()
+          ? 'a socket'
+          : 'not a regular file';
     throw new Error(`${what} ${file} is ${kind}, not a regular file: refusing to read it`);
   }
-  if (st.size > maxBytes) throw new Error(`${what} ${file} is ${st.size} bytes, more than the ${maxBytes}-byte limit for inputs`);
+  if (st.size > maxBytes)
+    throw new Error(`${what} ${file} is ${st.size} bytes, more than the ${maxBytes}-byte limit for inputs`);
 }
 
 /**

@@ -18,8 +18,11 @@ import type { GhostModuleSpec, ModelSpec } from '../spec/model-spec.js';
 import { cheapIsFused } from '../spec/walk.js';
 import { toFloat64, type StateDict, type Tensor } from '../weights/tensor.js';
 
-const f32 = (shape: number[], fill: (i: number) => number, n: number): Tensor<'F32'> =>
-  ({ dtype: 'F32', shape, data: Float32Array.from({ length: n }, (_, i) => fill(i)) });
+const f32 = (shape: number[], fill: (i: number) => number, n: number): Tensor<'F32'> => ({
+  dtype: 'F32',
+  shape,
+  data: Float32Array.from({ length: n }, (_, i) => fill(i)),
+});
 
 function ghostModules(spec: ModelSpec): GhostModuleSpec[] {
   return spec.stages.flat().flatMap((b) => (b.kind === 'bottleneck' ? [b.ghost1, b.ghost2] : []));
@@ -28,18 +31,38 @@ function ghostModules(spec: ModelSpec): GhostModuleSpec[] {
 /** A BN in eval mode as y = scale * x + beta: gamma chosen so that gamma / sqrt(var + eps) = scale with var 1. */
 function setBn(out: Map<string, Tensor>, bn: BnLayer, scale: number, beta: (i: number) => number): void {
   const c = bn.channels;
-  out.set(`${bn.name}.weight`, f32([c], () => scale * Math.sqrt(1 + bn.eps), c));
+  out.set(
+    `${bn.name}.weight`,
+    f32([c], () => scale * Math.sqrt(1 + bn.eps), c),
+  );
   out.set(`${bn.name}.bias`, f32([c], beta, c));
-  out.set(`${bn.name}.running_mean`, f32([c], () => 0, c));
-  out.set(`${bn.name}.running_var`, f32([c], () => 1, c));
+  out.set(
+    `${bn.name}.running_mean`,
+    f32([c], () => 0, c),
+  );
+  out.set(
+    `${bn.name}.running_var`,
+    f32([c], () => 1, c),
+  );
   out.set(`${bn.name}.num_batches_tracked`, { dtype: 'I64', shape: [], data: new BigInt64Array(1) });
 }
 
 /** A conv of zeros (and zero bias): a branch that adds nothing. */
 function zeroConv(out: Map<string, Tensor>, conv: ConvLayer): void {
   const shape = [conv.outChannels, conv.inChannels / conv.groups, conv.kernel, conv.kernel];
-  out.set(`${conv.name}.weight`, f32(shape, () => 0, shape.reduce((a, b) => a * b, 1)));
-  if (conv.bias) out.set(`${conv.name}.bias`, f32([conv.outChannels], () => 0, conv.outChannels));
+  out.set(
+    `${conv.name}.weight`,
+    f32(
+      shape,
+      () => 0,
+      shape.reduce((a, b) => a * b, 1),
+    ),
+  );
+  if (conv.bias)
+    out.set(
+      `${conv.name}.bias`,
+      f32([conv.outChannels], () => 0, conv.outChannels),
+    );
 }
 
 /** The training-form tensors of one fused module, keyed by their full names. */

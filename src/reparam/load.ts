@@ -37,12 +37,16 @@ export interface LoadedWeights {
   note?: string;
 }
 
-
 /** Widens F16/BF16/F64 tensors to F32 so every engine sees one float type. */
 function asFloat32(sd: StateDict): StateDict {
   const out: StateDict = new Map();
   for (const [k, t] of sd) {
-    out.set(k, t.dtype === 'F16' || t.dtype === 'BF16' || t.dtype === 'F64' ? { dtype: 'F32', shape: t.shape, data: toFloat32(t) } : t);
+    out.set(
+      k,
+      t.dtype === 'F16' || t.dtype === 'BF16' || t.dtype === 'F64'
+        ? { dtype: 'F32', shape: t.shape, data: toFloat32(t) }
+        : t,
+    );
   }
   return out;
 }
@@ -67,9 +71,14 @@ function chooseModel(sd: StateDict, c: CheckpointContents, fileName: string): { 
   // every key): the main-line model is what a file without `arch` almost always holds.
   const main = fits.filter((m) => !isAblation(m));
   if (main.length === 1) {
-    return { model: main[0]!, note: `${fileName} does not name its model; its keys fit ${fits.join(' and ')}: using ${main[0]} (set the 'model' option to choose)` };
+    return {
+      model: main[0]!,
+      note: `${fileName} does not name its model; its keys fit ${fits.join(' and ')}: using ${main[0]} (set the 'model' option to choose)`,
+    };
   }
-  throw new Error(`${fileName} does not name its model and its keys fit ${fits.join(', ')}: name it with the 'model' option`);
+  throw new Error(
+    `${fileName} does not name its model and its keys fit ${fits.join(', ')}: name it with the 'model' option`,
+  );
 }
 
 /**

@@ -17,7 +17,14 @@ import { previewValue } from '../weights/preview.js';
 import { readPth, writePth } from '../weights/pth.js';
 import { toFloat32, type StateDict, type Tensor } from '../weights/tensor.js';
 import { paramLayouts, tfToTorch, torchToTf, type ParamLayout } from './layout.js';
-import { stateOrder, timmParamGroups, type OptimizerState, type ParamGroupDict, type ParamState, type SgdParamState } from './optimizer.js';
+import {
+  stateOrder,
+  timmParamGroups,
+  type OptimizerState,
+  type ParamGroupDict,
+  type ParamState,
+  type SgdParamState,
+} from './optimizer.js';
 import type { RngState } from './rng.js';
 
 /** One row of summary.csv. */
@@ -82,7 +89,8 @@ const GROUP_FLOATS = new Set(['weight_decay', 'lr', 'momentum', 'eps']);
 function stateEntryTree(p: ParamLayout, entry: ParamState): Map<string, unknown> {
   const out: Record<string, unknown> = {};
   // AdamW's step comes first, as torch creates it; a float32 0-dim tensor as in torch 1.13.
-  if (entry.step !== undefined) out.step = { dtype: 'F32', shape: [], data: Float32Array.of(entry.step) } satisfies Tensor;
+  if (entry.step !== undefined)
+    out.step = { dtype: 'F32', shape: [], data: Float32Array.of(entry.step) } satisfies Tensor;
   for (const name of STATE_TENSORS) {
     const values = entry[name];
     if (values) out[name] = { dtype: 'F32', shape: [...p.torchShape], data: tfToTorch(p, values) } satisfies Tensor;
@@ -92,11 +100,13 @@ function stateEntryTree(p: ParamLayout, entry: ParamState): Map<string, unknown>
 
 function groupTree(g: ParamGroupDict): Map<string, unknown> {
   // Python floats stay floats (torch writes lr=1.0, not 1); betas is a tuple of floats.
-  const out = Object.fromEntries(Object.entries(g).map(([k, v]) => {
-    if (GROUP_FLOATS.has(k) && typeof v === 'number') return [k, new PyFloat(v)];
-    if (k === 'betas' && Array.isArray(v)) return [k, tuple(...v.map((b) => new PyFloat(b as number)))];
-    return [k, v];
-  }));
+  const out = Object.fromEntries(
+    Object.entries(g).map(([k, v]) => {
+      if (GROUP_FLOATS.has(k) && typeof v === 'number') return [k, new PyFloat(v)];
+      if (k === 'betas' && Array.isArray(v)) return [k, tuple(...v.map((b) => new PyFloat(b as number)))];
+      return [k, v];
+    }),
+  );
   return dict(out);
 }
 
@@ -104,7 +114,11 @@ function groupTree(g: ParamGroupDict): Map<string, unknown> {
  * Builds the value tree of a checkpoint for writePth. `order` lists the optimizer's
  * parameters by state index (the optimizer's `order`; default {@link defaultOptimizerOrder}).
  */
-export function checkpointTree(spec: ModelSpec, c: TrainingCheckpoint<ParamState>, order: readonly ParamLayout[] = defaultOptimizerOrder(spec)): unknown {
+export function checkpointTree(
+  spec: ModelSpec,
+  c: TrainingCheckpoint<ParamState>,
+  order: readonly ParamLayout[] = defaultOptimizerOrder(spec),
+): unknown {
   const state = plainDict(new Map<number, unknown>());
   for (const [index, entry] of c.optimizer.state) {
     const p = order[index];
@@ -112,8 +126,10 @@ export function checkpointTree(spec: ModelSpec, c: TrainingCheckpoint<ParamState
     state.set(index, stateEntryTree(p, entry));
   }
   const groups = c.optimizer.param_groups.map(groupTree);
-  const floats = (row: SummaryRow): Record<string, unknown> => Object.fromEntries(Object.entries(row).map(
-    ([k, v]) => [k, k === 'epoch' || v === null ? v : new PyFloat(v as number)]));
+  const floats = (row: SummaryRow): Record<string, unknown> =>
+    Object.fromEntries(
+      Object.entries(row).map(([k, v]) => [k, k === 'epoch' || v === null ? v : new PyFloat(v as number)]),
+    );
   const value: Record<string, unknown> = {
     epoch: c.epoch,
     arch: c.arch,
@@ -135,7 +151,11 @@ export function checkpointTree(spec: ModelSpec, c: TrainingCheckpoint<ParamState
 }
 
 /** Serializes a checkpoint to .pth bytes (record prefix `checkpoint` like timm's files); `order` as in {@link checkpointTree}. */
-export function encodeCheckpoint(spec: ModelSpec, c: TrainingCheckpoint<ParamState>, order?: readonly ParamLayout[]): Uint8Array {
+export function encodeCheckpoint(
+  spec: ModelSpec,
+  c: TrainingCheckpoint<ParamState>,
+  order?: readonly ParamLayout[],
+): Uint8Array {
   return writePth(checkpointTree(spec, c, order), { prefix: 'checkpoint' });
 }
 
@@ -150,14 +170,18 @@ function field(obj: unknown, key: string | number): unknown {
 function num(v: unknown, what: string): number {
   if (typeof v === 'number') return v;
   if (typeof v === 'bigint') return Number(v);
-  if (v && typeof v === 'object' && 'value' in v && typeof (v as { value: unknown }).value === 'number') return (v as { value: number }).value;
+  if (v && typeof v === 'object' && 'value' in v && typeof (v as { value: unknown }).value === 'number')
+    return (v as { value: number }).value;
   throw new Error(`checkpoint: ${what} is ${previewValue(v)}, not a number`);
 }
 
 /** A count read from a file (epoch, best_epoch): a non-negative integer, or the file is refused. */
 function count(v: unknown, what: string, fileName: string): number {
   const n = num(v, what);
-  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${fileName}: ${what} is ${previewValue(v)}, not a non-negative integer: corrupt or foreign checkpoint`);
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new Error(
+      `${fileName}: ${what} is ${previewValue(v)}, not a non-negative integer: corrupt or foreign checkpoint`,
+    );
   return n;
 }
 
@@ -207,11 +231,18 @@ const MAX_PLAIN_VALUES = 100_000;
 function toPlain(v: unknown, what = 'value', fileName = 'checkpoint'): unknown {
   let budget = MAX_PLAIN_VALUES;
   const go = (x: unknown, depth: number): unknown => {
-    if (--budget < 0 || depth > 64) throw new Error(`${fileName}: ${what} is nested or shared too deeply to read (more than ${MAX_PLAIN_VALUES} values): corrupt or hostile checkpoint`);
-    if (x instanceof Map) return Object.fromEntries([...x].map(([k, y]) => [typeof k === 'string' ? k : String(go(k, depth + 1)), go(y, depth + 1)]));
+    if (--budget < 0 || depth > 64)
+      throw new Error(
+        `${fileName}: ${what} is nested or shared too deeply to read (more than ${MAX_PLAIN_VALUES} values): corrupt or hostile checkpoint`,
+      );
+    if (x instanceof Map)
+      return Object.fromEntries(
+        [...x].map(([k, y]) => [typeof k === 'string' ? k : String(go(k, depth + 1)), go(y, depth + 1)]),
+      );
     if (Array.isArray(x)) return x.map((y) => go(y, depth + 1));
     if (typeof x === 'bigint') return Number(x);
-    if (x && typeof x === 'object' && 'value' in x && Object.keys(x).length === 1) return (x as { value: unknown }).value;
+    if (x && typeof x === 'object' && 'value' in x && Object.keys(x).length === 1)
+      return (x as { value: unknown }).value;
     if (x && typeof x === 'object' && !ArrayBuffer.isView(x) && !isRebuiltTensor(x) && !(x instanceof Set)) {
       return Object.fromEntries(Object.entries(x).map(([k, y]) => [k, go(y, depth + 1)]));
     }
@@ -224,7 +255,10 @@ function toPlain(v: unknown, what = 'value', fileName = 'checkpoint'): unknown {
  * A checkpoint's `arch` and `args` alone: what a resume checks (same model, data,
  * optimizer) before the optimizer state, whose layout depends on them, is decoded.
  */
-export function peekCheckpoint(bytes: Uint8Array, fileName = 'checkpoint'): { arch: string | null; args: Record<string, unknown> } {
+export function peekCheckpoint(
+  bytes: Uint8Array,
+  fileName = 'checkpoint',
+): { arch: string | null; args: Record<string, unknown> } {
   let root: unknown;
   try {
     root = readPth(bytes);
@@ -234,15 +268,27 @@ export function peekCheckpoint(bytes: Uint8Array, fileName = 'checkpoint'): { ar
   // The epoch decides the learning rate a resumed run starts at: checked before anything else.
   const epoch = field(root, 'epoch');
   if (epoch !== undefined) count(epoch, 'epoch', fileName);
-  return { arch: archOf(field(root, 'arch'), fileName), args: (toPlain(field(root, 'args'), 'args', fileName) as Record<string, unknown> | undefined) ?? {} };
+  return {
+    arch: archOf(field(root, 'arch'), fileName),
+    args: (toPlain(field(root, 'args'), 'args', fileName) as Record<string, unknown> | undefined) ?? {},
+  };
 }
 
 /** A state tensor of parameter `p` read back into graph layout (shape checked). */
-function stateTensor(v: unknown, p: ParamLayout, index: number, name: string, fileName: string): Float32Array | undefined {
+function stateTensor(
+  v: unknown,
+  p: ParamLayout,
+  index: number,
+  name: string,
+  fileName: string,
+): Float32Array | undefined {
   if (v === undefined) return undefined;
   if (!isRebuiltTensor(v)) throw new Error(`${fileName}: optimizer ${name} ${index} (${p.key}) is not a tensor`);
   const t: Tensor = v;
-  if (t.shape.join(',') !== p.torchShape.join(',')) throw new Error(`${fileName}: optimizer ${name} ${index} (${p.key}) has shape [${t.shape.join(', ')}], expected [${p.torchShape.join(', ')}]`);
+  if (t.shape.join(',') !== p.torchShape.join(','))
+    throw new Error(
+      `${fileName}: optimizer ${name} ${index} (${p.key}) has shape [${t.shape.join(', ')}], expected [${p.torchShape.join(', ')}]`,
+    );
   return torchToTf(p, toFloat32(t));
 }
 
@@ -254,7 +300,10 @@ function stateTensor(v: unknown, p: ParamLayout, index: number, name: string, fi
  * SGD's by default, {@link ParamState} to handle either).
  */
 export function decodeCheckpoint<S extends ParamState = SgdParamState>(
-  spec: ModelSpec, bytes: Uint8Array, fileName = 'checkpoint', order: readonly ParamLayout[] = defaultOptimizerOrder(spec),
+  spec: ModelSpec,
+  bytes: Uint8Array,
+  fileName = 'checkpoint',
+  order: readonly ParamLayout[] = defaultOptimizerOrder(spec),
 ): TrainingCheckpoint<S> {
   let root: unknown;
   try {
@@ -270,22 +319,34 @@ export function decodeCheckpoint<S extends ParamState = SgdParamState>(
     if (!p) throw new Error(`${fileName}: optimizer state index ${index} out of range (${order.length} parameters)`);
     const out: ParamState = {};
     const step = field(entry, 'step');
-    if (step !== undefined) out.step = isRebuiltTensor(step) && step.data.length === 1 ? toFloat32(step)[0]! : count(step, 'optimizer step', fileName);
+    if (step !== undefined)
+      out.step =
+        isRebuiltTensor(step) && step.data.length === 1 ? toFloat32(step)[0]! : count(step, 'optimizer step', fileName);
     for (const name of STATE_TENSORS) {
-      const values = stateTensor(field(entry, name), p, index, name === 'momentum_buffer' ? 'momentum buffer' : name, fileName);
+      const values = stateTensor(
+        field(entry, name),
+        p,
+        index,
+        name === 'momentum_buffer' ? 'momentum buffer' : name,
+        fileName,
+      );
       if (values) out[name] = values;
     }
     if (Object.keys(out).length) state.set(index, out);
   }
   const groupsRaw = field(opt, 'param_groups');
-  const param_groups = (Array.isArray(groupsRaw) ? groupsRaw : []).map((g) => toPlain(g, 'param_groups', fileName) as ParamGroupDict);
+  const param_groups = (Array.isArray(groupsRaw) ? groupsRaw : []).map(
+    (g) => toPlain(g, 'param_groups', fileName) as ParamGroupDict,
+  );
   const extrasRaw = field(root, 'repghost_trainer');
   const rngRaw = field(extrasRaw, 'rng');
   const extras: TrainerExtras = {
     rng: (Array.isArray(rngRaw) ? rngState(rngRaw, fileName) : [0, 0, 0, 0]) as RngState,
-    bestMetric: field(extrasRaw, 'best_metric') == null ? null : finite(field(extrasRaw, 'best_metric'), 'best_metric', fileName),
-    bestEpoch: field(extrasRaw, 'best_epoch') == null ? null : count(field(extrasRaw, 'best_epoch'), 'best_epoch', fileName),
-    history: ((toPlain(field(extrasRaw, 'history'), 'history', fileName) as SummaryRow[] | undefined) ?? []),
+    bestMetric:
+      field(extrasRaw, 'best_metric') == null ? null : finite(field(extrasRaw, 'best_metric'), 'best_metric', fileName),
+    bestEpoch:
+      field(extrasRaw, 'best_epoch') == null ? null : count(field(extrasRaw, 'best_epoch'), 'best_epoch', fileName),
+    history: (toPlain(field(extrasRaw, 'history'), 'history', fileName) as SummaryRow[] | undefined) ?? [],
   };
   const classes = toPlain(field(extrasRaw, 'classes'), 'classes', fileName);
   if (Array.isArray(classes)) extras.classes = classes.map(String);

@@ -29,7 +29,13 @@ export class EvalAccumulator {
 }
 
 /** Eval-mode logits of an NHWC batch of `n` images of side `size`. */
-export function evalLogits(spec: ModelSpec, weights: EvalWeights, x: Float32Array, n: number, size: number): Float32Array {
+export function evalLogits(
+  spec: ModelSpec,
+  weights: EvalWeights,
+  x: Float32Array,
+  n: number,
+  size: number,
+): Float32Array {
   const logits = tf.tidy(() => {
     const input = tf.tensor4d(x.subarray(0, n * size * size * 3), [n, size, size, 3]);
     return forward(spec, weights, input, { training: false, runningStats: weights.runningStats });
@@ -64,7 +70,11 @@ export interface LabelledBatch {
  * Evaluates several weight sets (the raw model and its EMA) on one pass over streamed
  * batches: each batch is decoded once and run through every model.
  */
-export async function evaluateStream(spec: ModelSpec, weights: readonly EvalWeights[], batches: AsyncIterable<LabelledBatch>): Promise<EvalResult[]> {
+export async function evaluateStream(
+  spec: ModelSpec,
+  weights: readonly EvalWeights[],
+  batches: AsyncIterable<LabelledBatch>,
+): Promise<EvalResult[]> {
   const accs = weights.map(() => new EvalAccumulator());
   for await (const b of batches) {
     if (!b.n) continue;

@@ -41,7 +41,8 @@ export function modelFromInitialStateDict(spec: ModelSpec, given: StateDict, rng
   const asFile = buildSpec(spec.name, { numClasses: fileClasses, dropout: spec.dropout });
   const expandedFromDeploy = detectForm(asFile, given) === 'deploy';
   const sd = expandedFromDeploy ? toTrain(asFile, given) : given;
-  if (fileClasses === spec.numClasses) return { model: ModelState.fromStateDict(spec, sd), reinitializedFrom: null, expandedFromDeploy };
+  if (fileClasses === spec.numClasses)
+    return { model: ModelState.fromStateDict(spec, sd), reinitializedFrom: null, expandedFromDeploy };
   // A fresh model's classifier: the same draws ModelState.init makes for any new model.
   const fresh = ModelState.init(spec, rng);
   const freshSd = fresh.toStateDict();
@@ -55,7 +56,12 @@ export function modelFromInitialStateDict(spec: ModelSpec, given: StateDict, rng
  * Reads `--initial-checkpoint` (any format readCheckpoint takes; its raw weights, or its
  * EMA weights with `ema`, as the published official checkpoints are used) into a model.
  */
-export function loadInitialWeights(spec: ModelSpec, file: string, rng: Rng, opts: { ema?: boolean } = {}): InitialWeights {
+export function loadInitialWeights(
+  spec: ModelSpec,
+  file: string,
+  rng: Rng,
+  opts: { ema?: boolean } = {},
+): InitialWeights {
   const c = readCheckpoint(readInputFileSync(file, 'initial checkpoint'), file);
   return modelFromInitialStateDict(spec, selectWeights(c, { ema: !!opts.ema }, file), rng);
 }

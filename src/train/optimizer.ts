@@ -31,10 +31,16 @@ export function timmParamGroups(
 }
 
 /** SGD's per-parameter state (torch's dict), graph layout. */
-export interface SgdParamState { momentum_buffer: Float32Array }
+export interface SgdParamState {
+  momentum_buffer: Float32Array;
+}
 
 /** AdamW's per-parameter state (torch's dict): `step` is a float32 0-dim tensor in torch; graph layout. */
-export interface AdamWParamState { step: number; exp_avg: Float32Array; exp_avg_sq: Float32Array }
+export interface AdamWParamState {
+  step: number;
+  exp_avg: Float32Array;
+  exp_avg_sq: Float32Array;
+}
 
 /**
  * One parameter's optimizer state as the checkpoint code handles it: any of the fields

@@ -36,13 +36,20 @@ export interface RunStart {
  * frozen stages (which decide the optimizer state's layout), checked before that state is
  * decoded; then the same classes.
  */
-function checkResumable(ck: { arch: string | null; args: Record<string, unknown> }, o: TrainOptions, spec: ModelSpec): void {
+function checkResumable(
+  ck: { arch: string | null; args: Record<string, unknown> },
+  o: TrainOptions,
+  spec: ModelSpec,
+): void {
   const file = o.resume!;
-  if (ck.arch !== null && ck.arch.replace(/^.*\./, '') !== spec.name) throw new Error(`${file} is a ${ck.arch} checkpoint; the 'model' option is ${spec.name}`);
+  if (ck.arch !== null && ck.arch.replace(/^.*\./, '') !== spec.name)
+    throw new Error(`${file} is a ${ck.arch} checkpoint; the 'model' option is ${spec.name}`);
   const same = (key: string, now: unknown, flag: string): void => {
     const before = ck.args[key];
     if (before !== undefined && (before ?? null) !== (now ?? null)) {
-      throw new Error(`${file} was trained with ${flag} ${before ?? '(none)'}; this run has ${flag} ${now ?? '(none)'}: resume with the same setting`);
+      throw new Error(
+        `${file} was trained with ${flag} ${before ?? '(none)'}; this run has ${flag} ${now ?? '(none)'}: resume with the same setting`,
+      );
     }
   };
   same('dataset', o.dataset, '--dataset');
@@ -52,12 +59,20 @@ function checkResumable(ck: { arch: string | null; args: Record<string, unknown>
 
 function checkSameClasses(saved: string[] | undefined, o: TrainOptions, data: TrainingData): void {
   if (data.classes && saved && data.classes.join('\n') !== saved.join('\n')) {
-    throw new Error(`${o.resume} was trained on classes ${saved.slice(0, 4).join(', ')}...; ${o.dataDir} has ${data.classes.slice(0, 4).join(', ')}...: not the same dataset`);
+    throw new Error(
+      `${o.resume} was trained on classes ${saved.slice(0, 4).join(', ')}...; ${o.dataDir} has ${data.classes.slice(0, 4).join(', ')}...: not the same dataset`,
+    );
   }
 }
 
 /** Continues from `o.resume`. */
-export function resumeRun(o: TrainOptions, spec: ModelSpec, optimizer: Optimizer, data: TrainingData, log: (line: string) => void): RunStart {
+export function resumeRun(
+  o: TrainOptions,
+  spec: ModelSpec,
+  optimizer: Optimizer,
+  data: TrainingData,
+  log: (line: string) => void,
+): RunStart {
   if (!existsSync(o.resume!)) throw new Error(`checkpoint to resume not found: ${o.resume}`);
   const bytes = readInputFileSync(o.resume!, 'checkpoint to resume'); // regular files only (#14)
   const peek = peekCheckpoint(bytes, o.resume!);
@@ -70,9 +85,14 @@ export function resumeRun(o: TrainOptions, spec: ModelSpec, optimizer: Optimizer
   log(`resumed from ${o.resume}: epoch ${ck.epoch} done, continuing at epoch ${ck.epoch + 1}`);
   const world = peek.args.world_size;
   return {
-    rng: new Rng(ck.extras.rng), model, ema, startEpoch: ck.epoch + 1,
+    rng: new Rng(ck.extras.rng),
+    model,
+    ema,
+    startEpoch: ck.epoch + 1,
     history: ck.extras.history.filter((r) => r.epoch <= ck.epoch),
-    bestMetric: ck.extras.bestMetric, bestEpoch: ck.extras.bestEpoch, lastCheckpoint: o.resume!,
+    bestMetric: ck.extras.bestMetric,
+    bestEpoch: ck.extras.bestEpoch,
+    lastCheckpoint: o.resume!,
     resumedWorldSize: typeof world === 'number' ? world : null,
   };
 }
@@ -81,23 +101,42 @@ export function resumeRun(o: TrainOptions, spec: ModelSpec, optimizer: Optimizer
  * Starts fresh: `--pretrained` weights (already resolved to a cached file), `--initial-checkpoint`
  * weights (either form), or the default initialization.
  */
-export function freshRun(o: TrainOptions, spec: ModelSpec, log: (line: string) => void, pretrained?: { path: string; ema: boolean }): RunStart {
+export function freshRun(
+  o: TrainOptions,
+  spec: ModelSpec,
+  log: (line: string) => void,
+  pretrained?: { path: string; ema: boolean },
+): RunStart {
   const rng = new Rng(o.seed);
   let model: ModelState;
   if (pretrained) {
     const init = loadInitialWeights(spec, pretrained.path, rng, { ema: pretrained.ema });
     model = init.model;
-    if (init.reinitializedFrom !== null) log(`its ${init.reinitializedFrom}-class classifier re-initialized for ${spec.numClasses} classes`);
+    if (init.reinitializedFrom !== null)
+      log(`its ${init.reinitializedFrom}-class classifier re-initialized for ${spec.numClasses} classes`);
   } else if (o.initialCheckpoint) {
     if (!existsSync(o.initialCheckpoint)) throw new Error(`initial checkpoint not found: ${o.initialCheckpoint}`);
     const init = loadInitialWeights(spec, o.initialCheckpoint, rng);
     model = init.model;
-    if (init.expandedFromDeploy) log(`${o.initialCheckpoint} holds deploy-form weights: expanded to the training form (same eval-mode function)`);
-    log(init.reinitializedFrom === null
-      ? `initial weights from ${o.initialCheckpoint}`
-      : `initial weights from ${o.initialCheckpoint}, except its ${init.reinitializedFrom}-class classifier: classifier.weight and classifier.bias re-initialized for ${spec.numClasses} classes`);
+    if (init.expandedFromDeploy)
+      log(`${o.initialCheckpoint} holds deploy-form weights: expanded to the training form (same eval-mode function)`);
+    log(
+      init.reinitializedFrom === null
+        ? `initial weights from ${o.initialCheckpoint}`
+        : `initial weights from ${o.initialCheckpoint}, except its ${init.reinitializedFrom}-class classifier: classifier.weight and classifier.bias re-initialized for ${spec.numClasses} classes`,
+    );
   } else {
     model = ModelState.init(spec, rng);
   }
-  return { rng, model, ema: null, startEpoch: 0, history: [], bestMetric: null, bestEpoch: null, lastCheckpoint: null, resumedWorldSize: null };
+  return {
+    rng,
+    model,
+    ema: null,
+    startEpoch: 0,
+    history: [],
+    bestMetric: null,
+    bestEpoch: null,
+    lastCheckpoint: null,
+    resumedWorldSize: null,
+  };
 }

@@ -97,20 +97,31 @@ export interface TrainOutcome {
   final: { spec: ModelSpec; model: ModelState; ema: ModelEma | null; dispose(): void };
 }
 
-
 /**
  * The args dict saved in checkpoints: the option table's timm names, plus what a data-parallel
  * run adds (timm records `distributed` and `world_size` too; -b is per rank).
  */
-function argsDict(o: TrainOptions, numClasses: number, inputSize: number, comm: Communicator | null,
-  classes: readonly string[] | null): Record<string, unknown> {
+function argsDict(
+  o: TrainOptions,
+  numClasses: number,
+  inputSize: number,
+  comm: Communicator | null,
+  classes: readonly string[] | null,
+): Record<string, unknown> {
   // class_names (ours, not timm's): what `repghost validate` maps class folders by.
-  return { ...trainArgs(o, numClasses, inputSize), distributed: comm !== null, world_size: comm?.size ?? 1,
-    ...(classes ? { class_names: [...classes] } : {}) };
+  return {
+    ...trainArgs(o, numClasses, inputSize),
+    distributed: comm !== null,
+    world_size: comm?.size ?? 1,
+    ...(classes ? { class_names: [...classes] } : {}),
+  };
 }
 
 /** `--pretrained`: the published weights of --model from the download cache (fetched once). */
-async function resolvePretrainedWeights(o: TrainOptions, log: (line: string) => void): Promise<{ path: string; ema: boolean }> {
+async function resolvePretrainedWeights(
+  o: TrainOptions,
+  log: (line: string) => void,
+): Promise<{ path: string; ema: boolean }> {
   // The hub code loads only when asked for; the file is the verified cache entry.
   const { resolvePretrained } = await import('../hub/download.js');
   const r = await resolvePretrained(o.model, o.source ? { source: o.source } : {});
@@ -121,8 +132,13 @@ async function resolvePretrainedWeights(o: TrainOptions, log: (line: string) => 
 /** The classifier size: the data's class count; a different --num-classes is refused rather than guessed around. */
 function resolveNumClasses(o: TrainOptions, data: TrainingData): number {
   if (o.numClasses !== undefined && o.numClasses !== data.numClasses) {
-    const what = data.kind === 'imagefolder' ? `${o.dataDir} has ${data.numClasses} class folders` : `Fashion-MNIST has ${data.numClasses} classes`;
-    throw new Error(`${what} but the 'numClasses' option is ${o.numClasses}: leave it out (it defaults to the classes found)`);
+    const what =
+      data.kind === 'imagefolder'
+        ? `${o.dataDir} has ${data.numClasses} class folders`
+        : `Fashion-MNIST has ${data.numClasses} classes`;
+    throw new Error(
+      `${what} but the 'numClasses' option is ${o.numClasses}: leave it out (it defaults to the classes found)`,
+    );
   }
   return data.numClasses;
 }
@@ -143,7 +159,8 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
   const comm = joinWorld();
   if (comm && comm.rank !== 0) hooks = {};
   const log = hooks.log ?? (() => {});
-  if (o.dataset !== 'fashion-mnist' && o.dataset !== 'imagefolder') throw new Error(`dataset '${String(o.dataset)}' is not supported (fashion-mnist, imagefolder)`);
+  if (o.dataset !== 'fashion-mnist' && o.dataset !== 'imagefolder')
+    throw new Error(`dataset '${String(o.dataset)}' is not supported (fashion-mnist, imagefolder)`);
   if (o.syncBn && !comm) log('warning: --sync-bn has no effect in a single process (start with mpirun or --nproc)');
   // Ranks sharing a machine share its cores.
   const threads = o.threads ?? (comm ? Math.max(1, Math.floor(availableParallelism() / localRanks())) : undefined);
@@ -180,17 +197,26 @@ interface Run {
 }
 
 async function run(
-  o: TrainOptions, data: TrainingData, backend: TrainBackendName, hooks: TrainHooks, log: (line: string) => void, comm: Communicator | null,
+  o: TrainOptions,
+  data: TrainingData,
+  backend: TrainBackendName,
+  hooks: TrainHooks,
+  log: (line: string) => void,
+  comm: Communicator | null,
 ): Promise<TrainOutcome> {
   const numClasses = resolveNumClasses(o, data);
   const spec = buildSpec(o.model, { numClasses, dropout: o.drop });
   const world = comm?.size ?? 1;
   const steps = comm ? shardSteps(data.trainCount, world, o.batchSize) : Math.floor(data.trainCount / o.batchSize);
   if (steps < 1) {
-    throw new Error(`batch size ${o.batchSize} exceeds the ${comm ? `${Math.ceil(data.trainCount / world)} training images of each of ${world} ranks` : `${data.trainCount} training images`}`);
+    throw new Error(
+      `batch size ${o.batchSize} exceeds the ${comm ? `${Math.ceil(data.trainCount / world)} training images of each of ${world} ranks` : `${data.trainCount} training images`}`,
+    );
   }
   if (data.kind === 'imagefolder') {
-    log(`${o.dataDir}: ${data.trainCount} training and ${data.evalCount} validation images, ${numClasses} classes; ${o.workers} data worker${o.workers === 1 ? '' : 's'}`);
+    log(
+      `${o.dataDir}: ${data.trainCount} training and ${data.evalCount} validation images, ${numClasses} classes; ${o.workers} data worker${o.workers === 1 ? '' : 's'}`,
+    );
   }
   const frozen = frozenParts(spec, paramLayouts(spec), o.freezeStages);
   const optimizer: Optimizer = createOptimizer(o, paramLayouts(spec), (k) => !frozen.params.has(k));
@@ -198,8 +224,10 @@ async function run(
   const start: RunStart = o.resume ? resumeRun(o, spec, optimizer, data, log) : freshRun(o, spec, log, pretrained);
   const model = start.model;
   if (start.resumedWorldSize !== null && start.resumedWorldSize !== world) {
-    log(`warning: ${o.resume} was trained with ${start.resumedWorldSize} process${start.resumedWorldSize > 1 ? 'es' : ''}, this run has ${world}: ` +
-      'the data order and the batch statistics differ from the unbroken run');
+    log(
+      `warning: ${o.resume} was trained with ${start.resumedWorldSize} process${start.resumedWorldSize > 1 ? 'es' : ''}, this run has ${world}: ` +
+        'the data order and the batch statistics differ from the unbroken run',
+    );
   }
   if (o.freezeStages !== undefined) {
     model.freeze(frozen);
@@ -210,8 +238,10 @@ async function run(
     ddp = new DataParallel(comm, model);
     ddp.broadcastInitialState(); // rank 0's weights everywhere, as DDP does at construction
     if (o.syncBn) setBatchNormSync({ comm });
-    log(`data-parallel: ${world} process${world > 1 ? 'es' : ''} x batch ${o.batchSize} (global batch ${world * o.batchSize}), ` +
-      `gradients averaged in one ${(ddp.gradients.bytes / 1e6).toFixed(1)} MB buffer${o.syncBn ? ', synchronized BatchNorm' : ''}`);
+    log(
+      `data-parallel: ${world} process${world > 1 ? 'es' : ''} x batch ${o.batchSize} (global batch ${world * o.batchSize}), ` +
+        `gradients averaged in one ${(ddp.gradients.bytes / 1e6).toFixed(1)} MB buffer${o.syncBn ? ', synchronized BatchNorm' : ''}`,
+    );
   }
   // On every rank, from the replicated weights (timm keeps a ModelEmaV2 on every rank too).
   const ema = o.modelEma ? (start.ema ?? new ModelEma(model, o.modelEmaDecay)) : null;
@@ -226,8 +256,14 @@ async function run(
   };
   const r: Run = { o, data, spec, optimizer, model, ema, comm, ddp, steps, numClasses, log, hooks, reportSkipped };
   const schedule: Schedule = {
-    sched: o.sched, lr: o.lr, minLr: o.minLr, epochs: o.epochs, warmupEpochs: o.warmupEpochs, warmupLr: o.warmupLr,
-    decayEpochs: o.decayEpochs, decayRate: o.decayRate,
+    sched: o.sched,
+    lr: o.lr,
+    minLr: o.minLr,
+    epochs: o.epochs,
+    warmupEpochs: o.warmupEpochs,
+    warmupLr: o.warmupLr,
+    decayEpochs: o.decayEpochs,
+    decayRate: o.decayRate,
   };
   let { history, bestMetric, bestEpoch, lastCheckpoint } = start;
   let distributed: DistributedInfo | null = null;
@@ -236,26 +272,49 @@ async function run(
   for (let epoch = start.startEpoch; epoch < o.epochs; epoch++) {
     const lr = scheduledLr(epoch, schedule);
     hooks.onEpochStart?.(epoch, steps);
-    const where = (): string => lastCheckpoint ? `the last good checkpoint is ${lastCheckpoint} (epoch ${history.at(-1)?.epoch ?? '?'})` : 'no checkpoint was written yet';
+    const where = (): string =>
+      lastCheckpoint
+        ? `the last good checkpoint is ${lastCheckpoint} (epoch ${history.at(-1)?.epoch ?? '?'})`
+        : 'no checkpoint was written yet';
     const done = await runEpochSteps({ ...r, rng: start.rng, onStep: hooks.onStep }, epoch, lr, where);
     if (done.nanMessage) {
       log(done.nanMessage);
-      return { status: 'nan', message: done.nanMessage, history, bestMetric, bestEpoch, backend, lastCheckpoint, classes: data.classes, distributed, final };
+      return {
+        status: 'nan',
+        message: done.nanMessage,
+        history,
+        bestMetric,
+        bestEpoch,
+        backend,
+        lastCheckpoint,
+        classes: data.classes,
+        distributed,
+        final,
+      };
     }
     const totals = reduceEpochTotals(comm, done);
     if (!totals.stepsRun) throw new Error(`epoch ${epoch}: no training image could be read (see the warnings above)`);
     if (comm && o.distBn) distributeBatchNorm(r);
     const [raw, emaResult] = await evaluateModels(r);
     const row: SummaryRow = {
-      epoch, train_loss: totals.lossSum / totals.stepsRun, eval_loss: raw.loss, eval_top1: raw.top1, eval_top5: raw.top5,
-      eval_top1_ema: emaResult ? emaResult.top1 : null, lr, seconds: done.seconds,
+      epoch,
+      train_loss: totals.lossSum / totals.stepsRun,
+      eval_loss: raw.loss,
+      eval_top1: raw.top1,
+      eval_top5: raw.top5,
+      eval_top1_ema: emaResult ? emaResult.top1 : null,
+      lr,
+      seconds: done.seconds,
       images_per_s: totals.images / done.seconds,
     };
     history.push(row);
     // timm tracks the EMA's metric when EMA is on.
     const metric = emaResult ? emaResult.top1 : raw.top1;
     const improved = bestMetric === null || metric > bestMetric;
-    if (improved) { bestMetric = metric; bestEpoch = epoch; }
+    if (improved) {
+      bestMetric = metric;
+      bestEpoch = epoch;
+    }
     if (!comm || comm.rank === 0) {
       saveEpoch(r, { epoch, lr, metric, improved, rngState: start.rng.state(), bestMetric, bestEpoch, history });
     }
@@ -263,18 +322,34 @@ async function run(
     if (ddp) {
       const msPerStep = done.allreduceMs / Math.max(1, done.stepsRun);
       distributed = {
-        worldSize: comm!.size, rank: comm!.rank, gradientBytes: ddp.gradients.bytes, allreduceMsPerStep: msPerStep,
+        worldSize: comm!.size,
+        rank: comm!.rank,
+        gradientBytes: ddp.gradients.bytes,
+        allreduceMsPerStep: msPerStep,
         allreduceShare: done.allreduceMs / (done.seconds * 1000),
       };
     }
     hooks.onEpochEnd?.(row);
     logEpoch(log, row, emaResult, done, improved, distributed);
   }
-  return { status: 'completed', history, bestMetric, bestEpoch, backend, lastCheckpoint, classes: data.classes, distributed, final };
+  return {
+    status: 'completed',
+    history,
+    bestMetric,
+    bestEpoch,
+    backend,
+    lastCheckpoint,
+    classes: data.classes,
+    distributed,
+    final,
+  };
 }
 
 /** The job's loss sum, steps and images of an epoch (each rank's share summed; exact in float64). */
-function reduceEpochTotals(comm: Communicator | null, done: EpochSteps): { lossSum: number; stepsRun: number; images: number } {
+function reduceEpochTotals(
+  comm: Communicator | null,
+  done: EpochSteps,
+): { lossSum: number; stepsRun: number; images: number } {
   if (!comm) return done;
   const t = Float64Array.of(done.lossSum, done.stepsRun, done.images);
   allreduceIdentical(comm, t);
@@ -288,22 +363,44 @@ function distributeBatchNorm(r: Run): void {
   const modelBuffers = [...r.model.bn.values()].flatMap((b) => [b.mean, b.variance]);
   distributeBuffers(r.comm!, modelBuffers, mode);
   if (r.ema) {
-    const emaBuffers = [...r.model.bn.keys()].flatMap((bn) => [r.ema!.state.get(`${bn}.running_mean`)!, r.ema!.state.get(`${bn}.running_var`)!]);
+    const emaBuffers = [...r.model.bn.keys()].flatMap((bn) => [
+      r.ema!.state.get(`${bn}.running_mean`)!,
+      r.ema!.state.get(`${bn}.running_var`)!,
+    ]);
     distributeBuffers(r.comm!, emaBuffers, mode);
   }
 }
 
 /** Writes last.pth.tar (model_best.pth.tar when improved) and summary.csv, atomically. */
-function saveEpoch(r: Run, e: {
-  epoch: number; lr: number; metric: number; improved: boolean; rngState: [number, number, number, number];
-  bestMetric: number | null; bestEpoch: number | null; history: SummaryRow[];
-}): void {
+function saveEpoch(
+  r: Run,
+  e: {
+    epoch: number;
+    lr: number;
+    metric: number;
+    improved: boolean;
+    rngState: [number, number, number, number];
+    bestMetric: number | null;
+    bestEpoch: number | null;
+    history: SummaryRow[];
+  },
+): void {
   const { spec, optimizer, o, data } = r;
   const ck: TrainingCheckpoint<ParamState> = {
-    epoch: e.epoch, arch: spec.name, stateDict: r.model.toStateDict(),
+    epoch: e.epoch,
+    arch: spec.name,
+    stateDict: r.model.toStateDict(),
     emaStateDict: r.ema ? emaStateDict(spec, r.ema) : null,
-    optimizer: optimizer.stateDict(e.lr), args: argsDict(o, r.numClasses, data.inputSize, r.comm, data.classes), metric: e.metric,
-    extras: { rng: e.rngState, bestMetric: e.bestMetric, bestEpoch: e.bestEpoch, history: e.history, ...(data.classes ? { classes: data.classes } : {}) },
+    optimizer: optimizer.stateDict(e.lr),
+    args: argsDict(o, r.numClasses, data.inputSize, r.comm, data.classes),
+    metric: e.metric,
+    extras: {
+      rng: e.rngState,
+      bestMetric: e.bestMetric,
+      bestEpoch: e.bestEpoch,
+      history: e.history,
+      ...(data.classes ? { classes: data.classes } : {}),
+    },
   };
   const bytes = encodeCheckpoint(spec, ck, optimizer.order);
   writeFileAtomic(path.join(o.output, LAST_CHECKPOINT), bytes);
@@ -312,13 +409,24 @@ function saveEpoch(r: Run, e: {
 }
 
 function logEpoch(
-  log: (line: string) => void, row: SummaryRow, emaResult: EvalResult | null, done: EpochSteps, improved: boolean, dist: DistributedInfo | null,
+  log: (line: string) => void,
+  row: SummaryRow,
+  emaResult: EvalResult | null,
+  done: EpochSteps,
+  improved: boolean,
+  dist: DistributedInfo | null,
 ): void {
-  const unreadable = done.skipped ? `; ${done.skipped} unreadable training image${done.skipped > 1 ? 's' : ''} skipped` : '';
-  const share = dist ? `; allreduce ${dist.allreduceMsPerStep.toFixed(1)} ms/step (${(100 * dist.allreduceShare).toFixed(1)} % of the step)` : '';
-  log(`epoch ${row.epoch}: train_loss ${row.train_loss.toFixed(4)} top1 ${row.eval_top1.toFixed(2)}` +
-    `${emaResult ? ` top1_ema ${emaResult.top1.toFixed(2)}` : ''} lr ${row.lr.toPrecision(4)} ` +
-    `${row.seconds.toFixed(1)} s (${row.images_per_s.toFixed(1)} img/s)${share}${unreadable}${improved ? ' *best*' : ''}`);
+  const unreadable = done.skipped
+    ? `; ${done.skipped} unreadable training image${done.skipped > 1 ? 's' : ''} skipped`
+    : '';
+  const share = dist
+    ? `; allreduce ${dist.allreduceMsPerStep.toFixed(1)} ms/step (${(100 * dist.allreduceShare).toFixed(1)} % of the step)`
+    : '';
+  log(
+    `epoch ${row.epoch}: train_loss ${row.train_loss.toFixed(4)} top1 ${row.eval_top1.toFixed(2)}` +
+      `${emaResult ? ` top1_ema ${emaResult.top1.toFixed(2)}` : ''} lr ${row.lr.toPrecision(4)} ` +
+      `${row.seconds.toFixed(1)} s (${row.images_per_s.toFixed(1)} img/s)${share}${unreadable}${improved ? ' *best*' : ''}`,
+  );
 }
 
 /**

@@ -57,7 +57,9 @@ export function toStateDict(v: unknown, where: string, file: string): StateDict 
   for (const [k, t] of v) {
     if (typeof k !== 'string') throw new CheckpointError(`${file}: ${where} has a non-string key ${keyText(k)}`);
     if (!isRebuiltTensor(t)) {
-      throw new CheckpointError(`${file}: ${where} entry '${previewText(k)}' is not a tensor (${previewValue(t)}); a state dict must hold only tensors`);
+      throw new CheckpointError(
+        `${file}: ${where} entry '${previewText(k)}' is not a tensor (${previewValue(t)}); a state dict must hold only tensors`,
+      );
     }
     sd.set(k, t);
   }
@@ -79,10 +81,13 @@ function isAllTensors(m: Map<unknown, unknown>): boolean {
 function plainArgs(v: unknown): Record<string, unknown> | undefined {
   if (v instanceof Map) {
     const o: Record<string, unknown> = {};
-    for (const [k, x] of v) if (typeof k === 'string') Object.defineProperty(o, k, { value: x, enumerable: true, writable: true, configurable: true });
+    for (const [k, x] of v)
+      if (typeof k === 'string')
+        Object.defineProperty(o, k, { value: x, enumerable: true, writable: true, configurable: true });
     return o;
   }
-  if (typeof v === 'object' && v !== null && !Array.isArray(v) && !isRebuiltTensor(v)) return { ...(v as Record<string, unknown>) };
+  if (typeof v === 'object' && v !== null && !Array.isArray(v) && !isRebuiltTensor(v))
+    return { ...(v as Record<string, unknown>) };
   return undefined;
 }
 
@@ -94,20 +99,30 @@ function num(v: unknown): number | undefined {
 
 /** Interprets an unpickled torch object: a timm-style training dict or a bare state dict. */
 function fromTorchObject(obj: unknown, file: string): CheckpointContents {
-  if (!(obj instanceof Map)) throw new CheckpointError(`${file}: the file holds a ${Array.isArray(obj) ? 'list' : typeof obj}, not a state dict or training checkpoint`);
+  if (!(obj instanceof Map))
+    throw new CheckpointError(
+      `${file}: the file holds a ${Array.isArray(obj) ? 'list' : typeof obj}, not a state dict or training checkpoint`,
+    );
   const rawKey = RAW_KEYS.find((k) => obj.has(k) && obj.get(k) instanceof Map);
   if (rawKey === undefined) {
     if (!isAllTensors(obj)) {
       const keys = previewList([...obj.keys()].map(keyText), 8);
-      throw new CheckpointError(`${file}: neither a state dict (some entries are not tensors) nor a training checkpoint with 'state_dict'/'model' (keys: ${keys})`);
+      throw new CheckpointError(
+        `${file}: neither a state dict (some entries are not tensors) nor a training checkpoint with 'state_dict'/'model' (keys: ${keys})`,
+      );
     }
-    return { stateDict: stripModulePrefix(toStateDict(obj, 'the state dict', file)), ema: null, meta: { source: 'state-dict' } };
+    return {
+      stateDict: stripModulePrefix(toStateDict(obj, 'the state dict', file)),
+      ema: null,
+      meta: { source: 'state-dict' },
+    };
   }
   const emaKey = EMA_KEYS.find((k) => obj.get(k) instanceof Map);
   const meta: CheckpointContents['meta'] = { source: 'timm-checkpoint' };
   const arch = obj.get('arch');
   if (arch !== undefined && arch !== null) {
-    if (typeof arch !== 'string') throw new CheckpointError(`${file}: 'arch' is ${previewValue(arch)}, not a model name string`);
+    if (typeof arch !== 'string')
+      throw new CheckpointError(`${file}: 'arch' is ${previewValue(arch)}, not a model name string`);
     meta.arch = previewText(arch, 200);
   }
   const epoch = num(obj.get('epoch'));
@@ -146,12 +161,19 @@ export function readCheckpoint(bytes: Uint8Array, fileName = 'checkpoint'): Chec
       return { stateDict: stripModulePrefix(tensors), ema: null, meta };
     }
     case 'torch-zip':
-      return fromTorchObject(wrap(() => readTorchZip(bytes)), fileName);
+      return fromTorchObject(
+        wrap(() => readTorchZip(bytes)),
+        fileName,
+      );
     case 'legacy-torch':
-      return wrap(() => { throw legacyTorchError(); });
+      return wrap(() => {
+        throw legacyTorchError();
+      });
     default: {
       const what = describeContent(bytes);
-      throw new CheckpointError(`${fileName}: not a weight file (expected a PyTorch .pth zip or safetensors${what ? `; it looks like ${what}` : ''})`);
+      throw new CheckpointError(
+        `${fileName}: not a weight file (expected a PyTorch .pth zip or safetensors${what ? `; it looks like ${what}` : ''})`,
+      );
     }
   }
 }
@@ -160,7 +182,9 @@ export function readCheckpoint(bytes: Uint8Array, fileName = 'checkpoint'): Chec
 export function selectWeights(c: CheckpointContents, opts: { ema: boolean }, fileName = 'the checkpoint'): StateDict {
   if (!opts.ema) return c.stateDict;
   if (!c.ema) {
-    throw new CheckpointError(`EMA weights were requested but ${fileName} has none (it holds ${c.meta.source === 'timm-checkpoint' ? 'a training checkpoint without state_dict_ema' : c.meta.source === 'safetensors' ? 'one safetensors state dict' : 'one plain state dict'}); use the raw weights instead`);
+    throw new CheckpointError(
+      `EMA weights were requested but ${fileName} has none (it holds ${c.meta.source === 'timm-checkpoint' ? 'a training checkpoint without state_dict_ema' : c.meta.source === 'safetensors' ? 'one safetensors state dict' : 'one plain state dict'}); use the raw weights instead`,
+    );
   }
   return c.ema;
 }

@@ -16,12 +16,21 @@ const CHECKPOINT_TOP_KEYS = ['state_dict', 'state_dict_ema', 'optimizer', 'epoch
 /** Raised when weights do not fit the chosen model; `message` is one readable paragraph. */
 export class WeightsMismatchError extends Error {
   override name = 'WeightsMismatchError';
-  constructor(message: string, readonly missing: string[] = [], readonly unexpected: string[] = [], readonly misshaped: string[] = []) {
+  constructor(
+    message: string,
+    readonly missing: string[] = [],
+    readonly unexpected: string[] = [],
+    readonly misshaped: string[] = [],
+  ) {
     super(message);
   }
 }
 
-interface Diff { missing: string[]; unexpected: string[]; misshaped: string[] }
+interface Diff {
+  missing: string[];
+  unexpected: string[];
+  misshaped: string[];
+}
 
 function diff(expected: KeySpec[], sd: StateDict): Diff {
   const want = new Map(expected.map(([k, s]) => [k, s]));
@@ -30,7 +39,8 @@ function diff(expected: KeySpec[], sd: StateDict): Diff {
   for (const [k, shape] of want) {
     const t = sd.get(k);
     if (!t) missing.push(k);
-    else if (shapeStr(t.shape) !== shapeStr(shape)) misshaped.push(`${k}: file ${shapeStr(t.shape)}, model ${shapeStr(shape)}`);
+    else if (shapeStr(t.shape) !== shapeStr(shape))
+      misshaped.push(`${k}: file ${shapeStr(t.shape)}, model ${shapeStr(shape)}`);
   }
   const unexpected = [...sd.keys()].filter((k) => !want.has(k));
   return { missing, unexpected, misshaped };
@@ -55,7 +65,10 @@ export function candidateModels(sd: StateDict): { model: string; form: Form }[] 
   for (const model of Object.keys(OFFICIAL_VARIANTS)) {
     const spec = buildSpec(model, { numClasses });
     for (const form of ['train', 'deploy'] as const) {
-      if (clean(diff(stateDictKeys(spec, form), sd))) { out.push({ model, form }); break; }
+      if (clean(diff(stateDictKeys(spec, form), sd))) {
+        out.push({ model, form });
+        break;
+      }
     }
   }
   return out;
@@ -75,15 +88,25 @@ export function detectForm(spec: ModelSpec, sd: StateDict): Form {
   if (ok) return ok.form;
   const keys = [...sd.keys()];
   if (keys.some((k) => CHECKPOINT_TOP_KEYS.includes(k))) {
-    throw new WeightsMismatchError(`this is a whole training checkpoint (keys ${list(keys)}), not a state dict: load it with readCheckpoint / the CLI, which takes its 'state_dict' (or 'state_dict_ema' with the 'ema' option)`);
+    throw new WeightsMismatchError(
+      `this is a whole training checkpoint (keys ${list(keys)}), not a state dict: load it with readCheckpoint / the CLI, which takes its 'state_dict' (or 'state_dict_ema' with the 'ema' option)`,
+    );
   }
-  const best = diffs.reduce((a, b) => (a.d.missing.length + a.d.unexpected.length + a.d.misshaped.length <= b.d.missing.length + b.d.unexpected.length + b.d.misshaped.length ? a : b));
+  const best = diffs.reduce((a, b) =>
+    a.d.missing.length + a.d.unexpected.length + a.d.misshaped.length <=
+    b.d.missing.length + b.d.unexpected.length + b.d.misshaped.length
+      ? a
+      : b,
+  );
   const parts = [`weights do not fit ${spec.name} (${spec.numClasses} classes)`];
   if (best.d.missing.length) parts.push(`missing ${best.d.missing.length} keys: ${list(best.d.missing)}`);
   if (best.d.unexpected.length) parts.push(`unexpected ${best.d.unexpected.length} keys: ${list(best.d.unexpected)}`);
   if (best.d.misshaped.length) parts.push(`wrong shapes: ${list(best.d.misshaped, 2, 240)}`);
   const fits = candidateModels(sd);
-  if (fits.length) parts.push(`they fit ${fits.map((f) => `${f.model} (${f.form} form)`).join(' or ')}: set the 'model' option to ${fits[0]!.model}`);
+  if (fits.length)
+    parts.push(
+      `they fit ${fits.map((f) => `${f.model} (${f.form} form)`).join(' or ')}: set the 'model' option to ${fits[0]!.model}`,
+    );
   else parts.push('they fit no RepGhostNet model: is this a RepGhostNet checkpoint?');
   const d = best.d;
   throw new WeightsMismatchError(parts.join('; '), d.missing, d.unexpected, d.misshaped);

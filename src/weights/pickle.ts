@@ -29,8 +29,18 @@
  * - torch dtype objects (torch.float32, ...) -> {@link TorchDtype}
  */
 export {
-  isNamespace, isPlainDict, isRebuiltTensor, isTensor, isTuple, PickleError, plainDict, pyAttributes, PyFloat,
-  setPyAttributes, TorchDtype, tuple,
+  isNamespace,
+  isPlainDict,
+  isRebuiltTensor,
+  isTensor,
+  isTuple,
+  PickleError,
+  plainDict,
+  pyAttributes,
+  PyFloat,
+  setPyAttributes,
+  TorchDtype,
+  tuple,
 } from './pickle-values.js';
 export { unpickle, type StorageLoader, type UnpickleOptions } from './unpickler.js';
 export { pickleTorch, type PickledStorage } from './pickler.js';

@@ -17,7 +17,10 @@ export function previewText(s: string, max = PREVIEW_CHARS): string {
 
 /** The first `n` items, each previewed, then `... (N in all)` when there are more. */
 export function previewList(items: readonly string[], n = 4, max = PREVIEW_CHARS): string {
-  const shown = items.slice(0, n).map((s) => previewText(s, max)).join(', ');
+  const shown = items
+    .slice(0, n)
+    .map((s) => previewText(s, max))
+    .join(', ');
   return items.length > n ? `${shown}, ... (${items.length} in all)` : shown;
 }
 

@@ -67,7 +67,12 @@ export function describeContent(bytes: Uint8Array): string | null {
   if (startsWith(bytes, [0xff, 0xd8, 0xff])) return 'a JPEG image';
   if (startsWith(bytes, [0x1f, 0x8b])) return 'a gzip file (decompress it first)';
   const head = new TextDecoder('latin1').decode(bytes.subarray(0, 512)).trimStart().toLowerCase();
-  if (head.startsWith('<!doctype html') || head.startsWith('<html') || head.startsWith('<?xml') || head.startsWith('<')) {
+  if (
+    head.startsWith('<!doctype html') ||
+    head.startsWith('<html') ||
+    head.startsWith('<?xml') ||
+    head.startsWith('<')
+  ) {
     return 'an HTML/XML page (a failed download or a login page?)';
   }
   if (head.startsWith('version https://git-lfs')) return 'a Git LFS pointer file (run git lfs pull)';
@@ -91,9 +96,12 @@ function findPrefix(zip: ZipArchive): string {
     if (parts.length === 2 && parts[1] === 'data.pkl') prefixes.push(parts[0]!);
   }
   if (prefixes.length === 0) {
-    throw new PthError('not a PyTorch checkpoint: the zip has no <folder>/data.pkl record (is it a zip of something else?)');
+    throw new PthError(
+      'not a PyTorch checkpoint: the zip has no <folder>/data.pkl record (is it a zip of something else?)',
+    );
   }
-  if (prefixes.length > 1) throw new PthError(`ambiguous PyTorch checkpoint: data.pkl found under ${prefixes.join(', ')}`);
+  if (prefixes.length > 1)
+    throw new PthError(`ambiguous PyTorch checkpoint: data.pkl found under ${prefixes.join(', ')}`);
   return prefixes[0]!;
 }
 
@@ -105,9 +113,14 @@ function findPrefix(zip: ZipArchive): string {
  */
 export function readPth(bytes: Uint8Array, opts: ReadPthOptions = {}): unknown {
   switch (sniffFormat(bytes)) {
-    case 'torch-zip': return readTorchZip(bytes, opts);
-    case 'safetensors': throw new PthError('this is a safetensors file, not a PyTorch checkpoint: read it with readSafetensors or readCheckpoint');
-    case 'legacy-torch': throw legacyTorchError();
+    case 'torch-zip':
+      return readTorchZip(bytes, opts);
+    case 'safetensors':
+      throw new PthError(
+        'this is a safetensors file, not a PyTorch checkpoint: read it with readSafetensors or readCheckpoint',
+      );
+    case 'legacy-torch':
+      throw legacyTorchError();
     default: {
       const what = describeContent(bytes);
       throw new PthError(`not a PyTorch checkpoint (not a zip file${what ? `: it looks like ${what}` : ''})`);
@@ -119,16 +132,28 @@ export function readPth(bytes: Uint8Array, opts: ReadPthOptions = {}): unknown {
 export function readTorchZip(bytes: Uint8Array, opts: ReadPthOptions = {}): unknown {
   const zip = readZip(bytes, { verifyCrc: opts.verifyCrc });
   const prefix = findPrefix(zip);
-  if (zip.entries.has(`${prefix}/constants.pkl`) || [...zip.entries.keys()].some((n) => n.startsWith(`${prefix}/code/`))) {
-    throw new PthError('this is a TorchScript archive (torch.jit.save), not a state dict; in Python load it with torch.jit.load and save model.state_dict() with torch.save');
+  if (
+    zip.entries.has(`${prefix}/constants.pkl`) ||
+    [...zip.entries.keys()].some((n) => n.startsWith(`${prefix}/code/`))
+  ) {
+    throw new PthError(
+      'this is a TorchScript archive (torch.jit.save), not a state dict; in Python load it with torch.jit.load and save model.state_dict() with torch.save',
+    );
   }
-  const order = zip.entries.has(`${prefix}/byteorder`) ? new TextDecoder().decode(zip.read(`${prefix}/byteorder`)).trim() : 'little';
-  if (order !== 'little') throw new PthError(`the checkpoint's byte order is '${order}'; only little-endian files are supported (${RESAVE_HINT} on a little-endian machine)`);
+  const order = zip.entries.has(`${prefix}/byteorder`)
+    ? new TextDecoder().decode(zip.read(`${prefix}/byteorder`)).trim()
+    : 'little';
+  if (order !== 'little')
+    throw new PthError(
+      `the checkpoint's byte order is '${order}'; only little-endian files are supported (${RESAVE_HINT} on a little-endian machine)`,
+    );
 
   const loadStorage = (key: string, dtype: DType, numel: number): Uint8Array => {
     const name = `${prefix}/data/${key}`;
     if (!zip.entries.has(name)) {
-      throw new PthError(`the pickle references storage '${key}' (${numel} ${dtype}) but the zip has no record ${name}: incomplete or corrupt file`);
+      throw new PthError(
+        `the pickle references storage '${key}' (${numel} ${dtype}) but the zip has no record ${name}: incomplete or corrupt file`,
+      );
     }
     return zip.read(name);
   };

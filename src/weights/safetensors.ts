@@ -32,14 +32,24 @@ function viewAs(dtype: DType, bytes: Uint8Array, count: number): Tensor['data'] 
   // (`new Uint8Array(view)` always copies; a Node Buffer's own slice() would not.)
   const buf = new Uint8Array(bytes).buffer;
   switch (dtype) {
-    case 'F64': return new Float64Array(buf, 0, count);
-    case 'F32': return new Float32Array(buf, 0, count);
-    case 'F16': case 'BF16': return new Uint16Array(buf, 0, count);
-    case 'I64': return new BigInt64Array(buf, 0, count);
-    case 'I32': return new Int32Array(buf, 0, count);
-    case 'I16': return new Int16Array(buf, 0, count);
-    case 'I8': return new Int8Array(buf, 0, count);
-    case 'U8': case 'BOOL': return new Uint8Array(buf, 0, count);
+    case 'F64':
+      return new Float64Array(buf, 0, count);
+    case 'F32':
+      return new Float32Array(buf, 0, count);
+    case 'F16':
+    case 'BF16':
+      return new Uint16Array(buf, 0, count);
+    case 'I64':
+      return new BigInt64Array(buf, 0, count);
+    case 'I32':
+      return new Int32Array(buf, 0, count);
+    case 'I16':
+      return new Int16Array(buf, 0, count);
+    case 'I8':
+      return new Int8Array(buf, 0, count);
+    case 'U8':
+    case 'BOOL':
+      return new Uint8Array(buf, 0, count);
   }
 }
 
@@ -56,7 +66,9 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsContents {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLen = dv.getBigUint64(0, true);
   if (headerLen > BigInt(Math.min(MAX_HEADER, bytes.length - 8))) {
-    throw new SafetensorsError(`header length ${headerLen} exceeds the file size (${bytes.length} bytes): truncated or not safetensors`);
+    throw new SafetensorsError(
+      `header length ${headerLen} exceeds the file size (${bytes.length} bytes): truncated or not safetensors`,
+    );
   }
   const hl = Number(headerLen);
   // Structure first, without building anything: JSON.parse of a 63 MB header of `{}`
@@ -83,26 +95,41 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsContents {
       continue;
     }
     const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (typeof e !== 'object' || e === null) throw new SafetensorsError(`tensor ${previewText(name)}: entry is not an object`);
+    if (typeof e !== 'object' || e === null)
+      throw new SafetensorsError(`tensor ${previewText(name)}: entry is not an object`);
     if (typeof e.dtype !== 'string' || !DTYPES.has(e.dtype as DType)) {
-      throw new SafetensorsError(`tensor ${previewText(name)}: unsupported dtype ${previewText(JSON.stringify(e.dtype) ?? 'none')}`);
+      throw new SafetensorsError(
+        `tensor ${previewText(name)}: unsupported dtype ${previewText(JSON.stringify(e.dtype) ?? 'none')}`,
+      );
     }
     const dtype = e.dtype as DType;
-    if (!Array.isArray(e.shape) || e.shape.length > MAX_DIMS || !e.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      throw new SafetensorsError(`tensor ${previewText(name)}: bad shape ${previewText(JSON.stringify(e.shape) ?? 'none')}`);
+    if (
+      !Array.isArray(e.shape) ||
+      e.shape.length > MAX_DIMS ||
+      !e.shape.every((d) => Number.isSafeInteger(d) && d >= 0)
+    ) {
+      throw new SafetensorsError(
+        `tensor ${previewText(name)}: bad shape ${previewText(JSON.stringify(e.shape) ?? 'none')}`,
+      );
     }
     const shape = e.shape as number[];
     const offs = e.data_offsets;
     if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isSafeInteger(o) && o >= 0)) {
-      throw new SafetensorsError(`tensor ${previewText(name)}: bad data_offsets ${previewText(JSON.stringify(offs) ?? 'none')}`);
+      throw new SafetensorsError(
+        `tensor ${previewText(name)}: bad data_offsets ${previewText(JSON.stringify(offs) ?? 'none')}`,
+      );
     }
     const [begin, end] = offs as [number, number];
     if (end < begin || end > dataLen) {
-      throw new SafetensorsError(`tensor ${previewText(name)}: data [${begin}, ${end}) exceeds the ${dataLen} data bytes: truncated file?`);
+      throw new SafetensorsError(
+        `tensor ${previewText(name)}: data [${begin}, ${end}) exceeds the ${dataLen} data bytes: truncated file?`,
+      );
     }
     const count = numel(shape);
     if (!Number.isSafeInteger(count) || count * DTYPE_SIZE[dtype] !== end - begin) {
-      throw new SafetensorsError(`tensor ${previewText(name)}: shape [${shape.join(', ')}] of ${dtype} needs ${count * DTYPE_SIZE[dtype]} bytes, entry has ${end - begin}`);
+      throw new SafetensorsError(
+        `tensor ${previewText(name)}: shape [${shape.join(', ')}] of ${dtype} needs ${count * DTYPE_SIZE[dtype]} bytes, entry has ${end - begin}`,
+      );
     }
     ranges.push({ name, begin, end });
   }
@@ -128,12 +155,16 @@ function checkTiling(ranges: { name: string; begin: number; end: number }[], dat
   for (const r of sorted) {
     if (r.begin !== at) {
       const what = r.begin < at ? 'overlaps the tensor before it' : `leaves bytes [${at}, ${r.begin}) unused`;
-      throw new SafetensorsError(`tensor ${previewText(r.name)}: data [${r.begin}, ${r.end}) ${what}; the tensors' ranges must tile the data section exactly: corrupt or hostile file`);
+      throw new SafetensorsError(
+        `tensor ${previewText(r.name)}: data [${r.begin}, ${r.end}) ${what}; the tensors' ranges must tile the data section exactly: corrupt or hostile file`,
+      );
     }
     at = r.end;
   }
   if (at !== dataLen) {
-    throw new SafetensorsError(`the tensors' data ends at byte ${at} of the ${dataLen}-byte data section; the ranges must tile it exactly: corrupt file`);
+    throw new SafetensorsError(
+      `the tensors' data ends at byte ${at} of the ${dataLen}-byte data section; the ranges must tile it exactly: corrupt file`,
+    );
   }
 }
 
@@ -153,18 +184,24 @@ function scanHeader(h: Uint8Array): void {
   const n = h.length;
   while (i < n) {
     const c = h[i]!;
-    if (c === 0x7b || c === 0x5b) { // { [
-      if (stack.length >= 3) throw new SafetensorsError('header nests deeper than a safetensors header does (entries hold only dtype, shape and data_offsets)');
+    if (c === 0x7b || c === 0x5b) {
+      // { [
+      if (stack.length >= 3)
+        throw new SafetensorsError(
+          'header nests deeper than a safetensors header does (entries hold only dtype, shape and data_offsets)',
+        );
       const top = stack[stack.length - 1];
       if (top) top.items++;
       stack.push({ obj: c === 0x7b, items: 0 });
       expectKey = c === 0x7b;
       i++;
-    } else if (c === 0x7d || c === 0x5d) { // } ]
+    } else if (c === 0x7d || c === 0x5d) {
+      // } ]
       stack.pop();
       expectKey = false;
       i++;
-    } else if (c === 0x22) { // a string: find its end, skipping escapes
+    } else if (c === 0x22) {
+      // a string: find its end, skipping escapes
       const start = i++;
       while (i < n && h[i] !== 0x22) i += h[i] === 0x5c ? 2 : 1;
       i++;
@@ -177,26 +214,37 @@ function scanHeader(h: Uint8Array): void {
           } catch {
             return; // JSON.parse names the problem
           }
-          if (keys.has(key as string)) throw new SafetensorsError(`header lists tensor ${previewText(String(key))} twice: corrupt or hostile file`);
+          if (keys.has(key as string))
+            throw new SafetensorsError(
+              `header lists tensor ${previewText(String(key))} twice: corrupt or hostile file`,
+            );
           keys.add(key as string);
           if (keys.size > MAX_TENSORS + 1) throw new SafetensorsError(`header lists more than ${MAX_TENSORS} tensors`);
         }
-        if (++members > 4 * MAX_TENSORS + 1024) throw new SafetensorsError(`header holds more than ${4 * MAX_TENSORS + 1024} names (${MAX_TENSORS} tensors at most)`);
+        if (++members > 4 * MAX_TENSORS + 1024)
+          throw new SafetensorsError(
+            `header holds more than ${4 * MAX_TENSORS + 1024} names (${MAX_TENSORS} tensors at most)`,
+          );
         expectKey = false;
       } else if (top) top.items++;
-    } else if (c === 0x2c) { // ,
+    } else if (c === 0x2c) {
+      // ,
       const top = stack[stack.length - 1];
       if (top?.obj) expectKey = true;
       i++;
     } else {
-      if (c !== 0x3a && c > 0x20) { // a number, true, false, null: one array item
+      if (c !== 0x3a && c > 0x20) {
+        // a number, true, false, null: one array item
         const top = stack[stack.length - 1];
         if (top && !top.obj) top.items++;
         while (i < n && h[i] !== 0x2c && h[i] !== 0x5d && h[i] !== 0x7d && h[i]! > 0x20) i++;
       } else i++;
     }
     const top = stack[stack.length - 1];
-    if (top && !top.obj && top.items > MAX_DIMS) throw new SafetensorsError(`header holds an array of more than ${MAX_DIMS} items (shapes have at most ${MAX_DIMS} dimensions)`);
+    if (top && !top.obj && top.items > MAX_DIMS)
+      throw new SafetensorsError(
+        `header holds an array of more than ${MAX_DIMS} items (shapes have at most ${MAX_DIMS} dimensions)`,
+      );
   }
 }
 
@@ -208,7 +256,9 @@ export function writeSafetensors(tensors: StateDict, metadata?: Record<string, s
   for (const [name, t] of tensors) {
     const size = t.data.byteLength;
     if (numel(t.shape) * DTYPE_SIZE[t.dtype] !== size) {
-      throw new SafetensorsError(`tensor ${name}: data has ${size} bytes, shape [${t.shape.join(', ')}] of ${t.dtype} needs ${numel(t.shape) * DTYPE_SIZE[t.dtype]}`);
+      throw new SafetensorsError(
+        `tensor ${name}: data has ${size} bytes, shape [${t.shape.join(', ')}] of ${t.dtype} needs ${numel(t.shape) * DTYPE_SIZE[t.dtype]}`,
+      );
     }
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + size] };
     offset += size;

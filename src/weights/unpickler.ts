@@ -5,20 +5,47 @@
 import { DTYPE_SIZE, numel, type DType, type Tensor, type TensorData } from './tensor.js';
 import { OP, OP_NAMES } from './pickle-opcodes.js';
 import {
-  isNamespace, isPlainDict, isTensor, isRebuiltTensor, isTuple, markNamespace, markRebuilt, markTuple, MAX_DIMS,
-  PickleError, plainDict, pyAttributes, setPyAttributes, STORAGE_DTYPES, TORCH_DTYPES, TorchDtype, tuple,
+  isNamespace,
+  isPlainDict,
+  isTensor,
+  isRebuiltTensor,
+  isTuple,
+  markNamespace,
+  markRebuilt,
+  markTuple,
+  MAX_DIMS,
+  PickleError,
+  plainDict,
+  pyAttributes,
+  setPyAttributes,
+  STORAGE_DTYPES,
+  TORCH_DTYPES,
+  TorchDtype,
+  tuple,
 } from './pickle-values.js';
 
 // ---------------------------------------------------------------------------
 // Allow-listed globals
 
 type GlobalKind =
-  | 'rebuild_tensor_v2' | 'rebuild_tensor' | 'rebuild_parameter' | 'rebuild_parameter_with_state'
-  | 'ordered_dict' | 'namespace' | 'size' | 'set' | 'frozenset' | 'storage';
+  | 'rebuild_tensor_v2'
+  | 'rebuild_tensor'
+  | 'rebuild_parameter'
+  | 'rebuild_parameter_with_state'
+  | 'ordered_dict'
+  | 'namespace'
+  | 'size'
+  | 'set'
+  | 'frozenset'
+  | 'storage';
 
 /** An allow-listed Python global: an inert tag interpreted by REDUCE/NEWOBJ/persistent ids. */
 class PyGlobal {
-  constructor(readonly fullName: string, readonly kind: GlobalKind, readonly dtype?: DType | 'untyped') {}
+  constructor(
+    readonly fullName: string,
+    readonly kind: GlobalKind,
+    readonly dtype?: DType | 'untyped',
+  ) {}
 }
 
 const ALLOWED = new Map<string, PyGlobal | TorchDtype>();
@@ -45,7 +72,9 @@ function resolveGlobal(module: string, name: string): PyGlobal | TorchDtype {
   const full = `${module}.${name}`;
   const g = ALLOWED.get(full);
   if (!g) {
-    throw new PickleError(`pickle: global '${full}' is not allowed (repghost loads only tensors and plain data; re-save the file with torch.save(model.state_dict()))`);
+    throw new PickleError(
+      `pickle: global '${full}' is not allowed (repghost loads only tensors and plain data; re-save the file with torch.save(model.state_dict()))`,
+    );
   }
   return g;
 }
@@ -56,10 +85,17 @@ function resolveGlobal(module: string, name: string): PyGlobal | TorchDtype {
 /** A torch storage referenced by a persistent id; its bytes come from the caller. */
 class StorageRef {
   private typed?: TensorData;
-  constructor(readonly key: string, readonly dtype: DType, readonly numel: number, readonly bytes: Uint8Array) {}
+  constructor(
+    readonly key: string,
+    readonly dtype: DType,
+    readonly numel: number,
+    readonly bytes: Uint8Array,
+  ) {}
 
   /** True once {@link asTyped} has made its copy. */
-  get materialized(): boolean { return this.typed !== undefined; }
+  get materialized(): boolean {
+    return this.typed !== undefined;
+  }
 
   /** The whole storage as an aligned typed array (copied once), for strided reads. */
   asTyped(): TensorData {
@@ -75,14 +111,24 @@ function typedFrom(dtype: DType, bytes: Uint8Array, count: number): TensorData {
   // `bytes` must start at offset 0 of its own buffer (a fresh slice) for alignment.
   const b = bytes.buffer;
   switch (dtype) {
-    case 'F64': return new Float64Array(b, bytes.byteOffset, count);
-    case 'F32': return new Float32Array(b, bytes.byteOffset, count);
-    case 'F16': case 'BF16': return new Uint16Array(b, bytes.byteOffset, count);
-    case 'I64': return new BigInt64Array(b, bytes.byteOffset, count);
-    case 'I32': return new Int32Array(b, bytes.byteOffset, count);
-    case 'I16': return new Int16Array(b, bytes.byteOffset, count);
-    case 'I8': return new Int8Array(b, bytes.byteOffset, count);
-    case 'U8': case 'BOOL': return new Uint8Array(b, bytes.byteOffset, count);
+    case 'F64':
+      return new Float64Array(b, bytes.byteOffset, count);
+    case 'F32':
+      return new Float32Array(b, bytes.byteOffset, count);
+    case 'F16':
+    case 'BF16':
+      return new Uint16Array(b, bytes.byteOffset, count);
+    case 'I64':
+      return new BigInt64Array(b, bytes.byteOffset, count);
+    case 'I32':
+      return new Int32Array(b, bytes.byteOffset, count);
+    case 'I16':
+      return new Int16Array(b, bytes.byteOffset, count);
+    case 'I8':
+      return new Int8Array(b, bytes.byteOffset, count);
+    case 'U8':
+    case 'BOOL':
+      return new Uint8Array(b, bytes.byteOffset, count);
   }
 }
 
@@ -98,7 +144,8 @@ function preview(v: unknown): string {
 }
 
 function intList(v: unknown, what: string): number[] {
-  if (!Array.isArray(v) || v.length > MAX_DIMS) throw new PickleError(`pickle: tensor ${what} is not a tuple of at most ${MAX_DIMS} ints`);
+  if (!Array.isArray(v) || v.length > MAX_DIMS)
+    throw new PickleError(`pickle: tensor ${what} is not a tuple of at most ${MAX_DIMS} ints`);
   return v.map((d) => {
     if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
       throw new PickleError(`pickle: tensor ${what} holds ${describe(d)} ${preview(d)}, not a non-negative int`);
@@ -169,7 +216,10 @@ class Unpickler {
   private op = 0;
   private opPos = 0;
 
-  constructor(private readonly data: Uint8Array, private readonly opts: UnpickleOptions) {
+  constructor(
+    private readonly data: Uint8Array,
+    private readonly opts: UnpickleOptions,
+  ) {
     this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
     this.maxDepth = opts.maxDepth ?? 256;
     this.tensorBudget = opts.maxTensorBytes ?? 4 * 2 ** 30;
@@ -178,7 +228,10 @@ class Unpickler {
 
   private spend(items: number): void {
     this.workBudget -= items;
-    if (this.workBudget < 0) this.fail('the pickle asks for more work than its size allows (one memoized container rebuilt over and over): hostile or corrupt pickle');
+    if (this.workBudget < 0)
+      this.fail(
+        'the pickle asks for more work than its size allows (one memoized container rebuilt over and over): hostile or corrupt pickle',
+      );
   }
 
   private fail(msg: string): never {
@@ -194,10 +247,18 @@ class Unpickler {
     return p;
   }
 
-  private u8(): number { return this.data[this.need(1)]!; }
-  private u16(): number { return this.view.getUint16(this.need(2), true); }
-  private u32(): number { return this.view.getUint32(this.need(4), true); }
-  private i32(): number { return this.view.getInt32(this.need(4), true); }
+  private u8(): number {
+    return this.data[this.need(1)]!;
+  }
+  private u16(): number {
+    return this.view.getUint16(this.need(2), true);
+  }
+  private u32(): number {
+    return this.view.getUint32(this.need(4), true);
+  }
+  private i32(): number {
+    return this.view.getInt32(this.need(4), true);
+  }
   private u64(): number {
     const v = this.view.getBigUint64(this.need(8), true);
     // Anything larger than the input cannot be a valid length; avoid precision loss first.
@@ -227,7 +288,9 @@ class Unpickler {
     return s;
   }
 
-  private push(v: unknown): void { this.stack.push(v); }
+  private push(v: unknown): void {
+    this.stack.push(v);
+  }
 
   private pop(): unknown {
     if (this.stack.length === 0) this.fail('stack underflow: corrupt pickle');
@@ -287,7 +350,8 @@ class Unpickler {
           if (v > 5) this.fail(`unsupported pickle protocol ${v}`);
           break;
         }
-        case OP.FRAME: { // an advisory length; check it, then read on
+        case OP.FRAME: {
+          // an advisory length; check it, then read on
           const n = this.u64();
           if (n > d.length - this.pos) this.fail(`frame of ${n} bytes exceeds the remaining input: truncated pickle`);
           break;
@@ -302,52 +366,110 @@ class Unpickler {
           this.metastack.push(this.stack);
           this.stack = [];
           break;
-        case OP.POP: this.pop(); break;
-        case OP.POP_MARK: this.popMark(); break;
-        case OP.DUP: this.push(this.top()); break;
+        case OP.POP:
+          this.pop();
+          break;
+        case OP.POP_MARK:
+          this.popMark();
+          break;
+        case OP.DUP:
+          this.push(this.top());
+          break;
 
-        case OP.NONE: this.push(null); break;
-        case OP.NEWTRUE: this.push(true); break;
-        case OP.NEWFALSE: this.push(false); break;
-        case OP.BININT: this.push(this.i32()); break;
-        case OP.BININT1: this.push(this.u8()); break;
-        case OP.BININT2: this.push(this.u16()); break;
-        case OP.LONG1: this.push(this.long(this.u8())); break;
+        case OP.NONE:
+          this.push(null);
+          break;
+        case OP.NEWTRUE:
+          this.push(true);
+          break;
+        case OP.NEWFALSE:
+          this.push(false);
+          break;
+        case OP.BININT:
+          this.push(this.i32());
+          break;
+        case OP.BININT1:
+          this.push(this.u8());
+          break;
+        case OP.BININT2:
+          this.push(this.u16());
+          break;
+        case OP.LONG1:
+          this.push(this.long(this.u8()));
+          break;
         case OP.LONG4: {
           const n = this.i32();
           if (n < 0) this.fail('negative LONG4 length');
           this.push(this.long(n));
           break;
         }
-        case OP.BINFLOAT: this.push(this.view.getFloat64(this.need(8), false)); break; // big-endian
+        case OP.BINFLOAT:
+          this.push(this.view.getFloat64(this.need(8), false));
+          break; // big-endian
 
-        case OP.BINUNICODE: this.push(this.text(this.u32())); break;
-        case OP.SHORT_BINUNICODE: this.push(this.text(this.u8())); break;
-        case OP.BINUNICODE8: this.push(this.text(this.u64())); break;
-        case OP.SHORT_BINSTRING: this.push(this.text(this.u8())); break; // torch.load decodes it as UTF-8
+        case OP.BINUNICODE:
+          this.push(this.text(this.u32()));
+          break;
+        case OP.SHORT_BINUNICODE:
+          this.push(this.text(this.u8()));
+          break;
+        case OP.BINUNICODE8:
+          this.push(this.text(this.u64()));
+          break;
+        case OP.SHORT_BINSTRING:
+          this.push(this.text(this.u8()));
+          break; // torch.load decodes it as UTF-8
         case OP.BINSTRING: {
           const n = this.i32();
           if (n < 0) this.fail('negative BINSTRING length');
           this.push(this.text(n));
           break;
         }
-        case OP.SHORT_BINBYTES: this.push(this.bytes(this.u8()).slice()); break;
-        case OP.BINBYTES: this.push(this.bytes(this.u32()).slice()); break;
-        case OP.BINBYTES8: case OP.BYTEARRAY8: this.push(this.bytes(this.u64()).slice()); break;
+        case OP.SHORT_BINBYTES:
+          this.push(this.bytes(this.u8()).slice());
+          break;
+        case OP.BINBYTES:
+          this.push(this.bytes(this.u32()).slice());
+          break;
+        case OP.BINBYTES8:
+        case OP.BYTEARRAY8:
+          this.push(this.bytes(this.u64()).slice());
+          break;
 
-        case OP.EMPTY_DICT: this.push(plainDict(new Map())); break;
-        case OP.EMPTY_LIST: this.push([]); break;
-        case OP.EMPTY_TUPLE: this.push(tuple()); break;
-        case OP.EMPTY_SET: this.push(new Set()); break;
-        case OP.TUPLE: this.push(markTuple(this.popMark())); break;
-        case OP.TUPLE1: this.push(tuple(this.pop())); break;
-        case OP.TUPLE2: { const b = this.pop(); const a = this.pop(); this.push(tuple(a, b)); break; }
+        case OP.EMPTY_DICT:
+          this.push(plainDict(new Map()));
+          break;
+        case OP.EMPTY_LIST:
+          this.push([]);
+          break;
+        case OP.EMPTY_TUPLE:
+          this.push(tuple());
+          break;
+        case OP.EMPTY_SET:
+          this.push(new Set());
+          break;
+        case OP.TUPLE:
+          this.push(markTuple(this.popMark()));
+          break;
+        case OP.TUPLE1:
+          this.push(tuple(this.pop()));
+          break;
+        case OP.TUPLE2: {
+          const b = this.pop();
+          const a = this.pop();
+          this.push(tuple(a, b));
+          break;
+        }
         case OP.TUPLE3: {
-          const c = this.pop(); const b = this.pop(); const a = this.pop();
+          const c = this.pop();
+          const b = this.pop();
+          const a = this.pop();
           this.push(tuple(a, b, c));
           break;
         }
-        case OP.LIST: this.push(this.popMark()); break;
+        case OP.LIST:
+          this.push(this.popMark());
+          break;
         case OP.DICT: {
           const items = this.popMark();
           const m = plainDict(new Map());
@@ -355,14 +477,25 @@ class Unpickler {
           this.push(m);
           break;
         }
-        case OP.FROZENSET: this.push(new Set(this.popMark())); break;
+        case OP.FROZENSET:
+          this.push(new Set(this.popMark()));
+          break;
         case OP.SETITEM: {
-          const v = this.pop(); const k = this.pop();
+          const v = this.pop();
+          const k = this.pop();
           this.setItems(this.top(), [k, v]);
           break;
         }
-        case OP.SETITEMS: { const items = this.popMark(); this.setItems(this.top(), items); break; }
-        case OP.APPEND: { const v = this.pop(); this.listOf(this.top()).push(v); break; }
+        case OP.SETITEMS: {
+          const items = this.popMark();
+          this.setItems(this.top(), items);
+          break;
+        }
+        case OP.APPEND: {
+          const v = this.pop();
+          this.listOf(this.top()).push(v);
+          break;
+        }
         case OP.APPENDS: {
           const items = this.popMark();
           const list = this.listOf(this.top());
@@ -377,34 +510,73 @@ class Unpickler {
           break;
         }
 
-        case OP.BINPUT: this.put(this.u8()); break;
-        case OP.LONG_BINPUT: this.put(this.u32()); break;
-        case OP.MEMOIZE: this.put(this.memo.size); break;
-        case OP.BINGET: this.get(this.u8()); break;
-        case OP.LONG_BINGET: this.get(this.u32()); break;
+        case OP.BINPUT:
+          this.put(this.u8());
+          break;
+        case OP.LONG_BINPUT:
+          this.put(this.u32());
+          break;
+        case OP.MEMOIZE:
+          this.put(this.memo.size);
+          break;
+        case OP.BINGET:
+          this.get(this.u8());
+          break;
+        case OP.LONG_BINGET:
+          this.get(this.u32());
+          break;
 
-        case OP.GLOBAL: { const module = this.line(); const name = this.line(); this.push(resolveGlobal(module, name)); break; }
-        case OP.STACK_GLOBAL: {
-          const name = this.pop(); const module = this.pop();
-          if (typeof module !== 'string' || typeof name !== 'string') this.fail('STACK_GLOBAL operands are not strings');
+        case OP.GLOBAL: {
+          const module = this.line();
+          const name = this.line();
           this.push(resolveGlobal(module, name));
           break;
         }
-        case OP.REDUCE: { const args = this.pop(); const f = this.pop(); this.push(this.reduce(f, args)); break; }
-        case OP.NEWOBJ: { const args = this.pop(); const cls = this.pop(); this.push(this.newObj(cls, args)); break; }
-        case OP.NEWOBJ_EX: {
-          const kwargs = this.pop(); const args = this.pop(); const cls = this.pop();
-          if (!(kwargs instanceof Map) || kwargs.size > 0) this.fail(`NEWOBJ_EX with keyword arguments on ${describe(cls)} is not allowed`);
+        case OP.STACK_GLOBAL: {
+          const name = this.pop();
+          const module = this.pop();
+          if (typeof module !== 'string' || typeof name !== 'string')
+            this.fail('STACK_GLOBAL operands are not strings');
+          this.push(resolveGlobal(module, name));
+          break;
+        }
+        case OP.REDUCE: {
+          const args = this.pop();
+          const f = this.pop();
+          this.push(this.reduce(f, args));
+          break;
+        }
+        case OP.NEWOBJ: {
+          const args = this.pop();
+          const cls = this.pop();
           this.push(this.newObj(cls, args));
           break;
         }
-        case OP.BUILD: { const state = this.pop(); this.build(this.top(), state); break; }
-        case OP.BINPERSID: this.push(this.persistentLoad(this.pop())); break;
+        case OP.NEWOBJ_EX: {
+          const kwargs = this.pop();
+          const args = this.pop();
+          const cls = this.pop();
+          if (!(kwargs instanceof Map) || kwargs.size > 0)
+            this.fail(`NEWOBJ_EX with keyword arguments on ${describe(cls)} is not allowed`);
+          this.push(this.newObj(cls, args));
+          break;
+        }
+        case OP.BUILD: {
+          const state = this.pop();
+          this.build(this.top(), state);
+          break;
+        }
+        case OP.BINPERSID:
+          this.push(this.persistentLoad(this.pop()));
+          break;
 
-        case OP.INST: case OP.OBJ:
+        case OP.INST:
+        case OP.OBJ:
           this.fail(`opcode ${OP_NAMES.get(op)} is not allowed: it constructs arbitrary Python objects`);
         default:
-          this.fail(`unsupported opcode ${OP_NAMES.get(op) ?? `'${String.fromCharCode(op)}'`} (repghost reads protocol 2-5 pickles as torch.save writes them)`);
+          this.fail(
+            `unsupported opcode ${OP_NAMES.get(op) ?? `'${String.fromCharCode(op)}'`} (repghost reads protocol 2-5 pickles as torch.save writes them)`,
+          );
       }
     }
   }
@@ -419,7 +591,8 @@ class Unpickler {
     if (items.length % 2) this.fail('SETITEMS with an odd number of items');
     for (let i = 0; i < items.length; i += 2) {
       const k = items[i];
-      if (k instanceof Map || k instanceof Set || (Array.isArray(k) && !isTuple(k))) this.fail(`unhashable dict key (${describe(k)})`);
+      if (k instanceof Map || k instanceof Set || (Array.isArray(k) && !isTuple(k)))
+        this.fail(`unhashable dict key (${describe(k)})`);
       target.set(k, items[i + 1]);
     }
   }
@@ -463,7 +636,8 @@ class Unpickler {
         if (args.length > 1) this.fail('torch.Size takes one argument');
         return markTuple(intList(args[0] ?? [], 'size'));
       }
-      case 'set': case 'frozenset': {
+      case 'set':
+      case 'frozenset': {
         if (args.length > 1) this.fail(`${f.fullName} takes at most one argument`);
         const items = args[0] ?? [];
         if (!Array.isArray(items)) this.fail(`${f.fullName} of ${describe(items)} is not supported`);
@@ -527,16 +701,20 @@ class Unpickler {
     else if (type instanceof TorchDtype) dtype = type.dtype;
     else this.fail(`storage type ${describe(type)} is not a supported torch storage class`);
     if (typeof key !== 'string') this.fail(`storage key is ${describe(key)}, not str`);
-    if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) this.fail(`storage ${key}: bad element count ${preview(count)}`);
+    if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0)
+      this.fail(`storage ${key}: bad element count ${preview(count)}`);
     const known = this.storages.get(key);
     if (known) {
-      if (known.dtype !== dtype || known.numel !== count) this.fail(`storage ${key} is referenced with two different types or sizes`);
+      if (known.dtype !== dtype || known.numel !== count)
+        this.fail(`storage ${key} is referenced with two different types or sizes`);
       return known;
     }
     if (!this.opts.loadStorage) this.fail('the pickle references tensor storages but no storage loader was given');
     const bytes = this.opts.loadStorage(key, dtype, count, typeof location === 'string' ? location : 'cpu');
     if (bytes.length < count * DTYPE_SIZE[dtype]) {
-      this.fail(`storage ${key} holds ${bytes.length} bytes, but ${count} ${dtype} elements need ${count * DTYPE_SIZE[dtype]}: corrupt file`);
+      this.fail(
+        `storage ${key} holds ${bytes.length} bytes, but ${count} ${dtype} elements need ${count * DTYPE_SIZE[dtype]}: corrupt file`,
+      );
     }
     const s = new StorageRef(key, dtype, count, bytes.subarray(0, count * DTYPE_SIZE[dtype]));
     this.storages.set(key, s);
@@ -552,11 +730,13 @@ class Unpickler {
 
   private materialize(storage: unknown, offsetV: unknown, sizeV: unknown, strideV: unknown): Tensor {
     if (!(storage instanceof StorageRef)) this.fail(`tensor storage is ${describe(storage)}, not a storage`);
-    if (typeof offsetV !== 'number' || !Number.isSafeInteger(offsetV) || offsetV < 0) this.fail(`bad tensor storage offset ${preview(offsetV)}`);
+    if (typeof offsetV !== 'number' || !Number.isSafeInteger(offsetV) || offsetV < 0)
+      this.fail(`bad tensor storage offset ${preview(offsetV)}`);
     const offset = offsetV;
     const shape = intList(sizeV, 'size');
     const stride = intList(strideV, 'stride');
-    if (stride.length !== shape.length) this.fail(`tensor size has ${shape.length} dims but stride has ${stride.length}`);
+    if (stride.length !== shape.length)
+      this.fail(`tensor size has ${shape.length} dims but stride has ${stride.length}`);
     const n = numel(shape);
     if (!Number.isSafeInteger(n)) this.fail(`tensor size [${shape.join(', ')}] is too large`);
     const es = DTYPE_SIZE[storage.dtype];
@@ -564,10 +744,15 @@ class Unpickler {
     let last = offset;
     for (let i = 0; i < shape.length; i++) last += (shape[i]! - 1) * stride[i]!;
     if (last >= storage.numel) {
-      this.fail(`tensor [${shape.join(', ')}] at storage offset ${offset} with stride [${stride.join(', ')}] reaches element ${last}, beyond storage ${storage.key} of ${storage.numel} elements: corrupt file`);
+      this.fail(
+        `tensor [${shape.join(', ')}] at storage offset ${offset} with stride [${stride.join(', ')}] reaches element ${last}, beyond storage ${storage.key} of ${storage.numel} elements: corrupt file`,
+      );
     }
     this.tensorBudget -= n * es;
-    if (this.tensorBudget < 0) this.fail('tensors materialize more bytes than the budget allows (a hostile file re-using one storage many times?)');
+    if (this.tensorBudget < 0)
+      this.fail(
+        'tensors materialize more bytes than the budget allows (a hostile file re-using one storage many times?)',
+      );
     // Contiguous (dims of size 1 may carry any stride): one slice, no per-element loop.
     let contiguous = true;
     for (let i = shape.length - 1, expect = 1; i >= 0; i--) {
@@ -582,16 +767,30 @@ class Unpickler {
       // asTyped copies the whole storage: budget it, or many zip entries aliasing one big
       // record, each read through a 2-element strided view, expand a small file without bound.
       this.tensorBudget -= storage.bytes.length;
-      if (this.tensorBudget < 0) this.fail('tensors materialize more bytes than the budget allows (a hostile file re-using one storage many times?)');
+      if (this.tensorBudget < 0)
+        this.fail(
+          'tensors materialize more bytes than the budget allows (a hostile file re-using one storage many times?)',
+        );
     }
-    return { dtype: storage.dtype, shape, data: gatherStrided(storage.asTyped(), storage.dtype, offset, shape, stride, n) } as Tensor;
+    return {
+      dtype: storage.dtype,
+      shape,
+      data: gatherStrided(storage.asTyped(), storage.dtype, offset, shape, stride, n),
+    } as Tensor;
   }
 }
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Copies a strided view into a contiguous array (rare: torch.save keeps views' layout). */
-function gatherStrided(src: TensorData, dtype: DType, offset: number, shape: number[], stride: number[], n: number): TensorData {
+function gatherStrided(
+  src: TensorData,
+  dtype: DType,
+  offset: number,
+  shape: number[],
+  stride: number[],
+  n: number,
+): TensorData {
   const out = typedFrom(dtype, new Uint8Array(n * DTYPE_SIZE[dtype]), n);
   const idx = new Array<number>(shape.length).fill(0);
   let p = offset;
@@ -601,7 +800,10 @@ function gatherStrided(src: TensorData, dtype: DType, offset: number, shape: num
     dst[i] = s[p]!;
     // Odometer increment over the dims, last dim fastest.
     for (let d = shape.length - 1; d >= 0; d--) {
-      if (++idx[d]! < shape[d]!) { p += stride[d]!; break; }
+      if (++idx[d]! < shape[d]!) {
+        p += stride[d]!;
+        break;
+      }
       p -= (shape[d]! - 1) * stride[d]!;
       idx[d] = 0;
     }
@@ -636,8 +838,12 @@ function checkResult(root: unknown, maxDepth: number, maxEdges: number): void {
   const frames: { node: object; kids: unknown[]; i: number; h: number }[] = [];
   let edges = 0;
   const enter = (v: unknown): number | null => {
-    if (v instanceof PyGlobal) throw new PickleError(`pickle: the data holds the Python object ${v.fullName}, which repghost does not represent`);
-    if (v instanceof StorageRef) throw new PickleError('pickle: the data holds a bare storage, which repghost does not represent');
+    if (v instanceof PyGlobal)
+      throw new PickleError(
+        `pickle: the data holds the Python object ${v.fullName}, which repghost does not represent`,
+      );
+    if (v instanceof StorageRef)
+      throw new PickleError('pickle: the data holds a bare storage, which repghost does not represent');
     if (!isContainer(v)) return 0;
     const known = height.get(v);
     if (known !== undefined) return known;
@@ -645,7 +851,8 @@ function checkResult(root: unknown, maxDepth: number, maxEdges: number): void {
     if (frames.length >= maxDepth) throw new PickleError(`pickle: data nested deeper than ${maxDepth} levels`);
     const kids = children(v);
     edges += kids.length;
-    if (edges > maxEdges) throw new PickleError('pickle: the data holds more references than its size allows: hostile or corrupt pickle');
+    if (edges > maxEdges)
+      throw new PickleError('pickle: the data holds more references than its size allows: hostile or corrupt pickle');
     onPath.add(v);
     frames.push({ node: v, kids, i: 0, h: 0 });
     return null;
@@ -668,4 +875,3 @@ function checkResult(root: unknown, maxDepth: number, maxEdges: number): void {
     if (parent) parent.h = Math.max(parent.h, f.h + 1);
   }
 }
-

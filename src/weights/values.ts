@@ -24,7 +24,9 @@ export function checkWeightValues(sd: StateDict, fileName = 'weights'): void {
       const v = d[i]!;
       if (Number.isFinite(v) && !(isVar && v < 0)) continue;
       const what = Number.isNaN(v) ? 'NaN' : Number.isFinite(v) ? `a negative running variance (${v})` : String(v);
-      throw new WeightValueError(`${fileName}: ${previewText(key)} holds ${what} at element ${i}: the weights are unusable (a diverged or corrupt training run?)`);
+      throw new WeightValueError(
+        `${fileName}: ${previewText(key)} holds ${what} at element ${i}: the weights are unusable (a diverged or corrupt training run?)`,
+      );
     }
   }
 }

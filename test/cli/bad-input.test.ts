@@ -22,7 +22,14 @@ import type { StateDict } from '../../src/weights/tensor.js';
 import { writeZip } from '../../src/weights/zip.js';
 import { repoRoot, sharedPath } from '../helpers/shared.js';
 import {
-  checkpointWith, dag, fakeTensorPth, float, hostileSafetensors, lyingIdxGz, sharedDictPickle, torchZip,
+  checkpointWith,
+  dag,
+  fakeTensorPth,
+  float,
+  hostileSafetensors,
+  lyingIdxGz,
+  sharedDictPickle,
+  torchZip,
 } from '../../fuzz/lib/hostile.js';
 
 const DOC = path.join(repoRoot, 'docs', 'bad-input.md');
@@ -33,11 +40,21 @@ const MAIN = path.join(repoRoot, 'src', 'cli', 'main.ts');
 const TSX = pathToFileURL(path.join(repoRoot, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
 
 /** One row of the doc's table. */
-interface Row { n: number; input: string; command: string; exit: string; stderr: string[] }
+interface Row {
+  n: number;
+  input: string;
+  command: string;
+  exit: string;
+  stderr: string[];
+}
 
 /** Cells of a Markdown table line, splitting on unescaped pipes. */
 function cells(line: string): string[] {
-  return line.trim().replace(/^\||\|$/g, '').split(/(?<!\\)\|/).map((c) => c.trim());
+  return line
+    .trim()
+    .replace(/^\||\|$/g, '')
+    .split(/(?<!\\)\|/)
+    .map((c) => c.trim());
 }
 
 /** `code`<br>`code` -> lines (pipes unescaped). */
@@ -62,7 +79,13 @@ function readTable(): { before: string; rows: Row[]; after: string } {
   const lines = table!.trim().split('\n').slice(2); // header and separator
   const rows = lines.map((line): Row => {
     const [n, input, command, exit, stderr] = cells(line);
-    return { n: Number(n), input: input!, command: /^`(.*)`$/.exec(command!)![1]!, exit: exit!, stderr: codeLines(stderr!) };
+    return {
+      n: Number(n),
+      input: input!,
+      command: /^`(.*)`$/.exec(command!)![1]!,
+      exit: exit!,
+      stderr: codeLines(stderr!),
+    };
   });
   return { before: before!, rows, after: after! };
 }
@@ -70,7 +93,9 @@ function readTable(): { before: string; rows: Row[]; after: string } {
 function writeTable(rows: Row[]): void {
   const { before, after } = readTable();
   const head = '| # | bad input | command | exit | stderr |\n|---|---|---|---|---|';
-  const body = rows.map((r) => `| ${r.n} | ${r.input} | \`${r.command}\` | ${r.exit} | ${toCell(r.stderr)} |`).join('\n');
+  const body = rows
+    .map((r) => `| ${r.n} | ${r.input} | \`${r.command}\` | ${r.exit} | ${toCell(r.stderr)} |`)
+    .join('\n');
   writeFileSync(DOC, `${before}${START}\n${head}\n${body}\n${END}${after}`);
 }
 
@@ -93,15 +118,43 @@ function buildFixtures(): void {
   writeFileSync(at('empty.png'), '');
   mkdirSync(at('weights.pth'));
   writeFileSync(at('truncated.pth'), golden('repghostnet_wo_0_5x', 'model.pth').subarray(0, 2_000_000));
-  writeFileSync(at('truncated.safetensors'), golden('repghostnet_norep_0_5x', 'model.safetensors').subarray(0, 100_000));
-  writeFileSync(at('legacy.pth'), Uint8Array.of(0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e));
-  writeFileSync(at('scripted.pt'), writeZip([
-    { name: 'model/data.pkl', data: Uint8Array.of(0x80, 0x02, 0x4e, 0x2e) },
-    { name: 'model/constants.pkl', data: Uint8Array.of(0x80, 0x02, 0x29, 0x2e) },
-    { name: 'model/code/__torch__.py', data: enc.encode('class Model: pass\n') },
-  ]));
-  const evil = Uint8Array.from([0x80, 0x02, ...enc.encode('cposix\nsystem\n'), 0x58, 11, 0, 0, 0, ...enc.encode('touch pwned'), 0x85, 0x52, 0x2e]);
-  writeFileSync(at('evil.pth'), writeZip([{ name: 'archive/data.pkl', data: evil }, { name: 'archive/version', data: enc.encode('3\n') }]));
+  writeFileSync(
+    at('truncated.safetensors'),
+    golden('repghostnet_norep_0_5x', 'model.safetensors').subarray(0, 100_000),
+  );
+  writeFileSync(
+    at('legacy.pth'),
+    Uint8Array.of(0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e),
+  );
+  writeFileSync(
+    at('scripted.pt'),
+    writeZip([
+      { name: 'model/data.pkl', data: Uint8Array.of(0x80, 0x02, 0x4e, 0x2e) },
+      { name: 'model/constants.pkl', data: Uint8Array.of(0x80, 0x02, 0x29, 0x2e) },
+      { name: 'model/code/__torch__.py', data: enc.encode('class Model: pass\n') },
+    ]),
+  );
+  const evil = Uint8Array.from([
+    0x80,
+    0x02,
+    ...enc.encode('cposix\nsystem\n'),
+    0x58,
+    11,
+    0,
+    0,
+    0,
+    ...enc.encode('touch pwned'),
+    0x85,
+    0x52,
+    0x2e,
+  ]);
+  writeFileSync(
+    at('evil.pth'),
+    writeZip([
+      { name: 'archive/data.pkl', data: evil },
+      { name: 'archive/version', data: enc.encode('3\n') },
+    ]),
+  );
   link('model_1_0x.pth', 'repghostnet_1_0x', 'model.pth');
   link('norep.safetensors', 'repghostnet_norep_0_5x', 'model.safetensors');
   link('deploy_0_5x.safetensors', 'repghostnet_0_5x', 'deploy.safetensors');
@@ -144,10 +197,14 @@ function buildFixtures(): void {
   const fm = process.env.REPGHOST_FASHION_MNIST ?? '/usr/share/datasets/fashion-mnist';
   for (const d of ['fm-bad', 'fm-trunc']) {
     mkdirSync(at(d));
-    for (const f of ['train-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz']) symlinkSync(path.join(fm, f), at(`${d}/${f}`));
+    for (const f of ['train-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz'])
+      symlinkSync(path.join(fm, f), at(`${d}/${f}`));
   }
   writeFileSync(at('fm-bad/train-images-idx3-ubyte.gz'), 'hello');
-  writeFileSync(at('fm-trunc/train-images-idx3-ubyte.gz'), readFileSync(path.join(fm, 'train-images-idx3-ubyte.gz')).subarray(0, 100_000));
+  writeFileSync(
+    at('fm-trunc/train-images-idx3-ubyte.gz'),
+    readFileSync(path.join(fm, 'train-images-idx3-ubyte.gz')).subarray(0, 100_000),
+  );
   buildHostileFixtures(at, fm);
 }
 
@@ -157,14 +214,22 @@ function buildHostileFixtures(at: (p: string) => string, fm: string): void {
   writeFileSync(at('shared-refs.pth'), torchZip(sharedDictPickle(45_000, 45_000)));
   symlinkSync('.', at('same'));
   mkdirSync(at('rep-link'));
-  writeFileSync(at('rep-link/summary.csv'), 'epoch,train_loss,eval_loss,eval_top1,eval_top5,eval_top1_ema,lr,seconds,images_per_s\n0,2.0,1.5,40,90,,0.1,10,100\n');
+  writeFileSync(
+    at('rep-link/summary.csv'),
+    'epoch,train_loss,eval_loss,eval_top1,eval_top5,eval_top1_ema,lr,seconds,images_per_s\n0,2.0,1.5,40,90,,0.1,10,100\n',
+  );
   symlinkSync('summary.csv', at('rep-link/report.html'));
-  writeFileSync(at('svg.jpg'), '<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><image href="chelsea.png" width="8" height="8"/></svg>\n');
+  writeFileSync(
+    at('svg.jpg'),
+    '<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><image href="chelsea.png" width="8" height="8"/></svg>\n',
+  );
   writeFileSync(at('vips.png'), Uint8Array.from([0x08, 0xf2, 0xa6, 0xb6, ...new Uint8Array(64)]));
   writeFileSync(at('dag-arch.pth.tar'), checkpointWith('arch', dag(60)));
   writeFileSync(at('neg-epoch.pth.tar'), checkpointWith('epoch', float(-1e6)));
   writeFileSync(at('nan-epoch.pth.tar'), checkpointWith('epoch', float(NaN)));
-  const norep = (): StateDict => readSafetensors(new Uint8Array(readFileSync(sharedPath('golden', 'repghostnet_norep_0_5x', 'model.safetensors')))).tensors;
+  const norep = (): StateDict =>
+    readSafetensors(new Uint8Array(readFileSync(sharedPath('golden', 'repghostnet_norep_0_5x', 'model.safetensors'))))
+      .tensors;
   const nan = norep();
   (nan.get('conv_stem.weight')!.data as Float32Array)[5] = NaN;
   writeFileSync(at('nan.safetensors'), writeSafetensors(nan));
@@ -180,7 +245,8 @@ function buildHostileFixtures(at: (p: string) => string, fm: string): void {
   execFileSync('mkfifo', [at('weights.fifo')]);
   mkdirSync(at('fm-lying'));
   mkdirSync(at('fm-tiny'));
-  for (const f of ['train-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz']) symlinkSync(path.join(fm, f), at(`fm-lying/${f}`));
+  for (const f of ['train-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz'])
+    symlinkSync(path.join(fm, f), at(`fm-lying/${f}`));
   writeFileSync(at('fm-lying/train-images-idx3-ubyte.gz'), lyingIdxGz([2 ** 32 - 1, 28, 28], 1 << 20));
   const idx = (dims: number[]): Uint8Array => {
     const n = dims.reduce((x, y) => x * y, 1);
@@ -198,32 +264,55 @@ function buildHostileFixtures(at: (p: string) => string, fm: string): void {
 /** A grey 1x250,000 PNG (made before the rows run: sharp is asynchronous). */
 async function buildTallPng(): Promise<void> {
   const { default: sharp } = await import('sharp');
-  const png = await sharp(Buffer.alloc(250_000 * 3, 128), { raw: { width: 1, height: 250_000, channels: 3 } }).png().toBuffer();
+  const png = await sharp(Buffer.alloc(250_000 * 3, 128), { raw: { width: 1, height: 250_000, channels: 3 } })
+    .png()
+    .toBuffer();
   writeFileSync(path.join(dir, 'tall.png'), png);
 }
 
 // ---------------------------------------------------------------------------------------
 // Running rows
 
-interface Outcome { exit: string; stderr: string[] }
+interface Outcome {
+  exit: string;
+  stderr: string[];
+}
 
 /** Runs `repghost <args>` in the fixtures folder. */
 function cli(args: string[]): Promise<Outcome & { raw: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', TSX, MAIN, ...args], {
-      cwd: dir, encoding: 'utf8', timeout: 180_000, maxBuffer: 16 * 2 ** 20,
-      env: { ...process.env, REPGHOST_VERBOSE: '', NO_COLOR: '1', FORCE_COLOR: '0' },
-    }, (err, _stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : `signal ${err.signal}`) : 0;
-      resolve({ exit: String(code), stderr: stderr.replace(/\s+$/, '').split('\n').filter((l) => l !== ''), raw: stderr });
-    });
+    execFile(
+      process.execPath,
+      ['--import', TSX, MAIN, ...args],
+      {
+        cwd: dir,
+        encoding: 'utf8',
+        timeout: 180_000,
+        maxBuffer: 16 * 2 ** 20,
+        env: { ...process.env, REPGHOST_VERBOSE: '', NO_COLOR: '1', FORCE_COLOR: '0' },
+      },
+      (err, _stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : `signal ${err.signal}`) : 0;
+        resolve({
+          exit: String(code),
+          stderr: stderr
+            .replace(/\s+$/, '')
+            .split('\n')
+            .filter((l) => l !== ''),
+          raw: stderr,
+        });
+      },
+    );
   });
 }
 
 /** The API rows, by their command text. */
 const API: Record<string, () => unknown> = {
   "API: detectForm(buildSpec('repghostnet_0_5x'), readPth(checkpoint.pth))": () =>
-    detectForm(buildSpec('repghostnet_0_5x'), readPth(new Uint8Array(readFileSync(path.join(dir, 'checkpoint.pth')))) as StateDict),
+    detectForm(
+      buildSpec('repghostnet_0_5x'),
+      readPth(new Uint8Array(readFileSync(path.join(dir, 'checkpoint.pth')))) as StateDict,
+    ),
 };
 
 async function runRow(row: Row): Promise<Outcome> {
@@ -237,7 +326,8 @@ async function runRow(row: Row): Promise<Outcome> {
       return { exit: 'throws', stderr: [`${(e as Error).name}: ${(e as Error).message}`] };
     }
   }
-  if (!row.command.startsWith('repghost ')) throw new Error(`row ${row.n}: a command starts with "repghost " or "API: "`);
+  if (!row.command.startsWith('repghost '))
+    throw new Error(`row ${row.n}: a command starts with "repghost " or "API: "`);
   return cli(row.command.slice('repghost '.length).split(/\s+/));
 }
 
@@ -296,7 +386,10 @@ describe('docs/bad-input.md', () => {
         expect(i, got.raw).toBeGreaterThanOrEqual(0);
         const stack = got.stderr.slice(i + 1);
         expect(stack.length, got.raw).toBeGreaterThan(1);
-        expect(stack.slice(1).every((l) => /^\s+at /.test(l)), got.raw).toBe(true);
+        expect(
+          stack.slice(1).every((l) => /^\s+at /.test(l)),
+          got.raw,
+        ).toBe(true);
       }, 240_000);
     }
   });

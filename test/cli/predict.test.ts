@@ -11,19 +11,44 @@ const rocket = sharedPath('golden', 'preprocess', 'rocket.jpg');
 
 describe('repghost predict', () => {
   it('--json: top-5 of chelsea.png is the argsort of the golden logits row 0', () => {
-    const r = runCli(['predict', chelsea, rocket, '--weights', ckpt, '--model', 'repghostnet_0_5x', '--json', '--threads', '1']);
+    const r = runCli([
+      'predict',
+      chelsea,
+      rocket,
+      '--weights',
+      ckpt,
+      '--model',
+      'repghostnet_0_5x',
+      '--json',
+      '--threads',
+      '1',
+    ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const out = JSON.parse(r.stdout) as { model: string; results: { image: string; predictions: { index: number; label: string; probability: number }[] }[] };
+    const out = JSON.parse(r.stdout) as {
+      model: string;
+      results: { image: string; predictions: { index: number; label: string; probability: number }[] }[];
+    };
     expect(out.model).toBe('repghostnet_0_5x');
     expect(out.results.map((x) => x.image)).toEqual([chelsea, rocket]);
     const row = Array.from((expected('repghostnet_0_5x').get('logits_train')!.data as Float32Array).subarray(0, 1000));
-    const argsort = row.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0]).slice(0, 5).map(([, i]) => i);
+    const argsort = row
+      .map((v, i) => [v, i] as const)
+      .sort((a, b) => b[0] - a[0])
+      .slice(0, 5)
+      .map(([, i]) => i);
     expect(out.results[0]!.predictions.map((p) => p.index)).toEqual(argsort);
   });
 
   it('prints a ranked table, noting how the model was chosen when the file does not say', () => {
-    const r = runCli(['predict', chelsea, '--weights', sharedPath('golden', 'repghostnet_wo_0_5x', 'model.pth'), '--topk', '2']);
+    const r = runCli([
+      'predict',
+      chelsea,
+      '--weights',
+      sharedPath('golden', 'repghostnet_wo_0_5x', 'model.pth'),
+      '--topk',
+      '2',
+    ]);
     expect(r.code).toBe(0);
     expect(r.stdout.trim().split('\n')).toHaveLength(3);
     expect(r.stdout).toMatch(/^ {2}1\. \S.*\d+\.\d\d%$/m);
@@ -38,7 +63,13 @@ describe('repghost predict', () => {
   });
 
   it('a missing image fails before loading the model (in process)', async () => {
-    const r = await runInProcess(register, ['predict', chelsea, '/nonexistent/cat.jpg', '--weights', '/nonexistent/weights.pth']);
+    const r = await runInProcess(register, [
+      'predict',
+      chelsea,
+      '/nonexistent/cat.jpg',
+      '--weights',
+      '/nonexistent/weights.pth',
+    ]);
     expect(r.error?.message).toBe('image not found: /nonexistent/cat.jpg');
   });
 

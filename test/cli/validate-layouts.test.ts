@@ -3,7 +3,16 @@
  * --class-map, class names recorded in a checkpoint; the worker pool's metrics equal the
  * single-thread path's bit for bit; --predictions; a folder changing while it is read.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -38,7 +47,12 @@ function folder(name: string, classes: Record<string, string[]>): string {
 
 let model1k: Model;
 beforeAll(async () => {
-  model1k = await RepGhost.load({ weights: imagenet, model: 'repghostnet_0_5x', preprocess: { interpolation: 'bilinear' }, threads: 1 });
+  model1k = await RepGhost.load({
+    weights: imagenet,
+    model: 'repghostnet_0_5x',
+    preprocess: { interpolation: 'bilinear' },
+    threads: 1,
+  });
 });
 afterAll(async () => {
   await model1k?.dispose();
@@ -64,13 +78,20 @@ async function validate(model: Model, root: string, names: Parameters<typeof map
 
 describe('class folders to classifier outputs', () => {
   it('embeds the 1000 ImageNet wnids of ../shared/reference/imagenet_synsets.txt (line i = class i)', () => {
-    const ref = readFileSync(sharedPath('reference', 'imagenet_synsets.txt'), 'utf8').trim().split('\n').map((l) => l.trim());
+    const ref = readFileSync(sharedPath('reference', 'imagenet_synsets.txt'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => l.trim());
     expect(IMAGENET_WNIDS).toEqual(ref);
   });
 
   it('an ImageNet subset with wnid folders maps each folder to its ImageNet index', async () => {
     // Imagenette-like: 3 of the 1000 classes, in folders that sort to 0, 1, 2 but are 0, 217, 566.
-    const root = folder('wnid', { n01440764: ['chelsea.png'], n02102040: ['coffee.png', 'rocket.jpg'], n03888257: ['camera_gray.png'] });
+    const root = folder('wnid', {
+      n01440764: ['chelsea.png'],
+      n02102040: ['coffee.png', 'rocket.jpg'],
+      n03888257: ['camera_gray.png'],
+    });
     const { mapping, result } = await validate(model1k, root);
     expect(mapping.source).toBe('imagenet-wnid');
     expect([...mapping.targets]).toEqual([0, 217, 701]);
@@ -97,13 +118,21 @@ describe('class folders to classifier outputs', () => {
     expect([mapping.source, ...mapping.targets]).toEqual(['class-map', 0, 2]);
     const want = await expected(model1k, root, (f) => names.indexOf(f));
     expect(result.loss).toBe(want.loss);
-    expect(() => mapClassFolders(root, ['cat', 'fish'], 1000, { classMap: { names, file: 'map.txt' } })).toThrow(/^class folder 'fish' is not in the class map map\.txt$/);
+    expect(() => mapClassFolders(root, ['cat', 'fish'], 1000, { classMap: { names, file: 'map.txt' } })).toThrow(
+      /^class folder 'fish' is not in the class map map\.txt$/,
+    );
     expect(() => parseClassMap('a\nb\na\n', 'm.txt')).toThrow(/lines 1 and 3 both name 'a'/);
     expect(() => parseClassMap('a\n', 'm.pkl')).toThrow(/only \.txt class maps/);
-    expect(() => mapClassFolders(root, ['n01440764', 'n99999999'], 1000)).toThrow(/^class folder 'n99999999' is not in the 1000 ImageNet-1k wnids$/);
-    expect(() => mapClassFolders(root, ['5', '1000'], 1000)).toThrow(/numeric class folder '1000' is not an output of a 1000-class classifier/);
+    expect(() => mapClassFolders(root, ['n01440764', 'n99999999'], 1000)).toThrow(
+      /^class folder 'n99999999' is not in the 1000 ImageNet-1k wnids$/,
+    );
+    expect(() => mapClassFolders(root, ['5', '1000'], 1000)).toThrow(
+      /numeric class folder '1000' is not an output of a 1000-class classifier/,
+    );
     expect(() => mapClassFolders(root, ['cat', 'dog'], 1000)).toThrow(ImageFolderError);
-    expect(() => mapClassFolders(root, ['cat', 'dog'], 1000)).toThrow(/has 2 class folders but the classifier has 1000 outputs: name the folder of each class with --class-map/);
+    expect(() => mapClassFolders(root, ['cat', 'dog'], 1000)).toThrow(
+      /has 2 class folders but the classifier has 1000 outputs: name the folder of each class with --class-map/,
+    );
   });
 });
 
@@ -111,20 +140,48 @@ describe('repghost validate (CLI)', () => {
   let tenClass: string;
   let relabelled: string;
   beforeAll(() => {
-    tenClass = folder('ten', Object.fromEntries(Array.from({ length: 10 }, (_, c) => [`class_${c}`, [IMAGES[c % IMAGES.length]!]])));
+    tenClass = folder(
+      'ten',
+      Object.fromEntries(Array.from({ length: 10 }, (_, c) => [`class_${c}`, [IMAGES[c % IMAGES.length]!]])),
+    );
     writeFileSync(path.join(tenClass, 'class_3', 'broken.jpg'), 'not a jpeg');
     // The repid golden as a checkpoint trained here: args.class_names in reverse folder order.
     const ck = readCheckpoint(readFileSync(repid));
     relabelled = path.join(work, 'relabelled.pth');
     const classNames = Array.from({ length: 10 }, (_, c) => `class_${9 - c}`);
-    writeFileSync(relabelled, writePth(plainDict(new Map<string, unknown>([
-      ['state_dict', ck.stateDict], ['arch', 'repghostnet_repid_0_5x'], ['args', plainDict(new Map([['class_names', classNames]]))],
-    ]))));
+    writeFileSync(
+      relabelled,
+      writePth(
+        plainDict(
+          new Map<string, unknown>([
+            ['state_dict', ck.stateDict],
+            ['arch', 'repghostnet_repid_0_5x'],
+            ['args', plainDict(new Map([['class_names', classNames]]))],
+          ]),
+        ),
+      ),
+    );
   });
 
   it('workers give the same metrics and predictions as the main thread, bit for bit; --json has the throughput fields', () => {
     const run = (workers: string, csv: string) => {
-      const r = runCli(['validate', tenClass, '--weights', repid, '--model', 'repghostnet_repid_0_5x', '-b', '3', '--threads', '1', '--workers', workers, '--json', '--predictions', csv]);
+      const r = runCli([
+        'validate',
+        tenClass,
+        '--weights',
+        repid,
+        '--model',
+        'repghostnet_repid_0_5x',
+        '-b',
+        '3',
+        '--threads',
+        '1',
+        '--workers',
+        workers,
+        '--json',
+        '--predictions',
+        csv,
+      ]);
       expect(r.code, r.stderr).toBe(0);
       return JSON.parse(r.stdout);
     };
@@ -133,15 +190,28 @@ describe('repghost validate (CLI)', () => {
     for (const k of ['images', 'top1', 'top5', 'loss', 'unreadable']) expect(two[k]).toBe(one[k]);
     expect(one).toMatchObject({ images: 10, unreadable: 1, class_mapping: 'sorted', workers: 0 });
     expect(two.workers).toBe(2);
-    for (const k of ['images_per_second', 'inference_images_per_second', 'preprocess_images_per_second', 'preprocess_ms_per_image']) expect(two[k]).toBeGreaterThan(0);
+    for (const k of [
+      'images_per_second',
+      'inference_images_per_second',
+      'preprocess_images_per_second',
+      'preprocess_ms_per_image',
+    ])
+      expect(two[k]).toBeGreaterThan(0);
     const csv = readFileSync(path.join(work, 'p0.csv'), 'utf8');
     expect(readFileSync(path.join(work, 'p2.csv'), 'utf8')).toBe(csv);
     const rows = csv.trim().split('\n');
-    expect(rows[0]).toBe('path,top1_index,top2_index,top3_index,top4_index,top5_index,top1_probability,top2_probability,top3_probability,top4_probability,top5_probability');
+    expect(rows[0]).toBe(
+      'path,top1_index,top2_index,top3_index,top4_index,top5_index,top1_probability,top2_probability,top3_probability,top4_probability,top5_probability',
+    );
     expect(rows).toHaveLength(11);
     const first = rows[1]!.split(',');
     expect(first[0]).toBe(path.join(tenClass, 'class_0', 'chelsea.png'));
-    expect(first.slice(6).map(Number).reduce((a, b) => a + b)).toBeLessThanOrEqual(1.00001);
+    expect(
+      first
+        .slice(6)
+        .map(Number)
+        .reduce((a, b) => a + b),
+    ).toBeLessThanOrEqual(1.00001);
   }, 120_000);
 
   it("the class names a checkpoint records in its args win over the folders' sorted order", async () => {
@@ -162,7 +232,16 @@ describe('repghost validate (CLI)', () => {
       expect(report.top5).toBe(want.summary().top5);
       // A subset without names for its folders is one line, exit 2.
       const sub = folder('sub', { a: ['chelsea.png'] });
-      const bad = runCli(['validate', sub, '--weights', repid, '--model', 'repghostnet_repid_0_5x', '--class-map', path.join(work, 'nope.txt')]);
+      const bad = runCli([
+        'validate',
+        sub,
+        '--weights',
+        repid,
+        '--model',
+        'repghostnet_repid_0_5x',
+        '--class-map',
+        path.join(work, 'nope.txt'),
+      ]);
       expect(bad.code).toBe(2);
       expect(bad.stderr).toMatch(/^repghost: class map not found: .*nope\.txt\n$/);
     } finally {
@@ -174,7 +253,10 @@ describe('repghost validate (CLI)', () => {
 describe('names that are not UTF-8', () => {
   it('an image whose file name is not UTF-8 is read and scored, in the workers too', async () => {
     const root = folder('bytes', { n01440764: ['chelsea.png'] });
-    const raw = Buffer.concat([Buffer.from(path.join(root, 'n01440764/')), Buffer.from([0x63, 0xff, 0x2e, 0x70, 0x6e, 0x67])]); // "c\xff.png"
+    const raw = Buffer.concat([
+      Buffer.from(path.join(root, 'n01440764/')),
+      Buffer.from([0x63, 0xff, 0x2e, 0x70, 0x6e, 0x67]),
+    ]); // "c\xff.png"
     writeFileSync(raw, readFileSync(pre('coffee.png')));
     const index = await ImageFolderIndex.read(root);
     expect(index.length).toBe(2);
@@ -188,7 +270,10 @@ describe('names that are not UTF-8', () => {
 
 describe('a folder that changes while it is read', () => {
   it('images deleted or truncated after indexing are counted as unreadable, never fatal', async () => {
-    const root = folder('changing', { n01440764: ['chelsea.png', 'coffee.png', 'rocket.jpg'], n02102040: ['camera_gray.png', 'chelsea.webp'] });
+    const root = folder('changing', {
+      n01440764: ['chelsea.png', 'coffee.png', 'rocket.jpg'],
+      n02102040: ['camera_gray.png', 'chelsea.webp'],
+    });
     const index = await ImageFolderIndex.read(root);
     unlinkSync(path.join(root, 'n01440764', 'coffee.png'));
     truncateSync(path.join(root, 'n01440764', 'rocket.jpg'), 1000);
@@ -197,9 +282,12 @@ describe('a folder that changes while it is read', () => {
     for (const workers of [0, 2]) {
       const r = await runValidation(model1k, index, mapping.targets, { batchSize: 2, workers });
       expect(r.images).toBe(2);
-      expect(r.unreadable_files.map((u) => path.basename(u.file))).toEqual(['coffee.png', 'rocket.jpg', 'chelsea.webp']);
+      expect(r.unreadable_files.map((u) => path.basename(u.file))).toEqual([
+        'coffee.png',
+        'rocket.jpg',
+        'chelsea.webp',
+      ]);
       expect(r.unreadable_files[0]!.reason).toMatch(/file not found/);
     }
   }, 60_000);
 });
-

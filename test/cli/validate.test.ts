@@ -37,15 +37,38 @@ describe('repghost validate', () => {
     const f = await readImageFolder(dataset);
     expect(f.classes).toEqual(Array.from({ length: 10 }, (_, c) => `class_${c}`));
     expect(f.samples.map((s) => [path.relative(dataset, s.file), s.target])).toEqual([
-      ['class_0/a.PNG', 0], ['class_0/b.png', 0], ['class_1/x.png', 1], ['class_2/x.png', 2], ['class_3/rocket.jpg', 3], ['class_3/sub/c.webp', 3],
-      ['class_4/x.png', 4], ['class_5/broken.jpg', 5], ['class_5/truncated.jpg', 5], ['class_6/x.png', 6], ['class_7/camera.png', 7],
-      ['class_8/x.png', 8], ['class_9/x.png', 9],
+      ['class_0/a.PNG', 0],
+      ['class_0/b.png', 0],
+      ['class_1/x.png', 1],
+      ['class_2/x.png', 2],
+      ['class_3/rocket.jpg', 3],
+      ['class_3/sub/c.webp', 3],
+      ['class_4/x.png', 4],
+      ['class_5/broken.jpg', 5],
+      ['class_5/truncated.jpg', 5],
+      ['class_6/x.png', 6],
+      ['class_7/camera.png', 7],
+      ['class_8/x.png', 8],
+      ['class_9/x.png', 9],
     ]);
   });
 
   it('reports top-1/top-5/loss of the readable images, counts the unreadable ones, writes --out', async () => {
     const out = path.join(root, 'results.json');
-    const r = runCli(['validate', dataset, '--weights', weights, '--model', model, '-b', '2', '--out', out, '--threads', '1']);
+    const r = runCli([
+      'validate',
+      dataset,
+      '--weights',
+      weights,
+      '--model',
+      model,
+      '-b',
+      '2',
+      '--out',
+      out,
+      '--threads',
+      '1',
+    ]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/11 images \(2 unreadable, skipped\)/);
     const warnings = r.stderr.trim().split('\n');
@@ -53,16 +76,36 @@ describe('repghost validate', () => {
     expect(warnings[0]).toMatch(/^warning: skipped: cannot decode image .*broken\.jpg: /);
     expect(warnings[1]).toMatch(/^warning: skipped: cannot decode image .*truncated\.jpg: /);
     const report = JSON.parse(readFileSync(out, 'utf8'));
-    expect(report).toMatchObject({ model, images: 11, unreadable: 2, interpolation: 'bilinear', crop_pct: 0.875, batch_size: 2 });
+    expect(report).toMatchObject({
+      model,
+      images: 11,
+      unreadable: 2,
+      interpolation: 'bilinear',
+      crop_pct: 0.875,
+      batch_size: 2,
+    });
     expect(report.images_per_second).toBeGreaterThan(0);
     // The same numbers through the library API.
     const m = await RepGhost.load({ weights, model, preprocess: { interpolation: 'bilinear' }, threads: 1 });
     const good = [
-      ['class_0/a.PNG', 0], ['class_0/b.png', 0], ['class_1/x.png', 1], ['class_2/x.png', 2], ['class_3/rocket.jpg', 3], ['class_3/sub/c.webp', 3],
-      ['class_4/x.png', 4], ['class_6/x.png', 6], ['class_7/camera.png', 7], ['class_8/x.png', 8], ['class_9/x.png', 9],
+      ['class_0/a.PNG', 0],
+      ['class_0/b.png', 0],
+      ['class_1/x.png', 1],
+      ['class_2/x.png', 2],
+      ['class_3/rocket.jpg', 3],
+      ['class_3/sub/c.webp', 3],
+      ['class_4/x.png', 4],
+      ['class_6/x.png', 6],
+      ['class_7/camera.png', 7],
+      ['class_8/x.png', 8],
+      ['class_9/x.png', 9],
     ] as const;
     const metrics = new ClassificationMetrics();
-    metrics.update(await m.infer(await m.preprocessBatch(good.map(([f]) => path.join(dataset, f))), good.length), 10, good.map(([, t]) => t));
+    metrics.update(
+      await m.infer(await m.preprocessBatch(good.map(([f]) => path.join(dataset, f))), good.length),
+      10,
+      good.map(([, t]) => t),
+    );
     await m.dispose();
     const want = metrics.summary();
     expect(report.top1).toBeCloseTo(want.top1, 9);
@@ -71,9 +114,17 @@ describe('repghost validate', () => {
   });
 
   it('a class count that does not match the classifier, and a missing folder, are one-line errors', () => {
-    let r = runCli(['validate', dataset, '--weights', sharedPath('golden', 'repghostnet_0_5x', 'checkpoint.pth'), '--json']);
+    let r = runCli([
+      'validate',
+      dataset,
+      '--weights',
+      sharedPath('golden', 'repghostnet_0_5x', 'checkpoint.pth'),
+      '--json',
+    ]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^repghost: .* has 10 class folders but repghostnet_0_5x has 1000 outputs: name the folder of each class with --class-map/m);
+    expect(r.stderr).toMatch(
+      /^repghost: .* has 10 class folders but repghostnet_0_5x has 1000 outputs: name the folder of each class with --class-map/m,
+    );
     r = runCli(['validate', path.join(root, 'nope'), '--weights', weights]);
     expect(r.code).toBe(2);
     expect(r.stderr).toBe(`repghost: dataset folder not found: ${path.join(root, 'nope')}\n`);

@@ -5,7 +5,18 @@
  * 200,000-file tree (issue 18: at most ~400 bytes of heap per file).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, linkSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  closeSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { runInNewContext } from 'node:vm';
@@ -38,7 +49,10 @@ describe('ImageFolderIndex: links', () => {
     symlinkSync('..', path.join(root, 'c1', 'up')); // back to the root: must not pull c0 into c1
     const index = await ImageFolderIndex.read(root);
     expect(index.classes).toEqual(['c0', 'c1']);
-    expect(listing(index)).toEqual([['c0/x.jpg', 0], ['c1/y.jpg', 1]]);
+    expect(listing(index)).toEqual([
+      ['c0/x.jpg', 0],
+      ['c1/y.jpg', 1],
+    ]);
   });
 
   it('counts a file reached again through a symlinked folder once, at its real place', async () => {
@@ -47,7 +61,10 @@ describe('ImageFolderIndex: links', () => {
     symlinkSync(path.join(root, 'c0', 'sub'), path.join(root, 'c0', 'abs-link'));
     const index = await ImageFolderIndex.read(root);
     // sorted(os.walk): the files of c0 itself, then those of c0/sub.
-    expect(listing(index)).toEqual([['c0/z.png', 0], ['c0/sub/x.jpg', 0]]);
+    expect(listing(index)).toEqual([
+      ['c0/z.png', 0],
+      ['c0/sub/x.jpg', 0],
+    ]);
   });
 
   it('follows a symlinked folder that leads outside the class (as torchvision, followlinks=True)', async () => {
@@ -57,8 +74,11 @@ describe('ImageFolderIndex: links', () => {
     symlinkSync(path.join(outside, 'pics'), path.join(root, 'c1')); // a class folder that is a link
     const index = await ImageFolderIndex.read(root);
     expect(listing(index)).toEqual([
-      ['c0/z.png', 0], ['c0/more/p.jpg', 0], ['c0/more/deeper/q.JPEG', 0],
-      ['c1/p.jpg', 1], ['c1/deeper/q.JPEG', 1],
+      ['c0/z.png', 0],
+      ['c0/more/p.jpg', 0],
+      ['c0/more/deeper/q.JPEG', 0],
+      ['c1/p.jpg', 1],
+      ['c1/deeper/q.JPEG', 1],
     ]);
   });
 
@@ -67,7 +87,11 @@ describe('ImageFolderIndex: links', () => {
     linkSync(path.join(root, 'c0', 'a.jpg'), path.join(root, 'c0', 'b.jpg'));
     mkdirSync(path.join(root, 'c1'));
     linkSync(path.join(root, 'c0', 'a.jpg'), path.join(root, 'c1', 'c.jpg'));
-    expect(listing(await ImageFolderIndex.read(root))).toEqual([['c0/a.jpg', 0], ['c0/b.jpg', 0], ['c1/c.jpg', 1]]);
+    expect(listing(await ImageFolderIndex.read(root))).toEqual([
+      ['c0/a.jpg', 0],
+      ['c0/b.jpg', 0],
+      ['c1/c.jpg', 1],
+    ]);
   });
 });
 
@@ -89,24 +113,55 @@ describe('ImageFolderIndex: names', () => {
   });
 
   const python = '/usr/bin/python3';
-  const hasTorchvision = existsSync(python) &&
-    (() => { try { execFileSync(python, ['-c', 'import torchvision'], { stdio: 'ignore' }); return true; } catch { return false; } })();
-  it.runIf(hasTorchvision)('lists a tree exactly as torchvision.datasets.ImageFolder (no loops)', async () => {
-    const outside = tree(['x/p.jpg']);
-    const root = tree(['b/1.jpg', 'b/10.jpg', 'b/2.JPG', 'b/sub/x.png', 'b/sub-x/y.png', 'b/sub.d/w.png', 'a/k.webp', 'a/k.txt', 'a b/q.bmp', 'B/Z.tif']);
-    writeFileSync(Buffer.concat([Buffer.from(path.join(root, 'b/')), Buffer.from([0xe9, 0x2e, 0x6a, 0x70, 0x67])]), '');
-    writeFileSync(path.join(root, 'b', 'ü.jpg'), '');
-    symlinkSync(path.join(outside, 'x'), path.join(root, 'b', 'lnk'));
-    linkSync(path.join(root, 'b', '1.jpg'), path.join(root, 'a', 'h.jpg'));
-    const script = `import os, sys, torchvision
+  const hasTorchvision =
+    existsSync(python) &&
+    (() => {
+      try {
+        execFileSync(python, ['-c', 'import torchvision'], { stdio: 'ignore' });
+        return true;
+      } catch {
+        return false;
+      }
+    })();
+  it.runIf(hasTorchvision)(
+    'lists a tree exactly as torchvision.datasets.ImageFolder (no loops)',
+    async () => {
+      const outside = tree(['x/p.jpg']);
+      const root = tree([
+        'b/1.jpg',
+        'b/10.jpg',
+        'b/2.JPG',
+        'b/sub/x.png',
+        'b/sub-x/y.png',
+        'b/sub.d/w.png',
+        'a/k.webp',
+        'a/k.txt',
+        'a b/q.bmp',
+        'B/Z.tif',
+      ]);
+      writeFileSync(
+        Buffer.concat([Buffer.from(path.join(root, 'b/')), Buffer.from([0xe9, 0x2e, 0x6a, 0x70, 0x67])]),
+        '',
+      );
+      writeFileSync(path.join(root, 'b', 'ü.jpg'), '');
+      symlinkSync(path.join(outside, 'x'), path.join(root, 'b', 'lnk'));
+      linkSync(path.join(root, 'b', '1.jpg'), path.join(root, 'a', 'h.jpg'));
+      const script = `import os, sys, torchvision
 ds = torchvision.datasets.ImageFolder(sys.argv[1], loader=lambda p: p)
 print(repr(ds.classes))
 for p, t in ds.samples: print(os.fsencode(p).hex(), t)`;
-    const out = execFileSync(python, ['-c', script, root], { encoding: 'utf8' }).trim().split('\n');
-    const index = await ImageFolderIndex.read(root);
-    expect(out.slice(1)).toEqual(Array.from({ length: index.length }, (_, i) => `${Buffer.from(index.pathBytes(i)).toString('hex')} ${index.label(i)}`));
-    expect(out[0]).toBe(`[${index.classes.map((c) => `'${c}'`).join(', ')}]`);
-  }, 60_000);
+      const out = execFileSync(python, ['-c', script, root], { encoding: 'utf8' }).trim().split('\n');
+      const index = await ImageFolderIndex.read(root);
+      expect(out.slice(1)).toEqual(
+        Array.from(
+          { length: index.length },
+          (_, i) => `${Buffer.from(index.pathBytes(i)).toString('hex')} ${index.label(i)}`,
+        ),
+      );
+      expect(out[0]).toBe(`[${index.classes.map((c) => `'${c}'`).join(', ')}]`);
+    },
+    60_000,
+  );
 
   it('a missing folder, a folder without classes and an empty class are one-line errors', async () => {
     await expect(ImageFolderIndex.read(path.join(work, 'nope'))).rejects.toThrow(/^dataset folder not found: /);
@@ -125,12 +180,15 @@ describe('ImageFolderIndex: scale', () => {
     // tmpfs when there is one: making 200k files on a loaded ext4 disk takes minutes, on tmpfs seconds.
     const shm = existsSync('/dev/shm') ? mkdtempSync('/dev/shm/repghost-index-') : null;
     const root = path.join(shm ?? work, 'big');
-    onTestFinished(() => { if (shm) rmSync(shm, { recursive: true, force: true }); });
+    onTestFinished(() => {
+      if (shm) rmSync(shm, { recursive: true, force: true });
+    });
     let t = performance.now();
     for (let c = 0; c < classes; c++) {
       const wnid = `n${String(1440764 + c * 7919).padStart(8, '0')}`;
       mkdirSync(path.join(root, wnid), { recursive: true });
-      for (let k = 0; k < perClass; k++) closeSync(openSync(path.join(root, wnid, `${wnid}_${10000 + k * 37}.JPEG`), 'w'));
+      for (let k = 0; k < perClass; k++)
+        closeSync(openSync(path.join(root, wnid, `${wnid}_${10000 + k * 37}.JPEG`), 'w'));
     }
     const makeMs = performance.now() - t;
     setFlagsFromString('--expose-gc');
@@ -149,9 +207,13 @@ describe('ImageFolderIndex: scale', () => {
     expect(index.length).toBe(classes * perClass);
     expect(index.label(index.length - 1)).toBe(classes - 1);
     // eslint-disable-next-line no-console
-    console.log(`200k-file index: tree made in ${(makeMs / 1000).toFixed(1)} s, indexed in ${(indexMs / 1000).toFixed(2)} s, ` +
-      `${perFile.toFixed(1)} bytes of heap (V8 heap + array buffers, after GC) per file; typed storage ${(index.byteSize / index.length).toFixed(1)} bytes per file`);
+    console.log(
+      `200k-file index: tree made in ${(makeMs / 1000).toFixed(1)} s, indexed in ${(indexMs / 1000).toFixed(2)} s, ` +
+        `${perFile.toFixed(1)} bytes of heap (V8 heap + array buffers, after GC) per file; typed storage ${(index.byteSize / index.length).toFixed(1)} bytes per file`,
+    );
     expect(perFile).toBeLessThanOrEqual(400);
-    expect(index.path(12345)).toBe(path.join(root, index.classes[61]!, `${index.classes[61]}_${10000 + 145 * 37}.JPEG`));
+    expect(index.path(12345)).toBe(
+      path.join(root, index.classes[61]!, `${index.classes[61]}_${10000 + 145 * 37}.JPEG`),
+    );
   }, 120_000);
 });

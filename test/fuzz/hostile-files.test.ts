@@ -4,7 +4,16 @@
  * non-regular inputs and the dataset's own size rules. Every input is generated here.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -70,7 +79,8 @@ describe('finding 4: writes never follow a link planted at the target or the tem
 
   it('report replaces planted report.html and loss.png links, and refuses a link to its own summary', async () => {
     mkdirSync(at('rep'));
-    const csv = 'epoch,train_loss,eval_loss,eval_top1,eval_top5,eval_top1_ema,lr,seconds,images_per_s\n0,2.0,1.5,40,90,,0.1,10,100\n';
+    const csv =
+      'epoch,train_loss,eval_loss,eval_top1,eval_top5,eval_top1_ema,lr,seconds,images_per_s\n0,2.0,1.5,40,90,,0.1,10,100\n';
     writeFileSync(at('rep', 'summary.csv'), csv);
     writeFileSync(at('victim2.txt'), 'precious');
     symlinkSync('../victim2.txt', at('rep', 'report.html'));
@@ -88,15 +98,27 @@ describe('finding 4: writes never follow a link planted at the target or the tem
 
 describe('finding 5: only JPEG, PNG, WebP, GIF, TIFF and AVIF reach the decoder', () => {
   it('an SVG named .jpg is refused before decoding (it could read a sibling file or burn CPU)', async () => {
-    writeFileSync(at('secret.png'), await sharp({ create: { width: 4, height: 4, channels: 3, background: '#f00' } }).png().toBuffer());
-    writeFileSync(at('svg.jpg'), '<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><image href="secret.png" width="8" height="8"/></svg>');
-    await expect(decodeImageFile(at('svg.jpg'))).rejects.toThrow(/not a supported image format \(JPEG, PNG, WebP, GIF, TIFF, AVIF\): it is an SVG image/);
+    writeFileSync(
+      at('secret.png'),
+      await sharp({ create: { width: 4, height: 4, channels: 3, background: '#f00' } })
+        .png()
+        .toBuffer(),
+    );
+    writeFileSync(
+      at('svg.jpg'),
+      '<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><image href="secret.png" width="8" height="8"/></svg>',
+    );
+    await expect(decodeImageFile(at('svg.jpg'))).rejects.toThrow(
+      /not a supported image format \(JPEG, PNG, WebP, GIF, TIFF, AVIF\): it is an SVG image/,
+    );
   });
 
   it("libvips' own .v format is refused", async () => {
     // The .v header starts with its magic number (either byte order); sharp cannot write one to a buffer.
     const bytes = Buffer.concat([Buffer.from([0x08, 0xf2, 0xa6, 0xb6]), Buffer.alloc(64)]);
-    await expect(decodeImageFile(new Uint8Array(bytes))).rejects.toThrow(/not a supported image format.*libvips \.v file/);
+    await expect(decodeImageFile(new Uint8Array(bytes))).rejects.toThrow(
+      /not a supported image format.*libvips \.v file/,
+    );
   });
 
   it('the six formats are recognized by their signatures', async () => {
@@ -115,15 +137,21 @@ describe('finding 8: decompression and resampling are bounded by what the output
     const gz = lyingIdxGz([2 ** 32 - 1, 28, 28], 8 << 20);
     const before = process.memoryUsage().arrayBuffers;
     const t0 = performance.now();
-    await expect(readIdx(gz, 'lying.gz')).rejects.toThrow(/the IDX header declares 3367254359296 bytes, more than \d+ gzip bytes can hold/);
+    await expect(readIdx(gz, 'lying.gz')).rejects.toThrow(
+      /the IDX header declares 3367254359296 bytes, more than \d+ gzip bytes can hold/,
+    );
     expect(performance.now() - t0).toBeLessThan(10_000);
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(64 * 2 ** 20);
     // With the dataset's bound, a header that could fit the gzip is refused as well.
-    await expect(readIdx(lyingIdxGz([100_000, 28, 28], 0), 'big.gz', { maxBytes: 60_000 * 784 + 16 })).rejects.toThrow(/more than the 47040016 this dataset can need/);
+    await expect(readIdx(lyingIdxGz([100_000, 28, 28], 0), 'big.gz', { maxBytes: 60_000 * 784 + 16 })).rejects.toThrow(
+      /more than the 47040016 this dataset can need/,
+    );
   });
 
   it('a 1x250000 PNG is preprocessed with tables sized for the crop, not the resized height', async () => {
-    const png = await sharp(Buffer.alloc(250_000 * 3, 128), { raw: { width: 1, height: 250_000, channels: 3 } }).png().toBuffer();
+    const png = await sharp(Buffer.alloc(250_000 * 3, 128), { raw: { width: 1, height: 250_000, channels: 3 } })
+      .png()
+      .toBuffer();
     expect(png.length).toBeLessThan(20_000);
     const img = await decodeImageFile(new Uint8Array(png), { name: 'tall.png' });
     const t0 = performance.now();
@@ -140,16 +168,22 @@ describe('finding 10: only regular files of a bounded size are read', () => {
     const fifo = at('weights.fifo');
     execFileSync('mkfifo', [fifo]);
     const t0 = performance.now();
-    await expect(readInputFile(fifo, 'weights file')).rejects.toThrow(`weights file ${fifo} is a FIFO, not a regular file: refusing to read it`);
+    await expect(readInputFile(fifo, 'weights file')).rejects.toThrow(
+      `weights file ${fifo} is a FIFO, not a regular file: refusing to read it`,
+    );
     expect(() => readInputFileSync(fifo, 'checkpoint')).toThrow(/is a FIFO/);
-    await expect(readInputFile('/dev/zero', 'checkpoint')).rejects.toThrow('checkpoint /dev/zero is a device, not a regular file: refusing to read it');
+    await expect(readInputFile('/dev/zero', 'checkpoint')).rejects.toThrow(
+      'checkpoint /dev/zero is a device, not a regular file: refusing to read it',
+    );
     await expect(decodeImageFile(fifo)).rejects.toThrow(/not a regular file/);
     expect(performance.now() - t0).toBeLessThan(10_000); // a blocking open never returns
   });
 
   it('a file over the cap is refused without reading it', async () => {
     writeFileSync(at('big.bin'), Buffer.alloc(4096));
-    await expect(readInputFile(at('big.bin'), 'weights file', { maxBytes: 1000 })).rejects.toThrow(/is 4096 bytes, more than the 1000-byte limit/);
+    await expect(readInputFile(at('big.bin'), 'weights file', { maxBytes: 1000 })).rejects.toThrow(
+      /is 4096 bytes, more than the 1000-byte limit/,
+    );
   });
 
   it('the CLI refuses a FIFO as weights and out-of-range --threads / --size with one line', () => {
@@ -193,7 +227,18 @@ describe('guards at the CLI call sites', () => {
     writeFileSync(at('cv', 'ck.pth'), 'weights');
     symlinkSync('.', at('cv', 'same'));
     for (const out of ['same/ck.pth', '/proc/self/cwd/ck.pth']) {
-      const r = spawnSync(process.execPath, ['--import', pathToFileURL(path.join(repoRoot, 'node_modules/tsx/dist/loader.mjs')).href, path.join(repoRoot, 'src/cli/main.ts'), 'convert', 'ck.pth', out], { cwd: at('cv'), encoding: 'utf8', timeout: 60_000 });
+      const r = spawnSync(
+        process.execPath,
+        [
+          '--import',
+          pathToFileURL(path.join(repoRoot, 'node_modules/tsx/dist/loader.mjs')).href,
+          path.join(repoRoot, 'src/cli/main.ts'),
+          'convert',
+          'ck.pth',
+          out,
+        ],
+        { cwd: at('cv'), encoding: 'utf8', timeout: 60_000 },
+      );
       expect(r.status, r.stderr).toBe(2);
       expect(r.stderr.trim()).toBe('repghost: output would overwrite the input checkpoint: choose another output path');
     }

@@ -18,7 +18,14 @@ import { readSafetensors, SafetensorsError, writeSafetensors } from '../../src/w
 import type { StateDict } from '../../src/weights/tensor.js';
 import { WeightValueError } from '../../src/weights/values.js';
 import {
-  checkpointWith, dag, fakeTensorPth, float, hostileSafetensors, longString, sharedDictPickle, torchZip,
+  checkpointWith,
+  dag,
+  fakeTensorPth,
+  float,
+  hostileSafetensors,
+  longString,
+  sharedDictPickle,
+  torchZip,
 } from '../../fuzz/lib/hostile.js';
 import { sharedPath } from '../helpers/shared.js';
 
@@ -39,7 +46,9 @@ describe('finding 1: only tensors the unpickler rebuilt are tensors', () => {
       const file = fakeTensorPth(variant, 216, true);
       const { error } = attempt(() => readCheckpoint(file, 'fake.pth'));
       expect(error).toBeInstanceOf(CheckpointError);
-      expect(error!.message).toMatch(/^fake\.pth: (neither a state dict|the state dict entry 'conv_stem\.weight' is not a tensor)/);
+      expect(error!.message).toMatch(
+        /^fake\.pth: (neither a state dict|the state dict entry 'conv_stem\.weight' is not a tensor)/,
+      );
     });
   }
 
@@ -52,7 +61,10 @@ describe('finding 1: only tensors the unpickler rebuilt are tensors', () => {
   });
 
   it('real tensors are rebuilt tensors whose array type and length match dtype x shape', () => {
-    const sd = readPth(new Uint8Array(readFileSync(sharedPath('golden', 'repghostnet_wo_0_5x', 'model.pth')))) as Map<string, unknown>;
+    const sd = readPth(new Uint8Array(readFileSync(sharedPath('golden', 'repghostnet_wo_0_5x', 'model.pth')))) as Map<
+      string,
+      unknown
+    >;
     for (const t of sd.values()) expect(isRebuiltTensor(t)).toBe(true);
     // A tensor whose data is another array type is not a tensor at all.
     expect(isTensor({ dtype: 'F32', shape: [2], data: new Uint8Array(8) })).toBe(false);
@@ -94,7 +106,11 @@ describe('finding 6: bounded messages and a string arch', () => {
       const file = checkpointWith(slot, dag(60));
       expect(file.length).toBeLessThan(2_000);
       const spec = buildSpec('repghostnet_0_5x');
-      for (const f of [() => readCheckpoint(file, 'ck.pth'), () => peekCheckpoint(file, 'ck.pth'), () => decodeCheckpoint(spec, file, 'ck.pth')]) {
+      for (const f of [
+        () => readCheckpoint(file, 'ck.pth'),
+        () => peekCheckpoint(file, 'ck.pth'),
+        () => decodeCheckpoint(spec, file, 'ck.pth'),
+      ]) {
         const { error, ms, value } = attempt(f);
         if (slot === 'key' && error === null) continue; // peek does not look at the state dict
         if (slot === 'args' && f === (() => readCheckpoint(file, 'ck.pth'))) continue;
@@ -118,7 +134,9 @@ describe('finding 6: bounded messages and a string arch', () => {
   });
 
   it('a 5 MB key name is cut in every message', () => {
-    const { error } = attempt(() => loadWeights(checkpointWith('key', longString(5_000_000)), { fileName: 'long.pth', model: 'repghostnet_0_5x' }));
+    const { error } = attempt(() =>
+      loadWeights(checkpointWith('key', longString(5_000_000)), { fileName: 'long.pth', model: 'repghostnet_0_5x' }),
+    );
     expect(error).not.toBeNull();
     expect(error!.message.length).toBeLessThan(2_000);
     const sd: StateDict = new Map([['k'.repeat(5_000_000), { dtype: 'F32', shape: [1], data: new Float32Array(1) }]]);
@@ -129,7 +147,7 @@ describe('finding 6: bounded messages and a string arch', () => {
 });
 
 describe('finding 9: safetensors keys are unique and ranges tile the data', () => {
-  it('duplicate keys are refused (JSON.parse would keep the last, another tensor\'s bytes)', () => {
+  it("duplicate keys are refused (JSON.parse would keep the last, another tensor's bytes)", () => {
     expect(() => readSafetensors(hostileSafetensors('duplicate-key', 1))).toThrow(/header lists tensor a twice/);
   });
   it('overlapping ranges are refused', () => {
@@ -170,7 +188,12 @@ describe('finding 8: a safetensors header is bounded by what it can describe', (
 
 describe('finding 11: values that make no sense', () => {
   const spec = buildSpec('repghostnet_0_5x');
-  for (const [v, what] of [[-1e6, '-1000000'], [NaN, 'NaN'], [1.5, '1.5'], [Infinity, 'Infinity']] as const) {
+  for (const [v, what] of [
+    [-1e6, '-1000000'],
+    [NaN, 'NaN'],
+    [1.5, '1.5'],
+    [Infinity, 'Infinity'],
+  ] as const) {
     it(`epoch ${what} is refused on resume`, () => {
       const { error } = attempt(() => decodeCheckpoint(spec, checkpointWith('epoch', float(v)), 'ck.pth'));
       expect(error).not.toBeNull();
@@ -188,13 +211,21 @@ describe('finding 11: values that make no sense', () => {
     const sd = readSafetensors(new Uint8Array(file)).tensors;
     const w = sd.get('conv_stem.weight')!.data as Float32Array;
     w[5] = NaN;
-    const a = attempt(() => loadWeights(writeSafetensors(sd), { fileName: 'nan.safetensors', model: 'repghostnet_norep_0_5x' }));
+    const a = attempt(() =>
+      loadWeights(writeSafetensors(sd), { fileName: 'nan.safetensors', model: 'repghostnet_norep_0_5x' }),
+    );
     expect(a.error).toBeInstanceOf(WeightValueError);
-    expect(a.error!.message).toBe('nan.safetensors: conv_stem.weight holds NaN at element 5: the weights are unusable (a diverged or corrupt training run?)');
+    expect(a.error!.message).toBe(
+      'nan.safetensors: conv_stem.weight holds NaN at element 5: the weights are unusable (a diverged or corrupt training run?)',
+    );
     w[5] = 0;
     (sd.get('bn1.running_var')!.data as Float32Array)[2] = -0.5;
-    const b = attempt(() => loadWeights(writeSafetensors(sd), { fileName: 'var.safetensors', model: 'repghostnet_norep_0_5x' }));
-    expect(b.error!.message).toMatch(/^var\.safetensors: bn1\.running_var holds a negative running variance \(-0\.5\) at element 2/);
+    const b = attempt(() =>
+      loadWeights(writeSafetensors(sd), { fileName: 'var.safetensors', model: 'repghostnet_norep_0_5x' }),
+    );
+    expect(b.error!.message).toMatch(
+      /^var\.safetensors: bn1\.running_var holds a negative running variance \(-0\.5\) at element 2/,
+    );
   });
 
   it('the unpickler refuses a namespace passed as a parameter', () => {

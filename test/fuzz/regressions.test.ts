@@ -52,9 +52,21 @@ describe('pickle error messages never walk shared sub-structures (exponential St
 
   it('a DAG list as a tensor size', () => {
     // _rebuild_tensor_v2(storage, 0, (dag,), (1,), False, None)
-    const p = concat(PROTO2, glob('torch._utils', '_rebuild_tensor_v2'), bytesOf(0x28),
-      bytesOf(0x28), str('storage'), glob('torch', 'FloatStorage'), str('0'), str('cpu'), bytesOf(0x4b, 4, 0x74, 0x51),
-      bytesOf(0x4b, 0), dag(depth), bytesOf(0x85, 0x4b, 1, 0x85, 0x89, 0x4e, 0x74, 0x52), STOP);
+    const p = concat(
+      PROTO2,
+      glob('torch._utils', '_rebuild_tensor_v2'),
+      bytesOf(0x28),
+      bytesOf(0x28),
+      str('storage'),
+      glob('torch', 'FloatStorage'),
+      str('0'),
+      str('cpu'),
+      bytesOf(0x4b, 4, 0x74, 0x51),
+      bytesOf(0x4b, 0),
+      dag(depth),
+      bytesOf(0x85, 0x4b, 1, 0x85, 0x89, 0x4e, 0x74, 0x52),
+      STOP,
+    );
     const { error, ms } = attempt(() => unpickle(p, { loadStorage: () => new Uint8Array(16) }));
     expect(error).toBeInstanceOf(PickleError);
     expect(error!.message).toMatch(/tensor size holds list/);
@@ -63,14 +75,35 @@ describe('pickle error messages never walk shared sub-structures (exponential St
   });
 
   it('a DAG list as a tensor storage offset and as a storage element count', () => {
-    const offset = concat(PROTO2, glob('torch._utils', '_rebuild_tensor'), bytesOf(0x28),
-      bytesOf(0x28), str('storage'), glob('torch', 'FloatStorage'), str('0'), str('cpu'), bytesOf(0x4b, 4, 0x74, 0x51),
-      dag(depth), bytesOf(0x29, 0x29, 0x74, 0x52), STOP);
+    const offset = concat(
+      PROTO2,
+      glob('torch._utils', '_rebuild_tensor'),
+      bytesOf(0x28),
+      bytesOf(0x28),
+      str('storage'),
+      glob('torch', 'FloatStorage'),
+      str('0'),
+      str('cpu'),
+      bytesOf(0x4b, 4, 0x74, 0x51),
+      dag(depth),
+      bytesOf(0x29, 0x29, 0x74, 0x52),
+      STOP,
+    );
     const r1 = attempt(() => unpickle(offset, { loadStorage: () => new Uint8Array(16) }));
     expect(r1.error).toBeInstanceOf(PickleError);
     expect(r1.error!.message).toMatch(/bad tensor storage offset/);
     expect(r1.error!.message.length).toBeLessThan(500);
-    const count = concat(PROTO2, bytesOf(0x28), str('storage'), glob('torch', 'FloatStorage'), str('0'), str('cpu'), dag(depth), bytesOf(0x74, 0x51), STOP);
+    const count = concat(
+      PROTO2,
+      bytesOf(0x28),
+      str('storage'),
+      glob('torch', 'FloatStorage'),
+      str('0'),
+      str('cpu'),
+      dag(depth),
+      bytesOf(0x74, 0x51),
+      STOP,
+    );
     const r2 = attempt(() => unpickle(count, { loadStorage: () => new Uint8Array(16) }));
     expect(r2.error).toBeInstanceOf(PickleError);
     expect(r2.error!.message).toMatch(/bad element count/);
@@ -80,7 +113,10 @@ describe('pickle error messages never walk shared sub-structures (exponential St
   it('a DAG tuple as a state-dict key (readCheckpoint)', () => {
     // {(dag,): None} inside a valid torch zip: readCheckpoint names the key without expanding it.
     const pkl = concat(PROTO2, bytesOf(0x7d), dag(depth), bytesOf(0x85, 0x4e, 0x73), STOP);
-    const file = writeZip([{ name: 'archive/data.pkl', data: pkl }, { name: 'archive/version', data: new TextEncoder().encode('3\n') }]);
+    const file = writeZip([
+      { name: 'archive/data.pkl', data: pkl },
+      { name: 'archive/version', data: new TextEncoder().encode('3\n') },
+    ]);
     const { error, ms } = attempt(() => readCheckpoint(file, 'dag.pth'));
     expect(error?.name).toBe('CheckpointError');
     expect(error!.message.length).toBeLessThan(500);
@@ -97,15 +133,25 @@ describe('pickle work is linear in the input (repeated REDUCE/BUILD over one mem
     if (kind === 'build') {
       // D = {'a0': None, ..., 'a<m-1>': None} (distinct keys: ~6 bytes each), ns = Namespace()
       parts.push(bytesOf(0x7d, 0x28));
-      for (let i = 0; i < m; i++) { const s = `a${i}`; parts.push(bytesOf(0x8c, s.length, s, 0x4e)); }
+      for (let i = 0; i < m; i++) {
+        const s = `a${i}`;
+        parts.push(bytesOf(0x8c, s.length, s, 0x4e));
+      }
       parts.push(bytesOf(0x75), LONG_BINPUT(1), bytesOf(0x30), glob('argparse', 'Namespace'), bytesOf(0x29, 0x81));
       for (let i = 0; i < k; i++) parts.push(LONG_BINGET(1), bytesOf(0x62)); // BUILD
     } else {
-      parts.push(kind === 'set' ? glob('builtins', 'set') : glob('collections', 'OrderedDict'), LONG_BINPUT(1), bytesOf(0x30));
+      parts.push(
+        kind === 'set' ? glob('builtins', 'set') : glob('collections', 'OrderedDict'),
+        LONG_BINPUT(1),
+        bytesOf(0x30),
+      );
       // L = [None, ...] or [(None, None), ...] (OrderedDict wants pairs; the pair is memoized, so 3 bytes per item)
       parts.push(bytesOf(0x5d, 0x28));
       if (kind === 'set') parts.push(new Uint8Array(m).fill(0x4e));
-      else { parts.push(bytesOf(0x4e, 0x4e, 0x86), LONG_BINPUT(3)); for (let i = 1; i < m; i++) parts.push(LONG_BINGET(3)); }
+      else {
+        parts.push(bytesOf(0x4e, 0x4e, 0x86), LONG_BINPUT(3));
+        for (let i = 1; i < m; i++) parts.push(LONG_BINGET(3));
+      }
       parts.push(bytesOf(0x65), LONG_BINPUT(2), bytesOf(0x30));
       for (let i = 0; i < k; i++) parts.push(LONG_BINGET(1), LONG_BINGET(2), bytesOf(0x85, 0x52, 0x30));
       parts.push(bytesOf(0x4e));
@@ -141,9 +187,14 @@ describe('storages copied for strided tensors count against the tensor budget', 
     // a 0.6 MB file materialized n * 256 KiB = 500 MiB.
     const n = 2000;
     const big = 256 * 1024;
-    const tensors = Array.from({ length: n }, (_, i) => tensorCall('ByteStorage', String(i), BigInt(big), 0n, [2n], [2n]));
+    const tensors = Array.from({ length: n }, (_, i) =>
+      tensorCall('ByteStorage', String(i), BigInt(big), 0n, [2n], [2n]),
+    );
     const pkl = concat(PROTO2, bytesOf(0x28), ...tensors, bytesOf(0x74), STOP);
-    const entries = [{ name: 'archive/data.pkl', data: pkl }, { name: 'archive/data/0', data: new Uint8Array(big) }];
+    const entries = [
+      { name: 'archive/data.pkl', data: pkl },
+      { name: 'archive/data/0', data: new Uint8Array(big) },
+    ];
     for (let i = 1; i < n; i++) entries.push({ name: `archive/data/${i}`, data: new Uint8Array(1) });
     const file = writeZip(entries, { align: 0 });
     const z = mapZip(file);
@@ -202,9 +253,14 @@ describe('gzipped IDX stops inflating at the size its header declares', () => {
     expect(gz.length).toBeLessThan(250_000);
     const before = process.memoryUsage().arrayBuffers;
     const t0 = performance.now();
-    const err = await readIdx(gz, 'bomb.idx.gz').then(() => null, (e: unknown) => e as Error);
+    const err = await readIdx(gz, 'bomb.idx.gz').then(
+      () => null,
+      (e: unknown) => e as Error,
+    );
     expect(err).toBeInstanceOf(IdxError);
-    expect(err!.message).toMatch(/bomb\.idx\.gz: the gzip data decompresses to more than the 18 bytes its IDX header declares/);
+    expect(err!.message).toMatch(
+      /bomb\.idx\.gz: the gzip data decompresses to more than the 18 bytes its IDX header declares/,
+    );
     expect(performance.now() - t0).toBeLessThan(1000);
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 * 2 ** 20);
   });
@@ -216,9 +272,13 @@ describe('gzipped IDX stops inflating at the size its header declares', () => {
     expect([...a.data]).toEqual([1, 2, 3, 4, 5, 6]);
     const bad = raw.slice();
     bad[2] = 0x07;
-    await expect(readIdx(new Uint8Array(gzipSync(bad)), 'x.idx.gz')).rejects.toThrow(/x\.idx\.gz: unknown IDX type code 0x07/);
+    await expect(readIdx(new Uint8Array(gzipSync(bad)), 'x.idx.gz')).rejects.toThrow(
+      /x\.idx\.gz: unknown IDX type code 0x07/,
+    );
     const extra = new Uint8Array(gzipSync(Uint8Array.from([...raw, 9, 9])));
-    await expect(readIdx(extra, 'y.idx.gz')).rejects.toThrow(/y\.idx\.gz: the gzip data decompresses to more than the 18 bytes/);
+    await expect(readIdx(extra, 'y.idx.gz')).rejects.toThrow(
+      /y\.idx\.gz: the gzip data decompresses to more than the 18 bytes/,
+    );
   });
 });
 
@@ -226,8 +286,13 @@ describe('image decode errors always say something', () => {
   it('a PNG with a damaged IHDR CRC: libvips reports "Unknown error", the user gets a reason', async () => {
     const png = new Uint8Array(readFileSync(sharedPath('golden', 'preprocess', 'camera_gray.png')));
     png[32]! ^= 0xff; // the IHDR CRC's last byte
-    const err = await decodeImageFile(png, { name: 'badcrc.png' }).then(() => null, (e: unknown) => e as Error);
+    const err = await decodeImageFile(png, { name: 'badcrc.png' }).then(
+      () => null,
+      (e: unknown) => e as Error,
+    );
     expect(err).toBeInstanceOf(ImageDecodeError);
-    expect(err!.message).toBe('cannot decode image badcrc.png: corrupt image data (the decoder gave no reason: a damaged header?)');
+    expect(err!.message).toBe(
+      'cannot decode image badcrc.png: corrupt image data (the decoder gave no reason: a damaged header?)',
+    );
   });
 });

@@ -29,7 +29,9 @@ const input = toFloat32(sharedTensors('golden', 'input_224.safetensors').get('in
 const nhwc = (() => {
   const out = new Float32Array(input.length);
   const hw = 224 * 224;
-  for (let n = 0; n < 2; n++) for (let c = 0; c < 3; c++) for (let p = 0; p < hw; p++) out[n * 3 * hw + p * 3 + c] = input[n * 3 * hw + c * hw + p]!;
+  for (let n = 0; n < 2; n++)
+    for (let c = 0; c < 3; c++)
+      for (let p = 0; p < hw; p++) out[n * 3 * hw + p * 3 + c] = input[n * 3 * hw + c * hw + p]!;
   return out;
 })();
 
@@ -45,25 +47,30 @@ function trainFormLogits(model: string, train: StateDict): Float32Array {
   }
 }
 
-const expected = (model: string, key: string) => toFloat32(sharedTensors('golden', model, 'expected.safetensors').get(key)!);
+const expected = (model: string, key: string) =>
+  toFloat32(sharedTensors('golden', model, 'expected.safetensors').get(key)!);
 
 describe('deploy -> training form', () => {
   it.each([
     ['repghostnet_0_5x', 'deploy.safetensors', 'logits_deploy'],
     ['repghostnet_0_5x', 'deploy_ema.safetensors', 'logits_deploy_ema'],
     ['repghostnet_repid_0_5x', 'deploy.safetensors', 'logits_deploy'],
-  ])('%s %s: eval logits of the expanded model = the deploy model within 1e-4', (model, file, key) => {
-    const deploy = sharedTensors('golden', model, file);
-    const spec = buildSpec(model, { numClasses: classesInStateDict(deploy) ?? 1000 });
-    expect(detectForm(spec, deploy)).toBe('deploy');
-    const train = toTrain(spec, deploy);
-    expect([...train.keys()]).toEqual(stateDictKeys(spec, 'train').map(([k]) => k));
-    expect(detectForm(spec, train)).toBe('train');
-    expect(maxAbsDiff(trainFormLogits(model, train), expected(model, key))).toBeLessThan(1e-4);
-    // Folding the expansion again gives back the deploy weights (float32 rounding only).
-    const again = toDeploy(spec, train);
-    for (const [k, t] of deploy) expect(maxAbsDiff(toFloat32(again.get(k)!), toFloat32(t)), k).toBeLessThan(1e-5);
-  }, 60_000);
+  ])(
+    '%s %s: eval logits of the expanded model = the deploy model within 1e-4',
+    (model, file, key) => {
+      const deploy = sharedTensors('golden', model, file);
+      const spec = buildSpec(model, { numClasses: classesInStateDict(deploy) ?? 1000 });
+      expect(detectForm(spec, deploy)).toBe('deploy');
+      const train = toTrain(spec, deploy);
+      expect([...train.keys()]).toEqual(stateDictKeys(spec, 'train').map(([k]) => k));
+      expect(detectForm(spec, train)).toBe('train');
+      expect(maxAbsDiff(trainFormLogits(model, train), expected(model, key))).toBeLessThan(1e-4);
+      // Folding the expansion again gives back the deploy weights (float32 rounding only).
+      const again = toDeploy(spec, train);
+      for (const [k, t] of deploy) expect(maxAbsDiff(toFloat32(again.get(k)!), toFloat32(t)), k).toBeLessThan(1e-5);
+    },
+    60_000,
+  );
 
   it('identity fusion: the identity is taken out of the centre tap, the kernel otherwise kept', () => {
     const deploy = sharedTensors('golden', 'repghostnet_repid_0_5x', 'deploy.safetensors');
@@ -84,10 +91,14 @@ describe('deploy -> training form', () => {
   });
 
   it('wo_0_5x (no shortcut): training -> deploy -> training keeps the logits', () => {
-    const sd = readCheckpoint(new Uint8Array(readFileSync(sharedPath('golden', 'repghostnet_wo_0_5x', 'model.pth')))).stateDict;
+    const sd = readCheckpoint(
+      new Uint8Array(readFileSync(sharedPath('golden', 'repghostnet_wo_0_5x', 'model.pth'))),
+    ).stateDict;
     const spec = buildSpec('repghostnet_wo_0_5x', { numClasses: classesInStateDict(sd)! });
     const train = toTrain(spec, toDeploy(spec, sd));
-    expect(maxAbsDiff(trainFormLogits('repghostnet_wo_0_5x', train), expected('repghostnet_wo_0_5x', 'logits_deploy'))).toBeLessThan(1e-4);
+    expect(
+      maxAbsDiff(trainFormLogits('repghostnet_wo_0_5x', train), expected('repghostnet_wo_0_5x', 'logits_deploy')),
+    ).toBeLessThan(1e-4);
   }, 60_000);
 
   it('--initial-checkpoint takes deploy-form weights, expanded', () => {
@@ -95,8 +106,9 @@ describe('deploy -> training form', () => {
     const spec = buildSpec('repghostnet_0_5x', { numClasses: 1000 });
     const init = modelFromInitialStateDict(spec, deploy, new Rng(1));
     expect(init.expandedFromDeploy).toBe(true);
-    expect(toFloat32(init.model.toStateDict().get('blocks.1.0.ghost1.cheap_operation.1.bias')!))
-      .toEqual(toFloat32(deploy.get('blocks.1.0.ghost1.cheap_operation.bias')!));
+    expect(toFloat32(init.model.toStateDict().get('blocks.1.0.ghost1.cheap_operation.1.bias')!)).toEqual(
+      toFloat32(deploy.get('blocks.1.0.ghost1.cheap_operation.bias')!),
+    );
     init.model.dispose();
   });
 
@@ -104,9 +116,22 @@ describe('deploy -> training form', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'repghost-expand-'));
     try {
       const out = path.join(dir, 'train.safetensors');
-      const r = runCli(['convert', sharedPath('golden', 'repghostnet_repid_0_5x', 'deploy.safetensors'), out, '--to', 'train', '--json', '--model', 'repghostnet_repid_0_5x']);
+      const r = runCli([
+        'convert',
+        sharedPath('golden', 'repghostnet_repid_0_5x', 'deploy.safetensors'),
+        out,
+        '--to',
+        'train',
+        '--json',
+        '--model',
+        'repghostnet_repid_0_5x',
+      ]);
       expect(r.code, r.stderr).toBe(0);
-      expect(JSON.parse(r.stdout)).toMatchObject({ input_form: 'deploy', output_form: 'train', model: 'repghostnet_repid_0_5x' });
+      expect(JSON.parse(r.stdout)).toMatchObject({
+        input_form: 'deploy',
+        output_form: 'train',
+        model: 'repghostnet_repid_0_5x',
+      });
       const deploy = sharedTensors('golden', 'repghostnet_repid_0_5x', 'deploy.safetensors');
       const spec = buildSpec('repghostnet_repid_0_5x', { numClasses: classesInStateDict(deploy)! });
       const written = readSafetensors(new Uint8Array(readFileSync(out))).tensors;

@@ -23,7 +23,9 @@ import { WeightsMismatchError } from '../../src/weights/match.js';
 import { toFloat32 } from '../../src/weights/tensor.js';
 import { sharedPath, sharedTensors } from '../helpers/shared.js';
 
-beforeAll(async () => { await initTrainingBackend({ backend: 'wasm' }); });
+beforeAll(async () => {
+  await initTrainingBackend({ backend: 'wasm' });
+});
 
 const spec = buildSpec('repghostnet_0_5x', { numClasses: 10, dropout: 0 });
 
@@ -39,7 +41,9 @@ describe('--freeze-stages', () => {
     expect([...two.params].every((k) => /^(conv_stem|bn1|blocks\.[01])\./.test(k))).toBe(true);
     expect([...two.params].some((k) => k.startsWith('blocks.1.'))).toBe(true);
     expect([...two.batchNorms].includes('blocks.0.0.ghost1.primary_conv.1')).toBe(true);
-    expect(frozenParts(spec, layouts, spec.stages.length).params.size).toBe(layouts.filter((p) => p.key.startsWith('blocks.') || /^(conv_stem|bn1)\./.test(p.key)).length);
+    expect(frozenParts(spec, layouts, spec.stages.length).params.size).toBe(
+      layouts.filter((p) => p.key.startsWith('blocks.') || /^(conv_stem|bn1)\./.test(p.key)).length,
+    );
     expect(() => frozenParts(spec, layouts, spec.stages.length + 1)).toThrow(/the 'freezeStages' option takes 0\.\.10/);
   });
 
@@ -47,12 +51,19 @@ describe('--freeze-stages', () => {
     const model = ModelState.init(spec, new Rng(1));
     const parts = frozenParts(spec, model.layouts, 3);
     model.freeze(parts);
-    const optimizer = createOptimizer({ opt: 'sgd', momentum: 0.9, weightDecay: 1e-4, optEps: 1e-8, optBetas: [0.9, 0.999] }, model.layouts, (k) => model.isTrainable(k));
+    const optimizer = createOptimizer(
+      { opt: 'sgd', momentum: 0.9, weightDecay: 1e-4, optEps: 1e-8, optBetas: [0.9, 0.999] },
+      model.layouts,
+      (k) => model.isTrainable(k),
+    );
     const before = model.floatState();
     const counts = new Map([...model.bn].map(([k, b]) => [k, b.numBatchesTracked]));
     const rng = new Rng(2);
     for (let s = 0; s < 2; s++) {
-      const x = tf.tensor4d(Float32Array.from({ length: 4 * 32 * 32 * 3 }, () => rng.uniform() * 2 - 1), [4, 32, 32, 3]);
+      const x = tf.tensor4d(
+        Float32Array.from({ length: 4 * 32 * 32 * 3 }, () => rng.uniform() * 2 - 1),
+        [4, 32, 32, 3],
+      );
       const y = tf.tensor1d([1, 3, 5, 7], 'int32');
       const r = trainStep(model, optimizer, { x, y, lr: 0.1, smoothing: 0.1 });
       tf.dispose([x, y]);
@@ -62,9 +73,13 @@ describe('--freeze-stages', () => {
     let trainedChanged = 0;
     let trained = 0;
     for (const p of model.layouts) {
-      const a = before.get(p.key)!, b = after.get(p.key)!;
+      const a = before.get(p.key)!,
+        b = after.get(p.key)!;
       if (parts.params.has(p.key)) expect(Buffer.from(b.buffer).equals(Buffer.from(a.buffer)), p.key).toBe(true);
-      else { trained++; if (!Buffer.from(b.buffer).equals(Buffer.from(a.buffer))) trainedChanged++; }
+      else {
+        trained++;
+        if (!Buffer.from(b.buffer).equals(Buffer.from(a.buffer))) trainedChanged++;
+      }
     }
     expect(trained).toBeGreaterThan(100);
     expect(trainedChanged).toBe(trained); // weight decay alone moves every decayed tensor; gradients the rest
@@ -72,7 +87,10 @@ describe('--freeze-stages', () => {
       const mean = Buffer.from(b.mean.buffer).equals(Buffer.from(before.get(`${name}.running_mean`)!.buffer));
       if (parts.batchNorms.has(name)) {
         expect(mean, name).toBe(true);
-        expect(Buffer.from(b.variance.buffer).equals(Buffer.from(before.get(`${name}.running_var`)!.buffer)), name).toBe(true);
+        expect(
+          Buffer.from(b.variance.buffer).equals(Buffer.from(before.get(`${name}.running_var`)!.buffer)),
+          name,
+        ).toBe(true);
         expect(b.numBatchesTracked, name).toBe(counts.get(name));
       } else {
         expect(mean, name).toBe(false);
@@ -91,14 +109,21 @@ describe('frozen BatchNorms in eval mode', () => {
   // Frozen stages normalize with their running statistics (ForwardOptions.evalModeBn).
   it('with every stage frozen, the training forward equals the eval forward', () => {
     const model = ModelState.init(spec, new Rng(1));
-    for (const b of model.bn.values()) { b.mean.fill(0.1); b.variance.fill(2); } // far from any batch's statistics
+    for (const b of model.bn.values()) {
+      b.mean.fill(0.1);
+      b.variance.fill(2);
+    } // far from any batch's statistics
     model.freeze(frozenParts(spec, model.layouts, spec.stages.length));
     const rng = new Rng(2);
     const data = Float32Array.from({ length: 4 * 32 * 32 * 3 }, () => rng.uniform() * 2 - 1);
     const w = EvalWeights.fromModel(model);
     const ref = evalLogits(spec, w, data, 4, 32);
     w.dispose();
-    const opt = createOptimizer({ opt: 'sgd', momentum: 0.9, weightDecay: 1e-4, optEps: 1e-8, optBetas: [0.9, 0.999] }, model.layouts, (k) => model.isTrainable(k));
+    const opt = createOptimizer(
+      { opt: 'sgd', momentum: 0.9, weightDecay: 1e-4, optEps: 1e-8, optBetas: [0.9, 0.999] },
+      model.layouts,
+      (k) => model.isTrainable(k),
+    );
     const x = tf.tensor4d(data, [4, 32, 32, 3]);
     const y = tf.tensor1d([1, 2, 3, 4], 'int32');
     const r = trainStep(model, opt, { x, y, lr: 0.1, smoothing: 0, keepLogits: true });
@@ -111,7 +136,7 @@ describe('frozen BatchNorms in eval mode', () => {
 });
 
 describe('--initial-checkpoint with another classifier', () => {
-  it('loads everything but a mis-shaped classifier, which gets a new model\'s initialization', () => {
+  it("loads everything but a mis-shaped classifier, which gets a new model's initialization", () => {
     const src = ModelState.init(buildSpec('repghostnet_0_5x', { numClasses: 20 }), new Rng(3));
     const sd = src.toStateDict();
     src.dispose();
@@ -124,7 +149,9 @@ describe('--initial-checkpoint with another classifier', () => {
     for (const [k, t] of got) {
       const want = k.startsWith('classifier.') ? ref.get(k)! : sd.get(k)!;
       expect(t.shape, k).toEqual(want.shape);
-      expect(Array.from(t.data as ArrayLike<number | bigint>), k).toEqual(Array.from(want.data as ArrayLike<number | bigint>));
+      expect(Array.from(t.data as ArrayLike<number | bigint>), k).toEqual(
+        Array.from(want.data as ArrayLike<number | bigint>),
+      );
     }
     expect(got.get('classifier.weight')!.shape).toEqual([3, 1280]);
     model.dispose();
@@ -136,9 +163,15 @@ describe('--initial-checkpoint with another classifier', () => {
 
   it('fine-tunes the official 1000-class training checkpoint to 3 classes', () => {
     const three = buildSpec('repghostnet_0_5x', { numClasses: 3 });
-    const { model, reinitializedFrom } = loadInitialWeights(three, sharedPath('golden', 'repghostnet_0_5x', 'checkpoint.pth'), new Rng(1));
+    const { model, reinitializedFrom } = loadInitialWeights(
+      three,
+      sharedPath('golden', 'repghostnet_0_5x', 'checkpoint.pth'),
+      new Rng(1),
+    );
     expect(reinitializedFrom).toBe(1000);
-    const file = readCheckpoint(new Uint8Array(readFileSync(sharedPath('golden', 'repghostnet_0_5x', 'checkpoint.pth')))).stateDict;
+    const file = readCheckpoint(
+      new Uint8Array(readFileSync(sharedPath('golden', 'repghostnet_0_5x', 'checkpoint.pth'))),
+    ).stateDict;
     const got = model.toStateDict();
     for (const k of ['blocks.9.0.conv.weight', 'conv_head.bias', 'blocks.4.0.ghost2.fusion_bn.0.running_var']) {
       expect(Array.from(got.get(k)!.data as Float32Array), k).toEqual(Array.from(toFloat32(file.get(k)!)));
@@ -153,11 +186,15 @@ describe('--initial-checkpoint with another classifier', () => {
     src.dispose();
     sd.delete('blocks.2.0.ghost1.primary_conv.0.weight');
     expect(() => modelFromInitialStateDict(spec, sd, new Rng(1))).toThrow(WeightsMismatchError);
-    expect(() => modelFromInitialStateDict(spec, sd, new Rng(1))).toThrow(/missing 1 keys: blocks\.2\.0\.ghost1\.primary_conv\.0\.weight/);
+    expect(() => modelFromInitialStateDict(spec, sd, new Rng(1))).toThrow(
+      /missing 1 keys: blocks\.2\.0\.ghost1\.primary_conv\.0\.weight/,
+    );
     const wider = ModelState.init(buildSpec('repghostnet_1_0x', { numClasses: 10 }), new Rng(3));
     const wsd = wider.toStateDict();
     wider.dispose();
-    expect(() => modelFromInitialStateDict(spec, wsd, new Rng(1))).toThrow(/wrong shapes: conv_stem\.weight: file \[16, 3, 3, 3\], model \[8, 3, 3, 3\]/);
+    expect(() => modelFromInitialStateDict(spec, wsd, new Rng(1))).toThrow(
+      /wrong shapes: conv_stem\.weight: file \[16, 3, 3, 3\], model \[8, 3, 3, 3\]/,
+    );
     const deploy = sharedTensors('golden', 'repghostnet_0_5x', 'deploy.safetensors');
     const expanded = modelFromInitialStateDict(spec, deploy, new Rng(1)); // reparam/expand.ts; tested in test/reparam
     expect([expanded.expandedFromDeploy, expanded.reinitializedFrom]).toEqual([true, 1000]);

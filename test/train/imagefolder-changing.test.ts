@@ -20,8 +20,21 @@ it('images deleted or truncated after indexing are skipped in training and evalu
     const root = path.join(work, `ds${workers}`);
     await writeSyntheticImageFolder(root, { train: 4, val: 2 });
     const data = await ImageFolderData.open({
-      root, workers,
-      train: { size: 16, scale: [0.08, 1], ratio: [3 / 4, 4 / 3], interpolation: 'bilinear', hflip: 0.5, autoAugment: null, colorJitter: 0, reprob: 0, remode: 'pixel', mean: IMAGENET_MEAN, std: IMAGENET_STD },
+      root,
+      workers,
+      train: {
+        size: 16,
+        scale: [0.08, 1],
+        ratio: [3 / 4, 4 / 3],
+        interpolation: 'bilinear',
+        hflip: 0.5,
+        autoAugment: null,
+        colorJitter: 0,
+        reprob: 0,
+        remode: 'pixel',
+        mean: IMAGENET_MEAN,
+        std: IMAGENET_STD,
+      },
       eval: { size: 16, cropPct: 0.875, interpolation: 'bilinear', mean: IMAGENET_MEAN, std: IMAGENET_STD },
     });
     try {
@@ -37,11 +50,16 @@ it('images deleted or truncated after indexing are skipped in training and evalu
       const epoch = data.epoch(new Rng(1), data.trainCount, 1);
       const batch = await epoch.next();
       epoch.close();
-      expect(batch.skipped.map((s) => s.reason).sort()).toEqual([expect.stringMatching(/file not found/), expect.stringMatching(/cannot decode/)].sort());
+      expect(batch.skipped.map((s) => s.reason).sort()).toEqual(
+        [expect.stringMatching(/file not found/), expect.stringMatching(/cannot decode/)].sort(),
+      );
       expect(batch.n).toBe(data.trainCount - 2);
       let evalSkipped = 0;
       let evalImages = 0;
-      for await (const b of data.evalBatches(3)) { evalSkipped += b.skipped.length; evalImages += b.n; }
+      for await (const b of data.evalBatches(3)) {
+        evalSkipped += b.skipped.length;
+        evalImages += b.n;
+      }
       expect([evalSkipped, evalImages]).toEqual([1, data.evalCount - 1]);
     } finally {
       await data.close();

@@ -33,8 +33,17 @@ beforeAll(async () => {
 });
 
 const base = (output: string, extra: Partial<TrainOptions> = {}): TrainOptions => ({
-  ...DEFAULT_TRAIN_OPTIONS, dataset: 'imagefolder', dataDir: data, inputSize: 32, batchSize: 6, evalBatchSize: 6, epochs: 2,
-  aa: 'rand-m9-mstd0.5', reprob: 0.25, output, ...extra,
+  ...DEFAULT_TRAIN_OPTIONS,
+  dataset: 'imagefolder',
+  dataDir: data,
+  inputSize: 32,
+  batchSize: 6,
+  evalBatchSize: 6,
+  epochs: 2,
+  aa: 'rand-m9-mstd0.5',
+  reprob: 0.25,
+  output,
+  ...extra,
 });
 
 describe('repghost train --dataset imagefolder', () => {
@@ -44,20 +53,58 @@ describe('repghost train --dataset imagefolder', () => {
     cpSync(data, dir, { recursive: true });
     writeFileSync(path.join(dir, 'train', 'cat', 'zz-broken.jpg'), 'not a jpeg');
     const output = path.join(work, 'cli-run');
-    const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'test/train/train-cli.ts'), 'train',
-      '--dataset', 'imagefolder', '--data-dir', dir, '--input-size', '32', '-b', '6', '--epochs', '1', '--workers', '2',
-      '--aa', 'rand-m9-mstd0.5', '--reprob', '0.25', '--opt', 'adamw', '--lr', '0.001', '--log-interval', '1', '--output', output,
-    ], { cwd: repoRoot, encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        path.join(repoRoot, 'test/train/train-cli.ts'),
+        'train',
+        '--dataset',
+        'imagefolder',
+        '--data-dir',
+        dir,
+        '--input-size',
+        '32',
+        '-b',
+        '6',
+        '--epochs',
+        '1',
+        '--workers',
+        '2',
+        '--aa',
+        'rand-m9-mstd0.5',
+        '--reprob',
+        '0.25',
+        '--opt',
+        'adamw',
+        '--lr',
+        '0.001',
+        '--log-interval',
+        '1',
+        '--output',
+        output,
+      ],
+      { cwd: repoRoot, encoding: 'utf8', timeout: 120_000 },
+    );
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/19 training and 6 validation images, 3 classes; 2 data workers/);
     expect(r.stderr).toMatch(/warning: skipped: cannot decode image .*zz-broken\.jpg/);
     expect(r.stderr).toMatch(/epoch 0: train_loss .* 1 unreadable training image skipped/);
-    for (const f of ['last.pth.tar', 'model_best.pth.tar', 'summary.csv']) expect(existsSync(path.join(output, f)), f).toBe(true);
+    for (const f of ['last.pth.tar', 'model_best.pth.tar', 'summary.csv'])
+      expect(existsSync(path.join(output, f)), f).toBe(true);
     const rows = parseSummaryCsv(readFileSync(path.join(output, 'summary.csv'), 'utf8'));
     expect(rows.map((x) => x.epoch)).toEqual([0]);
     const ck = loadRun(spec, path.join(output, 'last.pth.tar'), base(output, { opt: 'adamw' }));
     expect(ck.extras.classes).toEqual(['ant', 'bee', 'cat']);
-    expect(ck.args).toMatchObject({ dataset: 'imagefolder', opt: 'adamw', input_size: [3, 32, 32], aa: 'rand-m9-mstd0.5', reprob: 0.25, num_classes: 3 });
+    expect(ck.args).toMatchObject({
+      dataset: 'imagefolder',
+      opt: 'adamw',
+      input_size: [3, 32, 32],
+      aa: 'rand-m9-mstd0.5',
+      reprob: 0.25,
+      num_classes: 3,
+    });
     expect(ck.args.class_names).toEqual(['ant', 'bee', 'cat']); // what validate maps folders by
     expect(ck.stateDict.get('classifier.weight')!.shape).toEqual([3, 1280]);
     expect(Object.keys(ck.optimizer.state.get(0)!)).toEqual(['step', 'exp_avg', 'exp_avg_sq']);
@@ -84,20 +131,43 @@ describe('repghost train --dataset imagefolder', () => {
     const outcome = await train(o, { log: (l) => lines.push(l) });
     outcome.final.dispose();
     expect(outcome.status).toBe('completed');
-    expect(lines.join('\n')).toMatch(/except its 10-class classifier: classifier\.weight and classifier\.bias re-initialized for 3 classes/);
-    expect(lines.join('\n')).toMatch(/frozen: conv_stem, bn1, blocks\.0\.\.blocks\.3 \(\d+ parameters without gradient; \d+ BatchNorms keep their running statistics\)/);
+    expect(lines.join('\n')).toMatch(
+      /except its 10-class classifier: classifier\.weight and classifier\.bias re-initialized for 3 classes/,
+    );
+    expect(lines.join('\n')).toMatch(
+      /frozen: conv_stem, bn1, blocks\.0\.\.blocks\.3 \(\d+ parameters without gradient; \d+ BatchNorms keep their running statistics\)/,
+    );
     const ck = loadRun(spec, path.join(o.output, 'last.pth.tar'), o);
     const init = readCheckpoint(new Uint8Array(readFileSync(w10))).stateDict;
     for (const k of ['conv_stem.weight', 'bn1.running_var', 'blocks.3.0.ghost1.primary_conv.0.weight']) {
-      expect(Array.from(ck.stateDict.get(k)!.data as Float32Array), k).toEqual(Array.from(init.get(k)!.data as Float32Array));
+      expect(Array.from(ck.stateDict.get(k)!.data as Float32Array), k).toEqual(
+        Array.from(init.get(k)!.data as Float32Array),
+      );
     }
-    expect(Array.from(ck.stateDict.get('blocks.4.0.ghost1.primary_conv.0.weight')!.data as Float32Array))
-      .not.toEqual(Array.from(init.get('blocks.4.0.ghost1.primary_conv.0.weight')!.data as Float32Array));
+    expect(Array.from(ck.stateDict.get('blocks.4.0.ghost1.primary_conv.0.weight')!.data as Float32Array)).not.toEqual(
+      Array.from(init.get('blocks.4.0.ghost1.primary_conv.0.weight')!.data as Float32Array),
+    );
     // Resuming with another optimizer or other frozen stages would mis-assign the optimizer state: refused.
-    await expect(train({ ...o, resume: path.join(o.output, 'last.pth.tar'), initialCheckpoint: undefined, epochs: 2, freezeStages: 2 }))
-      .rejects.toThrow(/was trained with --freeze-stages 4; this run has --freeze-stages 2/);
-    await expect(train({ ...o, resume: path.join(o.output, 'last.pth.tar'), initialCheckpoint: undefined, epochs: 2, opt: 'adamw' }))
-      .rejects.toThrow(/was trained with --opt sgd; this run has --opt adamw/);
-    await expect(train({ ...o, numClasses: 5 })).rejects.toThrow(/has 3 class folders but the 'numClasses' option is 5/);
+    await expect(
+      train({
+        ...o,
+        resume: path.join(o.output, 'last.pth.tar'),
+        initialCheckpoint: undefined,
+        epochs: 2,
+        freezeStages: 2,
+      }),
+    ).rejects.toThrow(/was trained with --freeze-stages 4; this run has --freeze-stages 2/);
+    await expect(
+      train({
+        ...o,
+        resume: path.join(o.output, 'last.pth.tar'),
+        initialCheckpoint: undefined,
+        epochs: 2,
+        opt: 'adamw',
+      }),
+    ).rejects.toThrow(/was trained with --opt sgd; this run has --opt adamw/);
+    await expect(train({ ...o, numClasses: 5 })).rejects.toThrow(
+      /has 3 class folders but the 'numClasses' option is 5/,
+    );
   }, 120_000);
 });

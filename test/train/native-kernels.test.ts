@@ -108,29 +108,26 @@ describe('fused BN, native vs TypeScript', () => {
     [[1, 3, 5, 12], true, true],
     [[3, 7, 7, 3], false, true],
     [[16, 16, 16, 40], true, true],
-  ] as [[number, number, number, number], boolean, boolean][])(
-    'shape %j relu %s addend %s',
-    (shape, relu, withZ) => {
-      const n = shape.reduce((a, b) => a * b, 1),
-        C = shape[3];
-      const xv = random(n, 1).map((v, i) => v * (1 + (i % C)) + (i % 5));
-      const [got, ref] = bothPaths(() => {
-        const x = tf.tensor4d(xv, shape),
-          g = tf.tensor1d(random(C, 2).map((v) => v + 1.5)),
-          b = tf.tensor1d(random(C, 3));
-        const z = withZ ? tf.tensor4d(random(n, 4), shape) : undefined;
-        const dy = tf.tensor4d(random(n, 5), shape);
-        const inputs = z ? [x, g, b, z] : [x, g, b];
-        const r = batchNormTrain(x, g, b, { eps: 1e-5, relu }, z);
-        const grads = tf.grads((...t: tf.Tensor[]) => batchNormTrain(t[0]!, t[1]!, t[2]!, { eps: 1e-5, relu }, t[3]).y)(
-          inputs,
-          dy,
-        );
-        return [r.y, r.mean, r.variance, ...grads];
-      });
-      got.forEach((v, i) => expect(relErr(v, ref[i]!), `output ${i}`).toBeLessThan(1e-5));
-    },
-  );
+  ] as [[number, number, number, number], boolean, boolean][])('shape %j relu %s addend %s', (shape, relu, withZ) => {
+    const n = shape.reduce((a, b) => a * b, 1),
+      C = shape[3];
+    const xv = random(n, 1).map((v, i) => v * (1 + (i % C)) + (i % 5));
+    const [got, ref] = bothPaths(() => {
+      const x = tf.tensor4d(xv, shape),
+        g = tf.tensor1d(random(C, 2).map((v) => v + 1.5)),
+        b = tf.tensor1d(random(C, 3));
+      const z = withZ ? tf.tensor4d(random(n, 4), shape) : undefined;
+      const dy = tf.tensor4d(random(n, 5), shape);
+      const inputs = z ? [x, g, b, z] : [x, g, b];
+      const r = batchNormTrain(x, g, b, { eps: 1e-5, relu }, z);
+      const grads = tf.grads((...t: tf.Tensor[]) => batchNormTrain(t[0]!, t[1]!, t[2]!, { eps: 1e-5, relu }, t[3]).y)(
+        inputs,
+        dy,
+      );
+      return [r.y, r.mean, r.variance, ...grads];
+    });
+    got.forEach((v, i) => expect(relErr(v, ref[i]!), `output ${i}`).toBeLessThan(1e-5));
+  });
 });
 
 describe('depthwise conv, native vs TypeScript / wasm', () => {

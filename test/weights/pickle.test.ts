@@ -485,10 +485,7 @@ describe('pickleTorch (writer) round trip', () => {
       ['n', { dtype: 'I64', shape: [], data: BigInt64Array.of(7n) }],
       ['e', { dtype: 'F32', shape: [0, 4], data: new Float32Array(0) }],
     ]);
-    setPyAttributes(
-      sd,
-      new Map([['_metadata', new Map([['', plainDict(new Map([['version', 1]]))]])]]),
-    );
+    setPyAttributes(sd, new Map([['_metadata', new Map([['', plainDict(new Map([['version', 1]]))]])]]));
     const value = {
       epoch: 3,
       arch: 'repghost.repghostnet_0_5x',

@@ -28,7 +28,16 @@ describe('safetensors', () => {
   const bad: [string, Uint8Array, RegExp][] = [
     ['empty', new Uint8Array(0), /too short/],
     ['header longer than file', Uint8Array.of(0xff, 0xff, 0, 0, 0, 0, 0, 0, 0x7b), /exceeds the file size/],
-    ['header not JSON', (() => { const b = new Uint8Array(12); b[0] = 4; b.set([0x7b, 0x7b, 0x7b, 0x7b], 8); return b; })(), /not valid JSON|nests deeper/],
+    [
+      'header not JSON',
+      (() => {
+        const b = new Uint8Array(12);
+        b[0] = 4;
+        b.set([0x7b, 0x7b, 0x7b, 0x7b], 8);
+        return b;
+      })(),
+      /not valid JSON|nests deeper/,
+    ],
   ];
   for (const [name, bytes, msg] of bad) it(`rejects ${name}`, () => expect(() => readSafetensors(bytes)).toThrow(msg));
   it('rejects offsets beyond the data and shape/size disagreement', () => {
@@ -39,9 +48,13 @@ describe('safetensors', () => {
       b.set(h, 8);
       return b;
     };
-    expect(() => readSafetensors(mk({ dtype: 'F32', shape: [4], data_offsets: [0, 16] }))).toThrow(/exceeds the 8 data bytes/);
+    expect(() => readSafetensors(mk({ dtype: 'F32', shape: [4], data_offsets: [0, 16] }))).toThrow(
+      /exceeds the 8 data bytes/,
+    );
     expect(() => readSafetensors(mk({ dtype: 'F32', shape: [3], data_offsets: [0, 8] }))).toThrow(/needs 12 bytes/);
     expect(() => readSafetensors(mk({ dtype: 'Q4', shape: [1], data_offsets: [0, 1] }))).toThrow(/unsupported dtype/);
-    expect(() => readSafetensors(mk({ dtype: 'F32', shape: [1e300, 1e300], data_offsets: [0, 8] }))).toThrow(/bad shape|needs/);
+    expect(() => readSafetensors(mk({ dtype: 'F32', shape: [1e300, 1e300], data_offsets: [0, 8] }))).toThrow(
+      /bad shape|needs/,
+    );
   });
 });

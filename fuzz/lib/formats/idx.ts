@@ -31,7 +31,8 @@ function firstItems(raw: Uint8Array, n: number): Uint8Array {
 
 export const idxFormat: FormatTarget = {
   name: 'idx',
-  description: 'Fashion-MNIST IDX (raw and gzip): magic, type code, dimension count and sizes, truncation, trailing bytes, gzip header/trailer/stream; parsed by readIdx',
+  description:
+    'Fashion-MNIST IDX (raw and gzip): magic, type code, dimension count and sizes, truncation, trailing bytes, gzip header/trailer/stream; parsed by readIdx',
   async prepare(): Promise<PreparedFormat> {
     const labelsGz = readSeed(path.join(fashionMnistDir, 't10k-labels-idx1-ubyte.gz'));
     const imagesGz = readSeed(path.join(fashionMnistDir, 't10k-images-idx3-ubyte.gz'));
@@ -50,18 +51,37 @@ export const idxFormat: FormatTarget = {
       for (let i = rng.range(1, 3); i > 0; i--) {
         const ndim = Math.min(b[3] ?? 0, 8);
         // Header edits need a header: an earlier truncation may have cut it.
-        const kind = b.length < 4 ? 'generic' : rng.weighted([['magic', 10], ['type', 10], ['ndim', 12], ['dim', 30], ['generic', 38]] as const);
-        if (kind === 'magic') { const p = rng.int(2); b[p] = rng.pick([1, 0x1f, 0xff]); notes.push(`magic byte ${p}`); }
-        else if (kind === 'type') { b[2] = rng.pick([0, 7, 8, 9, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0xff]); notes.push(`type code 0x${b[2]!.toString(16)}`); }
-        else if (kind === 'ndim') { b[3] = rng.pick([0, 1, 2, 3, 4, 5, 16, 255]); notes.push(`ndim ${b[3]}`); }
-        else if (kind === 'dim' && ndim > 0) {
+        const kind =
+          b.length < 4
+            ? 'generic'
+            : rng.weighted([
+                ['magic', 10],
+                ['type', 10],
+                ['ndim', 12],
+                ['dim', 30],
+                ['generic', 38],
+              ] as const);
+        if (kind === 'magic') {
+          const p = rng.int(2);
+          b[p] = rng.pick([1, 0x1f, 0xff]);
+          notes.push(`magic byte ${p}`);
+        } else if (kind === 'type') {
+          b[2] = rng.pick([0, 7, 8, 9, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0xff]);
+          notes.push(`type code 0x${b[2]!.toString(16)}`);
+        } else if (kind === 'ndim') {
+          b[3] = rng.pick([0, 1, 2, 3, 4, 5, 16, 255]);
+          notes.push(`ndim ${b[3]}`);
+        } else if (kind === 'dim' && ndim > 0) {
           const at = 4 + 4 * rng.int(ndim);
           const old = readUint(b, at, 4, false);
           const v = interestingValue(rng, 4, old, b.length);
           writeUint(b, at, 4, v, false);
           notes.push(`dim@${at}: ${old} -> ${v}`);
         } else {
-          const hot: Region[] = [[0, 4 + 4 * Math.max(ndim, 1)], [b.length - 16, b.length]];
+          const hot: Region[] = [
+            [0, 4 + 4 * Math.max(ndim, 1)],
+            [b.length - 16, b.length],
+          ];
           const r = genericMutation(rng, b, hot, [labels.subarray(0, 64), images.subarray(0, 64)]);
           b = r.bytes;
           notes.push(r.note);
@@ -87,7 +107,16 @@ export const idxFormat: FormatTarget = {
           return { bytes: new Uint8Array(gzipSync(raw)), seed: s.name, notes };
         }
         // Damage the gzip stream itself: header flags/mtime, deflate data, CRC32 and ISIZE trailer.
-        const r = genericMutation(rng, s.bytes.slice(), [[0, 16], [16, 64], [s.bytes.length - 8, s.bytes.length]], []);
+        const r = genericMutation(
+          rng,
+          s.bytes.slice(),
+          [
+            [0, 16],
+            [16, 64],
+            [s.bytes.length - 8, s.bytes.length],
+          ],
+          [],
+        );
         notes.push(`gzip ${r.note}`);
         return { bytes: r.bytes, seed: s.name, notes };
       },

@@ -23,20 +23,29 @@ import { readSeed, sharedDir } from '../seeds.js';
 import type { CaseInput, FormatTarget, PreparedFormat, Seed } from './types.js';
 import { MiB } from './types.js';
 
-interface ImageSeed { seed: Seed; layout: ImageLayout }
+interface ImageSeed {
+  seed: Seed;
+  layout: ImageLayout;
+}
 
 /** Pixel limit for fuzzed images (see the module comment). */
 export const FUZZ_MAX_PIXELS = 16_000_000;
 
 /** Decoded results carry their size: the memory bound allows for the pixels the header declared. */
-interface Decoded { width: number; height: number }
+interface Decoded {
+  width: number;
+  height: number;
+}
 
 export const imageFormat: FormatTarget = {
   name: 'image',
-  description: 'PNG/JPEG/GIF/WebP headers, chunks and segments; decoded by decodeImageFile (sharp, pixel limit 16 MP) then preprocessed (resize 256 bicubic, crop 224, normalize)',
+  description:
+    'PNG/JPEG/GIF/WebP headers, chunks and segments; decoded by decodeImageFile (sharp, pixel limit 16 MP) then preprocessed (resize 256 bicubic, crop 224, normalize)',
   async prepare({ quick }): Promise<PreparedFormat> {
     const dir = path.join(sharedDir, 'golden', 'preprocess');
-    const names = readdirSync(dir).filter((f) => /\.(png|jpe?g|gif|webp)$/i.test(f)).sort();
+    const names = readdirSync(dir)
+      .filter((f) => /\.(png|jpe?g|gif|webp)$/i.test(f))
+      .sort();
     const seeds: Seed[] = names
       .filter((n) => !quick || !/coffee\.png|astronaut/.test(n))
       .map((name) => ({ name: `preprocess/${name}`, bytes: readSeed(path.join(dir, name)), weight: 1 }));
@@ -60,7 +69,11 @@ export const imageFormat: FormatTarget = {
         const notes: string[] = [];
         const { layout } = s;
         for (let i = rng.range(1, 3); i > 0; i--) {
-          const kind = rng.weighted([['field', 40], ['span', 15], ['generic', 45]] as const);
+          const kind = rng.weighted([
+            ['field', 40],
+            ['span', 15],
+            ['generic', 45],
+          ] as const);
           if (kind === 'field' && layout.fields.length) {
             const f = rng.pick(layout.fields);
             const old = readUint(bytes, f.at, f.width, f.littleEndian);
@@ -90,7 +103,9 @@ export const imageFormat: FormatTarget = {
       },
       async run(input: CaseInput): Promise<unknown> {
         const img = await decodeImageFile(input.bytes, { name: 'fuzz-image', maxPixels: FUZZ_MAX_PIXELS });
-        return { width: img.width, height: img.height, input: preprocess(img) } satisfies Decoded & { input: Float32Array };
+        return { width: img.width, height: img.height, input: preprocess(img) } satisfies Decoded & {
+          input: Float32Array;
+        };
       },
       memoryBound(input: CaseInput, result: unknown): number {
         const d = result as Decoded | undefined;

@@ -24,7 +24,13 @@ const BATCH = 16;
 
 function formatPredictions(image: string, preds: Prediction[]): string {
   const width = Math.max(...preds.map((p) => p.label.length));
-  return [image, ...preds.map((p, i) => `  ${i + 1}. ${p.label.padEnd(width)}  ${String(p.index).padStart(4)}  ${(100 * p.probability).toFixed(2).padStart(6)}%`)].join('\n');
+  return [
+    image,
+    ...preds.map(
+      (p, i) =>
+        `  ${i + 1}. ${p.label.padEnd(width)}  ${String(p.index).padStart(4)}  ${(100 * p.probability).toFixed(2).padStart(6)}%`,
+    ),
+  ].join('\n');
 }
 
 export function register(program: Command): void {
@@ -35,24 +41,37 @@ export function register(program: Command): void {
     .option('--topk <k>', 'classes per image', intFlag('--topk'), 5)
     .option('--json', 'print one JSON object {model, results: [{image, predictions}]}');
   addPreprocessOptions(addModelOptions(cmd), 'bicubic')
-    .addHelpText('after', '\nExamples:\n  repghost predict cat.jpg dog.png --weights repghostnet_0_5x.pth --topk 3\n  repghost predict cat.jpg --pretrained --model repghostnet_100')
-    .action(async (images: string[], opts: ModelFlags & PreprocessFlags & { topk: number; json?: boolean }, command: Command) => {
-      await checkImagesExist(images);
-      const model = await loadModelFromFlags(opts, opts.json, command);
-      try {
-        const results: { image: string; predictions: Prediction[] }[] = [];
-        for (let i = 0; i < images.length; i += BATCH) {
-          const chunk = images.slice(i, i + BATCH);
-          const preds = await model.classifyBatch(chunk, { topk: Math.min(opts.topk, model.numClasses) });
-          chunk.forEach((image, j) => results.push({ image, predictions: preds[j]! }));
+    .addHelpText(
+      'after',
+      '\nExamples:\n  repghost predict cat.jpg dog.png --weights repghostnet_0_5x.pth --topk 3\n  repghost predict cat.jpg --pretrained --model repghostnet_100',
+    )
+    .action(
+      async (
+        images: string[],
+        opts: ModelFlags & PreprocessFlags & { topk: number; json?: boolean },
+        command: Command,
+      ) => {
+        await checkImagesExist(images);
+        const model = await loadModelFromFlags(opts, opts.json, command);
+        try {
+          const results: { image: string; predictions: Prediction[] }[] = [];
+          for (let i = 0; i < images.length; i += BATCH) {
+            const chunk = images.slice(i, i + BATCH);
+            const preds = await model.classifyBatch(chunk, { topk: Math.min(opts.topk, model.numClasses) });
+            chunk.forEach((image, j) => results.push({ image, predictions: preds[j]! }));
+          }
+          if (opts.json) {
+            process.stdout.write(
+              `${JSON.stringify({ model: model.spec.name, num_classes: model.numClasses, ema: !!opts.ema, results })}\n`,
+            );
+          } else {
+            process.stdout.write(
+              `${results.map((r) => formatPredictions(path.normalize(r.image), r.predictions)).join('\n')}\n`,
+            );
+          }
+        } finally {
+          await model.dispose();
         }
-        if (opts.json) {
-          process.stdout.write(`${JSON.stringify({ model: model.spec.name, num_classes: model.numClasses, ema: !!opts.ema, results })}\n`);
-        } else {
-          process.stdout.write(`${results.map((r) => formatPredictions(path.normalize(r.image), r.predictions)).join('\n')}\n`);
-        }
-      } finally {
-        await model.dispose();
-      }
-    });
+      },
+    );
 }

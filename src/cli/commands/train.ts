@@ -12,13 +12,21 @@ import { parseRandAugment } from '../../data/augment/rand-augment.js';
 import { buildSpec } from '../../spec/index.js';
 import { clobberedInput } from '../../node/output-guard.js';
 import {
-  BEST_CHECKPOINT, DEFAULT_TRAIN_OPTIONS, LAST_CHECKPOINT, SUMMARY_FILE, TRAIN_OPTION_TABLE, type TrainOptions,
+  BEST_CHECKPOINT,
+  DEFAULT_TRAIN_OPTIONS,
+  LAST_CHECKPOINT,
+  SUMMARY_FILE,
+  TRAIN_OPTION_TABLE,
+  type TrainOptions,
 } from '../../train/options.js';
 import { UsageError } from '../errors.js';
 import { addTableOptions, intFlag, longFlag, readTableOptions } from '../flags.js';
 
 /** Flags of the command itself, not trainer options. */
-interface CommandFlags { logInterval: number; nproc?: number }
+interface CommandFlags {
+  logInterval: number;
+  nproc?: number;
+}
 
 const HELP = `
 Datasets:
@@ -50,9 +58,17 @@ export function register(program: Command): void {
     .command('train')
     .description('train a RepGhostNet (timm train.py recipe) on Fashion-MNIST or an ImageFolder, with exact --resume');
   addTableOptions(cmd, TRAIN_OPTION_TABLE)
-    .option('--log-interval <n>', 'steps between progress lines when stderr is not a terminal', intFlag('--log-interval'), 50)
-    .option('--nproc <n>', 'data-parallel on this machine: start mpirun with n processes of this command (-b is per process)',
-      intFlag('--nproc', 1, 4096))
+    .option(
+      '--log-interval <n>',
+      'steps between progress lines when stderr is not a terminal',
+      intFlag('--log-interval'),
+      50,
+    )
+    .option(
+      '--nproc <n>',
+      'data-parallel on this machine: start mpirun with n processes of this command (-b is per process)',
+      intFlag('--nproc', 1, 4096),
+    )
     .addHelpText('after', HELP)
     .action(async (f: CommandFlags & Record<string, unknown>) => {
       const options = optionsFromFlags(f);
@@ -60,9 +76,12 @@ export function register(program: Command): void {
       if (f.nproc !== undefined) {
         const cores = availableParallelism();
         if (f.nproc > 4 * cores) {
-          throw new UsageError(`--nproc ${f.nproc} is more than 4 processes per core on this ${cores}-core machine; for several machines use mpirun -H`);
+          throw new UsageError(
+            `--nproc ${f.nproc} is more than 4 processes per core on this ${cores}-core machine; for several machines use mpirun -H`,
+          );
         }
-        if (launcherWorldSize() !== null) throw new UsageError('--nproc starts mpirun itself: leave it out when the command already runs under mpirun');
+        if (launcherWorldSize() !== null)
+          throw new UsageError('--nproc starts mpirun itself: leave it out when the command already runs under mpirun');
         const { launchRanks } = await import('../../distributed/launch.js');
         process.exitCode = await launchRanks(f.nproc);
         return;
@@ -72,7 +91,10 @@ export function register(program: Command): void {
         return;
       }
       // TensorFlow.js loads only when training runs, not at every CLI start.
-      const [{ train }, { progressHooks }] = await Promise.all([import('../../train/trainer.js'), import('../../train/progress.js')]);
+      const [{ train }, { progressHooks }] = await Promise.all([
+        import('../../train/trainer.js'),
+        import('../../train/progress.js'),
+      ]);
       const hooks = progressHooks({ every: f.logInterval });
       const outcome = await train(options, hooks).finally(() => hooks.stop());
       outcome.final.dispose();
@@ -81,7 +103,10 @@ export function register(program: Command): void {
         process.exitCode = 1;
         return;
       }
-      const best = outcome.bestMetric === null ? '' : `; best top-1 ${outcome.bestMetric.toFixed(2)} at epoch ${outcome.bestEpoch}`;
+      const best =
+        outcome.bestMetric === null
+          ? ''
+          : `; best top-1 ${outcome.bestMetric.toFixed(2)} at epoch ${outcome.bestEpoch}`;
       process.stderr.write(`done (${outcome.backend}): ${outcome.history.length} epochs in ${options.output}${best}\n`);
     });
 }
@@ -93,7 +118,9 @@ export function register(program: Command): void {
  */
 async function trainRank(options: TrainOptions, logInterval: number): Promise<void> {
   const [{ train }, { progressHooks }, { joinWorld, launcherRank }] = await Promise.all([
-    import('../../train/trainer.js'), import('../../train/progress.js'), import('../../distributed/mpi.js'),
+    import('../../train/trainer.js'),
+    import('../../train/progress.js'),
+    import('../../distributed/mpi.js'),
   ]);
   let comm;
   try {
@@ -111,7 +138,9 @@ async function trainRank(options: TrainOptions, logInterval: number): Promise<vo
     outcome = await train(options, hooks).finally(() => hooks.stop());
   } catch (e) {
     const verbose = process.argv.includes('--verbose');
-    process.stderr.write(`repghost: rank ${comm.rank}: ${(e as Error).message.replace(/\s*\n\s*/g, ' ')}\n${verbose ? `${(e as Error).stack}\n` : ''}`);
+    process.stderr.write(
+      `repghost: rank ${comm.rank}: ${(e as Error).message.replace(/\s*\n\s*/g, ' ')}\n${verbose ? `${(e as Error).stack}\n` : ''}`,
+    );
     return comm.abort(1);
   }
   outcome.final.dispose();
@@ -123,10 +152,13 @@ async function trainRank(options: TrainOptions, logInterval: number): Promise<vo
   }
   comm.finalize();
   if (comm.rank !== 0) return;
-  const best = outcome.bestMetric === null ? '' : `; best top-1 ${outcome.bestMetric.toFixed(2)} at epoch ${outcome.bestEpoch}`;
+  const best =
+    outcome.bestMetric === null ? '' : `; best top-1 ${outcome.bestMetric.toFixed(2)} at epoch ${outcome.bestEpoch}`;
   const d = outcome.distributed;
   const share = d ? `; allreduce ${(100 * d.allreduceShare).toFixed(1)} % of the step` : '';
-  process.stderr.write(`done (${outcome.backend}, ${comm.size} processes): ${outcome.history.length} epochs in ${options.output}${best}${share}\n`);
+  process.stderr.write(
+    `done (${outcome.backend}, ${comm.size} processes): ${outcome.history.length} epochs in ${options.output}${best}${share}\n`,
+  );
 }
 
 /** Checks the flags together and turns them into trainer options (UsageError for any bad value). */
@@ -137,9 +169,12 @@ function optionsFromFlags(flags: Record<string, unknown>): TrainOptions {
   // A run's files must not replace the checkpoint it starts from (#14).
   const outputs = [LAST_CHECKPOINT, BEST_CHECKPOINT, SUMMARY_FILE].map((n) => path.join(o.output, n));
   if (o.initialCheckpoint && outputs.some((file) => clobberedInput(file, [o.initialCheckpoint]))) {
-    throw new UsageError(`--initial-checkpoint ${o.initialCheckpoint} is one of the files this run writes in ${o.output}: copy it elsewhere first`);
+    throw new UsageError(
+      `--initial-checkpoint ${o.initialCheckpoint} is one of the files this run writes in ${o.output}: copy it elsewhere first`,
+    );
   }
-  if (o.pretrained && (o.resume || o.initialCheckpoint)) throw new UsageError(`--pretrained and ${o.resume ? '--resume' : '--initial-checkpoint'} exclude each other`);
+  if (o.pretrained && (o.resume || o.initialCheckpoint))
+    throw new UsageError(`--pretrained and ${o.resume ? '--resume' : '--initial-checkpoint'} exclude each other`);
   if (o.source && !o.pretrained) throw new UsageError('--source goes with --pretrained');
   if (o.dataset !== 'imagefolder') {
     const stray = Object.keys(given).filter((k) => TRAIN_OPTION_TABLE[k as keyof TrainOptions].imagefolderOnly);
@@ -150,12 +185,18 @@ function optionsFromFlags(flags: Record<string, unknown>): TrainOptions {
     o.inputSize = 32;
   }
   if (o.dataset === 'imagefolder') {
-    if (!given.dataDir) throw new UsageError('--dataset imagefolder needs --data-dir <root> (with <root>/train/<class>/<image> and <root>/val/<class>/<image>)');
+    if (!given.dataDir)
+      throw new UsageError(
+        '--dataset imagefolder needs --data-dir <root> (with <root>/train/<class>/<image> and <root>/val/<class>/<image>)',
+      );
     if (given.evalBatchSize === undefined) o.evalBatchSize = o.batchSize;
   }
   if (o.freezeStages !== undefined) {
     const stages = buildSpec(o.model).stages.length;
-    if (o.freezeStages > stages) throw new UsageError(`--freeze-stages takes 0..${stages} for ${o.model} (the stem and up to its ${stages} stages), got ${o.freezeStages}`);
+    if (o.freezeStages > stages)
+      throw new UsageError(
+        `--freeze-stages takes 0..${stages} for ${o.model} (the stem and up to its ${stages} stages), got ${o.freezeStages}`,
+      );
   }
   if (o.aa !== null) {
     try {

@@ -20,8 +20,13 @@ import { runValidation } from '../validate-loop.js';
 import { loadModelFromFlags } from '../weights-flags.js';
 
 interface ValidateFlags extends ModelFlags, PreprocessFlags {
-  batchSize: number; json?: boolean; out?: string; limit?: number;
-  classMap?: string; predictions?: string; workers?: number;
+  batchSize: number;
+  json?: boolean;
+  out?: string;
+  limit?: number;
+  classMap?: string;
+  predictions?: string;
+  workers?: number;
 }
 
 /** A CSV field, quoted when it must be (RFC 4180). */
@@ -30,35 +35,59 @@ const csvField = (v: string): string => (/[",\r\n]/.test(v) ? `"${v.replace(/"/g
 /** The class names a checkpoint trained here recorded in its args (`class_names`), if any. */
 function checkpointClassNames(args: Record<string, unknown> | undefined): string[] | undefined {
   const names = args?.class_names;
-  return Array.isArray(names) && names.every((n) => typeof n === 'string') ? (names) : undefined;
+  return Array.isArray(names) && names.every((n) => typeof n === 'string') ? names : undefined;
 }
 
 export function register(program: Command): void {
   const cmd = program
     .command('validate')
-    .description('evaluate on an ImageFolder (<dir>/<class>/<image>, classes sorted like torchvision): top-1, top-5, cross-entropy loss and images/s; unreadable images are reported and skipped')
-    .argument('<dir>', 'dataset root with one subfolder per class (all classes, or a subset with wnid / numeric names or --class-map)')
+    .description(
+      'evaluate on an ImageFolder (<dir>/<class>/<image>, classes sorted like torchvision): top-1, top-5, cross-entropy loss and images/s; unreadable images are reported and skipped',
+    )
+    .argument(
+      '<dir>',
+      'dataset root with one subfolder per class (all classes, or a subset with wnid / numeric names or --class-map)',
+    )
     .option('-b, --batch-size <n>', 'images per inference batch', intFlag('--batch-size', 1, 65_536), 32)
     .option('--limit <n>', 'evaluate only the first n images (in ImageFolder order)', intFlag('--limit'))
     .option('--out <file>', 'also write the results as JSON to this file')
     .option('--json', 'print the results as one JSON object')
     // --- validate's own flags (issue 16) ---
-    .option('--class-map <file>', "as timm: a .txt whose line i names the folder of class i (for subsets and relabelled folders; wins over the checkpoint's class names, wnids and numbers)")
-    .option('--predictions <file.csv>', 'also write each image\'s top-5 to this CSV (header: path, top-5 indices, their probabilities)')
-    .option('-j, --workers <n>', 'threads decoding and resizing images while inference runs (0: the main thread; default: cores)', intFlag('--workers', 0, 256));
+    .option(
+      '--class-map <file>',
+      "as timm: a .txt whose line i names the folder of class i (for subsets and relabelled folders; wins over the checkpoint's class names, wnids and numbers)",
+    )
+    .option(
+      '--predictions <file.csv>',
+      "also write each image's top-5 to this CSV (header: path, top-5 indices, their probabilities)",
+    )
+    .option(
+      '-j, --workers <n>',
+      'threads decoding and resizing images while inference runs (0: the main thread; default: cores)',
+      intFlag('--workers', 0, 256),
+    );
   // bilinear by default: the official checkpoints were evaluated with timm 0.6.7's defaults.
   addPreprocessOptions(addModelOptions(cmd), 'bilinear')
-    .addHelpText('after', '\nExample:\n  repghost validate imagenet/val --weights repghostnet_0_5x.pth --ema -b 64 --out val.json')
+    .addHelpText(
+      'after',
+      '\nExample:\n  repghost validate imagenet/val --weights repghostnet_0_5x.pth --ema -b 64 --out val.json',
+    )
     .action(async (dir: string, opts: ValidateFlags, command: Command) => {
       if (opts.out && (clobberedInput(opts.out, [opts.weights, opts.labels]) || insideFolder(opts.out, dir))) {
-        throw new UsageError(`--out ${opts.out} would write over an input (the weights, the labels or the dataset folder ${dir}): choose another path`);
+        throw new UsageError(
+          `--out ${opts.out} would write over an input (the weights, the labels or the dataset folder ${dir}): choose another path`,
+        );
       }
       const folder = await ImageFolderIndex.read(dir);
       const count = Math.min(folder.length, opts.limit ?? Infinity);
       if (!count) throw new UsageError(`no images found under ${dir} (extensions: ${IMG_EXTENSIONS.join(' ')})`);
       const names: ClassNames = {};
       if (opts.classMap) {
-        const text = new TextDecoder().decode(await readInputFile(opts.classMap, 'class map').catch((e: unknown) => { throw new UsageError((e as Error).message); }));
+        const text = new TextDecoder().decode(
+          await readInputFile(opts.classMap, 'class map').catch((e: unknown) => {
+            throw new UsageError((e as Error).message);
+          }),
+        );
         names.classMap = { names: parseClassMap(text, opts.classMap), file: opts.classMap };
       }
       const model = await loadModelFromFlags(opts, opts.json, command);
@@ -69,18 +98,40 @@ export function register(program: Command): void {
         const csv: string[] = [];
         const k = Math.min(5, model.numClasses);
         if (opts.predictions) {
-          const cols = Array.from({ length: k }, (_, j) => `top${j + 1}_index`).concat(Array.from({ length: k }, (_, j) => `top${j + 1}_probability`));
+          const cols = Array.from({ length: k }, (_, j) => `top${j + 1}_index`).concat(
+            Array.from({ length: k }, (_, j) => `top${j + 1}_probability`),
+          );
           csv.push(['path', ...cols].join(','));
         }
-        const result = await evaluate(model, folder, mapping.targets, count, opts, opts.predictions
-          ? (file, indices, probs) => { csv.push([csvField(file), ...indices.map(String), ...probs.map((p) => p.toPrecision(6))].join(',')); }
-          : undefined);
-        if (!result.images) throw new Error(`none of the ${count} images under ${dir} could be read (see the warnings above)`);
+        const result = await evaluate(
+          model,
+          folder,
+          mapping.targets,
+          count,
+          opts,
+          opts.predictions
+            ? (file, indices, probs) => {
+                csv.push([csvField(file), ...indices.map(String), ...probs.map((p) => p.toPrecision(6))].join(','));
+              }
+            : undefined,
+        );
+        if (!result.images)
+          throw new Error(`none of the ${count} images under ${dir} could be read (see the warnings above)`);
         const report = {
-          model: model.spec.name, num_classes: model.numClasses, weights: opts.weights ?? `pretrained:${opts.source ?? 'hf'}`, ema: !!opts.ema, dir,
-          interpolation: model.preprocessConfig.interpolation, crop_pct: model.preprocessConfig.cropPct, size: model.preprocessConfig.size, batch_size: opts.batchSize,
-          classes: folder.classes.length, class_mapping: mapping.source, ...(opts.predictions ? { predictions: opts.predictions } : {}),
-          ...result, date: new Date().toISOString(),
+          model: model.spec.name,
+          num_classes: model.numClasses,
+          weights: opts.weights ?? `pretrained:${opts.source ?? 'hf'}`,
+          ema: !!opts.ema,
+          dir,
+          interpolation: model.preprocessConfig.interpolation,
+          crop_pct: model.preprocessConfig.cropPct,
+          size: model.preprocessConfig.size,
+          batch_size: opts.batchSize,
+          classes: folder.classes.length,
+          class_mapping: mapping.source,
+          ...(opts.predictions ? { predictions: opts.predictions } : {}),
+          ...result,
+          date: new Date().toISOString(),
         };
         if (opts.predictions) await writeFileAtomic(opts.predictions, new TextEncoder().encode(`${csv.join('\n')}\n`));
         if (opts.out) await writeFileAtomic(opts.out, new TextEncoder().encode(`${JSON.stringify(report, null, 2)}\n`));
@@ -91,10 +142,11 @@ export function register(program: Command): void {
         const skipped = result.unreadable ? ` (${result.unreadable} unreadable, skipped)` : '';
         process.stdout.write(
           `${model.spec.name}${opts.ema ? ' (EMA)' : ''} on ${dir}: ${result.images} images${skipped}\n` +
-          `  top-1 ${result.top1.toFixed(3)} %   top-5 ${result.top5.toFixed(3)} %   loss ${result.loss.toFixed(4)}\n` +
-          `  ${result.images_per_second.toFixed(1)} images/s end to end (inference alone ${result.inference_images_per_second.toFixed(1)} images/s, ` +
-          `preprocessing ${result.preprocess_ms_per_image.toFixed(1)} ms/image on one thread, ${result.workers} worker${result.workers === 1 ? '' : 's'})\n` +
-          (opts.predictions ? `wrote ${opts.predictions}\n` : '') + (opts.out ? `wrote ${opts.out}\n` : ''),
+            `  top-1 ${result.top1.toFixed(3)} %   top-5 ${result.top5.toFixed(3)} %   loss ${result.loss.toFixed(4)}\n` +
+            `  ${result.images_per_second.toFixed(1)} images/s end to end (inference alone ${result.inference_images_per_second.toFixed(1)} images/s, ` +
+            `preprocessing ${result.preprocess_ms_per_image.toFixed(1)} ms/image on one thread, ${result.workers} worker${result.workers === 1 ? '' : 's'})\n` +
+            (opts.predictions ? `wrote ${opts.predictions}\n` : '') +
+            (opts.out ? `wrote ${opts.out}\n` : ''),
         );
       } finally {
         await model.dispose();
@@ -103,17 +155,32 @@ export function register(program: Command): void {
 }
 
 /** Runs {@link runValidation} with a progress bar and warnings on stderr. */
-async function evaluate(model: RepGhostModel, index: ImageFolderIndex, targets: Int32Array, count: number, opts: ValidateFlags,
-  onPredictions?: (file: string, indices: number[], probabilities: number[]) => void) {
+async function evaluate(
+  model: RepGhostModel,
+  index: ImageFolderIndex,
+  targets: Int32Array,
+  count: number,
+  opts: ValidateFlags,
+  onPredictions?: (file: string, indices: number[], probabilities: number[]) => void,
+) {
   const bar = process.stderr.isTTY
-    ? new cliProgress.SingleBar({ stream: process.stderr, format: 'validate [{bar}] {value}/{total} images | top-1 {top1} % | {eta_formatted} left', hideCursor: true }, cliProgress.Presets.shades_classic)
+    ? new cliProgress.SingleBar(
+        {
+          stream: process.stderr,
+          format: 'validate [{bar}] {value}/{total} images | top-1 {top1} % | {eta_formatted} left',
+          hideCursor: true,
+        },
+        cliProgress.Presets.shades_classic,
+      )
     : null;
   bar?.start(count, 0, { top1: '-' });
   let done = 0;
   let top1 = NaN;
   try {
     return await runValidation(model, index, targets, {
-      batchSize: opts.batchSize, workers: opts.workers ?? availableParallelism(), count,
+      batchSize: opts.batchSize,
+      workers: opts.workers ?? availableParallelism(),
+      count,
       ...(onPredictions ? { onPredictions } : {}),
       onUnreadable: (u) => {
         // Reported as they happen, above the progress bar.
@@ -121,7 +188,11 @@ async function evaluate(model: RepGhostModel, index: ImageFolderIndex, targets: 
         process.stderr.write(`warning: skipped: ${u.reason.includes(u.file) ? u.reason : `${u.file}: ${u.reason}`}\n`);
         if (bar) bar.start(count, done, { top1: Number.isNaN(top1) ? '-' : top1.toFixed(2) });
       },
-      onProgress: (d, t) => { done = d; top1 = t; bar?.update(d, { top1: t.toFixed(2) }); },
+      onProgress: (d, t) => {
+        done = d;
+        top1 = t;
+        bar?.update(d, { top1: t.toFixed(2) });
+      },
     });
   } finally {
     bar?.stop();

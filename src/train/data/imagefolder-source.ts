@@ -10,7 +10,11 @@
  * Unreadable images are left out of their batch and reported, never fatal.
  */
 import { findSplitFolder, ImageFolderError, ImageFolderIndex, type FsPath } from '../../data/image-folder.js';
-import { compileTrainTransform, type EvalTransformConfig, type TrainTransformConfig } from '../../data/augment/transforms.js';
+import {
+  compileTrainTransform,
+  type EvalTransformConfig,
+  type TrainTransformConfig,
+} from '../../data/augment/transforms.js';
 import type { Rng } from '../rng.js';
 import { SamplePool } from './batch-pool.js';
 import type { SampleJob, SampleJobResult } from './sample-pipeline.js';
@@ -39,7 +43,11 @@ class Prefetch<T> {
   private made = 0;
   private closed = false;
 
-  constructor(private readonly count: number, private readonly make: (k: number) => Promise<T>, private readonly depth: number) {
+  constructor(
+    private readonly count: number,
+    private readonly make: (k: number) => Promise<T>,
+    private readonly depth: number,
+  ) {
     this.fill();
   }
 
@@ -65,7 +73,11 @@ class Prefetch<T> {
 }
 
 /** One image of a split: the path to open, the path to report, its training class. */
-interface Sample { file: FsPath; name: string; target: number }
+interface Sample {
+  file: FsPath;
+  name: string;
+  target: number;
+}
 
 /**
  * The images of one split over the compact index: `length` of them, `at(i)` made on
@@ -73,7 +85,11 @@ interface Sample { file: FsPath; name: string; target: number }
  */
 class Split {
   readonly length: number;
-  constructor(private readonly index: ImageFolderIndex, private readonly target: Int32Array, limit?: number) {
+  constructor(
+    private readonly index: ImageFolderIndex,
+    private readonly target: Int32Array,
+    limit?: number,
+  ) {
     this.length = Math.min(index.length, limit ?? Infinity);
   }
 
@@ -85,7 +101,10 @@ class Split {
 /** Contiguous [lo, hi) ranges splitting n items into at most `parts` chunks. */
 function splitRange(n: number, parts: number): [number, number][] {
   const k = Math.max(1, Math.min(parts, n));
-  return Array.from({ length: k }, (_, i) => [Math.floor((i * n) / k), Math.floor(((i + 1) * n) / k)] as [number, number]);
+  return Array.from(
+    { length: k },
+    (_, i) => [Math.floor((i * n) / k), Math.floor(((i + 1) * n) / k)] as [number, number],
+  );
 }
 
 export class ImageFolderData implements TrainingData {
@@ -104,7 +123,8 @@ export class ImageFolderData implements TrainingData {
 
   /** Lists the split folders (errors name what is wrong) and starts the data workers. */
   static async open(o: ImageFolderDataOptions): Promise<ImageFolderData> {
-    if (o.eval.size !== o.train.size) throw new RangeError(`internal: eval size ${o.eval.size} differs from the training size ${o.train.size}`);
+    if (o.eval.size !== o.train.size)
+      throw new RangeError(`internal: eval size ${o.eval.size} differs from the training size ${o.train.size}`);
     compileTrainTransform(o.train); // a bad setting (an --aa string) fails here, not in a worker
     if ((o.prefetch ?? 2) < 1) throw new RangeError(`prefetch must be at least 1, got ${o.prefetch}`);
     const trainDir = await findSplitFolder(o.root, 'train');
@@ -115,20 +135,42 @@ export class ImageFolderData implements TrainingData {
     const unknown = val.classes.filter((c) => !index.has(c));
     if (unknown.length) {
       const names = unknown.slice(0, 3).join(', ') + (unknown.length > 3 ? `, ... (${unknown.length} in all)` : '');
-      throw new ImageFolderError(`${valDir} has class folder${unknown.length > 1 ? 's' : ''} ${names} that ${trainDir} does not have: validation classes must be training classes`);
+      throw new ImageFolderError(
+        `${valDir} has class folder${unknown.length > 1 ? 's' : ''} ${names} that ${trainDir} does not have: validation classes must be training classes`,
+      );
     }
-    const trainSplit = new Split(train, Int32Array.from(train.classes, (_, i) => i), o.trainLimit);
-    const valSplit = new Split(val, Int32Array.from(val.classes, (c) => index.get(c)!), o.evalLimit);
+    const trainSplit = new Split(
+      train,
+      Int32Array.from(train.classes, (_, i) => i),
+      o.trainLimit,
+    );
+    const valSplit = new Split(
+      val,
+      Int32Array.from(val.classes, (c) => index.get(c)!),
+      o.evalLimit,
+    );
     return new ImageFolderData(trainSplit, valSplit, [...train.classes], o, new SamplePool(o.workers));
   }
 
-  get inputSize(): number { return this.o.train.size; }
-  get trainCount(): number { return this.trainSet.length; }
-  get evalCount(): number { return this.valSet.length; }
-  get numClasses(): number { return this.classes.length; }
+  get inputSize(): number {
+    return this.o.train.size;
+  }
+  get trainCount(): number {
+    return this.trainSet.length;
+  }
+  get evalCount(): number {
+    return this.valSet.length;
+  }
+  get numClasses(): number {
+    return this.classes.length;
+  }
 
   /** Runs the jobs of one batch on the pool and packs the readable images densely. */
-  private async assemble(samples: Sample[], job: (lo: number, hi: number) => SampleJob, indices?: Int32Array): Promise<DataBatch> {
+  private async assemble(
+    samples: Sample[],
+    job: (lo: number, hi: number) => SampleJob,
+    indices?: Int32Array,
+  ): Promise<DataBatch> {
     const size = this.o.train.size;
     const plane = size * size * 3;
     const parts = splitRange(samples.length, this.pool.count);
@@ -144,7 +186,10 @@ export class ImageFolderData implements TrainingData {
       for (let i = 0; i < hi - lo; i++) {
         const s = samples[lo + i]!;
         const reason = failed.get(i);
-        if (reason !== undefined) { skipped.push({ file: s.name, reason }); continue; }
+        if (reason !== undefined) {
+          skipped.push({ file: s.name, reason });
+          continue;
+        }
         x.set(r.data.subarray(i * plane, (i + 1) * plane), n * plane);
         if (kept) kept[n] = indices![lo + i]!;
         y[n++] = s.target;
@@ -173,11 +218,15 @@ export class ImageFolderData implements TrainingData {
       const first = k * batchSize;
       const indices = order.subarray(first, first + batchSize);
       const samples = Array.from(indices, (i) => this.trainSet.at(i));
-      return this.assemble(samples, (lo, hi) => {
-        const seeds = new Uint32Array((hi - lo) * 4);
-        for (let i = lo; i < hi; i++) seeds.set(seedOf(first + i, indices[i]!), (i - lo) * 4);
-        return { kind: 'train', files: samples.slice(lo, hi).map((s) => s.file), seeds, transform };
-      }, shard ? indices : undefined);
+      return this.assemble(
+        samples,
+        (lo, hi) => {
+          const seeds = new Uint32Array((hi - lo) * 4);
+          for (let i = lo; i < hi; i++) seeds.set(seedOf(first + i, indices[i]!), (i - lo) * 4);
+          return { kind: 'train', files: samples.slice(lo, hi).map((s) => s.file), seeds, transform };
+        },
+        shard ? indices : undefined,
+      );
     };
     const ahead = new Prefetch(steps, batch, this.o.prefetch ?? 2);
     return { next: () => ahead.next(), close: () => ahead.close() };
@@ -190,7 +239,11 @@ export class ImageFolderData implements TrainingData {
     const batch = (k: number): Promise<DataBatch> => {
       const lo = start + k * batchSize;
       const samples = Array.from({ length: Math.min(end, lo + batchSize) - lo }, (_, i) => this.valSet.at(lo + i));
-      return this.assemble(samples, (lo, hi) => ({ kind: 'eval', files: samples.slice(lo, hi).map((s) => s.file), transform }));
+      return this.assemble(samples, (lo, hi) => ({
+        kind: 'eval',
+        files: samples.slice(lo, hi).map((s) => s.file),
+        transform,
+      }));
     };
     const ahead = new Prefetch(count, batch, this.o.prefetch ?? 2);
     try {

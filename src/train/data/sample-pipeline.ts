@@ -11,19 +11,39 @@
 import { ImageDecodeError } from '../../data/decode-node.js';
 import { decodeImagePath } from '../../data/decode-path.js';
 import type { FsPath } from '../../data/image-folder.js';
-import { compileTrainTransform, evalTransform, type CompiledTrainTransform, type EvalTransformConfig, type TrainTransformConfig } from '../../data/augment/transforms.js';
+import {
+  compileTrainTransform,
+  evalTransform,
+  type CompiledTrainTransform,
+  type EvalTransformConfig,
+  type TrainTransformConfig,
+} from '../../data/augment/transforms.js';
 import { preprocess, type PreprocessConfig } from '../../data/preprocess.js';
 import { sampleRng } from './sample-seed.js';
 
 /** Augmented training images: four seed words per file. */
-export interface TrainJob { kind: 'train'; files: FsPath[]; seeds: Uint32Array; transform: TrainTransformConfig }
+export interface TrainJob {
+  kind: 'train';
+  files: FsPath[];
+  seeds: Uint32Array;
+  transform: TrainTransformConfig;
+}
 /** Evaluation images (deterministic). */
-export interface EvalJob { kind: 'eval'; files: FsPath[]; transform: EvalTransformConfig }
+export interface EvalJob {
+  kind: 'eval';
+  files: FsPath[];
+  transform: EvalTransformConfig;
+}
 /**
  * Model inputs for `repghost validate`: the API's `preprocess` (resize, crop, normalize to
  * CHW), so the worker pool gives the floats of the single-thread path bit for bit.
  */
-export interface PreprocessJob { kind: 'preprocess'; files: FsPath[]; config: Required<PreprocessConfig>; autoOrient: boolean }
+export interface PreprocessJob {
+  kind: 'preprocess';
+  files: FsPath[];
+  config: Required<PreprocessConfig>;
+  autoOrient: boolean;
+}
 export type SampleJob = TrainJob | EvalJob | PreprocessJob;
 
 /** The images of a job, NHWC float32, and the ones that could not be read. */
