@@ -48,7 +48,7 @@ function measuredCompute(): Compute {
       date: string;
       two_processes: { batch_per_process: number; step_ms: number; allreduce_ms_per_step: number | null };
       native_kernels: boolean;
-      runs: Array<{ setup: string; step_ms: number; allreduce_ms_per_step: number | null }>;
+      runs: { setup: string; step_ms: number; allreduce_ms_per_step: number | null }[];
     };
     const best = d.runs
       .filter((r) => r.setup === '2x1' && r.allreduce_ms_per_step !== null)
@@ -73,12 +73,12 @@ function measuredCompute(): Compute {
     const train = JSON.parse(readFileSync(trainFile, 'utf8')) as {
       date: string;
       threads: number;
-      results: Array<{ config: string; kernels_path: string; images_per_s: number; images_per_s_max?: number }>;
+      results: { config: string; kernels_path: string; images_per_s: number; images_per_s_max?: number }[];
       quiet_context?: {
         ours_date: string;
         threads: number;
         ours_load_average: string;
-        rows: Array<{ config: string; ours_images_per_s: number }>;
+        rows: { config: string; ours_images_per_s: number }[];
       };
     };
     const q = train.quiet_context;

@@ -270,7 +270,7 @@ async function main(): Promise<void> {
         runs.push(res);
         process.stderr.write(
           `${res.images_per_s.toFixed(1)} images/s, ${res.step_ms.toFixed(0)} ms/step` +
-            `${res.allreduce_ms_per_step !== null ? `, allreduce ${res.allreduce_ms_per_step.toFixed(1)} ms` : ''}` +
+            (res.allreduce_ms_per_step !== null ? `, allreduce ${res.allreduce_ms_per_step.toFixed(1)} ms` : '') +
             ` (load ${res.load1.toFixed(2)}, others busy ${res.busy_cores} cores)\n`,
         );
       }
@@ -343,8 +343,8 @@ async function main(): Promise<void> {
       epoch_seconds: round(r.epoch_seconds, 2),
     })),
   };
-  writeFileSync(path.join(values.out!, 'dist.json'), `${JSON.stringify(json, null, 2)}\n`);
-  writeFileSync(path.join(values.out!, 'dist.md'), markdown(json));
+  writeFileSync(path.join(values.out, 'dist.json'), `${JSON.stringify(json, null, 2)}\n`);
+  writeFileSync(path.join(values.out, 'dist.md'), markdown(json));
   process.stdout.write(markdown(json));
 }
 

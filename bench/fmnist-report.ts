@@ -146,7 +146,7 @@ export function pytorchFmnistRuns(): Record<string, ReferenceRun> {
   const reference = existsSync(refFile)
     ? (JSON.parse(readFileSync(refFile, 'utf8')) as Record<string, ReferenceRun>)
     : {};
-  delete reference['recipe'];
+  delete reference.recipe;
   return reference;
 }
 

@@ -62,7 +62,7 @@ interface ChildResult {
   update_ms: number;
   kernel_ms: number;
   outside_kernels_ms: number;
-  kernels: Array<{ kernel: string; ms_per_step: number; calls_per_step: number }>;
+  kernels: { kernel: string; ms_per_step: number; calls_per_step: number }[];
   peak_rss_mb: number;
   loss: number;
 }
@@ -390,7 +390,7 @@ async function main(): Promise<void> {
   const wanted = values.configs?.split(',') ?? CONFIGS.map((c) => c.name);
   const configs = CONFIGS.filter((c) => wanted.includes(c.name));
   if (configs.length === 0) throw new Error(`--configs takes some of: ${CONFIGS.map((c) => c.name).join(', ')}`);
-  const torch = findTorch(values.python!);
+  const torch = findTorch(values.python);
   const torchPython = 'missing' in torch ? null : torch.python;
   if ('missing' in torch) {
     process.stderr.write(
@@ -430,7 +430,7 @@ async function main(): Promise<void> {
   for (let round = 1; round <= rounds; round++) {
     for (const c of configs) {
       const { warmup, steps } = stepsOf(c);
-      const order: Array<'native' | 'pytorch'> = round % 2 ? ['native', 'pytorch'] : ['pytorch', 'native'];
+      const order: ('native' | 'pytorch')[] = round % 2 ? ['native', 'pytorch'] : ['pytorch', 'native'];
       for (const engine of order) {
         if (engine === 'pytorch' && !torchPython) continue;
         const l = await settle(maxBusy, maxWait);
@@ -565,9 +565,9 @@ async function main(): Promise<void> {
     })),
   };
   const suffix = quick ? '-quick' : '';
-  writeFileSync(path.join(values.out!, `train${suffix}.json`), `${JSON.stringify(json, null, 2)}\n`);
-  writeFileSync(path.join(values.out!, `train${suffix}.md`), markdown(json));
-  await chart(json, path.join(values.out!, `train${suffix}.png`));
+  writeFileSync(path.join(values.out, `train${suffix}.json`), `${JSON.stringify(json, null, 2)}\n`);
+  writeFileSync(path.join(values.out, `train${suffix}.md`), markdown(json));
+  await chart(json, path.join(values.out, `train${suffix}.png`));
   process.stdout.write(markdown(json));
 }
 
@@ -597,7 +597,7 @@ interface Summary {
   };
   load_average_at_start: string;
   load_average_at_end: string;
-  results: Array<{
+  results: {
     config: string;
     num_classes: number;
     kernels_path: string;
@@ -623,9 +623,9 @@ interface Summary {
     peak_rss_mb: number;
     steps: number;
     loss: number;
-    kernels: Array<{ kernel: string; ms_per_step: number; calls_per_step: number }>;
-  }>;
-  runs: Array<Omit<Run, 'detail'>>;
+    kernels: { kernel: string; ms_per_step: number; calls_per_step: number }[];
+  }[];
+  runs: Omit<Run, 'detail'>[];
   /** Why the run was made as it was (e.g. fewer threads on a loaded machine), from --note. */
   note?: string;
   /** An earlier run of ours on a quiet machine beside REFERENCE.md's quiet-machine PyTorch figures (different days). */
@@ -637,12 +637,12 @@ interface QuietContext {
   ours_date: string;
   ours_load_average: string;
   threads: number;
-  rows: Array<{
+  rows: {
     config: string;
     ours_images_per_s: number;
     pytorch_reference_images_per_s: number | null;
     ratio: number | null;
-  }>;
+  }[];
 }
 
 /** Our native rows of an earlier train.json taken on a quiet machine, beside the reference PyTorch figures at its thread count. */
@@ -652,7 +652,7 @@ function quietContext(file: string): QuietContext {
     threads: number;
     load_average_at_start: string;
     load_average_at_end: string;
-    results: Array<{ config: string; kernels_path: string; images_per_s: number }>;
+    results: { config: string; kernels_path: string; images_per_s: number }[];
   };
   return {
     ours_from: path.basename(file),

@@ -87,7 +87,7 @@ export async function loadFashionMnistSplit(dir: string, split: 'train' | 'test'
   const labels = lbl.data as Uint8Array;
   const bad = labels.findIndex((v) => v >= FASHION_MNIST_CLASSES.length);
   if (bad >= 0) throw new IdxError(`${lblPath}: label ${labels[bad]} at index ${bad} is not a class index 0..9`);
-  return { count: img.shape[0]!, height: img.shape[1]!, width: img.shape[2]!, images: img.data as Uint8Array, labels };
+  return { count: img.shape[0]!, height: img.shape[1], width: img.shape[2], images: img.data as Uint8Array, labels };
 }
 
 /** A split after the deterministic preprocessing: normalized 32x32 single-channel images. */

@@ -170,7 +170,7 @@ function field(obj: unknown, key: string | number): unknown {
 function num(v: unknown, what: string): number {
   if (typeof v === 'number') return v;
   if (typeof v === 'bigint') return Number(v);
-  if (v && typeof v === 'object' && 'value' in v && typeof (v as { value: unknown }).value === 'number')
+  if (v && typeof v === 'object' && 'value' in v && typeof (v).value === 'number')
     return (v as { value: number }).value;
   throw new Error(`checkpoint: ${what} is ${previewValue(v)}, not a number`);
 }
@@ -242,7 +242,7 @@ function toPlain(v: unknown, what = 'value', fileName = 'checkpoint'): unknown {
     if (Array.isArray(x)) return x.map((y) => go(y, depth + 1));
     if (typeof x === 'bigint') return Number(x);
     if (x && typeof x === 'object' && 'value' in x && Object.keys(x).length === 1)
-      return (x as { value: unknown }).value;
+      return (x).value;
     if (x && typeof x === 'object' && !ArrayBuffer.isView(x) && !isRebuiltTensor(x) && !(x instanceof Set)) {
       return Object.fromEntries(Object.entries(x).map(([k, y]) => [k, go(y, depth + 1)]));
     }

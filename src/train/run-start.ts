@@ -75,9 +75,9 @@ export function resumeRun(
 ): RunStart {
   if (!existsSync(o.resume!)) throw new Error(`checkpoint to resume not found: ${o.resume}`);
   const bytes = readInputFileSync(o.resume!, 'checkpoint to resume'); // regular files only (#14)
-  const peek = peekCheckpoint(bytes, o.resume!);
+  const peek = peekCheckpoint(bytes, o.resume);
   checkResumable(peek, o, spec);
-  const ck = decodeCheckpoint<ParamState>(spec, bytes, o.resume!, optimizer.order);
+  const ck = decodeCheckpoint<ParamState>(spec, bytes, o.resume, optimizer.order);
   checkSameClasses(ck.extras.classes, o, data);
   const model = ModelState.fromStateDict(spec, ck.stateDict);
   optimizer.loadStateDict(ck.optimizer);

@@ -109,7 +109,7 @@ export function isTensor(v: unknown): v is Tensor {
   if (typeof t.dtype !== 'string' || !DTYPES.has(t.dtype) || !Array.isArray(t.shape)) return false;
   if (t.shape.length > MAX_DIMS || !t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) return false;
   const data = t.data as unknown;
-  if (!ArrayBuffer.isView(data) || Object.getPrototypeOf(data) !== ARRAY_TYPE[t.dtype as DType].prototype) return false;
+  if (!ArrayBuffer.isView(data) || Object.getPrototypeOf(data) !== ARRAY_TYPE[t.dtype].prototype) return false;
   const n = numel(t.shape);
   return Number.isSafeInteger(n) && (data as TensorData).length === n;
 }

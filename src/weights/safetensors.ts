@@ -139,7 +139,7 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsContents {
   for (const { name, begin, end } of ranges) {
     const e = (header as Record<string, { dtype: DType; shape: number[] }>)[name]!;
     const data = viewAs(e.dtype, bytes.subarray(dataStart + begin, dataStart + end), numel(e.shape));
-    tensors.set(name, { dtype: e.dtype, shape: e.shape, data } as Tensor);
+    tensors.set(name, { dtype: e.dtype, shape: e.shape, data });
   }
   return { tensors, metadata };
 }

@@ -740,7 +740,7 @@ class Unpickler {
     const n = numel(shape);
     if (!Number.isSafeInteger(n)) this.fail(`tensor size [${shape.join(', ')}] is too large`);
     const es = DTYPE_SIZE[storage.dtype];
-    if (n === 0) return { dtype: storage.dtype, shape, data: typedFrom(storage.dtype, new Uint8Array(0), 0) } as Tensor;
+    if (n === 0) return { dtype: storage.dtype, shape, data: typedFrom(storage.dtype, new Uint8Array(0), 0) };
     let last = offset;
     for (let i = 0; i < shape.length; i++) last += (shape[i]! - 1) * stride[i]!;
     if (last >= storage.numel) {
@@ -761,7 +761,7 @@ class Unpickler {
     }
     if (contiguous) {
       const bytes = storage.bytes.slice(offset * es, (offset + n) * es);
-      return { dtype: storage.dtype, shape, data: typedFrom(storage.dtype, bytes, n) } as Tensor;
+      return { dtype: storage.dtype, shape, data: typedFrom(storage.dtype, bytes, n) };
     }
     if (!storage.materialized) {
       // asTyped copies the whole storage: budget it, or many zip entries aliasing one big
@@ -776,7 +776,7 @@ class Unpickler {
       dtype: storage.dtype,
       shape,
       data: gatherStrided(storage.asTyped(), storage.dtype, offset, shape, stride, n),
-    } as Tensor;
+    };
   }
 }
 
@@ -794,8 +794,8 @@ function gatherStrided(
   const out = typedFrom(dtype, new Uint8Array(n * DTYPE_SIZE[dtype]), n);
   const idx = new Array<number>(shape.length).fill(0);
   let p = offset;
-  const dst = out as unknown as { [i: number]: number | bigint };
-  const s = src as unknown as { [i: number]: number | bigint };
+  const dst = out as unknown as Record<number, number | bigint>;
+  const s = src as unknown as Record<number, number | bigint>;
   for (let i = 0; i < n; i++) {
     dst[i] = s[p]!;
     // Odometer increment over the dims, last dim fastest.

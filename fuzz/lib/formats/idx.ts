@@ -67,7 +67,7 @@ export const idxFormat: FormatTarget = {
           notes.push(`magic byte ${p}`);
         } else if (kind === 'type') {
           b[2] = rng.pick([0, 7, 8, 9, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0xff]);
-          notes.push(`type code 0x${b[2]!.toString(16)}`);
+          notes.push(`type code 0x${b[2].toString(16)}`);
         } else if (kind === 'ndim') {
           b[3] = rng.pick([0, 1, 2, 3, 4, 5, 16, 255]);
           notes.push(`ndim ${b[3]}`);
