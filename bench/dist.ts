@@ -11,7 +11,7 @@
  * with `ratio` = 2-process / 1-process images/s (target >= 0.9), which kernels ran, and the
  * load average. Needs dist/ built (`npm run build`) and Open MPI's mpirun.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -48,7 +48,7 @@ function fail(message: string): never {
 function preflight(): { mpirun: string } {
   if (!existsSync(cli)) fail(`${path.relative(root, cli)} is missing: run npm run build`);
   const help = spawnSync(process.execPath, [cli, 'train', '--help'], { encoding: 'utf8' });
-  if (!/--nproc\b/.test(help.stdout ?? '')) {
+  if (!/--nproc\b/.test(help.stdout)) {
     fail(
       "this build's `repghost train` has no --nproc: " +
         'the data-parallel trainer (issue 18, branch ddp) is not merged yet',
@@ -56,7 +56,7 @@ function preflight(): { mpirun: string } {
   }
   const v = spawnSync('mpirun', ['--version'], { encoding: 'utf8' });
   if (v.status !== 0) fail('mpirun not found: install Open MPI (Debian: openmpi-bin libopenmpi-dev)');
-  return { mpirun: (v.stdout ?? '').split('\n')[0]!.trim() };
+  return { mpirun: v.stdout.split('\n')[0]!.trim() };
 }
 
 /**
@@ -188,7 +188,7 @@ function runSetup(
     [cmd, args] = ['mpirun', ['-np', String(s.processes), '--bind-to', 'none', process.execPath, ...trainArgs]];
   }
   const r = spawnSync(cmd, args, { encoding: 'utf8', env, maxBuffer: 1 << 26, timeout: 30 * 60_000 });
-  const log = `${r.stdout ?? ''}${r.stderr ?? ''}`;
+  const log = `${r.stdout}${r.stderr}`;
   if (r.status !== 0)
     fail(`${s.name} run failed (exit ${r.status ?? r.signal}):\n${log.split('\n').slice(-15).join('\n')}`);
   const rows = readSummary(path.join(out, 'summary.csv'));

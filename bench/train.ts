@@ -361,7 +361,7 @@ async function main(): Promise<void> {
     },
   });
   if (values.child) {
-    process.stdout.write(`${JSON.stringify(await child(JSON.parse(values.child)))}\n`);
+    process.stdout.write(`${JSON.stringify(await child(JSON.parse(values.child) as Parameters<typeof child>[0]))}\n`);
     return;
   }
   if (values['from-json']) {
@@ -740,7 +740,7 @@ const range = (lo: number | null, hi: number | null, digits = 1): string =>
 
 /** What the load did to the figures, in words. */
 function loadNote(j: Summary): string {
-  const runs = j.runs ?? [];
+  const runs = j.runs;
   const loads = runs.map((r) => r.load1);
   const busy = runs.map((r) => r.busy_cores).filter((v): v is number => v !== null);
   const waitedOut = runs.filter(
@@ -827,7 +827,7 @@ function markdown(j: Summary): string {
       '',
     );
   }
-  if (j.runs?.length) {
+  if (j.runs.length) {
     lines.push(
       '## Every run, in order',
       '',

@@ -73,7 +73,7 @@ export function classify(thrown: unknown): Verdict {
     return { outcome: 'crash', kind: `non-Error thrown (${typeof thrown})`, message: String(thrown).slice(0, 500) };
   }
   const top = thrown;
-  for (let e: unknown = thrown, depth = 0; e !== undefined && depth < 10; e = (e).cause, depth++) {
+  for (let e: unknown = thrown, depth = 0; e !== undefined && depth < 10; e = e.cause, depth++) {
     if (!(e instanceof Error))
       return { outcome: 'crash', kind: 'non-Error cause', message: top.message, stack: top.stack };
     const generic = e.constructor === Error;

@@ -69,7 +69,7 @@ export async function readInputFile(file: string, what = 'file', opts: ReadInput
     return out;
   } catch (e) {
     if (e instanceof Error && e.message.startsWith(what)) throw e;
-    throw new Error(`cannot read ${what} ${file}: ${(e as Error).message}`);
+    throw new Error(`cannot read ${what} ${file}: ${(e as Error).message}`, { cause: e });
   } finally {
     await fh.close();
   }

@@ -170,8 +170,7 @@ function field(obj: unknown, key: string | number): unknown {
 function num(v: unknown, what: string): number {
   if (typeof v === 'number') return v;
   if (typeof v === 'bigint') return Number(v);
-  if (v && typeof v === 'object' && 'value' in v && typeof (v).value === 'number')
-    return (v as { value: number }).value;
+  if (v && typeof v === 'object' && 'value' in v && typeof v.value === 'number') return (v as { value: number }).value;
   throw new Error(`checkpoint: ${what} is ${previewValue(v)}, not a number`);
 }
 
@@ -241,8 +240,7 @@ function toPlain(v: unknown, what = 'value', fileName = 'checkpoint'): unknown {
       );
     if (Array.isArray(x)) return x.map((y) => go(y, depth + 1));
     if (typeof x === 'bigint') return Number(x);
-    if (x && typeof x === 'object' && 'value' in x && Object.keys(x).length === 1)
-      return (x).value;
+    if (x && typeof x === 'object' && 'value' in x && Object.keys(x).length === 1) return x.value;
     if (x && typeof x === 'object' && !ArrayBuffer.isView(x) && !isRebuiltTensor(x) && !(x instanceof Set)) {
       return Object.fromEntries(Object.entries(x).map(([k, y]) => [k, go(y, depth + 1)]));
     }
@@ -263,7 +261,7 @@ export function peekCheckpoint(
   try {
     root = readPth(bytes);
   } catch (e) {
-    throw new Error(`${fileName}: ${(e as Error).message}`);
+    throw new Error(`${fileName}: ${(e as Error).message}`, { cause: e });
   }
   // The epoch decides the learning rate a resumed run starts at: checked before anything else.
   const epoch = field(root, 'epoch');
@@ -309,7 +307,7 @@ export function decodeCheckpoint<S extends ParamState = SgdParamState>(
   try {
     root = readPth(bytes);
   } catch (e) {
-    throw new Error(`${fileName}: ${(e as Error).message}`);
+    throw new Error(`${fileName}: ${(e as Error).message}`, { cause: e });
   }
   const opt = field(root, 'optimizer');
   const state = new Map<number, ParamState>();

@@ -443,7 +443,7 @@ export const DEFAULT_TRAIN_OPTIONS = Object.fromEntries(
 ) as Omit<TrainOptions, 'output'>;
 
 /** Copies arrays so a saved dict never aliases the options. */
-const plain = (v: unknown): unknown => (Array.isArray(v) ? [...v] : (v ?? null));
+const plain = (v: unknown): unknown => (Array.isArray(v) ? [...(v as unknown[])] : (v ?? null));
 
 /**
  * The `args` dict saved in checkpoints: every row with a timm name (ImageFolder-only rows

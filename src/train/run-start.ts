@@ -14,6 +14,10 @@ import { loadInitialWeights } from './initial-weights.js';
 import type { TrainOptions } from './options.js';
 import type { Optimizer, ParamState } from './optimizer.js';
 import { Rng } from './rng.js';
+import { previewText, previewValue } from '../weights/preview.js';
+
+/** A setting as a resume message shows it: bounded, never `[object Object]`. */
+const shown = (v: unknown): string => (v == null ? '(none)' : typeof v === 'string' ? previewText(v) : previewValue(v));
 import { ModelState } from './state.js';
 
 /** Where a run starts. `emaStateDict` is applied after the replicas agree on the weights. */
@@ -48,7 +52,7 @@ function checkResumable(
     const before = ck.args[key];
     if (before !== undefined && (before ?? null) !== (now ?? null)) {
       throw new Error(
-        `${file} was trained with ${flag} ${before ?? '(none)'}; this run has ${flag} ${now ?? '(none)'}: resume with the same setting`,
+        `${file} was trained with ${flag} ${shown(before)}; this run has ${flag} ${shown(now)}: resume with the same setting`,
       );
     }
   };

@@ -159,8 +159,9 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
   const comm = joinWorld();
   if (comm && comm.rank !== 0) hooks = {};
   const log = hooks.log ?? (() => {});
-  if (o.dataset !== 'fashion-mnist' && o.dataset !== 'imagefolder')
-    throw new Error(`dataset '${String(o.dataset)}' is not supported (fashion-mnist, imagefolder)`);
+  // JavaScript callers can pass anything.
+  if (o.dataset !== 'fashion-mnist' && (o.dataset as string) !== 'imagefolder')
+    throw new Error(`dataset '${o.dataset as string}' is not supported (fashion-mnist, imagefolder)`);
   if (o.syncBn && !comm) log('warning: --sync-bn has no effect in a single process (start with mpirun or --nproc)');
   // Ranks sharing a machine share its cores.
   const threads = o.threads ?? (comm ? Math.max(1, Math.floor(availableParallelism() / localRanks())) : undefined);
@@ -265,7 +266,8 @@ async function run(
     decayEpochs: o.decayEpochs,
     decayRate: o.decayRate,
   };
-  let { history, bestMetric, bestEpoch, lastCheckpoint } = start;
+  const { history } = start;
+  let { bestMetric, bestEpoch, lastCheckpoint } = start;
   let distributed: DistributedInfo | null = null;
   // After every input check, so a bad input's error stays the only line of output.
   log(`training on the tfjs ${backend} backend with ${describeKernels()}`);

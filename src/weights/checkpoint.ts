@@ -119,7 +119,7 @@ function fromTorchObject(obj: unknown, file: string): CheckpointContents {
   }
   const emaKey = EMA_KEYS.find((k) => obj.get(k) instanceof Map);
   const meta: CheckpointContents['meta'] = { source: 'timm-checkpoint' };
-  const arch = obj.get('arch');
+  const arch: unknown = obj.get('arch');
   if (arch !== undefined && arch !== null) {
     if (typeof arch !== 'string')
       throw new CheckpointError(`${file}: 'arch' is ${previewValue(arch)}, not a model name string`);

@@ -51,7 +51,7 @@ const clean = (d: Diff): boolean => !d.missing.length && !d.unexpected.length &&
 /** Classes of the classifier in a state dict (from `classifier.weight`'s shape), if present. */
 export function classesInStateDict(sd: StateDict): number | undefined {
   const w = sd.get('classifier.weight');
-  return w && w.shape.length === 2 ? w.shape[0] : undefined;
+  return w?.shape.length === 2 ? w.shape[0] : undefined;
 }
 
 /**

@@ -573,6 +573,7 @@ class Unpickler {
         case OP.INST:
         case OP.OBJ:
           this.fail(`opcode ${OP_NAMES.get(op)} is not allowed: it constructs arbitrary Python objects`);
+          break; // not reached: fail() throws
         default:
           this.fail(
             `unsupported opcode ${OP_NAMES.get(op) ?? `'${String.fromCharCode(op)}'`} (repghost reads protocol 2-5 pickles as torch.save writes them)`,
@@ -676,7 +677,7 @@ class Unpickler {
     if (inst instanceof Map && !isPlainDict(inst)) {
       // OrderedDict.__dict__ update: torch keeps `_metadata` (module versions) there.
       let attrs = pyAttributes(inst);
-      if (!attrs) setPyAttributes(inst, (attrs = new Map()));
+      if (!attrs) setPyAttributes(inst, (attrs = new Map<string, unknown>()));
       for (const [k, v] of all) {
         if (typeof k !== 'string') this.fail(`attribute name is ${describe(k)}, not str`);
         attrs.set(k, v);

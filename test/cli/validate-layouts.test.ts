@@ -55,7 +55,7 @@ beforeAll(async () => {
   });
 });
 afterAll(async () => {
-  await model1k?.dispose();
+  await (model1k as Model | undefined)?.dispose();
   rmSync(work, { recursive: true, force: true });
 });
 

@@ -206,7 +206,7 @@ describe('ImageFolderIndex: scale', () => {
     const perFile = (used() - before) / index.length;
     expect(index.length).toBe(classes * perClass);
     expect(index.label(index.length - 1)).toBe(classes - 1);
-     
+
     console.log(
       `200k-file index: tree made in ${(makeMs / 1000).toFixed(1)} s, indexed in ${(indexMs / 1000).toFixed(2)} s, ` +
         `${perFile.toFixed(1)} bytes of heap (V8 heap + array buffers, after GC) per file; typed storage ${(index.byteSize / index.length).toFixed(1)} bytes per file`,

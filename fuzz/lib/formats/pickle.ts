@@ -123,7 +123,7 @@ function mutatePickle(rng: Rng, p: Uint8Array, ops: Op[]): { pkl: Uint8Array; no
     }
     case 'length': {
       const op = some((o) => o.arg.kind === 'len');
-      if (!op || op.arg.kind !== 'len') break;
+      if (op?.arg.kind !== 'len') break;
       const out = p.slice();
       const old = readUint(out, op.argAt, op.arg.width);
       const remaining = BigInt(p.length - op.argAt - op.arg.width);
