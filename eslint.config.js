@@ -44,6 +44,8 @@ export default defineConfig(
       '@typescript-eslint/prefer-nullish-coalescing': ['error', { ignorePrimitives: { string: true } }],
       // `.catch(() => {})` says "ignore" deliberately (best-effort cleanup); empty methods stay errors.
       '@typescript-eslint/no-empty-function': ['error', { allow: ['arrowFunctions'] }],
+      // Prettier wraps code at 120; strings and comments it cannot wrap are held to the same limit.
+      'max-len': ['error', { code: 120, tabWidth: 2 }],
     },
   },
   {

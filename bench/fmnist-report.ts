@@ -56,10 +56,14 @@ function markdown(runs: FmnistRun[], reference: Record<string, ReferenceRun>): s
   const lines = [
     '# Fashion-MNIST: repghostnet_0_5x with the reference recipe, repghost (TensorFlow.js) vs PyTorch 1.13',
     '',
-    'Recipe: `shared/reference/fashion_mnist.md` (32x32, random crop pad 2 + flip, Nesterov SGD lr 0.1 batch 128, cosine with 1 warm-up epoch, wd 1e-5, smoothing 0.1, dropout 0.2, EMA 0.999). ' +
-      'Test top-1 after the last epoch; seconds and images/s of the training phase (evaluation excluded). PyTorch: one run, seed 42, 2 threads, this kind of machine. ' +
-      "PyTorch's speed is REFERENCE.md's re-measurement on a quiet machine (2026-12-06), ours that of each run's date and load: " +
-      'speeds from different days do not compare; for a speed ratio use `npm run bench:train`, which measures both in one run ([train.md](train.md)).',
+    'Recipe: `shared/reference/fashion_mnist.md` (32x32, random crop pad 2 + flip, Nesterov SGD lr 0.1 batch ' +
+      '128, cosine with 1 warm-up epoch, wd 1e-5, smoothing 0.1, dropout 0.2, EMA 0.999). ' +
+      'Test top-1 after the last epoch; seconds and images/s of the training phase (evaluation excluded). ' +
+      'PyTorch: one run, seed 42, 2 threads, this kind of machine. ' +
+      "PyTorch's speed is REFERENCE.md's re-measurement on a quiet machine (2026-12-06), ours that of each run's " +
+      'date and load: ' +
+      'speeds from different days do not compare; for a speed ratio use `npm run bench:train`, which measures ' +
+      'both in one run ([train.md](train.md)).',
     '',
     '| epochs | seed | kernels | top-1 raw | top-1 EMA | s/epoch | images/s | date |',
     '|---:|---:|---|---:|---:|---:|---:|---|',
@@ -71,11 +75,14 @@ function markdown(runs: FmnistRun[], reference: Record<string, ReferenceRun>): s
     const ref = reference[String(e)];
     if (ref)
       lines.push(
-        `| ${e} | 42 | **PyTorch** | **${fmt(ref.top1)}** | **${fmt(ref.top1_ema)}** | ${fmt(ref.seconds_per_epoch, 0)} | ${fmt(ref.images_per_s, 0)} | |`,
+        `| ${e} | 42 | **PyTorch** | **${fmt(ref.top1)}** | **${fmt(ref.top1_ema)}** | ` +
+          `${fmt(ref.seconds_per_epoch, 0)} | ${fmt(ref.images_per_s, 0)} | |`,
       );
     for (const r of runs.filter((x) => x.epochs === e)) {
       lines.push(
-        `| ${e} | ${r.seed ?? 42} | ${r.kernels ?? 'wasm'} | ${fmt(r.top1)} | ${fmt(r.top1_ema)} | ${fmt(r.seconds_per_epoch, 0)} | ${fmt(r.images_per_s, 0)} | ${r.date.slice(0, 10)}${r.resumed ? ' (resumed)' : ''} |`,
+        `| ${e} | ${r.seed ?? 42} | ${r.kernels ?? 'wasm'} | ${fmt(r.top1)} | ${fmt(r.top1_ema)} | ` +
+          `${fmt(r.seconds_per_epoch, 0)} | ${fmt(r.images_per_s, 0)} | ` +
+          `${r.date.slice(0, 10)}${r.resumed ? ' (resumed)' : ''} |`,
       );
     }
   }
@@ -83,7 +90,8 @@ function markdown(runs: FmnistRun[], reference: Record<string, ReferenceRun>): s
     '',
     '## Over seeds',
     '',
-    '| epochs | runs | top-1 raw mean ± sd | min | max | top-1 EMA mean | last-epoch train loss mean (PyTorch) | PyTorch top-1 raw | runs at or above PyTorch |',
+    '| epochs | runs | top-1 raw mean ± sd | min | max | top-1 EMA mean | last-epoch train loss mean (PyTorch) | ' +
+      'PyTorch top-1 raw | runs at or above PyTorch |',
     '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   );
   for (const e of schedules) {
@@ -95,14 +103,20 @@ function markdown(runs: FmnistRun[], reference: Record<string, ReferenceRun>): s
     const loss = spread(rs.map((r) => r.history.at(-1)!.train_loss));
     const ref = reference[String(e)];
     lines.push(
-      `| ${e} | ${rs.length} | ${fmt(s.mean)} ± ${fmt(s.sd)} | ${fmt(Math.min(...top1))} | ${fmt(Math.max(...top1))} | ${fmt(ema.mean)} | ${fmt(loss.mean, 4)} (${fmt(ref?.history.at(-1)?.train_loss, 4)}) | ${fmt(ref?.top1)} | ${ref ? top1.filter((t) => t >= ref.top1).length : '-'} |`,
+      `| ${e} | ${rs.length} | ${fmt(s.mean)} ± ${fmt(s.sd)} | ${fmt(Math.min(...top1))} | ` +
+        `${fmt(Math.max(...top1))} | ${fmt(ema.mean)} | ${fmt(loss.mean, 4)} ` +
+        `(${fmt(ref?.history.at(-1)?.train_loss, 4)}) | ${fmt(ref?.top1)} | ` +
+        `${ref ? top1.filter((t) => t >= ref.top1).length : '-'} |`,
     );
   }
   lines.push('', '![test top-1 and train loss per epoch, 12-epoch runs](fmnist.png)', '');
   return `${lines.join('\n')}\n`;
 }
 
-/** Two charts side by side: test top-1 (raw) and train loss per epoch, our 12-epoch runs in blue, PyTorch's in black. */
+/**
+ * Two charts side by side: test top-1 (raw) and train loss per epoch, our 12-epoch runs in blue, PyTorch's in
+ * black.
+ */
 async function chart(runs: FmnistRun[], reference: ReferenceRun | undefined, file: string): Promise<void> {
   const twelve = runs.filter((r) => r.epochs === 12);
   if (twelve.length === 0) return;

@@ -110,11 +110,13 @@ const fmt = (v: number | null | undefined, d = 2) => (v == null ? '-' : v.toFixe
 console.log(`\nrepghostnet_0_5x on Fashion-MNIST, ${epochs} epochs (${outcome.backend})`);
 console.log('                 top-1 raw  top-1 EMA  s/epoch  images/s');
 console.log(
-  `repghost (tfjs)  ${fmt(run.top1).padStart(9)}  ${fmt(run.top1_ema).padStart(9)}  ${fmt(seconds, 0).padStart(7)}  ${fmt(images, 1).padStart(8)}`,
+  `repghost (tfjs)  ${fmt(run.top1).padStart(9)}  ${fmt(run.top1_ema).padStart(9)}  ` +
+    `${fmt(seconds, 0).padStart(7)}  ${fmt(images, 1).padStart(8)}`,
 );
 if (ref)
   console.log(
-    `PyTorch 1.13     ${fmt(ref.top1).padStart(9)}  ${fmt(ref.top1_ema).padStart(9)}  ${fmt(ref.seconds_per_epoch, 0).padStart(7)}  ${fmt(ref.images_per_s, 1).padStart(8)}`,
+    `PyTorch 1.13     ${fmt(ref.top1).padStart(9)}  ${fmt(ref.top1_ema).padStart(9)}  ` +
+      `${fmt(ref.seconds_per_epoch, 0).padStart(7)}  ${fmt(ref.images_per_s, 1).padStart(8)}`,
   );
 console.log('(train-phase seconds and images/s; evaluation excluded. PyTorch idle epoch: 132 s, 453 images/s.)');
 

@@ -257,11 +257,13 @@ function int8Markdown(rows: Row[], meta: RunMeta, fm: FashionAccuracy): string {
     '',
     '## int8 (static QDQ) against float32, same run, interleaved',
     '',
-    `Load average ${meta.loadavg} at the start and ${meta.loadEnd} after the latency runs: the machine was shared with other ` +
-      'jobs (2 cores), so every figure is a median of interleaved runs and the p10-p90 spread is shown. Targets (issue 17): ' +
+    `Load average ${meta.loadavg} at the start and ${meta.loadEnd} after the latency runs: the machine was ` +
+      'shared with other jobs (2 cores), so every figure is a median of interleaved runs and the p10-p90 spread ' +
+      'is shown. Targets (issue 17): ' +
       '>= 1.5x at batch 32 and >= 1.2x at batch 1 for 1.0x and 2.0x.',
     '',
-    '| model | config | float32 median ms (p10-p90) | int8 median ms (p10-p90) | speed-up (median) | speed-up (p10) | target |',
+    '| model | config | float32 median ms (p10-p90) | int8 median ms (p10-p90) | speed-up (median) | speed-up ' +
+      '(p10) | target |',
     '|---|---|---:|---:|---:|---:|---|',
   ];
   for (const m of MODELS)
@@ -271,7 +273,8 @@ function int8Markdown(rows: Row[], meta: RunMeta, fm: FashionAccuracy): string {
         const q = get(m, INT8, t, b);
         const target = m === 'repghostnet_0_5x' ? '-' : b === 32 ? '>= 1.5' : '>= 1.2';
         lines.push(
-          `| ${short(m)} | b${b} ${t} thr | ${ms(f.median_ms)} (${ms(f.p10_ms)}-${ms(f.p90_ms)}) | ${ms(q.median_ms)} (${ms(q.p10_ms)}-${ms(q.p90_ms)}) | ` +
+          `| ${short(m)} | b${b} ${t} thr | ${ms(f.median_ms)} (${ms(f.p10_ms)}-${ms(f.p90_ms)}) | ` +
+            `${ms(q.median_ms)} (${ms(q.p10_ms)}-${ms(q.p90_ms)}) | ` +
             `${(f.median_ms / q.median_ms).toFixed(2)}x | ${(f.p10_ms / q.p10_ms).toFixed(2)}x | ${target} |`,
         );
       }
@@ -283,11 +286,15 @@ function int8Markdown(rows: Row[], meta: RunMeta, fm: FashionAccuracy): string {
     '| file | size | top-1 | agreement with float32 |',
     '|---|---:|---:|---:|',
     `| float32 | ${(fm.float32_bytes / 1e6).toFixed(2)} MB | ${pct(fm.float32_top1)} | - |`,
-    `| fp16 weights (float32 compute) | ${(fm.fp16_bytes / 1e6).toFixed(2)} MB (${pct((100 * fm.fp16_bytes) / fm.float32_bytes)}) | - | ${pct(fm.fp16_weights_agreement)} |`,
-    `| int8 weights (float32 compute) | ${(fm.int8_weights_bytes / 1e6).toFixed(2)} MB (${pct((100 * fm.int8_weights_bytes) / fm.float32_bytes)}) | ${pct(fm.int8_weights_top1)} | ${pct(fm.int8_weights_agreement)} |`,
+    `| fp16 weights (float32 compute) | ${(fm.fp16_bytes / 1e6).toFixed(2)} MB ` +
+      `(${pct((100 * fm.fp16_bytes) / fm.float32_bytes)}) | - | ${pct(fm.fp16_weights_agreement)} |`,
+    `| int8 weights (float32 compute) | ${(fm.int8_weights_bytes / 1e6).toFixed(2)} MB ` +
+      `(${pct((100 * fm.int8_weights_bytes) / fm.float32_bytes)}) | ${pct(fm.int8_weights_top1)} | ` +
+      `${pct(fm.int8_weights_agreement)} |`,
     ...fm.static_int8.map(
       (s) =>
-        `| static int8, ${s.method}, ${s.samples} calibration images | ${(s.bytes / 1e6).toFixed(2)} MB | ${pct(s.top1)} (${(s.top1 - fm.float32_top1).toFixed(2)}) | ${pct(s.agreement)} |`,
+        `| static int8, ${s.method}, ${s.samples} calibration images | ${(s.bytes / 1e6).toFixed(2)} MB | ` +
+        `${pct(s.top1)} (${(s.top1 - fm.float32_top1).toFixed(2)}) | ${pct(s.agreement)} |`,
     ),
   );
   return `${lines.join('\n')}\n`;
@@ -303,10 +310,14 @@ function markdown(rows: Row[], meta: RunMeta): string {
   const lines = [
     `# Inference latency, onnxruntime-node ${meta.ort} (CPU EP, graph optimizations on)`,
     '',
-    `${meta.date}; ${meta.machine}. Median ms over ${BATCHES.map((b) => `${b.runs} runs at batch ${b.batch}`).join(', ')} after warm-up, graphs interleaved; 224x224 input. ` +
-      `GFLOP/s = 2 x deploy-form MACs x batch / median time; peak ${PEAK_PER_CORE} GFLOP/s per core (REFERENCE.md). Load average at start: ${meta.loadavg}.`,
+    `${meta.date}; ${meta.machine}. Median ms over ` +
+      `${BATCHES.map((b) => `${b.runs} runs at batch ${b.batch}`).join(', ')} ` +
+      'after warm-up, graphs interleaved; 224x224 input. ' +
+      `GFLOP/s = 2 x deploy-form MACs x batch / median time; peak ${PEAK_PER_CORE} GFLOP/s per core ` +
+      `(REFERENCE.md). Load average at start: ${meta.loadavg}.`,
     '',
-    '| model | graph | b1 1 thr | b1 2 thr | b32 1 thr | b32 2 thr | GFLOP/s b32 1 thr (% peak) | GFLOP/s b32 2 thr (% peak) |',
+    '| model | graph | b1 1 thr | b1 2 thr | b32 1 thr | b32 2 thr | GFLOP/s b32 1 thr (% peak) | GFLOP/s b32 2 ' +
+      'thr (% peak) |',
     '|---|---|---:|---:|---:|---:|---:|---:|',
   ];
   for (const m of MODELS) {
@@ -317,13 +328,15 @@ function markdown(rows: Row[], meta: RunMeta): string {
         return `${r.gflops.toFixed(1)} (${r.pct_of_peak.toFixed(0)} %)`;
       };
       lines.push(
-        `| ${short(m)} | ${g} | ${ms(get(m, g, 1, 1))} | ${ms(get(m, g, 2, 1))} | ${ms(get(m, g, 1, 32))} | ${ms(get(m, g, 2, 32))} | ${f(1)} | ${f(2)} |`,
+        `| ${short(m)} | ${g} | ${ms(get(m, g, 1, 1))} | ${ms(get(m, g, 2, 1))} | ${ms(get(m, g, 1, 32))} | ` +
+          `${ms(get(m, g, 2, 32))} | ${f(1)} | ${f(2)} |`,
       );
     }
   }
   lines.push(
     '',
-    '**Ratios (same run)**: latency of our deploy graph / PyTorch-exported graph (target <= 1.0), and train-form / deploy latency (target >= 1.1), ' +
+    '**Ratios (same run)**: latency of our deploy graph / PyTorch-exported graph (target <= 1.0), and train-form ' +
+      '/ deploy latency (target >= 1.1), ' +
       'of the medians and, less sensitive to bursts of load from other processes, of the 10th percentiles.',
     '',
     '| model | config | ours deploy / PyTorch (median) | (p10) | train / deploy (median) | (p10) |',
@@ -337,7 +350,8 @@ function markdown(rows: Row[], meta: RunMeta): string {
         const tr = get(m, 'ours train form', t, b)!;
         const vsPt = (k: 'median_ms' | 'p10_ms') => (p ? (d[k] / p[k]).toFixed(2) : '-');
         lines.push(
-          `| ${short(m)} | b${b} ${t} thr | ${vsPt('median_ms')} | ${vsPt('p10_ms')} | ${(tr.median_ms / d.median_ms).toFixed(2)} | ${(tr.p10_ms / d.p10_ms).toFixed(2)} |`,
+          `| ${short(m)} | b${b} ${t} thr | ${vsPt('median_ms')} | ${vsPt('p10_ms')} | ` +
+            `${(tr.median_ms / d.median_ms).toFixed(2)} | ${(tr.p10_ms / d.p10_ms).toFixed(2)} |`,
         );
       }
   }
@@ -405,7 +419,9 @@ async function main(): Promise<void> {
   const started = Date.now();
   const ortVersion = (createRequire(import.meta.url)('onnxruntime-node/package.json') as { version: string }).version;
   const cpu = cpus();
-  const machine = `${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${cpu.length} logical cores, Node ${process.version}, ${process.platform}/${process.arch}`;
+  const machine =
+    `${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${cpu.length} logical cores, ` +
+    `Node ${process.version}, ${process.platform}/${process.arch}`;
   const meta = {
     date: new Date().toISOString(),
     machine,
@@ -459,7 +475,9 @@ async function main(): Promise<void> {
             pct_of_peak: (100 * gflops) / (PEAK_PER_CORE * threads),
           });
           console.log(
-            `${model} ${graph.padEnd(24)} ${threads} thr b${String(batch).padEnd(2)} median ${med.toFixed(2)} ms  (p10 ${quantile(ts, 0.1).toFixed(2)}, p90 ${quantile(ts, 0.9).toFixed(2)})  ${gflops.toFixed(1)} GFLOP/s`,
+            `${model} ${graph.padEnd(24)} ${threads} thr b${String(batch).padEnd(2)} median ${med.toFixed(2)} ms  ` +
+              `(p10 ${quantile(ts, 0.1).toFixed(2)}, p90 ${quantile(ts, 0.9).toFixed(2)})  ` +
+              `${gflops.toFixed(1)} GFLOP/s`,
           );
         }
       }
@@ -477,7 +495,18 @@ async function main(): Promise<void> {
   const stem = INT8_ONLY ? 'infer-int8' : 'infer';
   writeFileSync(
     path.join(outDir, `${stem}.json`),
-    `${JSON.stringify({ ...meta, load_after_latency: loadEnd, seconds: (Date.now() - started) / 1000, weights: sources, rows, fashion_mnist: fmnist }, null, 2)}\n`,
+    `${JSON.stringify(
+      {
+        ...meta,
+        load_after_latency: loadEnd,
+        seconds: (Date.now() - started) / 1000,
+        weights: sources,
+        rows,
+        fashion_mnist: fmnist,
+      },
+      null,
+      2,
+    )}\n`,
   );
   writeFileSync(path.join(outDir, `${stem}.md`), md);
   if (INT8_ONLY) {

@@ -394,7 +394,8 @@ async function main(): Promise<void> {
   const torchPython = 'missing' in torch ? null : torch.python;
   if ('missing' in torch) {
     process.stderr.write(
-      `PyTorch not found (${torch.missing}); falling back to REFERENCE.md's re-measured figures, not measured in this run\n`,
+      `PyTorch not found (${torch.missing}); ` +
+        "falling back to REFERENCE.md's re-measured figures, not measured in this run\n",
     );
   }
   const verified = torchPython ? await verifyTorchModel(torchPython) : null;
@@ -422,7 +423,8 @@ async function main(): Promise<void> {
   const log = (r: Run): void => {
     runs.push(r);
     process.stderr.write(
-      `${r.images_per_s.toFixed(1)} images/s (load ${r.load1.toFixed(2)}, others busy ${r.busy_cores} cores, waited ${r.waited_s} s)\n`,
+      `${r.images_per_s.toFixed(1)} images/s (load ${r.load1.toFixed(2)}, ` +
+        `others busy ${r.busy_cores} cores, waited ${r.waited_s} s)\n`,
     );
   };
   // Interleaved rounds: ours and PyTorch back to back, the order alternating per round, so that
@@ -543,7 +545,9 @@ async function main(): Promise<void> {
       'missing' in torch
         ? {
             source: 'reference',
-            note: `torch not importable (${torch.missing}): PyTorch figures are REFERENCE.md's re-measured ones (2026-12-06), not from this run`,
+            note:
+              `torch not importable (${torch.missing}): ` +
+              "PyTorch figures are REFERENCE.md's re-measured ones (2026-12-06), not from this run",
           }
         : {
             source: 'measured',
@@ -551,7 +555,9 @@ async function main(): Promise<void> {
             torch: torch.torch,
             flush_denormal: true,
             verified_against_golden: verified,
-            note: "same run, interleaved; RepGhostNet built in PyTorch from repghost's spec (bench/pytorch_train_step.py)",
+            note:
+              'same run, interleaved; ' +
+              "RepGhostNet built in PyTorch from repghost's spec (bench/pytorch_train_step.py)",
           },
     load_average_at_start: load0,
     load_average_at_end: loadString(),
@@ -645,7 +651,10 @@ interface QuietContext {
   }[];
 }
 
-/** Our native rows of an earlier train.json taken on a quiet machine, beside the reference PyTorch figures at its thread count. */
+/**
+ * Our native rows of an earlier train.json taken on a quiet machine, beside the reference PyTorch figures at its
+ * thread count.
+ */
 function quietContext(file: string): QuietContext {
   const old = JSON.parse(readFileSync(file, 'utf8')) as {
     date: string;
@@ -708,7 +717,13 @@ async function chart(j: Summary, file: string): Promise<void> {
       plugins: {
         title: {
           display: true,
-          text: `Training step speed relative to PyTorch CPU (${j.pytorch.source === 'measured' ? `same run, median of ${j.rounds} interleaved rounds` : 'REFERENCE.md figures'}), ${j.threads} thread${j.threads > 1 ? 's' : ''}, load ${j.load_average_at_start.split(' ')[0]} (${j.cpu}, ${j.date.slice(0, 10)})`,
+          text:
+            'Training step speed relative to PyTorch CPU (' +
+            (j.pytorch.source === 'measured'
+              ? `same run, median of ${j.rounds} interleaved rounds`
+              : 'REFERENCE.md figures') +
+            `), ${j.threads} thread${j.threads > 1 ? 's' : ''}, ` +
+            `load ${j.load_average_at_start.split(' ')[0]} (${j.cpu}, ${j.date.slice(0, 10)})`,
           font: { size: 16 },
         },
         legend: { position: 'top' },
@@ -749,7 +764,8 @@ function loadNote(j: Summary): string {
   const span = (xs: number[]): string =>
     xs.length ? `${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}` : '?';
   const base =
-    `Load average ${j.load_average_at_start} at start, ${j.load_average_at_end} at end; at the start of the runs the 1-min load ` +
+    `Load average ${j.load_average_at_start} at start, ${j.load_average_at_end} at end; ` +
+    'at the start of the runs the 1-min load ' +
     `was ${span(loads)} and other normal-priority processes kept ${span(busy)} of the ${j.cores} cores busy` +
     (j.max_busy_cores !== undefined
       ? ` (each run waited up to ${j.max_wait_s} s for that to fall to ${j.max_busy_cores} cores; ` +
@@ -759,7 +775,8 @@ function loadNote(j: Summary): string {
   if (!(Math.max(...loads) > j.cores)) return `${base}The machine was otherwise close to idle.`;
   return (
     `${base}Other processes competed for the cores, which slows multi-threaded runs far more than the load figure ` +
-    'suggests (OpenMP threads wait on descheduled peers): single figures are low and noisy, and since load only ever slows ' +
+    'suggests (OpenMP threads wait on descheduled peers): ' +
+    'single figures are low and noisy, and since load only ever slows ' +
     'a run, the best run of each engine (the "best" columns) is the closest to its unloaded speed. The paired ratios ' +
     'show how far load moved ours against PyTorch within a round.'
   );
@@ -770,9 +787,11 @@ function markdown(j: Summary): string {
   const lines = [
     "# Training speed: one SGD step, TensorFlow.js (wasm backend) with repghost's kernels vs PyTorch 1.13 CPU",
     '',
-    `${j.date}; ${j.cpu}, ${j.cores} logical cores, Node ${j.node}; ${j.threads} thread${j.threads > 1 ? 's' : ''} for both. ` +
+    `${j.date}; ${j.cpu}, ${j.cores} logical cores, Node ${j.node}; ` +
+      `${j.threads} thread${j.threads > 1 ? 's' : ''} for both. ` +
       (measured
-        ? `PyTorch ${j.pytorch.torch} (${j.pytorch.python}, denormals flushed as ours are) measured in the same run, on RepGhostNet built ` +
+        ? `PyTorch ${j.pytorch.torch} (${j.pytorch.python}, denormals flushed as ours are) ` +
+          'measured in the same run, on RepGhostNet built ' +
           "in PyTorch from repghost's spec ([bench/pytorch_train_step.py](../pytorch_train_step.py)" +
           (j.pytorch.verified_against_golden?.length
             ? `; with the official weights it reproduces the golden logits of ${j.pytorch.verified_against_golden
@@ -782,19 +801,30 @@ function markdown(j: Summary): string {
           '), interleaved with ours: ' +
           `${j.rounds} rounds, each running ours and PyTorch back to back (order alternating), one process per run. `
         : `**PyTorch was not measured in this run** (${j.pytorch.note}). `) +
-      'Step = train-mode forward, label-smoothing (0.1) cross entropy, backward, Nesterov SGD (and, for ours, BN running statistics), ' +
-      "random data, dropout 0.2. images/s = median over runs of each run's median step; the range is min–max over runs; " +
-      '"ratio" = median ours / median PyTorch, "paired" = the ratios of the two runs of each round (median, min–max). ' +
+      'Step = train-mode forward, label-smoothing (0.1) cross entropy, backward, Nesterov SGD ' +
+      '(and, for ours, BN running statistics), ' +
+      "random data, dropout 0.2. images/s = median over runs of each run's median step; " +
+      'the range is min–max over runs; ' +
+      '"ratio" = median ours / median PyTorch, ' +
+      '"paired" = the ratios of the two runs of each round (median, min–max). ' +
       loadNote(j),
     ...(j.note ? ['', `**Note.** ${j.note}`] : []),
     '',
-    '| configuration | kernels | runs | images/s (median) | range (best = max) | PyTorch images/s (median) | PyTorch range | ratio of medians | ratio of bests | paired ratio (min–max) | step ms | forward+backward ms | update ms | outside kernels ms | peak RSS MB |',
+    '| configuration | kernels | runs | images/s (median) | range (best = max) | ' +
+      'PyTorch images/s (median) | PyTorch range | ratio of medians | ratio of bests | paired ratio (min–max) | ' +
+      'step ms | forward+backward ms | update ms | outside kernels ms | peak RSS MB |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...j.results.map(
       (r) =>
-        `| ${r.config} | ${r.kernels_path} | ${r.runs} | ${r.images_per_s} | ${range(r.images_per_s_min, r.images_per_s_max)} | ` +
-        `${r.pytorch_images_per_s ?? '-'}${measured ? '' : ' (ref.)'} | ${range(r.pytorch_images_per_s_min, r.pytorch_images_per_s_max)} | ` +
-        `${r.ratio?.toFixed(2) ?? '-'} | ${r.ratio_best?.toFixed(2) ?? '-'} | ${r.ratio_paired_median === null ? '-' : `${r.ratio_paired_median.toFixed(2)} (${range(r.ratio_paired_min, r.ratio_paired_max, 2)})`} | ` +
+        `| ${r.config} | ${r.kernels_path} | ${r.runs} | ${r.images_per_s} | ` +
+        `${range(r.images_per_s_min, r.images_per_s_max)} | ` +
+        `${r.pytorch_images_per_s ?? '-'}${measured ? '' : ' (ref.)'} | ` +
+        `${range(r.pytorch_images_per_s_min, r.pytorch_images_per_s_max)} | ` +
+        `${r.ratio?.toFixed(2) ?? '-'} | ${r.ratio_best?.toFixed(2) ?? '-'} | ` +
+        (r.ratio_paired_median === null
+          ? '-'
+          : `${r.ratio_paired_median.toFixed(2)} (${range(r.ratio_paired_min, r.ratio_paired_max, 2)})`) +
+        ' | ' +
         `${r.median_step_ms} | ${r.gradients_ms} | ${r.update_ms} | ${r.outside_kernels_ms} | ${r.peak_rss_mb} |`,
     ),
     '',
@@ -805,7 +835,8 @@ function markdown(j: Summary): string {
   ];
   for (const r of j.results) {
     lines.push(
-      `**${r.config}, ${r.kernels_path}**: ${r.kernels.map((k) => `${k.kernel} ${k.ms_per_step} (${k.calls_per_step}x)`).join(', ')}`,
+      `**${r.config}, ${r.kernels_path}**: ` +
+        r.kernels.map((k) => `${k.kernel} ${k.ms_per_step} (${k.calls_per_step}x)`).join(', '),
       '',
     );
   }
@@ -814,15 +845,18 @@ function markdown(j: Summary): string {
     lines.push(
       '## For context: quiet-machine figures from different days',
       '',
-      `Not a same-run comparison. Ours: the native rows of an earlier bench:train (${q.ours_date.slice(0, 10)}, ${q.threads} threads, ` +
-        `load average ${q.ours_load_average}); PyTorch: REFERENCE.md's re-measurement on a quiet machine (2026-12-06, best of 7-9 ` +
+      'Not a same-run comparison. Ours: the native rows of an earlier bench:train ' +
+        `(${q.ours_date.slice(0, 10)}, ${q.threads} threads, ` +
+        `load average ${q.ours_load_average}); ` +
+        "PyTorch: REFERENCE.md's re-measurement on a quiet machine (2026-12-06, best of 7-9 " +
         'medians, shared/reference/pytorch_speed.json), at the same thread count.',
       '',
       '| configuration | ours images/s | PyTorch images/s (reference) | ratio |',
       '|---|---:|---:|---:|',
       ...q.rows.map(
         (r) =>
-          `| ${r.config} | ${r.ours_images_per_s} | ${r.pytorch_reference_images_per_s ?? '-'} | ${r.ratio?.toFixed(2) ?? '-'} |`,
+          `| ${r.config} | ${r.ours_images_per_s} | ` +
+          `${r.pytorch_reference_images_per_s ?? '-'} | ${r.ratio?.toFixed(2) ?? '-'} |`,
       ),
       '',
     );
@@ -831,12 +865,14 @@ function markdown(j: Summary): string {
     lines.push(
       '## Every run, in order',
       '',
-      '| round | configuration | engine | images/s | 1-min load at start | cores busy with other normal-priority work | niced | waited s |',
+      '| round | configuration | engine | images/s | 1-min load at start | ' +
+        'cores busy with other normal-priority work | niced | waited s |',
       '|---:|---|---|---:|---:|---:|---:|---:|',
     );
     for (const r of j.runs) {
       lines.push(
-        `| ${r.round} | ${r.config} | ${r.engine} | ${r.images_per_s} | ${r.load1.toFixed(2)} | ${r.busy_cores ?? '-'} | ${r.niced_cores ?? '-'} | ${r.waited_s} |`,
+        `| ${r.round} | ${r.config} | ${r.engine} | ${r.images_per_s} | ${r.load1.toFixed(2)} | ` +
+          `${r.busy_cores ?? '-'} | ${r.niced_cores ?? '-'} | ${r.waited_s} |`,
       );
     }
     lines.push('');

@@ -244,7 +244,9 @@ async function main(): Promise<void> {
         pillow_ms_per_image: pillowMs,
         pillow_decode_ms_per_image: pillow.length ? median(pillow.map((p) => p.decode_ms_per_image)) : null,
         ratio_ours_to_pillow: pillowMs ? oursMs / pillowMs : null,
-        note: 'ours includes normalization to float CHW; Pillow: open().convert("RGB"), resize shorter side to 256 bilinear, crop 224',
+        note:
+          'ours includes normalization to float CHW; Pillow: open().convert("RGB"), resize shorter side to ' +
+          '256 bilinear, crop 224',
       },
       pytorch_data_loader: torchLoader.length
         ? {
@@ -253,7 +255,10 @@ async function main(): Promise<void> {
             batch_size: BATCH,
             torch: torchLoader[0]!.torch,
             torchvision: torchLoader[0]!.torchvision,
-            note: 'torchvision ImageFolder + DataLoader(2 workers), Resize 256 bilinear + CenterCrop 224 + ToTensor + Normalize; data side only, no model: PyTorch has no RepGhostNet without the official code',
+            note:
+              'torchvision ImageFolder + DataLoader(2 workers), Resize 256 bilinear + CenterCrop 224 + ' +
+              'ToTensor + Normalize; data side only, no model: PyTorch has no RepGhostNet without the ' +
+              'official code',
           }
         : null,
     };
@@ -262,29 +267,36 @@ async function main(): Promise<void> {
     const md = [
       '# validate throughput (`npm run bench:validate`)',
       '',
-      `${result.date}, ${result.cpu} (${result.cores} cores), load average ${loadBefore.join(' / ')} before, ${result.loadavg_after.join(' / ')} after ` +
+      `${result.date}, ${result.cpu} (${result.cores} cores), load average ${loadBefore.join(' / ')} before, ` +
+        `${result.loadavg_after.join(' / ')} after ` +
         '(shared machine: medians of interleaved rounds, noisy).',
       `${files.length} generated JPEGs (${result.image_size}), ${result.model}, batch ${BATCH}, ${ROUNDS} rounds.`,
       '',
-      '| config | end to end img/s | inference alone img/s | preprocessing img/s (all workers) | e2e / min(inference, preprocessing) |',
+      '| config | end to end img/s | inference alone img/s | preprocessing img/s (all workers) | e2e / ' +
+        'min(inference, preprocessing) |',
       '|---|---:|---:|---:|---:|',
       ...rows.map(
         (r) =>
-          `| ${r.config} | ${f(r.images_per_second)} | ${f(r.inference_only_images_per_second)} | ${f(r.preprocess_images_per_second)} | ${f(r.ratio_to_min_of_inference_and_preprocess, 2)} |`,
+          `| ${r.config} | ${f(r.images_per_second)} | ${f(r.inference_only_images_per_second)} | ` +
+          `${f(r.preprocess_images_per_second)} | ${f(r.ratio_to_min_of_inference_and_preprocess, 2)} |`,
       ),
       '',
       '| preprocessing, one thread | ms / image |',
       '|---|---:|',
       `| ours: decode (sharp/libjpeg-turbo) | ${f(result.preprocess_one_thread.ours_decode_ms_per_image, 2)} |`,
-      `| ours: resize + crop + normalize (JS) | ${f(result.preprocess_one_thread.ours_resize_crop_normalize_ms_per_image, 2)} |`,
+      '| ours: resize + crop + normalize (JS) | ' +
+        `${f(result.preprocess_one_thread.ours_resize_crop_normalize_ms_per_image, 2)} |`,
       `| ours: total | ${f(oursMs, 2)} |`,
-      `| Pillow ${pillow.length ? '' : '(not installed)'}: decode + resize + crop | ${f(pillowMs, 2)} (decode ${f(result.preprocess_one_thread.pillow_decode_ms_per_image, 2)}) |`,
+      `| Pillow ${pillow.length ? '' : '(not installed)'}: decode + resize + crop | ${f(pillowMs, 2)} (decode ` +
+        `${f(result.preprocess_one_thread.pillow_decode_ms_per_image, 2)}) |`,
       `| ratio ours / Pillow | ${f(result.preprocess_one_thread.ratio_ours_to_pillow, 2)} |`,
       '',
       result.pytorch_data_loader
-        ? `PyTorch ${result.pytorch_data_loader.torch} / torchvision ${result.pytorch_data_loader.torchvision}: ImageFolder + DataLoader (2 workers, batch ${BATCH}) ` +
-          `delivers ${f(result.pytorch_data_loader.images_per_second)} images/s of preprocessed tensors over the same folder. ` +
-          'Data side only: PyTorch has no RepGhostNet without the official code (not copied here), so there is no PyTorch forward in this comparison.'
+        ? `PyTorch ${result.pytorch_data_loader.torch} / torchvision ${result.pytorch_data_loader.torchvision}: ` +
+          `ImageFolder + DataLoader (2 workers, batch ${BATCH}) ` +
+          `delivers ${f(result.pytorch_data_loader.images_per_second)} images/s of preprocessed tensors over the ` +
+          'same folder. Data side only: PyTorch has no RepGhostNet without the official code (not copied here), ' +
+          'so there is no PyTorch forward in this comparison.'
         : 'python3-torchvision not installed: no PyTorch data-loader figure.',
       '',
     ].join('\n');

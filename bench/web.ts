@@ -315,7 +315,8 @@ function writeResults(rows: Row[], info: RunInfo): void {
       .version;
   const json = {
     description:
-      'Batch-1 latency (ms) of the repghost deploy ONNX graphs (BN folded), median of runs after warm-up, deterministic input',
+      'Batch-1 latency (ms) of the repghost deploy ONNX graphs (BN folded), ' +
+      'median of runs after warm-up, deterministic input',
     started: info.started,
     machine: {
       cpus: cpus().length,
@@ -351,18 +352,30 @@ function writeResults(rows: Row[], info: RunInfo): void {
   const lines = [
     '# Browser latency (ORT Web) vs Node',
     '',
-    `Batch 1, ${SIZE}x${SIZE}, our deploy ONNX (every BN folded), median ms of ${RUNS} runs (p10–p90 in brackets) after a warm-up of at least ${WARMUP.runs} runs and ${WARMUP.ms / 1000} s`,
-    `per configuration. The runs are taken in ${Math.ceil(RUNS / PER_ROUND)} rounds of ${PER_ROUND}, every configuration in each round (rotating order, one untimed run first),`,
-    `so background load falls on all alike. One run of \`npm run bench:web\`, ${info.started}; ${json.machine.cpus} CPUs (${json.machine.cpu}),`,
-    `load average ${info.load0.map((v) => v.toFixed(1)).join('/')} before and ${info.load1.map((v) => v.toFixed(1)).join('/')} after (the machine is shared: compare within this table).`,
-    `Chromium ${info.chromiumVersion} headless (page on 127.0.0.1, COOP/COEP, crossOriginIsolated), onnxruntime-web ${json.versions.onnxruntimeWeb}, onnxruntime-node ${json.versions.onnxruntimeNode}, Node ${process.version}.`,
+    `Batch 1, ${SIZE}x${SIZE}, our deploy ONNX (every BN folded), median ms of ${RUNS} runs (p10–p90 in brackets) ` +
+      `after a warm-up of at least ${WARMUP.runs} runs and ${WARMUP.ms / 1000} s`,
+    `per configuration. The runs are taken in ${Math.ceil(RUNS / PER_ROUND)} rounds of ${PER_ROUND}, ` +
+      'every configuration in each round (rotating order, one untimed run first),',
+    'so background load falls on all alike. ' +
+      `One run of \`npm run bench:web\`, ${info.started}; ${json.machine.cpus} CPUs (${json.machine.cpu}),`,
+    `load average ${info.load0.map((v) => v.toFixed(1)).join('/')} ` +
+      `before and ${info.load1.map((v) => v.toFixed(1)).join('/')} after ` +
+      '(the machine is shared: compare within this table).',
+    `Chromium ${info.chromiumVersion} headless (page on 127.0.0.1, COOP/COEP, crossOriginIsolated), ` +
+      `onnxruntime-web ${json.versions.onnxruntimeWeb}, onnxruntime-node ${json.versions.onnxruntimeNode}, ` +
+      `Node ${process.version}.`,
     '',
-    '| model | threads | Chromium, ORT Web wasm | Node, ORT Web wasm | Node, ORT native | browser / Node wasm | browser / native |',
+    '| model | threads | Chromium, ORT Web wasm | Node, ORT Web wasm | Node, ORT native | ' +
+      'browser / Node wasm | browser / native |',
     '|---|---|---|---|---|---|---|',
     ...MODELS.flatMap((m) =>
       THREADS.map((t) => {
         const r = ratios.find((x) => x.model === m.name && x.threads === t)!;
-        return `| ${m.name.replace('repghostnet_', '')} deploy | ${t} | ${cell('chromium-ort-web-wasm', m.name, t)} | ${cell('node-ort-web-wasm', m.name, t)} | ${cell('node-ort-native', m.name, t)} | ${r.browserVsNodeWeb.toFixed(2)}x | ${r.browserVsNative.toFixed(2)}x |`;
+        return (
+          `| ${m.name.replace('repghostnet_', '')} deploy | ${t} | ${cell('chromium-ort-web-wasm', m.name, t)} | ` +
+          `${cell('node-ort-web-wasm', m.name, t)} | ${cell('node-ort-native', m.name, t)} | ` +
+          `${r.browserVsNodeWeb.toFixed(2)}x | ${r.browserVsNative.toFixed(2)}x |`
+        );
       }),
     ),
     '',
@@ -373,7 +386,11 @@ function writeResults(rows: Row[], info: RunInfo): void {
     ...MODELS.flatMap((m) =>
       THREADS.map(
         (t) =>
-          `| ${m.name.replace('repghostnet_', '')} deploy | ${t} | ${(['chromium-ort-web-wasm', 'node-ort-web-wasm', 'node-ort-native'] as const).map((rt) => get(rt, m.name, t).min.toFixed(2)).join(' | ')} |`,
+          `| ${m.name.replace('repghostnet_', '')} deploy | ${t} | ` +
+          (['chromium-ort-web-wasm', 'node-ort-web-wasm', 'node-ort-native'] as const)
+            .map((rt) => get(rt, m.name, t).min.toFixed(2))
+            .join(' | ') +
+          ' |',
       ),
     ),
     '',
@@ -381,11 +398,13 @@ function writeResults(rows: Row[], info: RunInfo): void {
     '',
     ...MODELS.map(
       (m) =>
-        `- ${m.name}: best browser / best Node wasm = ${ratios.find((x) => x.model === m.name)!.bestBrowserVsBestNodeWeb.toFixed(2)}x`,
+        `- ${m.name}: best browser / best Node wasm = ` +
+        `${ratios.find((x) => x.model === m.name)!.bestBrowserVsBestNodeWeb.toFixed(2)}x`,
     ),
     '',
     "The like-for-like comparison for a page is onnxruntime-web's wasm in Node (same kernels, 4-lane wasm SIMD);",
-    'native ORT uses AVX-512 (16 lanes) and is expected to be several times faster (REFERENCE.md: 6-10x on this machine).',
+    'native ORT uses AVX-512 (16 lanes) and is expected to be several times faster ' +
+      '(REFERENCE.md: 6-10x on this machine).',
     '',
   ];
   writeFileSync(path.join(outDir, 'web.md'), lines.join('\n'));

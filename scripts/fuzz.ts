@@ -3,7 +3,8 @@
  *
  * Seeded mutation fuzzing of every parser that reads files from strangers (see
  * fuzz/README.md). Stops by itself after N cases or S seconds per format, writes the
- * JSON report (default bench/results/fuzz.json, the Markdown table beside it as fuzz.md) and prints the table. Exits 1 when
+ * JSON report (default bench/results/fuzz.json, the Markdown table beside it as fuzz.md)
+ * and prints the table. Exits 1 when
  * any case crashed, hung or broke its memory bound; inputs of such cases are written to
  * fuzz/findings/ (reproduce one with --format F --replay INDEX).
  */

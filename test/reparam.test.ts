@@ -8,7 +8,10 @@ import { maxAbsDiff, sharedPath, sharedTensors } from './helpers/shared.js';
 
 const read = (...p: string[]) => new Uint8Array(readFileSync(sharedPath('golden', ...p)));
 
-/** Largest |a-b| over every key; also asserts identical key sets, shapes and dtypes (golden safetensors store keys sorted). */
+/**
+ * Largest |a-b| over every key; also asserts identical key sets, shapes and dtypes (golden safetensors store keys
+ * sorted).
+ */
 function worstDiff(ours: StateDict, ref: StateDict): number {
   expect([...ours.keys()].sort()).toEqual([...ref.keys()].sort());
   let worst = 0;

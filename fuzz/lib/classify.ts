@@ -87,6 +87,7 @@ export function classify(thrown: unknown): Verdict {
       };
     }
   }
-  // A plain Error with a message is clean too (loadWeights's "fit no RepGhostNet model" is one), counted under its own kind.
+  // A plain Error with a message is clean too (loadWeights's "fit no RepGhostNet model" is one), counted under its
+  // own kind.
   return { outcome: 'error', kind: errorKind(top.name, top.message) };
 }

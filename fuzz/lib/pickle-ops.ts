@@ -208,8 +208,8 @@ export function intTuple(xs: bigint[]): Uint8Array {
 }
 
 /**
- * `_rebuild_tensor_v2(persistent(('storage', torch.<cls>, key, 'cpu', numel)), offset, size, stride, False, OrderedDict())`:
- * torch's tensor encoding, with every number under the caller's control.
+ * `_rebuild_tensor_v2(persistent(('storage', torch.<cls>, key, 'cpu', numel)), offset, size, stride, False,
+ * OrderedDict())`: torch's tensor encoding, with every number under the caller's control.
  */
 export function tensorCall(
   cls: string,

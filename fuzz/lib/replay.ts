@@ -24,7 +24,8 @@ export async function replay(
     const file = path.join(dir, `${format}-replay-${index}.bin`);
     writeFileSync(file, input.bytes);
     process.stdout.write(
-      `${format} #${index}: ${input.bytes.length} bytes from ${input.seed}: ${input.notes.join('; ')}\n  input written to ${file}\n`,
+      `${format} #${index}: ${input.bytes.length} bytes from ${input.seed}: ${input.notes.join('; ')}\n  input ` +
+        `written to ${file}\n`,
     );
     const t0 = performance.now();
     try {

@@ -257,7 +257,10 @@ async function runFormat(format: FormatName, opts: FuzzOptions): Promise<FormatR
         seed,
         notes,
         inputBytes,
-        message: `arrayBuffers +${(m.arrayBuffersGrowth / MiB).toFixed(1)} MiB, peak RSS +${(m.peakRssGrowth / MiB).toFixed(1)} MiB for a ${inputBytes}-byte input (bound ${(m.bound / MiB).toFixed(1)} MiB)`,
+        message:
+          `arrayBuffers +${(m.arrayBuffersGrowth / MiB).toFixed(1)} MiB, peak RSS ` +
+          `+${(m.peakRssGrowth / MiB).toFixed(1)} MiB for a ${inputBytes}-byte input (bound ` +
+          `${(m.bound / MiB).toFixed(1)} MiB)`,
       });
     }
   };
@@ -334,7 +337,8 @@ async function runFormat(format: FormatName, opts: FuzzOptions): Promise<FormatR
           if (now - lastLog > 5000) {
             lastLog = now;
             log(
-              `${format}: ${res.cases} cases, ${res.crashes} crashes, ${res.hangs} hangs, ${res.memoryViolations} memory, ${((now - t0) / 1000).toFixed(0)} s`,
+              `${format}: ${res.cases} cases, ${res.crashes} crashes, ${res.hangs} hangs, ` +
+                `${res.memoryViolations} memory, ${((now - t0) / 1000).toFixed(0)} s`,
             );
           }
           dispatch(w);
@@ -366,7 +370,8 @@ async function runFormat(format: FormatName, opts: FuzzOptions): Promise<FormatR
           addFinding({
             kind: 'crash',
             index,
-            message: `worker died (${signal ?? `exit ${code}`}): ${w.stderrTail.trim().split('\n').slice(-3).join(' | ')}`,
+            message:
+              `worker died (${signal ?? `exit ${code}`}): ` + w.stderrTail.trim().split('\n').slice(-3).join(' | '),
           });
         }
         replace(w);
@@ -390,7 +395,8 @@ async function runFormat(format: FormatName, opts: FuzzOptions): Promise<FormatR
         const wall = now - (b.startedAt ?? b.sentAt);
         if (wall < hangMs) continue;
         const cpu = b.cpuAtStart == null ? null : (cpuMs(w.proc.pid!) ?? 0) - b.cpuAtStart;
-        if (b.startedAt !== undefined && cpu !== null && cpu < hangMs && wall < 15 * hangMs) continue; // slow because the machine is busy, not stuck
+        // slow because the machine is busy, not stuck
+        if (b.startedAt !== undefined && cpu !== null && cpu < hangMs && wall < 15 * hangMs) continue;
         w.busy = null;
         res.hangs++;
         res.cases++;
@@ -398,7 +404,9 @@ async function runFormat(format: FormatName, opts: FuzzOptions): Promise<FormatR
         addFinding({
           kind: 'hang',
           index: b.index,
-          message: `no result after ${(wall / 1000).toFixed(1)} s wall${cpu === null ? '' : `, ${(cpu / 1000).toFixed(1)} s CPU`}`,
+          message:
+            `no result after ${(wall / 1000).toFixed(1)} s wall` +
+            (cpu === null ? '' : `, ${(cpu / 1000).toFixed(1)} s CPU`),
         });
         w.kill();
         replace(w);

@@ -10,7 +10,8 @@ export function resolveLabels(numClasses: number, labels?: readonly string[]): r
   if (labels) {
     if (labels.length !== numClasses) {
       throw new Error(
-        `got ${labels.length} labels for a classifier with ${numClasses} classes: give one label per class, in class-index order`,
+        `got ${labels.length} labels for a classifier with ${numClasses} classes: give one label per class, in ` +
+          `class-index order`,
       );
     }
     return [...labels];

@@ -10,7 +10,9 @@ import { RepGhostModel, type ModelOptions, type RepGhostRuntime } from './model.
 
 /** Options of {@link RepGhost.load}. */
 export interface LoadOptions extends ModelOptions {
-  /** Checkpoint path or bytes: .pth / .pth.tar (state dict or timm training checkpoint) or .safetensors, either form. */
+  /**
+   * Checkpoint path or bytes: .pth / .pth.tar (state dict or timm training checkpoint) or .safetensors, either form.
+   */
   weights?: string | Uint8Array;
   /**
    * Instead of `weights`: the published ImageNet weights of `model`, downloaded once into

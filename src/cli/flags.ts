@@ -168,12 +168,14 @@ export function addPretrainedOptions(cmd: Command): Command {
   return cmd
     .option(
       '--pretrained',
-      'use the published ImageNet weights of --model (downloaded once into the cache; see `repghost download --list`) instead of a weights file',
+      'use the published ImageNet weights of --model (downloaded once into the cache; see `repghost download ' +
+        '--list`) instead of a weights file',
     )
     .addOption(
       new Option(
         '--source <hub>',
-        'where --pretrained downloads from: hf (timm on the Hugging Face hub, EMA weights) or official (the GitHub release .pth.tar, EMA selected)',
+        'where --pretrained downloads from: hf (timm on the Hugging Face hub, EMA weights) or official (the ' +
+          'GitHub release .pth.tar, EMA selected)',
       ).choices(['hf', 'official']),
     );
 }

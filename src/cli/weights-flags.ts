@@ -37,7 +37,8 @@ export async function resolveWeightsSource(
   if (!flags.model) throw new UsageError('--pretrained needs --model <name> (e.g. --model repghostnet_050)');
   // The hub code (and its native-free but sizeable deps) loads only when asked for.
   const { resolvePretrained, createProgressReporter } = await import('../hub/index.js');
-  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-conversion -- isTTY is undefined on a pipe (the types say boolean)
+  // The types say isTTY is boolean, but it is undefined on a pipe.
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-conversion -- isTTY is undefined on a pipe
   const progress = createProgressReporter({ label: flags.model, enabled: !quiet && !!process.stderr.isTTY });
   try {
     const r = await resolvePretrained(flags.model, {

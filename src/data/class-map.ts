@@ -80,7 +80,8 @@ function byNames(folders: readonly string[], names: readonly string[], numClasse
   if (over.length) {
     const n = over.length;
     throw new ImageFolderError(
-      `class folder${plural(n, '', 's')} ${listed(over)} map${plural(n, 's', '')} past the ${numClasses} outputs of the classifier (${what})`,
+      `class folder${plural(n, '', 's')} ${listed(over)} map${plural(n, 's', '')} past the ${numClasses} outputs ` +
+        `of the classifier (${what})`,
     );
   }
   return targets;

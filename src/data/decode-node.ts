@@ -97,7 +97,10 @@ function describeUnsupported(b: Uint8Array): string {
 
 /** Options of {@link decodeImageFile}. */
 export interface DecodeOptions {
-  /** Refuse images whose declared width x height exceeds this (checked from the header, before decoding). Default {@link DEFAULT_MAX_PIXELS}. */
+  /**
+   * Refuse images whose declared width x height exceeds this (checked from the header, before decoding).
+   * Default {@link DEFAULT_MAX_PIXELS}.
+   */
   maxPixels?: number;
   /** Apply the EXIF Orientation tag like `ImageOps.exif_transpose` (default true). */
   autoOrient?: boolean;

@@ -59,7 +59,8 @@ function findFile(dir: string, stem: string): string {
     if (existsSync(p)) return p;
   }
   throw new IdxError(
-    `Fashion-MNIST file ${stem}(.gz) not found in ${dir} (install Debian's dataset-fashion-mnist or set the 'dataDir' option)`,
+    `Fashion-MNIST file ${stem}(.gz) not found in ${dir} ` +
+      `(install Debian's dataset-fashion-mnist or set the 'dataDir' option)`,
   );
 }
 

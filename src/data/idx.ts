@@ -60,12 +60,14 @@ export function parseIdx(bytes: Uint8Array, name = 'IDX data'): IdxArray {
   const expected = headerLen + count * type.size;
   if (bytes.length < expected) {
     throw new IdxError(
-      `${name}: truncated: shape [${shape.join(', ')}] of ${type.name} needs ${expected} bytes, file has ${bytes.length}`,
+      `${name}: truncated: shape [${shape.join(', ')}] of ${type.name} needs ${expected} bytes, file has ` +
+        `${bytes.length}`,
     );
   }
   if (bytes.length > expected) {
     throw new IdxError(
-      `${name}: ${bytes.length - expected} unexpected bytes after the data of shape [${shape.join(', ')}]: not an IDX file or a wrong header`,
+      `${name}: ${bytes.length - expected} unexpected bytes after the data of shape [${shape.join(', ')}]: not ` +
+        'an IDX file or a wrong header',
     );
   }
   const body = bytes.subarray(headerLen, expected);
@@ -134,7 +136,8 @@ export async function gunzip(
   }
   if (max !== null && total > max) {
     throw new IdxError(
-      `${name}: the gzip data decompresses to more than the ${max} bytes its IDX header declares: not an IDX file or a wrong header`,
+      `${name}: the gzip data decompresses to more than the ${max} bytes its IDX header declares: not an IDX ` +
+        'file or a wrong header',
     );
   }
   return concatChunks(chunks, total);
@@ -197,11 +200,13 @@ export async function readIdx(bytes: Uint8Array, name = 'IDX data', opts: ReadId
     if (declared === null || declared === head.length) return declared;
     if (declared > maxBytes)
       throw new IdxError(
-        `${name}: the IDX header declares ${declared} bytes, more than the ${maxBytes} this dataset can need: not this dataset or a lying header`,
+        `${name}: the IDX header declares ${declared} bytes, more than the ${maxBytes} this dataset can need: ` +
+          'not this dataset or a lying header',
       );
     if (declared > canHold)
       throw new IdxError(
-        `${name}: the IDX header declares ${declared} bytes, more than ${bytes.length} gzip bytes can hold: a lying header`,
+        `${name}: the IDX header declares ${declared} bytes, more than ${bytes.length} gzip bytes can hold: a ` +
+          'lying header',
       );
     return declared;
   };

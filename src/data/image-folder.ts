@@ -332,7 +332,10 @@ export const SPLIT_FOLDER_NAMES = {
   val: ['validation', 'val', 'valid', 'eval', 'evaluation'],
 } as const;
 
-/** The folder of a split under a dataset root (`<root>/train`, `<root>/val`, ...), or an error naming what was looked for. */
+/**
+ * The folder of a split under a dataset root (`<root>/train`, `<root>/val`, ...), or an error naming what was looked
+ * for.
+ */
 export async function findSplitFolder(root: string, split: keyof typeof SPLIT_FOLDER_NAMES): Promise<string> {
   if (!(await isDir(root))) throw new ImageFolderError(`dataset folder not found: ${root}`);
   for (const name of SPLIT_FOLDER_NAMES[split]) {
@@ -341,6 +344,7 @@ export async function findSplitFolder(root: string, split: keyof typeof SPLIT_FO
   }
   const names = SPLIT_FOLDER_NAMES[split].map((n) => `${n}/`).join(', ');
   throw new ImageFolderError(
-    `${root} has no ${split === 'train' ? 'training' : 'validation'} folder (looked for ${names}; expected <root>/train/<class>/<image> and <root>/val/<class>/<image>)`,
+    `${root} has no ${split === 'train' ? 'training' : 'validation'} folder (looked for ${names}; expected ` +
+      '<root>/train/<class>/<image> and <root>/val/<class>/<image>)',
   );
 }

@@ -25,7 +25,10 @@ export interface PreprocessConfig {
   size?: number;
   /** Crop fraction: the shorter side is first resized to `floor(size / cropPct)` (default 0.875). */
   cropPct?: number;
-  /** Resize filter (default 'bicubic', what timm's RepGhostNet declares; the official checkpoints were evaluated with 'bilinear'). */
+  /**
+   * Resize filter (default 'bicubic', what timm's RepGhostNet declares; the official checkpoints were evaluated with
+   * 'bilinear').
+   */
   interpolation?: Interpolation;
   /** Per-channel mean subtracted after scaling to [0, 1] (default ImageNet's). */
   mean?: [number, number, number];
@@ -216,7 +219,8 @@ export function resizeAndCrop(img: RgbImage, config: PreprocessConfig = {}): Rgb
   // would make it enormous (1x250000 -> 256 x 64,000,000): refuse instead.
   if (w * h > MAX_RESIZED_PIXELS) {
     throw new RangeError(
-      `resize: a ${img.width}x${img.height} image would be resized to ${w}x${h}, more than ${MAX_RESIZED_PIXELS} pixels`,
+      `resize: a ${img.width}x${img.height} image would be resized to ${w}x${h}, ` +
+        `more than ${MAX_RESIZED_PIXELS} pixels`,
     );
   }
   return centerCrop(resizePil(img, w, h, c.interpolation), c.size, c.size); // crop_pct > 1: zero padding

@@ -132,7 +132,8 @@ export function joinWorld(): Communicator | null {
   const mpi = mpiAddon();
   if (!mpi) {
     throw new Error(
-      `started by an MPI launcher (${announced} processes) but ${addonError}: refusing to train ${announced} unconnected copies`,
+      `started by an MPI launcher (${announced} processes) but ${addonError}: refusing to train ${announced} ` +
+        `unconnected copies`,
     );
   }
   return (world = new MpiCommunicator(mpi));

@@ -120,14 +120,17 @@ export function cacheFsError(err: unknown, dir: string, context = ''): HubError 
     case 'EDQUOT':
       return new HubError(
         'disk-full',
-        `no space left on the device holding ${dir}${code === 'EDQUOT' ? ' (disk quota exceeded)' : ''}${ctx}; free some space there or set REPGHOST_CACHE to a directory on another disk (the partial download was removed)`,
+        `no space left on the device holding ${dir}${code === 'EDQUOT' ? ' (disk quota exceeded)' : ''}${ctx}; ` +
+          'free some space there or set REPGHOST_CACHE to a directory on another disk (the partial download was ' +
+          'removed)',
         false,
         { cause: err },
       );
     case 'EFBIG':
       return new HubError(
         'disk-full',
-        `the file-size limit (ulimit -f) stopped the write into ${dir}${ctx}; raise the limit or set REPGHOST_CACHE to another directory (the partial download was removed)`,
+        `the file-size limit (ulimit -f) stopped the write into ${dir}${ctx}; raise the limit or set ` +
+          'REPGHOST_CACHE to another directory (the partial download was removed)',
         false,
         { cause: err },
       );
@@ -151,7 +154,9 @@ export function cacheFsError(err: unknown, dir: string, context = ''): HubError 
       const file = fileInPath(dir);
       return new HubError(
         'cache-access',
-        `cannot create the cache directory ${dir}: ${file ? `${file} is a file, not a directory` : 'a part of the path is not a directory'}; ${WRITABLE_HINT}`,
+        `cannot create the cache directory ${dir}: ` +
+          (file ? `${file} is a file, not a directory` : 'a part of the path is not a directory') +
+          `; ${WRITABLE_HINT}`,
         false,
         { cause: err },
       );
@@ -159,7 +164,8 @@ export function cacheFsError(err: unknown, dir: string, context = ''): HubError 
     default:
       return new HubError(
         'cache-access',
-        `cannot write to the cache directory ${dir} (${code ?? 'error'}: ${err instanceof Error ? err.message : String(err)}); ${WRITABLE_HINT}`,
+        `cannot write to the cache directory ${dir} (${code ?? 'error'}: ` +
+          `${err instanceof Error ? err.message : String(err)}); ${WRITABLE_HINT}`,
         false,
         { cause: err },
       );

@@ -190,7 +190,9 @@ export async function resolvePretrained(model: string, opts: ResolveOptions = {}
   if (opts.offline ?? truthy(env.REPGHOST_OFFLINE)) {
     throw new HubError(
       'offline-missing',
-      `offline mode: ${loc.model} (${loc.source}) is not in the cache: ${loc.path} does not exist; run 'repghost download ${loc.model} --source ${loc.source}' with network access, or fetch ${loc.url} by hand and save it as ${loc.path}`,
+      `offline mode: ${loc.model} (${loc.source}) is not in the cache: ${loc.path} does not exist; run 'repghost ` +
+        `download ${loc.model} --source ${loc.source}' with network access, or fetch ${loc.url} by hand and save ` +
+        `it as ${loc.path}`,
     );
   }
 
@@ -388,7 +390,8 @@ async function exchange(
         part.state = { url };
         throw new HubError(
           'truncated',
-          `the server answered an unusable range (${res.headers.get('content-range') ?? 'no Content-Range'}) resuming ${url}; restarting from the beginning`,
+          `the server answered an unusable range (${res.headers.get('content-range') ?? 'no Content-Range'}) ` +
+            `resuming ${url}; restarting from the beginning`,
           true,
         );
       }

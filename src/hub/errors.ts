@@ -49,7 +49,8 @@ export function errnoCode(err: unknown): string | undefined {
 }
 
 const NETWORK_HINT =
-  'check the network or proxy settings, set REPGHOST_HF_ENDPOINT to a reachable mirror, or use --offline with a cached file';
+  'check the network or proxy settings, set REPGHOST_HF_ENDPOINT to a reachable mirror, or use --offline with a ' +
+  'cached file';
 
 /**
  * Turns a fetch / body-read failure into a HubError. Everything here is retryable:

@@ -78,20 +78,24 @@ export function statusError(res: Response, url: string): HubError {
   if (res.status === 404 || res.status === 410) {
     return new HubError(
       'not-found',
-      `${status} for ${url}: the server has no such file (wrong model name or an incomplete mirror?); models with pretrained weights: ${pretrainedModelList()}`,
+      `${status} for ${url}: the server has no such file (wrong model name or an incomplete mirror?); ` +
+        `models with pretrained weights: ${pretrainedModelList()}`,
     );
   }
   if (res.status === 401 || res.status === 403) {
     // The hub answers 401 for repositories that do not exist as well as for gated ones.
     return new HubError(
       'not-found',
-      `${status} for ${url}: the server refuses access (a missing or private repository, or a mirror that needs a login); models with pretrained weights: ${pretrainedModelList()}`,
+      `${status} for ${url}: ` +
+        `the server refuses access (a missing or private repository, or a mirror that needs a login); ` +
+        `models with pretrained weights: ${pretrainedModelList()}`,
     );
   }
   if (res.status === 429 || res.status >= 500) {
     return new HubError(
       'http',
-      `${status} from ${safeHost(url)} for ${url} (server busy or failing); try again later or use a mirror (REPGHOST_HF_ENDPOINT)`,
+      `${status} from ${safeHost(url)} for ${url} (server busy or failing); ` +
+        `try again later or use a mirror (REPGHOST_HF_ENDPOINT)`,
       true,
     );
   }
@@ -164,7 +168,8 @@ export async function openUrl(
     if (timedOut)
       return new HubError(
         'timeout',
-        `${timedOut} from ${safeHost(at)} while fetching ${at}; the network or server is too slow (retry, or use a mirror via REPGHOST_HF_ENDPOINT)`,
+        `${timedOut} from ${safeHost(at)} while fetching ${at}; ` +
+          `the network or server is too slow (retry, or use a mirror via REPGHOST_HF_ENDPOINT)`,
         true,
         { cause: err },
       );
@@ -195,7 +200,8 @@ export async function openUrl(
         if (hop >= maxRedirects) {
           throw new HubError(
             'too-many-redirects',
-            `more than ${maxRedirects} redirects fetching ${url} (last to ${location}); the server or a proxy is looping`,
+            `more than ${maxRedirects} redirects fetching ${url} (last to ${location}); ` +
+              `the server or a proxy is looping`,
           );
         }
         current = new URL(location, current).toString();

@@ -49,7 +49,8 @@ function formatEta(s: number): string {
  */
 export function createProgressReporter(opts: ProgressOptions): ProgressReporter {
   const stream = opts.stream ?? process.stderr;
-  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-conversion -- isTTY is undefined on a pipe (the types say boolean)
+  // The types say isTTY is boolean, but it is undefined on a pipe.
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-conversion -- isTTY is undefined on a pipe
   const enabled = opts.enabled ?? !!stream.isTTY;
   if (!enabled) return { onProgress: () => undefined, stop: () => undefined };
   let bar: cliProgress.SingleBar | undefined;

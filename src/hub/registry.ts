@@ -145,7 +145,8 @@ export function pretrainedEntry(model: string, endpoints: Endpoints = {}): Pretr
   if (!row) {
     throw new HubError(
       'unknown-model',
-      `no pretrained weights are published for '${model}' (only the main-line models have them); models with pretrained weights: ${pretrainedModelList()}`,
+      `no pretrained weights are published for '${model}' (only the main-line models have them); models with ` +
+        `pretrained weights: ${pretrainedModelList()}`,
     );
   }
   const [name, timmName, macs, top1] = row;

@@ -36,7 +36,8 @@ export function looksLikeHtml(head: Uint8Array): boolean {
   while (i < head.length && (head[i] === 0x20 || head[i] === 0x09 || head[i] === 0x0a || head[i] === 0x0d)) i++;
   if (head[i] !== 0x3c) return false; // '<'
   const next = head[i + 1];
-  return next === undefined || next === 0x21 || next === 0x3f || ((next | 0x20) >= 0x61 && (next | 0x20) <= 0x7a); // '!', '?', letter
+  // '!', '?', letter
+  return next === undefined || next === 0x21 || next === 0x3f || ((next | 0x20) >= 0x61 && (next | 0x20) <= 0x7a);
 }
 
 /** Lower-case hex of a digest. */

@@ -73,7 +73,9 @@ function chooseModel(sd: StateDict, c: CheckpointContents, fileName: string): { 
   if (main.length === 1) {
     return {
       model: main[0]!,
-      note: `${fileName} does not name its model; its keys fit ${fits.join(' and ')}: using ${main[0]} (set the 'model' option to choose)`,
+      note:
+        `${fileName} does not name its model; its keys fit ${fits.join(' and ')}: ` +
+        `using ${main[0]} (set the 'model' option to choose)`,
     };
   }
   throw new Error(

@@ -134,7 +134,8 @@ export class AdamW implements Optimizer {
       if (!p) throw new Error(`optimizer state has parameter index ${index}; the model has ${this.order.length}`);
       if (entry.step === undefined)
         throw new Error(
-          `optimizer state ${index} (${p.key}) has no 'step': the checkpoint was not written by AdamW (the 'opt' option adamw)`,
+          `optimizer state ${index} (${p.key}) has no 'step': the checkpoint was not written by AdamW (the 'opt' ` +
+            `option adamw)`,
         );
       this.moments.set(p.key, {
         step: entry.step,

@@ -150,7 +150,10 @@ export function checkpointTree(
   return dict(value);
 }
 
-/** Serializes a checkpoint to .pth bytes (record prefix `checkpoint` like timm's files); `order` as in {@link checkpointTree}. */
+/**
+ * Serializes a checkpoint to .pth bytes (record prefix `checkpoint` like timm's files); `order` as in
+ * {@link checkpointTree}.
+ */
 export function encodeCheckpoint(
   spec: ModelSpec,
   c: TrainingCheckpoint<ParamState>,
@@ -232,7 +235,8 @@ function toPlain(v: unknown, what = 'value', fileName = 'checkpoint'): unknown {
   const go = (x: unknown, depth: number): unknown => {
     if (--budget < 0 || depth > 64)
       throw new Error(
-        `${fileName}: ${what} is nested or shared too deeply to read (more than ${MAX_PLAIN_VALUES} values): corrupt or hostile checkpoint`,
+        `${fileName}: ${what} is nested or shared too deeply to read (more than ${MAX_PLAIN_VALUES} values): ` +
+          `corrupt or hostile checkpoint`,
       );
     if (x instanceof Map)
       return Object.fromEntries(
@@ -285,7 +289,8 @@ function stateTensor(
   const t: Tensor = v;
   if (t.shape.join(',') !== p.torchShape.join(','))
     throw new Error(
-      `${fileName}: optimizer ${name} ${index} (${p.key}) has shape [${t.shape.join(', ')}], expected [${p.torchShape.join(', ')}]`,
+      `${fileName}: optimizer ${name} ${index} (${p.key}) has shape [${t.shape.join(', ')}], expected ` +
+        `[${p.torchShape.join(', ')}]`,
     );
   return torchToTf(p, toFloat32(t));
 }

@@ -28,7 +28,8 @@ export interface FrozenParts {
 export function frozenPrefixes(spec: ModelSpec, stages: number): string[] {
   if (!Number.isInteger(stages) || stages < 0 || stages > spec.stages.length) {
     throw new RangeError(
-      `the 'freezeStages' option takes 0..${spec.stages.length} for ${spec.name} (stem + up to its ${spec.stages.length} stages), got ${stages}`,
+      `the 'freezeStages' option takes 0..${spec.stages.length} for ${spec.name} ` +
+        `(stem + up to its ${spec.stages.length} stages), got ${stages}`,
     );
   }
   return ['conv_stem', 'bn1', ...Array.from({ length: stages }, (_, i) => `blocks.${i}`)];

@@ -55,7 +55,10 @@ export function stepLr(epoch: number, s: StepSchedule): number {
   return s.lr * s.decayRate ** pyFloorDiv(epoch, s.decayEpochs);
 }
 
-/** The LR schedules of `--sched`: timm's cosine and step, and `none` (no scheduler: --lr throughout, no warm-up, as timm). */
+/**
+ * The LR schedules of `--sched`: timm's cosine and step, and `none` (no scheduler: --lr throughout, no warm-up, as
+ * timm).
+ */
 export type ScheduleName = 'cosine' | 'step' | 'none';
 
 /** Everything any schedule needs. */

@@ -55,7 +55,9 @@ export interface OptionRow<T> {
   help: string;
   /** The key in the checkpoint's `args` dict (timm's snake_case name); null: not saved. */
   timm: string | null;
-  /** Read by the ImageFolder pipeline only: given with another dataset it is an error; saved only for ImageFolder runs. */
+  /**
+   * Read by the ImageFolder pipeline only: given with another dataset it is an error; saved only for ImageFolder runs.
+   */
   imagefolderOnly?: true;
   /** Must be given (no default). */
   required?: true;
@@ -109,7 +111,9 @@ export const TRAIN_OPTION_TABLE = {
     kind: { type: 'choice', choices: SCHEDULES },
     default: 'cosine',
     timm: 'sched',
-    help: 'LR schedule stepped per epoch: cosine, step (--decay-epochs/--decay-rate) or none (constant --lr, no warm-up)',
+    help:
+      'LR schedule stepped per epoch: cosine, step (--decay-epochs/--decay-rate) or none (constant --lr, no ' +
+      'warm-up)',
   }),
   minLr: row<number>({
     flag: '--min-lr <x>',
@@ -243,7 +247,9 @@ export const TRAIN_OPTION_TABLE = {
     kind: { type: 'string' },
     default: undefined,
     timm: 'initial_checkpoint',
-    help: 'start from these weights (.pth, timm checkpoint or .safetensors); a classifier of another size is re-initialized',
+    help:
+      'start from these weights (.pth, timm checkpoint or .safetensors); a classifier of another size is ' +
+      're-initialized',
   }),
   // --- issue 16 (datasets): fine-tuning from the published weights ---
   pretrained: row<boolean>({
@@ -251,7 +257,9 @@ export const TRAIN_OPTION_TABLE = {
     kind: { type: 'flag' },
     default: false,
     timm: 'pretrained',
-    help: 'start from the published ImageNet weights of --model (the cache of `repghost download`; downloaded once); a classifier of another size is re-initialized',
+    help:
+      'start from the published ImageNet weights of --model (the cache of `repghost download`; downloaded ' +
+      'once); a classifier of another size is re-initialized',
   }),
   source: row<'hf' | 'official' | undefined>({
     flag: '--source <hub>',
@@ -259,7 +267,9 @@ export const TRAIN_OPTION_TABLE = {
     default: undefined,
     defaultText: 'hf',
     timm: null,
-    help: 'where --pretrained comes from: hf (timm on the Hugging Face hub) or official (the GitHub release, EMA weights)',
+    help:
+      'where --pretrained comes from: hf (timm on the Hugging Face hub) or official (the GitHub release, EMA ' +
+      'weights)',
   }),
   freezeStages: row<number | undefined>({
     flag: '--freeze-stages <n>',
@@ -409,7 +419,9 @@ export const TRAIN_OPTION_TABLE = {
     kind: { type: 'choice', choices: DIST_BN_MODES },
     default: 'reduce',
     timm: 'dist_bn',
-    help: "data-parallel: BN running statistics at each epoch end: reduce (averaged over processes), broadcast (rank 0's) or '' (kept)",
+    help:
+      'data-parallel: BN running statistics at each epoch end: reduce (averaged over processes), broadcast ' +
+      "(rank 0's) or '' (kept)",
   }),
 };
 

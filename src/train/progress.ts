@@ -11,7 +11,8 @@ export function progressHooks(
   options: { tty?: boolean; every?: number; write?: (s: string) => void } = {},
 ): TrainHooks & { stop(): void } {
   const write = options.write ?? ((s: string) => process.stderr.write(s));
-  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-conversion -- isTTY is undefined on a pipe (the types say boolean)
+  // isTTY is undefined on a pipe (the types say boolean), so the conversion is needed:
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-conversion
   const tty = options.tty ?? Boolean(process.stderr.isTTY);
   const every = options.every ?? 50;
   let bar: cliProgress.SingleBar | null = null;
@@ -47,7 +48,8 @@ export function progressHooks(
       if ((p.step + 1) % every === 0 || p.step + 1 === p.steps) {
         const eta = ((p.steps - p.step - 1) * p.batchSize) / Math.max(p.imagesPerSecond, 1e-9);
         write(
-          `epoch ${p.epoch}/${p.epochs} step ${p.step + 1}/${p.steps} loss ${p.loss.toFixed(4)} lr ${p.lr.toPrecision(4)} ` +
+          `epoch ${p.epoch}/${p.epochs} step ${p.step + 1}/${p.steps} loss ${p.loss.toFixed(4)} lr ` +
+            `${p.lr.toPrecision(4)} ` +
             `${p.imagesPerSecond.toFixed(1)} img/s ETA ${formatSeconds(eta)}\n`,
         );
       }

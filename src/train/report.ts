@@ -135,16 +135,20 @@ export function reportHtml(title: string, rows: SummaryRow[], charts: { title: s
   const imgs = charts
     .map(
       (c) =>
-        `<figure><img alt="${escapeHtml(c.title)}" src="data:image/png;base64,${Buffer.from(c.png).toString('base64')}"></figure>`,
+        `<figure><img alt="${escapeHtml(c.title)}" ` +
+        `src="data:image/png;base64,${Buffer.from(c.png).toString('base64')}"></figure>`,
     )
     .join('\n');
+  const header =
+    '<tr><th>epoch</th><th>train loss</th><th>eval loss</th><th>top-1</th><th>top-5</th>' +
+    '<th>top-1 EMA</th><th>lr</th><th>s</th><th>img/s</th></tr>';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
 <style>body{font-family:sans-serif;margin:2em;max-width:900px}img{max-width:100%}table{border-collapse:collapse}
 td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}</style></head>
 <body><h1>${escapeHtml(title)}</h1>
 ${imgs}
-<table><tr><th>epoch</th><th>train loss</th><th>eval loss</th><th>top-1</th><th>top-5</th><th>top-1 EMA</th><th>lr</th><th>s</th><th>img/s</th></tr>
+<table>${header}
 ${table}
 </table></body></html>
 `;

@@ -52,7 +52,8 @@ function checkResumable(
     const before = ck.args[key];
     if (before !== undefined && (before ?? null) !== (now ?? null)) {
       throw new Error(
-        `${file} was trained with ${flag} ${shown(before)}; this run has ${flag} ${shown(now)}: resume with the same setting`,
+        `${file} was trained with ${flag} ${shown(before)}; this run has ${flag} ${shown(now)}: resume with the ` +
+          'same setting',
       );
     }
   };
@@ -64,7 +65,8 @@ function checkResumable(
 function checkSameClasses(saved: string[] | undefined, o: TrainOptions, data: TrainingData): void {
   if (data.classes && saved && data.classes.join('\n') !== saved.join('\n')) {
     throw new Error(
-      `${o.resume} was trained on classes ${saved.slice(0, 4).join(', ')}...; ${o.dataDir} has ${data.classes.slice(0, 4).join(', ')}...: not the same dataset`,
+      `${o.resume} was trained on classes ${saved.slice(0, 4).join(', ')}...; ${o.dataDir} has ` +
+        `${data.classes.slice(0, 4).join(', ')}...: not the same dataset`,
     );
   }
 }
@@ -127,7 +129,8 @@ export function freshRun(
     log(
       init.reinitializedFrom === null
         ? `initial weights from ${o.initialCheckpoint}`
-        : `initial weights from ${o.initialCheckpoint}, except its ${init.reinitializedFrom}-class classifier: classifier.weight and classifier.bias re-initialized for ${spec.numClasses} classes`,
+        : `initial weights from ${o.initialCheckpoint}, except its ${init.reinitializedFrom}-class classifier: ` +
+            `classifier.weight and classifier.bias re-initialized for ${spec.numClasses} classes`,
     );
   } else {
     model = ModelState.init(spec, rng);

@@ -125,7 +125,8 @@ export class Sgd implements Optimizer {
       if (!p) throw new Error(`optimizer state has parameter index ${index}; the model has ${this.order.length}`);
       if (!entry.momentum_buffer)
         throw new Error(
-          `optimizer state ${index} (${p.key}) has no momentum_buffer: the checkpoint was not written by SGD (the 'opt' option sgd or momentum)`,
+          `optimizer state ${index} (${p.key}) has no momentum_buffer: ` +
+            `the checkpoint was not written by SGD (the 'opt' option sgd or momentum)`,
         );
       this.buffers.set(p.key, checkStateSize(p, index, 'momentum buffer', entry.momentum_buffer));
     }

@@ -105,7 +105,8 @@ export async function runEpochSteps(
       }
       if (!result.applied) {
         const what = Number.isFinite(result.loss) ? `the loss is not finite on another rank` : `loss is ${result.loss}`;
-        out.nanMessage = `${what} at epoch ${epoch} step ${step}: training stopped before applying the update; ${where()}`;
+        const stopped = 'training stopped before applying the update';
+        out.nanMessage = `${what} at epoch ${epoch} step ${step}: ${stopped}; ${where()}`;
         break;
       }
       c.ema?.update(model);

@@ -147,7 +147,10 @@ function resolveNumClasses(o: TrainOptions, data: TrainingData): number {
 function describeFrozen(o: TrainOptions, parts: FrozenParts): string {
   const stages = o.freezeStages!;
   const blocks = stages ? `, blocks.0${stages > 1 ? `..blocks.${stages - 1}` : ''}` : '';
-  return `frozen: conv_stem, bn1${blocks} (${parts.params.size} parameters without gradient; ${parts.batchNorms.size} BatchNorms keep their running statistics)`;
+  return (
+    `frozen: conv_stem, bn1${blocks} (${parts.params.size} parameters without gradient; ` +
+    `${parts.batchNorms.size} BatchNorms keep their running statistics)`
+  );
 }
 
 /**
@@ -211,12 +214,16 @@ async function run(
   const steps = comm ? shardSteps(data.trainCount, world, o.batchSize) : Math.floor(data.trainCount / o.batchSize);
   if (steps < 1) {
     throw new Error(
-      `batch size ${o.batchSize} exceeds the ${comm ? `${Math.ceil(data.trainCount / world)} training images of each of ${world} ranks` : `${data.trainCount} training images`}`,
+      `batch size ${o.batchSize} exceeds the ` +
+        (comm
+          ? `${Math.ceil(data.trainCount / world)} training images of each of ${world} ranks`
+          : `${data.trainCount} training images`),
     );
   }
   if (data.kind === 'imagefolder') {
     log(
-      `${o.dataDir}: ${data.trainCount} training and ${data.evalCount} validation images, ${numClasses} classes; ${o.workers} data worker${o.workers === 1 ? '' : 's'}`,
+      `${o.dataDir}: ${data.trainCount} training and ${data.evalCount} validation images, ${numClasses} classes; ` +
+        `${o.workers} data worker${o.workers === 1 ? '' : 's'}`,
     );
   }
   const frozen = frozenParts(spec, paramLayouts(spec), o.freezeStages);
@@ -226,7 +233,9 @@ async function run(
   const model = start.model;
   if (start.resumedWorldSize !== null && start.resumedWorldSize !== world) {
     log(
-      `warning: ${o.resume} was trained with ${start.resumedWorldSize} process${start.resumedWorldSize > 1 ? 'es' : ''}, this run has ${world}: ` +
+      `warning: ${o.resume} was trained with ` +
+        `${start.resumedWorldSize} process${start.resumedWorldSize > 1 ? 'es' : ''}, ` +
+        `this run has ${world}: ` +
         'the data order and the batch statistics differ from the unbroken run',
     );
   }
@@ -240,8 +249,10 @@ async function run(
     ddp.broadcastInitialState(); // rank 0's weights everywhere, as DDP does at construction
     if (o.syncBn) setBatchNormSync({ comm });
     log(
-      `data-parallel: ${world} process${world > 1 ? 'es' : ''} x batch ${o.batchSize} (global batch ${world * o.batchSize}), ` +
-        `gradients averaged in one ${(ddp.gradients.bytes / 1e6).toFixed(1)} MB buffer${o.syncBn ? ', synchronized BatchNorm' : ''}`,
+      `data-parallel: ${world} process${world > 1 ? 'es' : ''} x batch ${o.batchSize} ` +
+        `(global batch ${world * o.batchSize}), ` +
+        `gradients averaged in one ${(ddp.gradients.bytes / 1e6).toFixed(1)} ` +
+        `MB buffer${o.syncBn ? ', synchronized BatchNorm' : ''}`,
     );
   }
   // On every rank, from the replicated weights (timm keeps a ModelEmaV2 on every rank too).
@@ -422,12 +433,14 @@ function logEpoch(
     ? `; ${done.skipped} unreadable training image${done.skipped > 1 ? 's' : ''} skipped`
     : '';
   const share = dist
-    ? `; allreduce ${dist.allreduceMsPerStep.toFixed(1)} ms/step (${(100 * dist.allreduceShare).toFixed(1)} % of the step)`
+    ? `; allreduce ${dist.allreduceMsPerStep.toFixed(1)} ms/step ` +
+      `(${(100 * dist.allreduceShare).toFixed(1)} % of the step)`
     : '';
   log(
     `epoch ${row.epoch}: train_loss ${row.train_loss.toFixed(4)} top1 ${row.eval_top1.toFixed(2)}` +
       `${emaResult ? ` top1_ema ${emaResult.top1.toFixed(2)}` : ''} lr ${row.lr.toPrecision(4)} ` +
-      `${row.seconds.toFixed(1)} s (${row.images_per_s.toFixed(1)} img/s)${share}${unreadable}${improved ? ' *best*' : ''}`,
+      `${row.seconds.toFixed(1)} s (${row.images_per_s.toFixed(1)} img/s)` +
+      `${share}${unreadable}${improved ? ' *best*' : ''}`,
   );
 }
 

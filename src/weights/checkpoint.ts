@@ -58,7 +58,8 @@ export function toStateDict(v: unknown, where: string, file: string): StateDict 
     if (typeof k !== 'string') throw new CheckpointError(`${file}: ${where} has a non-string key ${keyText(k)}`);
     if (!isRebuiltTensor(t)) {
       throw new CheckpointError(
-        `${file}: ${where} entry '${previewText(k)}' is not a tensor (${previewValue(t)}); a state dict must hold only tensors`,
+        `${file}: ${where} entry '${previewText(k)}' is not a tensor (${previewValue(t)}); ` +
+          `a state dict must hold only tensors`,
       );
     }
     sd.set(k, t);
@@ -108,7 +109,8 @@ function fromTorchObject(obj: unknown, file: string): CheckpointContents {
     if (!isAllTensors(obj)) {
       const keys = previewList([...obj.keys()].map(keyText), 8);
       throw new CheckpointError(
-        `${file}: neither a state dict (some entries are not tensors) nor a training checkpoint with 'state_dict'/'model' (keys: ${keys})`,
+        `${file}: neither a state dict (some entries are not tensors) ` +
+          `nor a training checkpoint with 'state_dict'/'model' (keys: ${keys})`,
       );
     }
     return {
@@ -172,7 +174,8 @@ export function readCheckpoint(bytes: Uint8Array, fileName = 'checkpoint'): Chec
     default: {
       const what = describeContent(bytes);
       throw new CheckpointError(
-        `${fileName}: not a weight file (expected a PyTorch .pth zip or safetensors${what ? `; it looks like ${what}` : ''})`,
+        `${fileName}: not a weight file ` +
+          `(expected a PyTorch .pth zip or safetensors${what ? `; it looks like ${what}` : ''})`,
       );
     }
   }
@@ -183,7 +186,13 @@ export function selectWeights(c: CheckpointContents, opts: { ema: boolean }, fil
   if (!opts.ema) return c.stateDict;
   if (!c.ema) {
     throw new CheckpointError(
-      `EMA weights were requested but ${fileName} has none (it holds ${c.meta.source === 'timm-checkpoint' ? 'a training checkpoint without state_dict_ema' : c.meta.source === 'safetensors' ? 'one safetensors state dict' : 'one plain state dict'}); use the raw weights instead`,
+      `EMA weights were requested but ${fileName} has none (it holds ` +
+        (c.meta.source === 'timm-checkpoint'
+          ? 'a training checkpoint without state_dict_ema'
+          : c.meta.source === 'safetensors'
+            ? 'one safetensors state dict'
+            : 'one plain state dict') +
+        '); use the raw weights instead',
     );
   }
   return c.ema;

@@ -89,7 +89,8 @@ export function detectForm(spec: ModelSpec, sd: StateDict): Form {
   const keys = [...sd.keys()];
   if (keys.some((k) => CHECKPOINT_TOP_KEYS.includes(k))) {
     throw new WeightsMismatchError(
-      `this is a whole training checkpoint (keys ${list(keys)}), not a state dict: load it with readCheckpoint / the CLI, which takes its 'state_dict' (or 'state_dict_ema' with the 'ema' option)`,
+      `this is a whole training checkpoint (keys ${list(keys)}), not a state dict: load it with readCheckpoint / ` +
+        `the CLI, which takes its 'state_dict' (or 'state_dict_ema' with the 'ema' option)`,
     );
   }
   const best = diffs.reduce((a, b) =>
@@ -105,7 +106,8 @@ export function detectForm(spec: ModelSpec, sd: StateDict): Form {
   const fits = candidateModels(sd);
   if (fits.length)
     parts.push(
-      `they fit ${fits.map((f) => `${f.model} (${f.form} form)`).join(' or ')}: set the 'model' option to ${fits[0]!.model}`,
+      `they fit ${fits.map((f) => `${f.model} (${f.form} form)`).join(' or ')}: ` +
+        `set the 'model' option to ${fits[0]!.model}`,
     );
   else parts.push('they fit no RepGhostNet model: is this a RepGhostNet checkpoint?');
   const d = best.d;

@@ -323,7 +323,8 @@ export function pickleTorch(value: unknown): { pickle: Uint8Array; storages: Pic
     const proto = Object.getPrototypeOf(v) as unknown;
     if (proto !== Object.prototype && proto !== null) {
       throw new PickleError(
-        `pickle: cannot write a ${v.constructor?.name ?? 'object'} (only Map, plain objects, arrays, tensors and scalars)`,
+        `pickle: cannot write a ${v.constructor?.name ?? 'object'} (only Map, plain objects, arrays, tensors and ` +
+          'scalars)',
       );
     }
     w.byte(OP.EMPTY_DICT);

@@ -137,7 +137,8 @@ export function readTorchZip(bytes: Uint8Array, opts: ReadPthOptions = {}): unkn
     [...zip.entries.keys()].some((n) => n.startsWith(`${prefix}/code/`))
   ) {
     throw new PthError(
-      'this is a TorchScript archive (torch.jit.save), not a state dict; in Python load it with torch.jit.load and save model.state_dict() with torch.save',
+      'this is a TorchScript archive (torch.jit.save), not a state dict; ' +
+        'in Python load it with torch.jit.load and save model.state_dict() with torch.save',
     );
   }
   const order = zip.entries.has(`${prefix}/byteorder`)
@@ -145,14 +146,16 @@ export function readTorchZip(bytes: Uint8Array, opts: ReadPthOptions = {}): unkn
     : 'little';
   if (order !== 'little')
     throw new PthError(
-      `the checkpoint's byte order is '${order}'; only little-endian files are supported (${RESAVE_HINT} on a little-endian machine)`,
+      `the checkpoint's byte order is '${order}'; ` +
+        `only little-endian files are supported (${RESAVE_HINT} on a little-endian machine)`,
     );
 
   const loadStorage = (key: string, dtype: DType, numel: number): Uint8Array => {
     const name = `${prefix}/data/${key}`;
     if (!zip.entries.has(name)) {
       throw new PthError(
-        `the pickle references storage '${key}' (${numel} ${dtype}) but the zip has no record ${name}: incomplete or corrupt file`,
+        `the pickle references storage '${key}' (${numel} ${dtype}) ` +
+          `but the zip has no record ${name}: incomplete or corrupt file`,
       );
     }
     return zip.read(name);

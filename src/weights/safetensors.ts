@@ -128,7 +128,8 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsContents {
     const count = numel(shape);
     if (!Number.isSafeInteger(count) || count * DTYPE_SIZE[dtype] !== end - begin) {
       throw new SafetensorsError(
-        `tensor ${previewText(name)}: shape [${shape.join(', ')}] of ${dtype} needs ${count * DTYPE_SIZE[dtype]} bytes, entry has ${end - begin}`,
+        `tensor ${previewText(name)}: shape [${shape.join(', ')}] of ${dtype} needs ${count * DTYPE_SIZE[dtype]} ` +
+          `bytes, entry has ${end - begin}`,
       );
     }
     ranges.push({ name, begin, end });
@@ -156,14 +157,16 @@ function checkTiling(ranges: { name: string; begin: number; end: number }[], dat
     if (r.begin !== at) {
       const what = r.begin < at ? 'overlaps the tensor before it' : `leaves bytes [${at}, ${r.begin}) unused`;
       throw new SafetensorsError(
-        `tensor ${previewText(r.name)}: data [${r.begin}, ${r.end}) ${what}; the tensors' ranges must tile the data section exactly: corrupt or hostile file`,
+        `tensor ${previewText(r.name)}: data [${r.begin}, ${r.end}) ${what}; the tensors' ranges must tile the ` +
+          `data section exactly: corrupt or hostile file`,
       );
     }
     at = r.end;
   }
   if (at !== dataLen) {
     throw new SafetensorsError(
-      `the tensors' data ends at byte ${at} of the ${dataLen}-byte data section; the ranges must tile it exactly: corrupt file`,
+      `the tensors' data ends at byte ${at} of the ${dataLen}-byte data section; the ranges must tile it ` +
+        `exactly: corrupt file`,
     );
   }
 }
@@ -257,7 +260,8 @@ export function writeSafetensors(tensors: StateDict, metadata?: Record<string, s
     const size = t.data.byteLength;
     if (numel(t.shape) * DTYPE_SIZE[t.dtype] !== size) {
       throw new SafetensorsError(
-        `tensor ${name}: data has ${size} bytes, shape [${t.shape.join(', ')}] of ${t.dtype} needs ${numel(t.shape) * DTYPE_SIZE[t.dtype]}`,
+        `tensor ${name}: data has ${size} bytes, ` +
+          `shape [${t.shape.join(', ')}] of ${t.dtype} needs ${numel(t.shape) * DTYPE_SIZE[t.dtype]}`,
       );
     }
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + size] };

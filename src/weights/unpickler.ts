@@ -73,7 +73,8 @@ function resolveGlobal(module: string, name: string): PyGlobal | TorchDtype {
   const g = ALLOWED.get(full);
   if (!g) {
     throw new PickleError(
-      `pickle: global '${full}' is not allowed (repghost loads only tensors and plain data; re-save the file with torch.save(model.state_dict()))`,
+      `pickle: global '${full}' is not allowed (repghost loads only tensors and plain data; re-save the file ` +
+        `with torch.save(model.state_dict()))`,
     );
   }
   return g;
@@ -230,7 +231,8 @@ class Unpickler {
     this.workBudget -= items;
     if (this.workBudget < 0)
       this.fail(
-        'the pickle asks for more work than its size allows (one memoized container rebuilt over and over): hostile or corrupt pickle',
+        'the pickle asks for more work than its size allows (one memoized container rebuilt over and over): ' +
+          'hostile or corrupt pickle',
       );
   }
 
@@ -576,7 +578,8 @@ class Unpickler {
           break; // not reached: fail() throws
         default:
           this.fail(
-            `unsupported opcode ${OP_NAMES.get(op) ?? `'${String.fromCharCode(op)}'`} (repghost reads protocol 2-5 pickles as torch.save writes them)`,
+            `unsupported opcode ${OP_NAMES.get(op) ?? `'${String.fromCharCode(op)}'`} (repghost reads protocol ` +
+              `2-5 pickles as torch.save writes them)`,
           );
       }
     }
@@ -714,7 +717,8 @@ class Unpickler {
     const bytes = this.opts.loadStorage(key, dtype, count, typeof location === 'string' ? location : 'cpu');
     if (bytes.length < count * DTYPE_SIZE[dtype]) {
       this.fail(
-        `storage ${key} holds ${bytes.length} bytes, but ${count} ${dtype} elements need ${count * DTYPE_SIZE[dtype]}: corrupt file`,
+        `storage ${key} holds ${bytes.length} bytes, but ${count} ${dtype} elements need ` +
+          `${count * DTYPE_SIZE[dtype]}: corrupt file`,
       );
     }
     const s = new StorageRef(key, dtype, count, bytes.subarray(0, count * DTYPE_SIZE[dtype]));
@@ -746,7 +750,8 @@ class Unpickler {
     for (let i = 0; i < shape.length; i++) last += (shape[i]! - 1) * stride[i]!;
     if (last >= storage.numel) {
       this.fail(
-        `tensor [${shape.join(', ')}] at storage offset ${offset} with stride [${stride.join(', ')}] reaches element ${last}, beyond storage ${storage.key} of ${storage.numel} elements: corrupt file`,
+        `tensor [${shape.join(', ')}] at storage offset ${offset} with stride [${stride.join(', ')}] reaches ` +
+          `element ${last}, beyond storage ${storage.key} of ${storage.numel} elements: corrupt file`,
       );
     }
     this.tensorBudget -= n * es;

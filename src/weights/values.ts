@@ -25,7 +25,8 @@ export function checkWeightValues(sd: StateDict, fileName = 'weights'): void {
       if (Number.isFinite(v) && !(isVar && v < 0)) continue;
       const what = Number.isNaN(v) ? 'NaN' : Number.isFinite(v) ? `a negative running variance (${v})` : String(v);
       throw new WeightValueError(
-        `${fileName}: ${previewText(key)} holds ${what} at element ${i}: the weights are unusable (a diverged or corrupt training run?)`,
+        `${fileName}: ${previewText(key)} holds ${what} at element ${i}: ` +
+          `the weights are unusable (a diverged or corrupt training run?)`,
       );
     }
   }

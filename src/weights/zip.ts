@@ -59,7 +59,10 @@ export interface ZipArchive {
 
 /** Options for {@link readZip}. */
 export interface ReadZipOptions {
-  /** Check each entry's CRC32 when it is read (default false: it costs ~3 ms per MB; bounds checks already catch truncation). */
+  /**
+   * Check each entry's CRC32 when it is read (default false: it costs ~3 ms per MB; bounds checks already catch
+   * truncation).
+   */
   verifyCrc?: boolean;
 }
 
@@ -134,7 +137,8 @@ function readDirectoryLocation(bytes: Uint8Array, view: DataView, eocd: number):
   const end = hasLocator ? loc : eocd;
   if (offset + size > end) {
     throw new ZipError(
-      `zip: central directory [${offset}, ${offset + size}) runs past its end record at ${end}: truncated or corrupt file`,
+      `zip: central directory [${offset}, ${offset + size}) runs past its end record at ${end}: truncated or ` +
+        'corrupt file',
     );
   }
   // Each entry takes at least 46 bytes: this bounds the loop below by the file size.
@@ -235,7 +239,8 @@ function entryData(bytes: Uint8Array, view: DataView, e: ZipEntry, dirOffset: nu
   }
   if (e.method === 8) {
     throw new ZipError(
-      `zip: entry ${e.name} is DEFLATE-compressed; torch.save never compresses, so this is not a checkpoint torch wrote (re-save it with torch.save)`,
+      `zip: entry ${e.name} is DEFLATE-compressed; torch.save never compresses, so this is not a checkpoint ` +
+        'torch wrote (re-save it with torch.save)',
     );
   }
   if (e.method !== 0) throw new ZipError(`zip: entry ${e.name} uses unsupported compression method ${e.method}`);
@@ -249,7 +254,8 @@ function entryData(bytes: Uint8Array, view: DataView, e: ZipEntry, dirOffset: nu
   const end = start + e.size;
   if (end > dirOffset) {
     throw new ZipError(
-      `zip: entry ${e.name} data [${start}, ${end}) runs past the central directory at ${dirOffset}: corrupt or truncated file`,
+      `zip: entry ${e.name} data [${start}, ${end}) runs past the central directory at ${dirOffset}: corrupt or ` +
+        'truncated file',
     );
   }
   return bytes.subarray(start, end);

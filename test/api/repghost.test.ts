@@ -39,7 +39,9 @@ describe('RepGhost.load on the official 0.5x training checkpoint', () => {
     expect(model.labels).toBe(IMAGENET_CLASSES);
   });
 
-  it('classify(chelsea.png) is the argsort of the golden logits row 0 (the same image, bicubic), deterministically', async () => {
+  const argsortTitle =
+    'classify(chelsea.png) is the argsort of the golden logits row 0 (the same image, bicubic), deterministically';
+  it(argsortTitle, async () => {
     const top5 = await model.classify(chelsea, { topk: 5 });
     expect(top5.map((p) => p.index)).toEqual(argsortRow0('logits_train', 5));
     expect(top5.map((p) => p.label)).toEqual(top5.map((p) => IMAGENET_CLASSES[p.index]));

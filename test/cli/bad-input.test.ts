@@ -216,12 +216,14 @@ function buildHostileFixtures(at: (p: string) => string, fm: string): void {
   mkdirSync(at('rep-link'));
   writeFileSync(
     at('rep-link/summary.csv'),
-    'epoch,train_loss,eval_loss,eval_top1,eval_top5,eval_top1_ema,lr,seconds,images_per_s\n0,2.0,1.5,40,90,,0.1,10,100\n',
+    'epoch,train_loss,eval_loss,eval_top1,eval_top5,eval_top1_ema,lr,seconds,images_per_s\n' +
+      '0,2.0,1.5,40,90,,0.1,10,100\n',
   );
   symlinkSync('summary.csv', at('rep-link/report.html'));
   writeFileSync(
     at('svg.jpg'),
-    '<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><image href="chelsea.png" width="8" height="8"/></svg>\n',
+    '<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><image href="chelsea.png" width="8" ' +
+      'height="8"/></svg>\n',
   );
   writeFileSync(at('vips.png'), Uint8Array.from([0x08, 0xf2, 0xa6, 0xb6, ...new Uint8Array(64)]));
   writeFileSync(at('dag-arch.pth.tar'), checkpointWith('arch', dag(60)));

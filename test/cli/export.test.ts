@@ -66,7 +66,8 @@ describe('repghost export', () => {
         .split('\n')
         .filter((l) => !l.startsWith('note:')),
     ).toEqual([
-      'repghost: a training-form graph needs training-form weights; these repghostnet_0_5x weights are in deploy form (fusion branches already folded)',
+      'repghost: a training-form graph needs training-form weights; these repghostnet_0_5x weights are in deploy ' +
+        'form (fusion branches already folded)',
     ]);
   });
 

@@ -59,7 +59,10 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-/** What the metrics must be: every image through the API (no EXIF orientation, as timm), scored against `target(folder)`. */
+/**
+ * What the metrics must be: every image through the API (no EXIF orientation, as timm), scored against
+ * `target(folder)`.
+ */
 async function expected(model: Model, root: string, target: (folder: string) => number) {
   const index = await ImageFolderIndex.read(root);
   const m = new ClassificationMetrics();
@@ -163,56 +166,63 @@ describe('repghost validate (CLI)', () => {
     );
   });
 
-  it('workers give the same metrics and predictions as the main thread, bit for bit; --json has the throughput fields', () => {
-    const run = (workers: string, csv: string) => {
-      const r = runCli([
-        'validate',
-        tenClass,
-        '--weights',
-        repid,
-        '--model',
-        'repghostnet_repid_0_5x',
-        '-b',
-        '3',
-        '--threads',
-        '1',
-        '--workers',
-        workers,
-        '--json',
-        '--predictions',
-        csv,
-      ]);
-      expect(r.code, r.stderr).toBe(0);
-      return JSON.parse(r.stdout);
-    };
-    const one = run('0', path.join(work, 'p0.csv'));
-    const two = run('2', path.join(work, 'p2.csv'));
-    for (const k of ['images', 'top1', 'top5', 'loss', 'unreadable']) expect(two[k]).toBe(one[k]);
-    expect(one).toMatchObject({ images: 10, unreadable: 1, class_mapping: 'sorted', workers: 0 });
-    expect(two.workers).toBe(2);
-    for (const k of [
-      'images_per_second',
-      'inference_images_per_second',
-      'preprocess_images_per_second',
-      'preprocess_ms_per_image',
-    ])
-      expect(two[k]).toBeGreaterThan(0);
-    const csv = readFileSync(path.join(work, 'p0.csv'), 'utf8');
-    expect(readFileSync(path.join(work, 'p2.csv'), 'utf8')).toBe(csv);
-    const rows = csv.trim().split('\n');
-    expect(rows[0]).toBe(
-      'path,top1_index,top2_index,top3_index,top4_index,top5_index,top1_probability,top2_probability,top3_probability,top4_probability,top5_probability',
-    );
-    expect(rows).toHaveLength(11);
-    const first = rows[1]!.split(',');
-    expect(first[0]).toBe(path.join(tenClass, 'class_0', 'chelsea.png'));
-    expect(
-      first
-        .slice(6)
-        .map(Number)
-        .reduce((a, b) => a + b),
-    ).toBeLessThanOrEqual(1.00001);
-  }, 120_000);
+  const workersTitle =
+    'workers give the same metrics and predictions as the main thread, bit for bit; --json has the throughput fields';
+  it(
+    workersTitle,
+    () => {
+      const run = (workers: string, csv: string) => {
+        const r = runCli([
+          'validate',
+          tenClass,
+          '--weights',
+          repid,
+          '--model',
+          'repghostnet_repid_0_5x',
+          '-b',
+          '3',
+          '--threads',
+          '1',
+          '--workers',
+          workers,
+          '--json',
+          '--predictions',
+          csv,
+        ]);
+        expect(r.code, r.stderr).toBe(0);
+        return JSON.parse(r.stdout);
+      };
+      const one = run('0', path.join(work, 'p0.csv'));
+      const two = run('2', path.join(work, 'p2.csv'));
+      for (const k of ['images', 'top1', 'top5', 'loss', 'unreadable']) expect(two[k]).toBe(one[k]);
+      expect(one).toMatchObject({ images: 10, unreadable: 1, class_mapping: 'sorted', workers: 0 });
+      expect(two.workers).toBe(2);
+      for (const k of [
+        'images_per_second',
+        'inference_images_per_second',
+        'preprocess_images_per_second',
+        'preprocess_ms_per_image',
+      ])
+        expect(two[k]).toBeGreaterThan(0);
+      const csv = readFileSync(path.join(work, 'p0.csv'), 'utf8');
+      expect(readFileSync(path.join(work, 'p2.csv'), 'utf8')).toBe(csv);
+      const rows = csv.trim().split('\n');
+      expect(rows[0]).toBe(
+        'path,top1_index,top2_index,top3_index,top4_index,top5_index,' +
+          'top1_probability,top2_probability,top3_probability,top4_probability,top5_probability',
+      );
+      expect(rows).toHaveLength(11);
+      const first = rows[1]!.split(',');
+      expect(first[0]).toBe(path.join(tenClass, 'class_0', 'chelsea.png'));
+      expect(
+        first
+          .slice(6)
+          .map(Number)
+          .reduce((a, b) => a + b),
+      ).toBeLessThanOrEqual(1.00001);
+    },
+    120_000,
+  );
 
   it("the class names a checkpoint records in its args win over the folders' sorted order", async () => {
     const m = await RepGhost.load({ weights: relabelled, preprocess: { interpolation: 'bilinear' }, threads: 1 });

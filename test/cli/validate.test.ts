@@ -123,7 +123,11 @@ describe('repghost validate', () => {
     ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(
-      /^repghost: .* has 10 class folders but repghostnet_0_5x has 1000 outputs: name the folder of each class with --class-map/m,
+      new RegExp(
+        /^repghost: .* has 10 class folders but repghostnet_0_5x has 1000 outputs: /.source +
+          /name the folder of each class with --class-map/.source,
+        'm',
+      ),
     );
     r = runCli(['validate', path.join(root, 'nope'), '--weights', weights]);
     expect(r.code).toBe(2);

@@ -78,7 +78,8 @@ describe('lookup-table ops (ImageOps)', () => {
   });
 
   it("equalize builds PIL's cumulative table (step = (n - last) // 255, lut = (step // 2 + below) // step)", () => {
-    // 255 pixels of 5, 255 of 100, 300 of 200: step = 510 // 255 = 2 -> 5 -> 0, 100 -> 256 // 2 = 128, 200 -> 511 // 2 = 255
+    // 255 pixels of 5, 255 of 100, 300 of 200: step = 510 // 255 = 2 -> 5 -> 0, 100 -> 256 // 2 = 128,
+    // 200 -> 511 // 2 = 255
     const v = [
       ...new Array<number>(255).fill(5),
       ...new Array<number>(255).fill(100),
@@ -170,7 +171,9 @@ describe('geometric ops (Image.transform / rotate)', () => {
     expect(at(affine(ramp, [1, 0, 0.5, 0, 1, 0], 'bilinear', FILL), 0, 0)).toEqual([50, 0, 127]);
   });
 
-  it('rotates: 0 and 360 degrees copy, 180 reverses, 90 on a square is a transpose, other angles fill the corners', () => {
+  const rotateTitle =
+    'rotates: 0 and 360 degrees copy, 180 reverses, 90 on a square is a transpose, other angles fill the corners';
+  it(rotateTitle, () => {
     expect(rotate(img, 0, 'bilinear', FILL)).toEqual(img);
     expect(rotate(img, 360, 'bicubic', FILL)).toEqual(img);
     const r180 = rotate(img, 180, 'nearest', FILL);

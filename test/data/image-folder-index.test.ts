@@ -98,7 +98,8 @@ describe('ImageFolderIndex: links', () => {
 describe('ImageFolderIndex: names', () => {
   it('finds and opens a name that is not UTF-8; sorts names as Python does', async () => {
     const root = tree(['c0/b.jpg', 'c0/é.jpg', 'c0/A.jpg', 'c0/z.txt']);
-    const raw = Buffer.concat([Buffer.from(path.join(root, 'c0/')), Buffer.from([0x66, 0xff, 0x2e, 0x6a, 0x70, 0x67])]); // "f\xff.jpg"
+    const name = Buffer.from([0x66, 0xff, 0x2e, 0x6a, 0x70, 0x67]); // "f\xff.jpg"
+    const raw = Buffer.concat([Buffer.from(path.join(root, 'c0/')), name]);
     writeFileSync(raw, 'bytes');
     const index = await ImageFolderIndex.read(root);
     expect(index.length).toBe(4);
@@ -209,7 +210,8 @@ describe('ImageFolderIndex: scale', () => {
 
     console.log(
       `200k-file index: tree made in ${(makeMs / 1000).toFixed(1)} s, indexed in ${(indexMs / 1000).toFixed(2)} s, ` +
-        `${perFile.toFixed(1)} bytes of heap (V8 heap + array buffers, after GC) per file; typed storage ${(index.byteSize / index.length).toFixed(1)} bytes per file`,
+        `${perFile.toFixed(1)} bytes of heap (V8 heap + array buffers, after GC) per file; typed storage ` +
+        `${(index.byteSize / index.length).toFixed(1)} bytes per file`,
     );
     expect(perFile).toBeLessThanOrEqual(400);
     expect(index.path(12345)).toBe(

@@ -169,7 +169,9 @@ describe('decode + preprocess vs PIL/torchvision golden', () => {
         const tPre = performance.now() - t1;
         const { max, mean } = stats(out, ref.data as Float32Array);
         rows.push(
-          `${file.padEnd(20)} ${meta.mode.padEnd(5)} ${interp.padEnd(8)} max ${max.toExponential(2).padStart(9)}  mean ${mean.toExponential(2).padStart(9)}  decode ${tDecode.toFixed(1).padStart(5)} ms  preprocess ${tPre.toFixed(1).padStart(5)} ms`,
+          `${file.padEnd(20)} ${meta.mode.padEnd(5)} ${interp.padEnd(8)} max ${max.toExponential(2).padStart(9)} ` +
+            ` mean ${mean.toExponential(2).padStart(9)}  decode ${tDecode.toFixed(1).padStart(5)} ms  preprocess ` +
+            `${tPre.toFixed(1).padStart(5)} ms`,
         );
         if (/\.jpe?g$/i.test(file)) {
           // libjpeg builds may differ by an LSB here and there (ours matches exactly today).

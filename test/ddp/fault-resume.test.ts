@@ -152,7 +152,8 @@ describe('a rank killed mid-run (mpirun -np 2, SIGKILL of rank 1 after the first
     killed = await runAndKillRank1('broken');
     endedAtMs = Date.now();
     console.log(
-      `unbroken run ${(unbroken.ms / 1000).toFixed(1)} s; killed run ended ${((endedAtMs - killed.killedAtMs) / 1000).toFixed(1)} s after the kill, exit ${killed.job.code}`,
+      `unbroken run ${(unbroken.ms / 1000).toFixed(1)} s; killed run ended ` +
+        `${((endedAtMs - killed.killedAtMs) / 1000).toFixed(1)} s after the kill, exit ${killed.job.code}`,
     );
   }, 300_000);
 

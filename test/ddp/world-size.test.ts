@@ -108,7 +108,8 @@ describe('world-size invariance: mpirun -np 2 x -b 4 --sync-bn against mpirun -n
     h1.forEach((r, i) => {
       const d = Math.abs(h2[i]!.train_loss - r.train_loss);
       console.log(
-        `epoch ${i}: train_loss ${r.train_loss.toFixed(6)} (1x8) vs ${h2[i]!.train_loss.toFixed(6)} (2x4), diff ${d.toExponential(2)}`,
+        `epoch ${i}: train_loss ${r.train_loss.toFixed(6)} (1x8) vs ${h2[i]!.train_loss.toFixed(6)} (2x4), ` +
+          `diff ${d.toExponential(2)}`,
       );
       expect(d, `epoch ${i} train_loss`).toBeLessThan(1e-5);
       expect(Math.abs(h2[i]!.eval_loss - r.eval_loss), `epoch ${i} eval_loss`).toBeLessThan(1e-5);

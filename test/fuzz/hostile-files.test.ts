@@ -80,7 +80,8 @@ describe('finding 4: writes never follow a link planted at the target or the tem
   it('report replaces planted report.html and loss.png links, and refuses a link to its own summary', async () => {
     mkdirSync(at('rep'));
     const csv =
-      'epoch,train_loss,eval_loss,eval_top1,eval_top5,eval_top1_ema,lr,seconds,images_per_s\n0,2.0,1.5,40,90,,0.1,10,100\n';
+      'epoch,train_loss,eval_loss,eval_top1,eval_top5,eval_top1_ema,lr,seconds,images_per_s\n' +
+      '0,2.0,1.5,40,90,,0.1,10,100\n';
     writeFileSync(at('rep', 'summary.csv'), csv);
     writeFileSync(at('victim2.txt'), 'precious');
     symlinkSync('../victim2.txt', at('rep', 'report.html'));
@@ -106,7 +107,8 @@ describe('finding 5: only JPEG, PNG, WebP, GIF, TIFF and AVIF reach the decoder'
     );
     writeFileSync(
       at('svg.jpg'),
-      '<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><image href="secret.png" width="8" height="8"/></svg>',
+      '<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><image href="secret.png" width="8" ' +
+        'height="8"/></svg>',
     );
     await expect(decodeImageFile(at('svg.jpg'))).rejects.toThrow(
       /not a supported image format \(JPEG, PNG, WebP, GIF, TIFF, AVIF\): it is an SVG image/,

@@ -215,7 +215,8 @@ describe('finding 11: values that make no sense', () => {
     );
     expect(a.error).toBeInstanceOf(WeightValueError);
     expect(a.error!.message).toBe(
-      'nan.safetensors: conv_stem.weight holds NaN at element 5: the weights are unusable (a diverged or corrupt training run?)',
+      'nan.safetensors: conv_stem.weight holds NaN at element 5: the weights are unusable (a diverged or corrupt ' +
+        'training run?)',
     );
     w[5] = 0;
     (sd.get('bn1.running_var')!.data as Float32Array)[2] = -0.5;

@@ -41,7 +41,8 @@ function attempt(f: () => unknown): { error: Error | null; ms: number } {
 function dag(depth: number): Uint8Array {
   const put = bytesOf(0x71, 7); // BINPUT 7
   const parts = [bytesOf(0x5d), put];
-  for (let i = 0; i < depth; i++) parts.push(bytesOf(0x30, 0x28, 0x68, 7, 0x68, 7, 0x6c), put); // POP MARK GET GET LIST PUT
+  // POP MARK GET GET LIST PUT
+  for (let i = 0; i < depth; i++) parts.push(bytesOf(0x30, 0x28, 0x68, 7, 0x68, 7, 0x6c), put);
   return concat(...parts);
 }
 
@@ -226,7 +227,9 @@ describe('safetensors entries may not alias the same data', () => {
     expect(error!.message).toMatch(/overlap/);
   });
 
-  it('still accepts adjacent, unordered and zero-length ranges; a gap is refused (issue #14: ranges tile the data)', () => {
+  const rangesTitle =
+    'still accepts adjacent, unordered and zero-length ranges; a gap is refused (issue #14: ranges tile the data)';
+  it(rangesTitle, () => {
     const file = (b0: number): Uint8Array => {
       const header = {
         b: { dtype: 'U8', shape: [2], data_offsets: [b0, b0 + 2] },

@@ -63,14 +63,16 @@ describe('fetchPretrained (browser)', () => {
     srv.knobs.cdnStatesSha = true;
     srv.knobs.statedSha256 = 'cd'.repeat(32);
     await expect(fetchPretrained('repghostnet_0_5x', { hfEndpoint: srv.url, cache })).rejects.toThrow(
-      `sha256 mismatch for ${url}: the server states ${'cd'.repeat(32)}, the download has ${sha256(goldenFiles().hf050)}; the file was discarded (not cached)`,
+      `sha256 mismatch for ${url}: the server states ${'cd'.repeat(32)}, ` +
+        `the download has ${sha256(goldenFiles().hf050)}; the file was discarded (not cached)`,
     );
     srv.reset();
     srv.knobs.html = true;
     const e = await fetchPretrained('repghostnet_0_5x', { hfEndpoint: srv.url, cache }).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(HubError);
     expect((e as HubError).message).toBe(
-      `the server returned an HTML page, not model weights (a proxy or login page?) for ${url}; the file was discarded (not cached)`,
+      `the server returned an HTML page, not model weights (a proxy or login page?) ` +
+        `for ${url}; the file was discarded (not cached)`,
     );
     expect(cache.entries.size).toBe(0);
   });
@@ -79,7 +81,8 @@ describe('fetchPretrained (browser)', () => {
     await expect(
       fetchPretrained('repghostnet_0_5x', { hfEndpoint: srv.url, cache: memoryCaches(), offline: true }),
     ).rejects.toThrow(
-      `offline mode: repghostnet_0_5x (hf) is not in the browser cache; load it once with network access (${srv.url}/timm/repghostnet_050.in1k/resolve/main/model.safetensors)`,
+      `offline mode: repghostnet_0_5x (hf) is not in the browser cache; ` +
+        `load it once with network access (${srv.url}/timm/repghostnet_050.in1k/resolve/main/model.safetensors)`,
     );
     await expect(fetchPretrained('repghostnet_2_0x', { hfEndpoint: srv.url, cache: false })).rejects.toThrow(
       /^HTTP 404 Not Found for .*repghostnet_200\.in1k.*; models with pretrained weights: repghostnet_0_5x, /,

@@ -132,7 +132,16 @@ describe('repghost download', () => {
     });
     expect(plain).toEqual({
       code: 0,
-      stdout: `${path.join(cacheDir, `127.0.0.1_${port}`, 'timm', 'repghostnet_050.in1k', 'resolve', 'main', 'model.safetensors')}\n`,
+      stdout:
+        path.join(
+          cacheDir,
+          `127.0.0.1_${port}`,
+          'timm',
+          'repghostnet_050.in1k',
+          'resolve',
+          'main',
+          'model.safetensors',
+        ) + '\n',
       stderr: '',
     });
     expect(srv.requests).toEqual([]);
@@ -143,7 +152,18 @@ describe('repghost download', () => {
     const run = await runCli(['repghostnet_100', '--dry-run', '--cache-dir', cacheDir, '--hf-endpoint', srv.url]);
     expect(run).toEqual({
       code: 0,
-      stdout: `${srv.url}/timm/repghostnet_100.in1k/resolve/main/model.safetensors\n${path.join(cacheDir, `127.0.0.1_${port}`, 'timm', 'repghostnet_100.in1k', 'resolve', 'main', 'model.safetensors')}\n`,
+      stdout:
+        `${srv.url}/timm/repghostnet_100.in1k/resolve/main/model.safetensors\n` +
+        path.join(
+          cacheDir,
+          `127.0.0.1_${port}`,
+          'timm',
+          'repghostnet_100.in1k',
+          'resolve',
+          'main',
+          'model.safetensors',
+        ) +
+        '\n',
       stderr: '',
     });
     expect(srv.requests).toEqual([]);
@@ -165,12 +185,18 @@ describe('repghost download', () => {
     expect(offline).toEqual({
       code: 1,
       stdout: '',
-      stderr: `repghost: offline mode: repghostnet_1_0x (hf) is not in the cache: ${p} does not exist; run 'repghost download repghostnet_1_0x --source hf' with network access, or fetch ${u} by hand and save it as ${p}\n`,
+      stderr:
+        `repghost: offline mode: repghostnet_1_0x (hf) is not in the cache: ` +
+        `${p} does not exist; run 'repghost download repghostnet_1_0x --source hf' ` +
+        `with network access, or fetch ${u} by hand and save it as ${p}\n`,
     });
     const unknown = await runCli(['repghostnet_9x'], { REPGHOST_CACHE: cacheDir });
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(
-      /^repghost: no pretrained weights are published for 'repghostnet_9x' \(only the main-line models have them\); models with pretrained weights: repghostnet_0_5x, .*\n$/,
+      new RegExp(
+        /^repghost: no pretrained weights are published for 'repghostnet_9x' \(only the main-line models have them\); /
+          .source + /models with pretrained weights: repghostnet_0_5x, .*\n$/.source,
+      ),
     );
     const source = await runCli(['repghostnet_050', '--source', 's3']);
     expect(source).toEqual({

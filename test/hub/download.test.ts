@@ -170,7 +170,8 @@ describe('download and cache', () => {
     srv.knobs.redirectLoop = true;
     const e = await failure(resolvePretrained('repghostnet_0_5x', opts({ maxRedirects: 5 })));
     expect(e.message).toBe(
-      `more than 5 redirects fetching ${hfUrl()} (last to /timm/repghostnet_050.in1k/resolve/main/model.safetensors); the server or a proxy is looping`,
+      `more than 5 redirects fetching ${hfUrl()} (last to ` +
+        `/timm/repghostnet_050.in1k/resolve/main/model.safetensors); the server or a proxy is looping`,
     );
     expect(srv.requests).toHaveLength(6);
   });
@@ -196,11 +197,11 @@ describe('resume', () => {
     srv.knobs.cutAfterBytes = 3_000_000;
     srv.knobs.cutTimes = 1;
     const e = await failure(resolvePretrained('repghostnet_0_5x', opts({ retries: 0 })));
-    expect(e.message).toMatch(
-      new RegExp(
-        `^${esc(`the connection to 127.0.0.1:${port} was closed mid-transfer while fetching ${srv.url}/cdn/hf/timm/repghostnet_050.in1k/model.safetensors; check the network or proxy settings, set REPGHOST_HF_ENDPOINT to a reachable mirror, or use --offline with a cached file; gave up after 1 attempt; `)}[0-3]\\.\\d MB kept, the next run resumes$`,
-      ),
-    );
+    const cut =
+      `the connection to 127.0.0.1:${port} was closed mid-transfer while fetching ${srv.url}/cdn/hf/timm/` +
+      `repghostnet_050.in1k/model.safetensors; check the network or proxy settings, set REPGHOST_HF_ENDPOINT ` +
+      `to a reachable mirror, or use --offline with a cached file; gave up after 1 attempt; `;
+    expect(e.message).toMatch(new RegExp(`^${esc(cut)}[0-3]\\.\\d MB kept, the next run resumes$`));
     const partials = leftovers();
     const kept = statSync(partials.find((p) => p.endsWith('.partial'))!).size;
     expect(partials.map((p) => path.basename(p).replace(/\.\d+-[0-9a-f]+\./, '.<token>.')).sort()).toEqual([
@@ -273,7 +274,8 @@ describe('verification', () => {
     const e = await failure(resolvePretrained('repghostnet_0_5x', opts()));
     expect(e.code).toBe('sha256');
     expect(e.message).toBe(
-      `sha256 mismatch for ${hfUrl()}: the server states ${bad}, the download has ${sha256(goldenFiles().hf050)}; the file was discarded (not cached)`,
+      `sha256 mismatch for ${hfUrl()}: the server states ${bad}, the download has ` +
+        `${sha256(goldenFiles().hf050)}; the file was discarded (not cached)`,
     );
     expect(existsSync(hfPath())).toBe(false);
     expect(leftovers()).toEqual([]);
@@ -281,7 +283,9 @@ describe('verification', () => {
 
   it('rejects an HTML page served with status 200 (text/html, or mislabelled)', async () => {
     srv.knobs.html = true;
-    const msg = `the server returned an HTML page, not model weights (a proxy or login page?) for ${hfUrl()}; the file was discarded (not cached)`;
+    const msg =
+      `the server returned an HTML page, not model weights (a proxy or login page?) for ${hfUrl()}; ` +
+      `the file was discarded (not cached)`;
     expect((await failure(resolvePretrained('repghostnet_0_5x', opts()))).message).toBe(msg);
     srv.knobs.htmlContentType = 'application/octet-stream';
     expect((await failure(resolvePretrained('repghostnet_0_5x', opts()))).message).toBe(msg);
@@ -311,7 +315,8 @@ describe('verification', () => {
     writeFileSync(hfPath('repghostnet_058.in1k'), '<html>login</html>');
     const e = await failure(resolvePretrained('repghostnet_0_58x', opts({ offline: true })));
     expect(e.message).toBe(
-      `the cached file ${hfPath('repghostnet_058.in1k')} is unusable (the server returned an HTML page, not model weights (a proxy or login page?) for ${hfUrl('repghostnet_058.in1k')}); delete it and download again`,
+      `the cached file ${hfPath('repghostnet_058.in1k')} is unusable (the server returned an HTML page, not ` +
+        `model weights (a proxy or login page?) for ${hfUrl('repghostnet_058.in1k')}); delete it and download again`,
     );
   });
 });
@@ -322,7 +327,8 @@ describe('user-facing errors', () => {
       `unknown model 'resnet50'; models with pretrained weights: ${pretrainedModelList()}`,
     );
     expect((await failure(resolvePretrained('repghostnet_norep_0_5x', opts()))).message).toBe(
-      `no pretrained weights are published for 'repghostnet_norep_0_5x' (only the main-line models have them); models with pretrained weights: ${pretrainedModelList()}`,
+      `no pretrained weights are published for 'repghostnet_norep_0_5x' (only the main-line models have them); ` +
+        `models with pretrained weights: ${pretrainedModelList()}`,
     );
     expect(srv.requests).toEqual([]);
   });
@@ -332,12 +338,19 @@ describe('user-facing errors', () => {
     const e = await failure(resolvePretrained('repghostnet_1_0x', opts()));
     expect(e.code).toBe('not-found');
     expect(e.message).toBe(
-      `HTTP 404 Not Found for ${url}: the server has no such file (wrong model name or an incomplete mirror?); models with pretrained weights: repghostnet_0_5x, repghostnet_0_58x, repghostnet_0_8x, repghostnet_1_0x, repghostnet_1_11x, repghostnet_1_3x, repghostnet_1_5x, repghostnet_2_0x (or timm's names repghostnet_050, repghostnet_058, repghostnet_080, repghostnet_100, repghostnet_111, repghostnet_130, repghostnet_150, repghostnet_200)`,
+      `HTTP 404 Not Found for ${url}: the server has no such file (wrong model name or an incomplete mirror?); ` +
+        `models with pretrained weights: repghostnet_0_5x, repghostnet_0_58x, repghostnet_0_8x, repghostnet_1_0x, ` +
+        `repghostnet_1_11x, repghostnet_1_3x, repghostnet_1_5x, repghostnet_2_0x (or timm's names repghostnet_050, ` +
+        `repghostnet_058, repghostnet_080, repghostnet_100, repghostnet_111, repghostnet_130, repghostnet_150, ` +
+        `repghostnet_200)`,
     );
   });
 
   it('offline and not cached: names the cache path and the URL to fetch by hand, no request', async () => {
-    const msg = `offline mode: repghostnet_0_5x (hf) is not in the cache: ${hfPath()} does not exist; run 'repghost download repghostnet_0_5x --source hf' with network access, or fetch ${hfUrl()} by hand and save it as ${hfPath()}`;
+    const msg =
+      `offline mode: repghostnet_0_5x (hf) is not in the cache: ${hfPath()} does not exist; ` +
+      `run 'repghost download repghostnet_0_5x --source hf' with network access, ` +
+      `or fetch ${hfUrl()} by hand and save it as ${hfPath()}`;
     expect((await failure(resolvePretrained('repghostnet_0_5x', opts({ offline: true })))).message).toBe(msg);
     expect(
       (await failure(resolvePretrained('repghostnet_0_5x', opts({ env: { REPGHOST_OFFLINE: '1' } })))).message,
@@ -352,7 +365,9 @@ describe('user-facing errors', () => {
       resolvePretrained('repghostnet_0_5x', opts({ hfEndpoint: `http://127.0.0.1:${dead}`, retries: 1 })),
     );
     expect(e.message).toBe(
-      `cannot connect to 127.0.0.1:${dead} (connection refused) while fetching ${url}; check the network or proxy settings, set REPGHOST_HF_ENDPOINT to a reachable mirror, or use --offline with a cached file; gave up after 2 attempts`,
+      `cannot connect to 127.0.0.1:${dead} (connection refused) while fetching ${url}; check the network or ` +
+        `proxy settings, set REPGHOST_HF_ENDPOINT to a reachable mirror, or use --offline with a cached file; gave ` +
+        `up after 2 attempts`,
     );
   });
 
@@ -365,7 +380,10 @@ describe('user-facing errors', () => {
       )) as typeof fetch;
     const e = await failure(resolvePretrained('repghostnet_0_5x', { cacheDir, env: {}, fetchImpl, retries: 0 }));
     expect(e.message).toBe(
-      `cannot resolve huggingface.co (DNS lookup failed: no network?) while fetching https://huggingface.co/timm/repghostnet_050.in1k/resolve/main/model.safetensors; check the network or proxy settings, set REPGHOST_HF_ENDPOINT to a reachable mirror, or use --offline with a cached file; gave up after 1 attempt`,
+      `cannot resolve huggingface.co (DNS lookup failed: no network?) while fetching ` +
+        `https://huggingface.co/timm/repghostnet_050.in1k/resolve/main/model.safetensors; check the network or ` +
+        `proxy settings, set REPGHOST_HF_ENDPOINT to a reachable mirror, or use --offline with a cached file; gave ` +
+        `up after 1 attempt`,
     );
   });
 
@@ -395,7 +413,9 @@ describe('user-facing errors', () => {
     expect(e.code).toBe('disk-full');
     expect(e.message).toMatch(
       new RegExp(
-        `^no space left on the device holding ${esc(cacheDir)} while downloading ${esc(hfUrl())} \\((2\\.\\d|3\\.0) MB of 9\\.4 MB written\\); free some space there or set REPGHOST_CACHE to a directory on another disk \\(the partial download was removed\\)$`,
+        `^no space left on the device holding ${esc(cacheDir)} while downloading ${esc(hfUrl())} ` +
+          `\\((2\\.\\d|3\\.0) MB of 9\\.4 MB written\\); free some space there or set REPGHOST_CACHE to a ` +
+          `directory on another disk \\(the partial download was removed\\)$`,
       ),
     );
     expect(existsSync(hfPath())).toBe(false);
@@ -410,7 +430,8 @@ describe('user-facing errors', () => {
     const e = await failure(resolvePretrained('repghostnet_0_5x', opts({ cacheDir: bad })));
     expect(e.code).toBe('cache-access');
     expect(e.message).toBe(
-      `cannot create the cache directory ${bad}: ${file} is a file, not a directory; set REPGHOST_CACHE (or --cache-dir) to a writable directory`,
+      `cannot create the cache directory ${bad}: ${file} is a file, not a directory; set REPGHOST_CACHE (or ` +
+        `--cache-dir) to a writable directory`,
     );
     expect(srv.requests).toEqual([]);
   });
@@ -420,7 +441,9 @@ describe('user-facing errors', () => {
       mkdir: (d) =>
         Promise.reject(Object.assign(new Error(`EACCES: permission denied, mkdir '${d}'`), { code: 'EACCES' })),
     };
-    const msg = `permission denied writing to the cache directory ${cacheDir}; set REPGHOST_CACHE (or --cache-dir) to a writable directory`;
+    const msg =
+      `permission denied writing to the cache directory ${cacheDir}; ` +
+      `set REPGHOST_CACHE (or --cache-dir) to a writable directory`;
     expect((await failure(resolvePretrained('repghostnet_0_5x', opts({ io })))).message).toBe(msg);
     // root ignores directory permissions, so the real check only means something for others.
     if (process.getuid?.() !== 0) {
@@ -444,7 +467,9 @@ describe('concurrency', () => {
     expect(leftovers()).toEqual([]);
   });
 
-  it('without the lock (always judged stale) both download to their own temp files and one good file remains', async () => {
+  const noLockTitle =
+    'without the lock (always judged stale) both download to their own temp files and one good file remains';
+  it(noLockTitle, async () => {
     const lock = { staleMs: 0, pollMs: 5 };
     srv.knobs.delayMs = 100;
     const rs = await Promise.all([1, 2, 3].map(() => resolvePretrained('repghostnet_0_5x', opts({ lock }))));

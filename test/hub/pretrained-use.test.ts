@@ -24,7 +24,9 @@ beforeAll(async () => {
 afterAll(async () => srv.close());
 
 describe('--pretrained', () => {
-  it('predict --pretrained equals predict --weights <the cached file>, and the second run makes no request', async () => {
+  const cachedTitle =
+    'predict --pretrained equals predict --weights <the cached file>, and the second run makes no request';
+  it(cachedTitle, async () => {
     const a = await runCliAsync(
       ['predict', chelsea, '--pretrained', '--model', 'repghostnet_050', '--json', '--threads', '1'],
       env,

@@ -62,7 +62,8 @@ describe('cache paths', () => {
   it('formats file-system errors as one actionable line', () => {
     const err = (code: string) => Object.assign(new Error(code), { code });
     expect(cacheFsError(err('EROFS'), '/c').message).toBe(
-      'the cache directory /c is on a read-only file system; set REPGHOST_CACHE (or --cache-dir) to a writable directory',
+      'the cache directory /c is on a read-only file system; set REPGHOST_CACHE (or --cache-dir) to a writable ' +
+        'directory',
     );
     expect(cacheFsError(err('EDQUOT'), '/c').code).toBe('disk-full');
   });
@@ -89,6 +90,7 @@ describe('parsers', () => {
     expect(looksLikeHtml(enc('<html>'))).toBe(true);
     expect(looksLikeHtml(enc('PK\x03\x04'))).toBe(false);
     expect(looksLikeHtml(new Uint8Array([0x80, 0x02]))).toBe(false);
-    expect(looksLikeHtml(new Uint8Array([0x3c, 0x00, 0, 0, 0, 0, 0, 0, 0x7b]))).toBe(false); // safetensors header length 60
+    // safetensors header length 60
+    expect(looksLikeHtml(new Uint8Array([0x3c, 0x00, 0, 0, 0, 0, 0, 0, 0x7b]))).toBe(false);
   });
 });

@@ -51,7 +51,8 @@ describe.each(GOLDEN_CASES)('$model (ema: $ema)', (c) => {
       ? maxAbsDiff(out['features.pre_logits']!, exp.get('features.pre_logits')!.data as Float32Array)
       : NaN;
     measured.push(
-      `  ${caseName(c).padEnd(24)} ${mode.padEnd(9)} logits vs ${ref} ${d.toExponential(2)} (vs ${other} ${dOther.toExponential(2)})` +
+      `  ${caseName(c).padEnd(24)} ${mode.padEnd(9)} logits vs ${ref} ${d.toExponential(2)} (vs ${other} ` +
+        `${dOther.toExponential(2)})` +
         (taps.length ? `, pre_logits ${dPre.toExponential(2)}` : ''),
     );
     expect(d).toBeLessThan(TOL);

@@ -68,7 +68,9 @@ describe('export --weights-precision on the golden 0.5x (ImageNet head)', () => 
     ['fp16', 0.55, 1e-2],
     ['int8', 0.3, 5e-2],
   ] as const) {
-    it(`${precision}: <= ${Math.round(sizeLimit * 100)} % of the float32 file, logits within ${tol} x max|logit|`, async () => {
+    const title =
+      `${precision}: <= ${Math.round(sizeLimit * 100)} % of the float32 file, ` + `logits within ${tol} x max|logit|`;
+    it(title, async () => {
       const bytes = storeWeights(f32, precision);
       expect(bytes.length / f32.length).toBeLessThanOrEqual(sizeLimit);
       const ops = decodeModel(bytes).graph.node.map((n) => n.op_type);

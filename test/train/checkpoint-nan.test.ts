@@ -157,7 +157,10 @@ describe('NaN loss', () => {
     outcome.final.dispose();
     expect(outcome.status).toBe('nan');
     expect(outcome.message).toMatch(
-      /loss is (NaN|-?Infinity) at epoch 1 step \d+: training stopped before applying the update; the last good checkpoint is .*last\.pth\.tar \(epoch 0\)/,
+      new RegExp(
+        'loss is (NaN|-?Infinity) at epoch 1 step \\d+: training stopped before applying the update; ' +
+          'the last good checkpoint is .*last\\.pth\\.tar \\(epoch 0\\)',
+      ),
     );
     expect(outcome.history.map((r) => r.epoch)).toEqual([0]);
     const spec = buildSpec('repghostnet_0_5x', { numClasses: 10, dropout: 0.2 });

@@ -180,7 +180,8 @@ describe.each(MODES)('golden two-step training parity ($name)', ({ name, backend
     }
     console.log(
       `[${name}] state after two steps: worst diff ${worst.toExponential(2)} (step 0 driven), ` +
-        `${Number.isNaN(ownWorst) ? 'not run' : ownWorst.toExponential(2)} (fully own); loss diffs ${Math.abs(results[0]!.loss - config.loss[0]!).toExponential(2)}, ` +
+        `${Number.isNaN(ownWorst) ? 'not run' : ownWorst.toExponential(2)} (fully own); loss diffs ` +
+        `${Math.abs(results[0]!.loss - config.loss[0]!).toExponential(2)}, ` +
         Math.abs(driven[1]!.loss - config.loss[1]!).toExponential(2),
     );
   });
@@ -205,7 +206,8 @@ describe('conditioning of the fully own two-step run', () => {
     for (const [k, t] of a.after)
       if (t.dtype === 'F32') stateDiff = Math.max(stateDiff, maxAbsDiff(toFloat32(t), toFloat32(b.after.get(k)!)));
     console.log(
-      `native vs wasm, both ours: step-0 gradients ${gradRel.toExponential(2)} relative apart, state after step 1 ${stateDiff.toExponential(2)} apart`,
+      `native vs wasm, both ours: step-0 gradients ${gradRel.toExponential(2)} relative apart, state after step ` +
+        `1 ${stateDiff.toExponential(2)} apart`,
     );
     expect(gradRel).toBeLessThan(1e-4); // within PyTorch's own 6.5e-5 floor
     expect(stateDiff).toBeGreaterThan(1e-3);

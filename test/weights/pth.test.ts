@@ -244,7 +244,8 @@ describe('writePth', () => {
         // opcode and global allow-lists, and tensors rebuilt from the zip records.
         const script = `
 import collections, json, pickle, pickletools, sys, zipfile
-OPS = {'PROTO','STOP','MARK','EMPTY_DICT','EMPTY_LIST','EMPTY_TUPLE','TUPLE','TUPLE1','TUPLE2','TUPLE3','SETITEM','SETITEMS',
+OPS = {'PROTO','STOP','MARK','EMPTY_DICT','EMPTY_LIST','EMPTY_TUPLE','TUPLE','TUPLE1','TUPLE2','TUPLE3',
+       'SETITEM','SETITEMS',
        'APPEND','APPENDS','BINPUT','LONG_BINPUT','BINGET','LONG_BINGET','BININT','BININT1','BININT2','LONG1','BINFLOAT',
        'BINUNICODE','NONE','NEWTRUE','NEWFALSE','GLOBAL','REDUCE','BUILD','BINPERSID'}
 SIZES = {'FloatStorage': 4, 'LongStorage': 8}
@@ -253,7 +254,8 @@ for f in sys.argv[1:]:
     z = zipfile.ZipFile(f)
     assert z.testzip() is None
     names = z.namelist()
-    assert names[0] == 'archive/data.pkl' and 'archive/version' in names and z.read('archive/byteorder') == b'little', names[:3]
+    assert (names[0] == 'archive/data.pkl' and 'archive/version' in names
+            and z.read('archive/byteorder') == b'little'), names[:3]
     data = z.read('archive/data.pkl')
     ops = {op.name for op, arg, pos in pickletools.genops(data)}
     assert ops <= OPS, ops - OPS
@@ -277,8 +279,10 @@ for f in sys.argv[1:]:
         assert type(d) is collections.OrderedDict
         return [[k, v[2], v[1]] for k, v in d.items()]
     if 'state_dict' in obj:
-        out['ck'] = {'top': list(obj.keys()), 'sd': sd_keys(obj['state_dict']), 'ema_same': sd_keys(obj['state_dict_ema']) == sd_keys(obj['state_dict']),
-                     'args': obj['args'], 'metric': obj['metric'], 'epoch': obj['epoch'], 'opt_state_keys': list(obj['optimizer']['state'].keys())}
+        out['ck'] = {'top': list(obj.keys()), 'sd': sd_keys(obj['state_dict']),
+                     'ema_same': sd_keys(obj['state_dict_ema']) == sd_keys(obj['state_dict']),
+                     'args': obj['args'], 'metric': obj['metric'], 'epoch': obj['epoch'],
+                     'opt_state_keys': list(obj['optimizer']['state'].keys())}
     else:
         out['sd'] = sd_keys(obj)
 print(json.dumps(out))

@@ -137,9 +137,12 @@ function renderRuntime(): void {
 function describeModel(m: PageModel, extra = ''): string {
   const l = m.loaded;
   const t = m.timings;
-  const conv = `converted in ${ms(t.parseAndFuse + t.onnx + t.sessions)} (read + re-parameterize ${ms(t.parseAndFuse)}, ONNX ${ms(t.onnx)}, sessions ${ms(t.sessions)})`;
+  const conv =
+    `converted in ${ms(t.parseAndFuse + t.onnx + t.sessions)} (read + re-parameterize ${ms(t.parseAndFuse)}, ` +
+    `ONNX ${ms(t.onnx)}, sessions ${ms(t.sessions)})`;
   const src = l.form === 'train' ? 'training form → deploy form' : 'deploy form (no training form to compare)';
-  return `${l.spec.name}, ${l.spec.numClasses} classes, ${src}${extra}; ${conv}.${l.note ? ` ${pageWording(l.note)}.` : ''}`;
+  const note = l.note ? ` ${pageWording(l.note)}.` : '';
+  return `${l.spec.name}, ${l.spec.numClasses} classes, ${src}${extra}; ${conv}.${note}`;
 }
 
 async function loadFashion(): Promise<void> {
@@ -159,7 +162,8 @@ async function loadFashion(): Promise<void> {
       readBytes(new URL('model.safetensors', MODELS_URL).href, 'model'),
     ]);
   } catch (e) {
-    status.textContent = `The shipped model is not available: ${errorMessage(e)}. You can still load your own checkpoint.`;
+    status.textContent =
+      `The shipped model is not available: ${errorMessage(e)}. ` + 'You can still load your own checkpoint.';
     status.classList.add('bad');
     return;
   }
@@ -285,10 +289,14 @@ async function loadPretrained(): Promise<void> {
   const r = await fetchPretrained(name, {
     ...(HUB_ENDPOINT ? { hfEndpoint: HUB_ENDPOINT } : {}),
     onProgress: ({ received, total }) => {
-      status.textContent = `Fetching ${name}: ${(received / 1e6).toFixed(1)}${total ? ` of ${(total / 1e6).toFixed(1)}` : ''} MB…`;
+      const of = total ? ` of ${(total / 1e6).toFixed(1)}` : '';
+      status.textContent = `Fetching ${name}: ${(received / 1e6).toFixed(1)}${of} MB…`;
     },
   });
-  status.textContent = `${r.model}: ${(r.bytes.length / 1e6).toFixed(1)} MB ${r.fromCache ? 'from the browser cache' : `downloaded from ${new URL(r.url).host}`}, sha256 ${r.sha256.slice(0, 12)}…; ImageNet top-1 ${r.top1} % (official).`;
+  const from = r.fromCache ? 'from the browser cache' : `downloaded from ${new URL(r.url).host}`;
+  status.textContent =
+    `${r.model}: ${(r.bytes.length / 1e6).toFixed(1)} MB ${from}, sha256 ${r.sha256.slice(0, 12)}…; ` +
+    `ImageNet top-1 ${r.top1} % (official).`;
   hook.pretrained = { model: r.model, fromCache: r.fromCache, bytes: r.bytes.length };
   // The weights' own settings: the model, raw vs EMA, and the resize they were evaluated with.
   $('ckpt-model', HTMLSelectElement).value = r.model;
@@ -380,7 +388,8 @@ function renderResult(model: PageModel, r: Classification): void {
   $('macs-deploy').textContent = millions(c.deploy.flops);
   const diff = r.formDiff === null ? '' : ` max |train − deploy| logit difference ${r.formDiff.toExponential(1)}.`;
   $('result-info').textContent =
-    `${model.loaded.spec.name} on ${runtimeLabel()}; batch 1, median of ${r.latency.runs} runs per form.${diff} Input: ${model.pipeline.describe}.`;
+    `${model.loaded.spec.name} on ${runtimeLabel()}; batch 1, median of ${r.latency.runs} runs per form.${diff} ` +
+    `Input: ${model.pipeline.describe}.`;
   $('result').dataset.ready = 'true';
 }
 

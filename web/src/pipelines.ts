@@ -31,7 +31,9 @@ export function imagenetPipeline(interpolation: Interpolation): Pipeline {
   const config = { ...DEFAULT_PREPROCESS, interpolation };
   return {
     size: config.size,
-    describe: `shorter side to ${Math.floor(config.size / config.cropPct)} (${interpolation}), center ${config.size} crop, ImageNet mean/std`,
+    describe:
+      `shorter side to ${Math.floor(config.size / config.cropPct)} (${interpolation}), ` +
+      `center ${config.size} crop, ImageNet mean/std`,
     prepare(image) {
       // The crop before normalization is exactly what the model sees; no need to invert.
       return { input: preprocess(image, config), picture: resizeAndCrop(image, config) };
@@ -44,9 +46,13 @@ export function imagenetPipeline(interpolation: Interpolation): Pipeline {
  * when it looks dark-on-light, fitted into 28x28, then exactly the training input).
  */
 export function fashionPipeline(config: FashionConfig, invert: InvertMode = 'auto'): Pipeline {
+  const inverted =
+    invert === 'auto' ? 'inverted if the background is light' : invert === 'yes' ? 'inverted' : 'not inverted';
   return {
     size: config.size,
-    describe: `gray, ${invert === 'auto' ? 'inverted if the background is light' : invert === 'yes' ? 'inverted' : 'not inverted'}, fitted to ${config.sourceSize}x${config.sourceSize}, bilinear to ${config.size}, mean ${config.mean} / std ${config.std}`,
+    describe:
+      `gray, ${inverted}, fitted to ${config.sourceSize}x${config.sourceSize}, ` +
+      `bilinear to ${config.size}, mean ${config.mean} / std ${config.std}`,
     prepare(image) {
       const { input, picture } = fashionInput(image, invert, config);
       return { input, picture };

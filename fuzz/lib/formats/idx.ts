@@ -32,7 +32,8 @@ function firstItems(raw: Uint8Array, n: number): Uint8Array {
 export const idxFormat: FormatTarget = {
   name: 'idx',
   description:
-    'Fashion-MNIST IDX (raw and gzip): magic, type code, dimension count and sizes, truncation, trailing bytes, gzip header/trailer/stream; parsed by readIdx',
+    'Fashion-MNIST IDX (raw and gzip): magic, type code, dimension count and sizes, truncation, trailing bytes, ' +
+    'gzip header/trailer/stream; parsed by readIdx',
   async prepare(): Promise<PreparedFormat> {
     const labelsGz = readSeed(path.join(fashionMnistDir, 't10k-labels-idx1-ubyte.gz'));
     const imagesGz = readSeed(path.join(fashionMnistDir, 't10k-images-idx3-ubyte.gz'));

@@ -9,8 +9,9 @@
  *
  * The pixel limit is lowered to 16 MP (default: PIL's 89.5 MP). A JPEG whose SOF claims
  * 9000x9000 but whose scan ends early at an EOI marker decodes (libjpeg only warns) to
- * 81 MP of grey: ~2 s of decoding and ~2.5 s of resizing for a 57 KB file. That cost is the documented price of the default limit, not a parser
- * fault, and it would drown real hangs in the 2 s budget; test/fuzz/image-limits.test.ts
+ * 81 MP of grey: ~2 s of decoding and ~2.5 s of resizing for a 57 KB file. That cost is
+ * the documented price of the default limit, not a parser fault, and it would drown real
+ * hangs in the 2 s budget; test/fuzz/image-limits.test.ts
  * pins that behaviour down separately.
  */
 import { readdirSync } from 'node:fs';
@@ -40,7 +41,8 @@ interface Decoded {
 export const imageFormat: FormatTarget = {
   name: 'image',
   description:
-    'PNG/JPEG/GIF/WebP headers, chunks and segments; decoded by decodeImageFile (sharp, pixel limit 16 MP) then preprocessed (resize 256 bicubic, crop 224, normalize)',
+    'PNG/JPEG/GIF/WebP headers, chunks and segments; decoded by decodeImageFile (sharp, pixel limit 16 MP) then ' +
+    'preprocessed (resize 256 bicubic, crop 224, normalize)',
   async prepare({ quick }): Promise<PreparedFormat> {
     const dir = path.join(sharedDir, 'golden', 'preprocess');
     const names = readdirSync(dir)

@@ -226,7 +226,8 @@ function mutatePickle(rng: Rng, p: Uint8Array, ops: Op[]): { pkl: Uint8Array; no
 export const pickleFormat: FormatTarget = {
   name: 'pickle',
   description:
-    'data.pkl inside a valid torch zip: opcodes, length prefixes, int arguments (tensor geometry), memo indices, globals, strings, hostile snippets; parsed by loadWeights',
+    'data.pkl inside a valid torch zip: opcodes, length prefixes, int arguments (tensor geometry), memo indices, ' +
+    'globals, strings, hostile snippets; parsed by loadWeights',
   async prepare({ quick }): Promise<PreparedFormat> {
     const seeds = torchSeeds(quick);
     const pickles: PickleSeed[] = seeds.map((seed) => {

@@ -116,7 +116,8 @@ function structuralMutation(rng: Rng, b: Uint8Array, z: ZipLayout): { bytes: Uin
 export const pthFormat: FormatTarget = {
   name: 'pth',
   description:
-    'torch.save zip files: end records, ZIP64 locator/record, central directory, local headers; parsed by loadWeights (readCheckpoint -> readPth -> readZip)',
+    'torch.save zip files: end records, ZIP64 locator/record, central directory, local headers; ' +
+    'parsed by loadWeights (readCheckpoint -> readPth -> readZip)',
   async prepare({ quick }): Promise<PreparedFormat> {
     const seeds = torchSeeds(quick);
     const zips: ZipSeed[] = seeds.map((seed) => ({ seed, layout: mapZip(seed.bytes) }));

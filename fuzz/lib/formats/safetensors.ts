@@ -205,7 +205,8 @@ function firstTensors(file: string, n: number): Seed {
 export const safetensorsFormat: FormatTarget = {
   name: 'safetensors',
   description:
-    'header length, JSON header (dtype, shape, data_offsets, aliasing entries, __metadata__), header text and data; parsed by readSafetensors and loadWeights',
+    'header length, JSON header (dtype, shape, data_offsets, aliasing entries, __metadata__), header text and ' +
+    'data; parsed by readSafetensors and loadWeights',
   async prepare({ quick }): Promise<PreparedFormat> {
     const all: [string, number][] = [
       ['repghostnet_norep_0_5x/model.safetensors', 3],

@@ -58,7 +58,10 @@ function shrinkTensors(v: unknown, maxEntries = Infinity, seen = new Map<Tensor,
   return v;
 }
 
-/** A golden file's structure with tiny tensors (dicts cut to `maxEntries`), written by writePth, optionally with ZIP64 extra fields. */
+/**
+ * A golden file's structure with tiny tensors (dicts cut to `maxEntries`), written by writePth, optionally with ZIP64
+ * extra fields.
+ */
 function derived(name: string, file: string, prefix: string, maxEntries: number, zip64: boolean): Seed {
   const value = shrinkTensors(readPth(golden(...file.split('/'))), maxEntries);
   let bytes = writePth(value, { prefix });

@@ -28,7 +28,10 @@ export interface PreparedFormat {
   seeds: Seed[];
   /** Deterministic: the same rng state gives the same case. */
   mutate(rng: Rng): CaseInput;
-  /** Parses the case the way the package does for a user's file; returns what it produced (kept alive while memory is measured). */
+  /**
+   * Parses the case the way the package does for a user's file; returns what it produced (kept alive while memory is
+   * measured).
+   */
   run(input: CaseInput): unknown;
   /**
    * The most array-buffer memory this case may legitimately hold after parsing

@@ -35,11 +35,15 @@ export function register(program: Command): void {
     'convert the EMA weights (state_dict_ema) of a training checkpoint',
   )
     .description(
-      're-parameterize a checkpoint into the official deploy form (fusion branches and cheap_operation BN folded into cheap_operation.weight/bias; other BNs kept), written as .safetensors or .pth by the output extension',
+      're-parameterize a checkpoint into the official deploy form ' +
+        '(fusion branches and cheap_operation BN folded into cheap_operation.weight/bias; ' +
+        'other BNs kept), written as .safetensors or .pth by the output extension',
     )
     .argument(
       '<in>',
-      'checkpoint: .pth / .pth.tar / .bin (torch.save zip) or .safetensors, a state dict or a timm training checkpoint, training or deploy form (with --pretrained, omit it and give only <out>)',
+      'checkpoint: .pth / .pth.tar / .bin (torch.save zip) or .safetensors, ' +
+        'a state dict or a timm training checkpoint, ' +
+        'training or deploy form (with --pretrained, omit it and give only <out>)',
     )
     .argument(
       '[out]',
@@ -50,14 +54,17 @@ export function register(program: Command): void {
     .addOption(
       new Option(
         '--to <form>',
-        'deploy (default): fold for inference; train: expand deploy-form weights back to the training form with the same eval-mode function (fusion BN zeroed, cheap_operation BN set to identity), to fine-tune them',
+        'deploy (default): fold for inference; train: expand deploy-form weights ' +
+          'back to the training form with the same eval-mode function ' +
+          '(fusion BN zeroed, cheap_operation BN set to identity), to fine-tune them',
       )
         .choices(['deploy', 'train'])
         .default('deploy'),
     )
     .addHelpText(
       'after',
-      '\nExamples:\n  repghost convert repghostnet_0_5x_43M_66.95.pth.tar deploy.safetensors --ema\n  repghost convert --pretrained --model repghostnet_100 repghostnet_100_deploy.safetensors',
+      '\nExamples:\n  repghost convert repghostnet_0_5x_43M_66.95.pth.tar deploy.safetensors --ema' +
+        '\n  repghost convert --pretrained --model repghostnet_100 repghostnet_100_deploy.safetensors',
     )
     .action(async (first: string, second: string | undefined, opts: ConvertOptions) => {
       const [inputArg, output] = opts.pretrained && second === undefined ? [undefined, first] : [first, second];
@@ -107,7 +114,8 @@ export function register(program: Command): void {
         return;
       }
       process.stdout.write(
-        `${loaded.spec.name} (${loaded.spec.numClasses} classes${source.ema ? ', EMA weights' : ''}), ${loaded.form} form -> ${to} form\n` +
+        `${loaded.spec.name} (${loaded.spec.numClasses} classes${source.ema ? ', EMA weights' : ''}), ` +
+          `${loaded.form} form -> ${to} form\n` +
           `  before: ${before.keys} keys, ${human(result.before.params)} params\n` +
           `  after:  ${after.keys} keys, ${human(result.after.params)} params\n` +
           `wrote ${output}${loaded.form === to ? ` (input was already in ${to} form: copied)` : ''}\n`,

@@ -29,7 +29,8 @@ export function register(program: Command): void {
   program
     .command('demo')
     .description(
-      'classify the bundled Fashion-MNIST samples (or your images) with the shipped repghostnet_0_5x, and time its training-form vs deploy-form graph on ONNX Runtime',
+      'classify the bundled Fashion-MNIST samples (or your images) with the shipped repghostnet_0_5x, and time ' +
+        'its training-form vs deploy-form graph on ONNX Runtime',
     )
     .argument(
       '[images...]',
@@ -115,7 +116,8 @@ export function register(program: Command): void {
           return;
         }
         const lines = [
-          `${meta.model} trained on Fashion-MNIST by repghost (${meta.epochs} epochs, test top-1 ${meta.test_top1} %), deploy form on ONNX Runtime:`,
+          `${meta.model} trained on Fashion-MNIST by repghost (${meta.epochs} epochs, test top-1 ` +
+            `${meta.test_top1} %), deploy form on ONNX Runtime:`,
           '',
         ];
         for (const r of results) {
@@ -127,7 +129,8 @@ export function register(program: Command): void {
         const worst = Math.max(...results.map((r) => r.max_abs_train_vs_deploy));
         lines.push(
           '',
-          `latency, batch 1, ${opts.threads} thread(s), median of ${opts.runs} runs (training form and deploy form give the same logits within ${worst.toExponential(1)}):`,
+          `latency, batch 1, ${opts.threads} thread(s), median of ${opts.runs} runs (training form and deploy ` +
+            `form give the same logits within ${worst.toExponential(1)}):`,
           '',
         );
         lines.push(

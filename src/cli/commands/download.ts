@@ -32,7 +32,8 @@ export function register(program: Command): void {
     )
     .option(
       '--source <source>',
-      `where from: ${PRETRAINED_SOURCES.join(' (timm safetensors on the Hugging Face hub) or ')} (the RepGhost release .pth.tar, EMA weights)`,
+      `where from: ${PRETRAINED_SOURCES.join(' (timm safetensors on the Hugging Face hub) or ')} (the RepGhost ` +
+        `release .pth.tar, EMA weights)`,
       'hf',
     )
     .option('--offline', 'never use the network (also REPGHOST_OFFLINE=1): only report the cached file')
@@ -48,7 +49,8 @@ export function register(program: Command): void {
     .option('--list', 'list the models with published weights, their top-1 and whether they are cached')
     .option(
       '--dry-run',
-      'download nothing: print the URL and the cache path (two lines; JSON with --json), e.g. to fetch the file by hand',
+      'download nothing: print the URL and the cache path (two lines; JSON with --json), e.g. to fetch the file ' +
+        'by hand',
     )
     .action(async (model: string | undefined, flags: DownloadFlags) => {
       const source = asUsage(() => parseSource(flags.source));
@@ -64,14 +66,12 @@ export function register(program: Command): void {
       const loc = asUsage(() => locatePretrained(model, where));
       if (flags.dryRun) {
         const cached = (await fileSize(loc.path)) !== undefined;
-        process.stdout.write(
-          flags.json
-            ? `${JSON.stringify({ model: loc.model, source: loc.source, url: loc.url, path: loc.path, ema: loc.ema, cached })}\n`
-            : `${loc.url}\n${loc.path}\n`,
-        );
+        const info = { model: loc.model, source: loc.source, url: loc.url, path: loc.path, ema: loc.ema, cached };
+        process.stdout.write(flags.json ? `${JSON.stringify(info)}\n` : `${loc.url}\n${loc.path}\n`);
         return;
       }
-      // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-conversion -- isTTY is undefined on a pipe (the types say boolean)
+      // isTTY is undefined on a pipe (the types say boolean), hence the `!!`:
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-conversion -- isTTY is undefined on a pipe
       const progress = createProgressReporter({ label: model, enabled: !flags.json && !!process.stderr.isTTY });
       let r;
       try {
@@ -85,8 +85,9 @@ export function register(program: Command): void {
       }
       if (flags.json) {
         const { model: m, source: s, url, path, bytes, sha256, ema } = r;
+        const info = { model: m, source: s, url, path, bytes, sha256, ema };
         process.stdout.write(
-          `${JSON.stringify({ model: m, source: s, url, path, bytes, sha256, ema, fromCache: r.fromCache, top1: r.top1, preprocess: r.preprocess })}\n`,
+          `${JSON.stringify({ ...info, fromCache: r.fromCache, top1: r.top1, preprocess: r.preprocess })}\n`,
         );
       } else {
         process.stdout.write(`${r.path}\n`);

@@ -54,11 +54,13 @@ export function register(program: Command): void {
     'export the EMA weights (state_dict_ema) of a training checkpoint',
   )
     .description(
-      'write an ONNX model (opset 13, input "input" [batch, 3, H, W], output "logits"): by default the deploy form with every BN folded into its conv, the fastest graph; it loads in ONNX Runtime with optimizations on',
+      'write an ONNX model (opset 13, input "input" [batch, 3, H, W], output "logits"): by default the deploy ' +
+        'form with every BN folded into its conv, the fastest graph; it loads in ONNX Runtime with optimizations on',
     )
     .argument(
       '<weights>',
-      'checkpoint: .pth / .pth.tar or .safetensors, training or deploy form (with --pretrained, omit it and give only <out>)',
+      'checkpoint: .pth / .pth.tar or .safetensors, training or deploy form (with --pretrained, omit it and give ' +
+        'only <out>)',
     )
     .argument('[out]', 'output .onnx file')
     .option(
@@ -79,14 +81,17 @@ export function register(program: Command): void {
     )
     .option(
       '--weights-precision <p>',
-      'store Conv/Gemm weights as fp32, fp16 (Cast to float32) or int8 (per-channel, DequantizeLinear): smaller files, float32 arithmetic (docs/deploy.md)',
+      'store Conv/Gemm weights as fp32, fp16 (Cast to float32) or int8 (per-channel, DequantizeLinear): smaller ' +
+        'files, float32 arithmetic (docs/deploy.md)',
       choiceFlag('--weights-precision', WEIGHT_PRECISIONS),
       'fp32',
     )
     .option('--json', 'print a JSON summary')
     .addHelpText(
       'after',
-      '\nExamples:\n  repghost export repghostnet_0_5x.pth repghostnet_0_5x.onnx --dynamic\n  repghost export deploy.safetensors model-int8w.onnx --weights-precision int8\n  repghost export --pretrained --model repghostnet_050 repghostnet_050.onnx',
+      '\nExamples:\n  repghost export repghostnet_0_5x.pth repghostnet_0_5x.onnx --dynamic\n  repghost export ' +
+        'deploy.safetensors model-int8w.onnx --weights-precision int8\n  repghost export --pretrained --model ' +
+        'repghostnet_050 repghostnet_050.onnx',
     )
     .action(async (first: string, second: string | undefined, opts: ExportFlags) => {
       const [weightsArg, out] = opts.pretrained && second === undefined ? [undefined, first] : [first, second];
@@ -138,9 +143,11 @@ export function register(program: Command): void {
         return;
       }
       process.stdout.write(
-        `${summary.model} (${summary.num_classes} classes${source.ema ? ', EMA weights' : ''}), ${loaded.form}-form weights -> ${mode} graph\n` +
+        `${summary.model} (${summary.num_classes} classes${source.ema ? ', EMA weights' : ''}), ` +
+          `${loaded.form}-form weights -> ${mode} graph\n` +
           `  input [${summary.input.join(', ')}], outputs ${summary.outputs.join(', ')}\n` +
-          `wrote ${out} (${human(bytes.length)}B, ${opts.weightsPrecision} weights, opset 13; loads in onnxruntime-node)\n`,
+          `wrote ${out} (${human(bytes.length)}B, ${opts.weightsPrecision} weights, opset 13; loads in ` +
+          'onnxruntime-node)\n',
       );
     });
 }

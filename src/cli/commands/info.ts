@@ -9,7 +9,8 @@ export function register(program: Command): void {
   program
     .command('info')
     .description(
-      'print the per-stage architecture and the params/FLOPs (MACs) of both forms, counted like the official tools.cal_flops_params',
+      'print the per-stage architecture and the params/FLOPs (MACs) of both forms, counted like the official ' +
+        'tools.cal_flops_params',
     )
     .argument('<model>', `model name: ${modelNames().join(', ')}`)
     .option('--num-classes <n>', 'classifier outputs', intFlag('--num-classes'), 1000)
@@ -57,7 +58,8 @@ export function register(program: Command): void {
         ]);
       }
       const lines = [
-        `${spec.name}: width ${spec.variant.width}, fusion ${spec.variant.fusion}, shortcut ${spec.variant.shortcut ? 'on' : 'off'}, ${spec.numClasses} classes, input ${size[0]}x${size[1]}`,
+        `${spec.name}: width ${spec.variant.width}, fusion ${spec.variant.fusion}, shortcut ` +
+          `${spec.variant.shortcut ? 'on' : 'off'}, ${spec.numClasses} classes, input ${size[0]}x${size[1]}`,
         '',
         table(rows, [false, false, true, true, true, true, true]),
         '',

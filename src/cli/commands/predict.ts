@@ -28,7 +28,8 @@ function formatPredictions(image: string, preds: Prediction[]): string {
     image,
     ...preds.map(
       (p, i) =>
-        `  ${i + 1}. ${p.label.padEnd(width)}  ${String(p.index).padStart(4)}  ${(100 * p.probability).toFixed(2).padStart(6)}%`,
+        `  ${i + 1}. ${p.label.padEnd(width)}  ${String(p.index).padStart(4)}  ` +
+        `${(100 * p.probability).toFixed(2).padStart(6)}%`,
     ),
   ].join('\n');
 }
@@ -43,7 +44,8 @@ export function register(program: Command): void {
   addPreprocessOptions(addModelOptions(cmd), 'bicubic')
     .addHelpText(
       'after',
-      '\nExamples:\n  repghost predict cat.jpg dog.png --weights repghostnet_0_5x.pth --topk 3\n  repghost predict cat.jpg --pretrained --model repghostnet_100',
+      '\nExamples:\n  repghost predict cat.jpg dog.png --weights repghostnet_0_5x.pth --topk 3' +
+        '\n  repghost predict cat.jpg --pretrained --model repghostnet_100',
     )
     .action(
       async (
@@ -62,7 +64,8 @@ export function register(program: Command): void {
           }
           if (opts.json) {
             process.stdout.write(
-              `${JSON.stringify({ model: model.spec.name, num_classes: model.numClasses, ema: !!opts.ema, results })}\n`,
+              JSON.stringify({ model: model.spec.name, num_classes: model.numClasses, ema: !!opts.ema, results }) +
+                '\n',
             );
           } else {
             process.stdout.write(

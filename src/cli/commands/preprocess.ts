@@ -16,7 +16,9 @@ export function register(program: Command): void {
   const cmd = program
     .command('preprocess')
     .description(
-      'run one image through the eval pipeline (EXIF orientation, PIL-exact resize, center crop, ImageNet normalization) and save the [1, 3, size, size] float32 tensor as safetensors (key "input")',
+      'run one image through the eval pipeline ' +
+        '(EXIF orientation, PIL-exact resize, center crop, ImageNet normalization) ' +
+        'and save the [1, 3, size, size] float32 tensor as safetensors (key "input")',
     )
     .argument('<image>', 'image file (JPEG, PNG, WebP, GIF, TIFF, AVIF)')
     .argument('<out>', 'output .safetensors file')
@@ -49,7 +51,9 @@ export function register(program: Command): void {
           std: config.std.join(','),
         }),
       );
-      let msg = `wrote ${out}: input [1, 3, ${config.size}, ${config.size}] (${config.interpolation}, crop_pct ${config.cropPct})`;
+      let msg =
+        `wrote ${out}: input [1, 3, ${config.size}, ${config.size}] ` +
+        `(${config.interpolation}, crop_pct ${config.cropPct})`;
       if (opts.png) {
         const view = modelInputToRgb(chw, config);
         const { default: sharp } = await import('sharp');

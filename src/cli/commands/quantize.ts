@@ -45,7 +45,9 @@ export function register(program: Command): void {
     'quantize the EMA weights (state_dict_ema) of a training checkpoint',
   )
     .description(
-      "write a static int8 ONNX model (QDQ: per-channel int8 weights, uint8 activations calibrated on real images) in the layout ONNX Runtime's CPU EP runs with integer kernels (QLinearConv, QLinearAdd, QLinearMul)",
+      'write a static int8 ONNX model (QDQ: per-channel int8 weights, uint8 activations calibrated on real ' +
+        "images) in the layout ONNX Runtime's CPU EP runs with integer kernels (QLinearConv, QLinearAdd, " +
+        'QLinearMul)',
     )
     .argument(
       '<weights>',
@@ -64,7 +66,8 @@ export function register(program: Command): void {
     )
     .option(
       '--method <m>',
-      "activation ranges: minmax (observed), percentile (99.999 %), entropy (KL divergence, TensorRT's, never below the 99.99th percentile)",
+      "activation ranges: minmax (observed), percentile (99.999 %), entropy (KL divergence, TensorRT's, never " +
+        'below the 99.99th percentile)',
       choiceFlag('--method', CALIBRATION_METHODS),
       'minmax',
     )
@@ -82,7 +85,8 @@ export function register(program: Command): void {
     .option('--data-dir <dir>', "where the Fashion-MNIST files are (default: Debian's dataset-fashion-mnist)")
     .option(
       '-b, --batch-size <n>',
-      'calibration batch size (default 32 for fashion-mnist, 8 for 224x224 images: every activation of a batch is held at once)',
+      'calibration batch size (default 32 for fashion-mnist, 8 for 224x224 images: every activation of a batch ' +
+        'is held at once)',
       intFlag('--batch-size', 1, MAX_BATCH),
     )
     .option(
@@ -93,7 +97,9 @@ export function register(program: Command): void {
     .option('--json', 'print a JSON summary')
     .addHelpText(
       'after',
-      '\nExamples:\n  repghost quantize assets/fashion-mnist/deploy.safetensors fmnist-int8.onnx --calibrate fashion-mnist\n  repghost quantize --pretrained --model repghostnet_100 r100-int8.onnx --calibrate imagenet/train --samples 512 --method percentile',
+      '\nExamples:\n  repghost quantize assets/fashion-mnist/deploy.safetensors fmnist-int8.onnx --calibrate ' +
+        'fashion-mnist\n  repghost quantize --pretrained --model repghostnet_100 r100-int8.onnx --calibrate ' +
+        'imagenet/train --samples 512 --method percentile',
     )
     .action(async (first: string, second: string | undefined, opts: QuantizeFlags) => {
       const [weightsArg, out] = opts.pretrained && second === undefined ? [undefined, first] : [first, second];
@@ -119,7 +125,8 @@ export function register(program: Command): void {
       if (loaded.note && !opts.json) process.stderr.write(`note: ${optionsAsFlags(loaded.note)}\n`);
       if (fashion && loaded.spec.numClasses !== 10)
         throw new UsageError(
-          `--calibrate fashion-mnist needs a 10-class model; ${loaded.spec.name} here has ${loaded.spec.numClasses} classes`,
+          `--calibrate fashion-mnist needs a 10-class model; ${loaded.spec.name} here has ` +
+            `${loaded.spec.numClasses} classes`,
         );
       const calibration: CalibrationSource = fashion
         ? { kind: 'fashion-mnist', ...(opts.dataDir ? { dir: opts.dataDir } : {}) }
@@ -183,9 +190,11 @@ export function register(program: Command): void {
         return;
       }
       process.stdout.write(
-        `${summary.model} (${summary.num_classes} classes${source.ema ? ', EMA weights' : ''}): static int8 QDQ, ${opts.activations} activations, ` +
+        `${summary.model} (${summary.num_classes} classes${source.ema ? ', EMA weights' : ''}): static int8 QDQ, ` +
+          `${opts.activations} activations, ` +
           `${opts.method} ranges from ${q.samples} images of ${summary.calibration}\n` +
-          `wrote ${out} (${human(q.model.length)}B, ${((100 * q.model.length) / q.floatModel.length).toFixed(0)} % of float32; input [${summary.input.join(', ')}])\n`,
+          `wrote ${out} (${human(q.model.length)}B, ${((100 * q.model.length) / q.floatModel.length).toFixed(0)} ` +
+          `% of float32; input [${summary.input.join(', ')}])\n`,
       );
     });
 }

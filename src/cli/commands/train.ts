@@ -77,7 +77,8 @@ export function register(program: Command): void {
         const cores = availableParallelism();
         if (f.nproc > 4 * cores) {
           throw new UsageError(
-            `--nproc ${f.nproc} is more than 4 processes per core on this ${cores}-core machine; for several machines use mpirun -H`,
+            `--nproc ${f.nproc} is more than 4 processes per core on this ${cores}-core machine; ` +
+              `for several machines use mpirun -H`,
           );
         }
         if (launcherWorldSize() !== null)
@@ -139,7 +140,8 @@ async function trainRank(options: TrainOptions, logInterval: number): Promise<vo
   } catch (e) {
     const verbose = process.argv.includes('--verbose');
     process.stderr.write(
-      `repghost: rank ${comm.rank}: ${(e as Error).message.replace(/\s*\n\s*/g, ' ')}\n${verbose ? `${(e as Error).stack}\n` : ''}`,
+      `repghost: rank ${comm.rank}: ${(e as Error).message.replace(/\s*\n\s*/g, ' ')}` +
+        `\n${verbose ? `${(e as Error).stack}\n` : ''}`,
     );
     return comm.abort(1);
   }
@@ -157,7 +159,8 @@ async function trainRank(options: TrainOptions, logInterval: number): Promise<vo
   const d = outcome.distributed;
   const share = d ? `; allreduce ${(100 * d.allreduceShare).toFixed(1)} % of the step` : '';
   process.stderr.write(
-    `done (${outcome.backend}, ${comm.size} processes): ${outcome.history.length} epochs in ${options.output}${best}${share}\n`,
+    `done (${outcome.backend}, ${comm.size} processes): ` +
+      `${outcome.history.length} epochs in ${options.output}${best}${share}\n`,
   );
 }
 
@@ -170,7 +173,8 @@ function optionsFromFlags(flags: Record<string, unknown>): TrainOptions {
   const outputs = [LAST_CHECKPOINT, BEST_CHECKPOINT, SUMMARY_FILE].map((n) => path.join(o.output, n));
   if (o.initialCheckpoint && outputs.some((file) => clobberedInput(file, [o.initialCheckpoint]))) {
     throw new UsageError(
-      `--initial-checkpoint ${o.initialCheckpoint} is one of the files this run writes in ${o.output}: copy it elsewhere first`,
+      `--initial-checkpoint ${o.initialCheckpoint} is one of the files this run writes in ${o.output}: ` +
+        `copy it elsewhere first`,
     );
   }
   if (o.pretrained && (o.resume || o.initialCheckpoint))
@@ -187,7 +191,8 @@ function optionsFromFlags(flags: Record<string, unknown>): TrainOptions {
   if (o.dataset === 'imagefolder') {
     if (!given.dataDir)
       throw new UsageError(
-        '--dataset imagefolder needs --data-dir <root> (with <root>/train/<class>/<image> and <root>/val/<class>/<image>)',
+        '--dataset imagefolder needs --data-dir <root> ' +
+          '(with <root>/train/<class>/<image> and <root>/val/<class>/<image>)',
       );
     if (given.evalBatchSize === undefined) o.evalBatchSize = o.batchSize;
   }
@@ -195,7 +200,8 @@ function optionsFromFlags(flags: Record<string, unknown>): TrainOptions {
     const stages = buildSpec(o.model).stages.length;
     if (o.freezeStages > stages)
       throw new UsageError(
-        `--freeze-stages takes 0..${stages} for ${o.model} (the stem and up to its ${stages} stages), got ${o.freezeStages}`,
+        `--freeze-stages takes 0..${stages} for ${o.model} (the stem and up to its ${stages} stages), ` +
+          `got ${o.freezeStages}`,
       );
   }
   if (o.aa !== null) {

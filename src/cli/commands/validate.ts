@@ -42,7 +42,8 @@ export function register(program: Command): void {
   const cmd = program
     .command('validate')
     .description(
-      'evaluate on an ImageFolder (<dir>/<class>/<image>, classes sorted like torchvision): top-1, top-5, cross-entropy loss and images/s; unreadable images are reported and skipped',
+      'evaluate on an ImageFolder (<dir>/<class>/<image>, classes sorted like torchvision): top-1, top-5, ' +
+        'cross-entropy loss and images/s; unreadable images are reported and skipped',
     )
     .argument(
       '<dir>',
@@ -55,7 +56,8 @@ export function register(program: Command): void {
     // --- validate's own flags (issue 16) ---
     .option(
       '--class-map <file>',
-      "as timm: a .txt whose line i names the folder of class i (for subsets and relabelled folders; wins over the checkpoint's class names, wnids and numbers)",
+      'as timm: a .txt whose line i names the folder of class i (for subsets and relabelled folders; wins over ' +
+        "the checkpoint's class names, wnids and numbers)",
     )
     .option(
       '--predictions <file.csv>',
@@ -75,7 +77,8 @@ export function register(program: Command): void {
     .action(async (dir: string, opts: ValidateFlags, command: Command) => {
       if (opts.out && (clobberedInput(opts.out, [opts.weights, opts.labels]) || insideFolder(opts.out, dir))) {
         throw new UsageError(
-          `--out ${opts.out} would write over an input (the weights, the labels or the dataset folder ${dir}): choose another path`,
+          `--out ${opts.out} would write over an input (the weights, the labels or the dataset folder ${dir}): ` +
+            `choose another path`,
         );
       }
       const folder = await ImageFolderIndex.read(dir);
@@ -142,9 +145,12 @@ export function register(program: Command): void {
         const skipped = result.unreadable ? ` (${result.unreadable} unreadable, skipped)` : '';
         process.stdout.write(
           `${model.spec.name}${opts.ema ? ' (EMA)' : ''} on ${dir}: ${result.images} images${skipped}\n` +
-            `  top-1 ${result.top1.toFixed(3)} %   top-5 ${result.top5.toFixed(3)} %   loss ${result.loss.toFixed(4)}\n` +
-            `  ${result.images_per_second.toFixed(1)} images/s end to end (inference alone ${result.inference_images_per_second.toFixed(1)} images/s, ` +
-            `preprocessing ${result.preprocess_ms_per_image.toFixed(1)} ms/image on one thread, ${result.workers} worker${result.workers === 1 ? '' : 's'})\n` +
+            `  top-1 ${result.top1.toFixed(3)} %   top-5 ${result.top5.toFixed(3)} %   loss ` +
+            `${result.loss.toFixed(4)}\n` +
+            `  ${result.images_per_second.toFixed(1)} images/s end to end (inference alone ` +
+            `${result.inference_images_per_second.toFixed(1)} images/s, ` +
+            `preprocessing ${result.preprocess_ms_per_image.toFixed(1)} ms/image on one thread, ` +
+            `${result.workers} worker${result.workers === 1 ? '' : 's'})\n` +
             (opts.predictions ? `wrote ${opts.predictions}\n` : '') +
             (opts.out ? `wrote ${opts.out}\n` : ''),
         );

@@ -136,7 +136,8 @@ export class ImageFolderData implements TrainingData {
     if (unknown.length) {
       const names = unknown.slice(0, 3).join(', ') + (unknown.length > 3 ? `, ... (${unknown.length} in all)` : '');
       throw new ImageFolderError(
-        `${valDir} has class folder${unknown.length > 1 ? 's' : ''} ${names} that ${trainDir} does not have: validation classes must be training classes`,
+        `${valDir} has class folder${unknown.length > 1 ? 's' : ''} ${names} that ${trainDir} does not have: ` +
+          'validation classes must be training classes',
       );
     }
     const trainSplit = new Split(

@@ -59,7 +59,10 @@ export interface NativeKernels {
   convFilterGrad(x: Float32Array, dy: Float32Array, geometry: number[], dw: Float32Array): void;
   /** out = a + b elementwise (a's length; b and out at least as long). */
   add(a: Float32Array, b: Float32Array, out: Float32Array): void;
-  /** torch SGD on one parameter in place (w, buf), bit-identical to Sgd's TypeScript loop; buf null when momentum is 0. */
+  /**
+   * torch SGD on one parameter in place (w, buf), bit-identical to Sgd's TypeScript loop; buf null when momentum
+   * is 0.
+   */
   sgdStep(
     w: Float32Array,
     g: Float32Array,
