@@ -5,7 +5,7 @@
  * The `mark*` functions are for the reader only (pickle.ts does not re-export them):
  * a value is a tuple, a namespace or a rebuilt tensor because the reader made it one.
  */
-import { DTYPE_SIZE, numel, type DType, type Tensor, type TensorData } from './tensor.js';
+import { DTYPE_ARRAY, DTYPE_SIZE, numel, type DType, type Tensor, type TensorData } from './tensor.js';
 
 /** Raised for any malformed, hostile or unsupported pickle; the message names the cause. */
 export class PickleError extends Error {
@@ -83,20 +83,6 @@ export const DTYPES = new Set(Object.keys(DTYPE_SIZE));
 /** Most dimensions a tensor may have. */
 export const MAX_DIMS = 64;
 
-/** The typed array class that holds each dtype (F16/BF16 keep their raw 16-bit words). */
-const ARRAY_TYPE: Record<DType, new (n: number) => TensorData> = {
-  F64: Float64Array,
-  F32: Float32Array,
-  F16: Uint16Array,
-  BF16: Uint16Array,
-  I64: BigInt64Array,
-  I32: Int32Array,
-  I16: Int16Array,
-  I8: Int8Array,
-  U8: Uint8Array,
-  BOOL: Uint8Array,
-};
-
 /**
  * True when `v` is a consistent {@link Tensor}: a known dtype, a shape of non-negative
  * safe integers, and data of exactly the dtype's array class holding dtype x shape
@@ -109,7 +95,7 @@ export function isTensor(v: unknown): v is Tensor {
   if (typeof t.dtype !== 'string' || !DTYPES.has(t.dtype) || !Array.isArray(t.shape)) return false;
   if (t.shape.length > MAX_DIMS || !t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) return false;
   const data = t.data as unknown;
-  if (!ArrayBuffer.isView(data) || Object.getPrototypeOf(data) !== ARRAY_TYPE[t.dtype].prototype) return false;
+  if (!ArrayBuffer.isView(data) || Object.getPrototypeOf(data) !== DTYPE_ARRAY[t.dtype].prototype) return false;
   const n = numel(t.shape);
   return Number.isSafeInteger(n) && (data as TensorData).length === n;
 }

@@ -54,21 +54,24 @@ export function numel(shape: readonly number[]): number {
   return n;
 }
 
+/** The typed array class that holds each dtype (F16/BF16 keep their raw 16-bit words). */
+export const DTYPE_ARRAY: Readonly<Record<DType, new (n: number) => TensorData>> = {
+  F64: Float64Array,
+  F32: Float32Array,
+  F16: Uint16Array,
+  BF16: Uint16Array,
+  I64: BigInt64Array,
+  I32: Int32Array,
+  I16: Int16Array,
+  I8: Int8Array,
+  U8: Uint8Array,
+  BOOL: Uint8Array,
+};
+
 /** Allocates a zero tensor of a dtype. */
 export function zeros<D extends DType>(dtype: D, shape: number[]): Tensor<D> {
   const n = numel(shape);
-  const ctor = {
-    F64: Float64Array,
-    F32: Float32Array,
-    F16: Uint16Array,
-    BF16: Uint16Array,
-    I64: BigInt64Array,
-    I32: Int32Array,
-    I16: Int16Array,
-    I8: Int8Array,
-    U8: Uint8Array,
-    BOOL: Uint8Array,
-  }[dtype] as unknown as new (n: number) => DTypeArrays[D];
+  const ctor = DTYPE_ARRAY[dtype] as unknown as new (n: number) => DTypeArrays[D];
   return { dtype, shape: [...shape], data: new ctor(n) };
 }
 
