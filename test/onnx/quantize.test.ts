@@ -235,7 +235,7 @@ describe('repghost quantize', () => {
       [[w, path.join(tmp, 'a.onnx'), '--calibrate', 'fashion-mnist', '--input-size', '224'], /drop --input-size/],
       [
         [w, path.join(tmp, 'a.onnx'), '--calibrate', 'fashion-mnist', '--batch-size', '100000'],
-        /--batch-size takes a positive integer up to 256/,
+        /--batch-size takes an integer from 1 to 256, got '100000'/,
       ],
     ];
     for (const [args, re] of cases) {

@@ -72,7 +72,7 @@ function enqueue(what: string, task: () => Promise<void>): Promise<void> {
     try {
       await task();
     } catch (e) {
-      // The library speaks CLI ("pass --model"); on the page the same choice is the Model list.
+      // The library names its options ("the 'model' option"); on the page that choice is the Model list.
       const msg = pageWording(errorMessage(e));
       showError($('error'), msg);
       recordError(what, msg);
@@ -89,12 +89,12 @@ function queued(what: string, task: () => Promise<void>): () => void {
   return () => void enqueue(what, task);
 }
 
-/** Rewrites CLI advice in library messages into the page's terms. */
+/** Rewrites option advice in library messages into the page's terms. */
 function pageWording(message: string): string {
   return message
-    .replace(/pass --model to choose/g, 'choose another in the Model list')
-    .replace(/pass --model <name>/g, 'choose the model in the Model list')
-    .replace(/pass --model (repghostnet_\w+)/g, 'choose $1 in the Model list');
+    .replace(/set the 'model' option to choose/g, 'choose another in the Model list')
+    .replace(/name it with the 'model' option/g, 'choose the model in the Model list')
+    .replace(/set the 'model' option to (repghostnet_\w+)/g, 'choose $1 in the Model list');
 }
 
 // ---- runtime -------------------------------------------------------------------------------
