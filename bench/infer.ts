@@ -37,7 +37,7 @@ import { quantizeQdq } from '../src/onnx/quantize.js';
 import { storeWeights } from '../src/onnx/precision.js';
 import { CALIBRATION_METHODS } from '../src/onnx/calibrate.js';
 import { calibrateRanges } from '../src/engine/calibrate.js';
-import { nodeOrt } from '../src/engine/node.js';
+import { nodeOrt } from '../src/node/ort.js';
 import { fashionPredictions, quantizeModel } from '../src/api/quantize.js';
 import { DEFAULT_FASHION_MNIST_DIR, loadFashionMnistSplit, prepareSplit } from '../src/data/fashion-mnist.js';
 import { median, quantile } from '../src/util/stats.js';

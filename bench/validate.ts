@@ -21,7 +21,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { RepGhost, type RepGhost as Model } from '../src/api/node.js';
+import { RepGhost, type RepGhost as Model } from '../src/node/api.js';
 import { runValidation, type ValidationResult } from '../src/cli/validate-loop.js';
 import { mapClassFolders } from '../src/data/class-map.js';
 import { decodeImagePath } from '../src/data/decode-path.js';

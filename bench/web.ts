@@ -24,7 +24,7 @@ import type { Page } from 'playwright-core';
 import { loadWeights } from '../src/reparam/load.js';
 import { exportOnnx } from '../src/onnx/emit.js';
 import { OrtEngine } from '../src/engine/ort-engine.js';
-import { createNodeEngine } from '../src/engine/node.js';
+import { createNodeEngine } from '../src/node/ort.js';
 import { LatencyProbe, summarize, type LatencySummary, type WarmupOptions } from '../web/src/latency.js';
 import { buildPage } from '../web/scripts/build.js';
 import { serveStatic } from '../web/scripts/static-server.js';

@@ -19,7 +19,7 @@
  */
 
 // ---- Library API ----
-export { RepGhost, nodeRuntime, type LoadOptions } from './api/node.js';
+export { RepGhost, nodeRuntime, type LoadOptions } from './node/api.js';
 export {
   RepGhostModel,
   type ImageInput,
@@ -56,7 +56,7 @@ export {
   type NodeEngineOptions,
   type NodeOrtBackend,
   type LoadedNodeOrt,
-} from './engine/node.js';
+} from './node/ort.js';
 
 // ---- Pretrained weights (the same names as `repghost/hub`) ----
 export * from './hub/index.js';
@@ -86,4 +86,4 @@ export {
   type RgbImage,
   type Interpolation,
 } from './data/preprocess.js';
-export { decodeImageFile } from './data/decode-node.js';
+export { decodeImageFile } from './node/decode.js';

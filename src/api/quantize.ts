@@ -10,7 +10,7 @@ import { exportOnnx } from '../onnx/emit.js';
 import { quantizeQdq, type ActivationType } from '../onnx/quantize.js';
 import type { CalibrationMethod, Range } from '../onnx/calibrate.js';
 import { calibrateRanges, type CalibrationBatch } from '../engine/calibrate.js';
-import { nodeOrt, nodeSessionOptions } from '../engine/node.js';
+import { nodeOrt, nodeSessionOptions } from '../node/ort.js';
 import {
   DEFAULT_FASHION_MNIST_DIR,
   FASHION_MNIST_SIZE,
@@ -19,7 +19,7 @@ import {
   type PreparedSplit,
 } from '../data/fashion-mnist.js';
 import { readImageFolder } from '../data/image-folder.js';
-import { decodeImageFile } from '../data/decode-node.js';
+import { decodeImageFile } from '../node/decode.js';
 import { preprocess, type PreprocessConfig } from '../data/preprocess.js';
 
 /** Where calibration images come from. */
@@ -154,7 +154,7 @@ export async function fashionPredictions(
   count = split.count,
   options: { threads?: number; batchSize?: number } = {},
 ): Promise<{ predictions: Uint8Array; top1: number }> {
-  const { createNodeEngine } = await import('../engine/node.js');
+  const { createNodeEngine } = await import('../node/ort.js');
   const engine = await createNodeEngine(model, options.threads ? { threads: options.threads } : {});
   const n = Math.min(count, split.count);
   const batch = options.batchSize ?? 200;

@@ -66,11 +66,6 @@ export {
 } from '../data/fashion-input.js';
 
 // ---- Pretrained weights: fetch + Cache API (the Node resolver is in `repghost` and `repghost/hub`) ----
-export {
-  fetchPretrained,
-  type FetchedPretrained,
-  type BrowserResolveOptions,
-  type CacheStorageLike,
-} from '../hub/browser.js';
+export { fetchPretrained, type FetchedPretrained, type BrowserResolveOptions, type CacheStorageLike } from './hub.js';
 export * from '../hub/registry.js';
 export { HubError, type HubErrorCode } from '../hub/errors.js';

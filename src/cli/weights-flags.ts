@@ -94,7 +94,7 @@ export async function loadModelFromFlags(
       }
     : typed;
   // Loaded on demand: onnxruntime-node and sharp are native modules that --help and flag errors need not wait for.
-  const { RepGhost } = await import('../api/node.js');
+  const { RepGhost } = await import('../node/api.js');
   const model = await RepGhost.load({
     weights: source.path,
     ...(source.model ? { model: source.model } : {}),

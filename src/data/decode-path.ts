@@ -4,7 +4,7 @@
  * name) are read here and decoded from memory, with the same one-line reasons.
  */
 import { readFile, stat } from 'node:fs/promises';
-import { decodeImageFile, ImageDecodeError, type DecodeOptions } from './decode-node.js';
+import { decodeImageFile, ImageDecodeError, type DecodeOptions } from '../node/decode.js';
 import type { FsPath } from './image-folder.js';
 import type { RgbImage } from './preprocess.js';
 

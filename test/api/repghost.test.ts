@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { RepGhost, type RepGhostModel } from '../../src/index.js';
-import { decodeImageFile } from '../../src/data/decode-node.js';
+import { decodeImageFile } from '../../src/node/decode.js';
 import { IMAGENET_CLASSES } from '../../src/api/imagenet-classes.js';
 import { maxAbsDiff, sharedPath } from '../helpers/shared.js';
 import { expected, goldenInput } from '../onnx/golden-cases.js';

@@ -16,7 +16,7 @@ import {
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RepGhost, type RepGhost as Model } from '../../src/api/node.js';
+import { RepGhost, type RepGhost as Model } from '../../src/node/api.js';
 import { ClassificationMetrics } from '../../src/api/postprocess.js';
 import { runValidation } from '../../src/cli/validate-loop.js';
 import { mapClassFolders, parseClassMap } from '../../src/data/class-map.js';

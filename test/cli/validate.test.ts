@@ -2,7 +2,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { RepGhost } from '../../src/api/node.js';
+import { RepGhost } from '../../src/node/api.js';
 import { ClassificationMetrics } from '../../src/api/postprocess.js';
 import { readImageFolder } from '../../src/data/image-folder.js';
 import { runCli } from '../helpers/cli.js';

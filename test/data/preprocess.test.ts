@@ -8,7 +8,7 @@ import path from 'node:path';
 import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cmykToRgb, decodeImageFile, ImageDecodeError } from '../../src/data/decode-node.js';
+import { cmykToRgb, decodeImageFile, ImageDecodeError } from '../../src/node/decode.js';
 import {
   centerCrop,
   chwToRgb,
@@ -269,7 +269,7 @@ describe('decodeImageFile converts like PIL convert("RGB")', () => {
     expect(Array.from(img.data)).toEqual([0x12, 0x80, 0xff, 0x00, 0x7f, 0xfe]);
   });
 
-  it('reduces 16-bit grey to the most significant byte (PIL 9.4 would saturate: see decode-node.ts)', async () => {
+  it('reduces 16-bit grey to the most significant byte (PIL 9.4 would saturate: see src/node/decode.ts)', async () => {
     const img = await decodeImageFile(makePng(2, 1, 0, 16, Uint8Array.from([0x12, 0xab, 0xfe, 0x01])));
     expect(Array.from(img.data)).toEqual([0x12, 0x12, 0x12, 0xfe, 0xfe, 0xfe]);
   });

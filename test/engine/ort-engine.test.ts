@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as ortWeb from 'onnxruntime-web';
 import { exportOnnx } from '../../src/onnx/emit.js';
 import { OrtEngine } from '../../src/engine/ort-engine.js';
-import { createNodeEngine, nodeSessionOptions } from '../../src/engine/node.js';
+import { createNodeEngine, nodeSessionOptions } from '../../src/node/ort.js';
 import { buildSpec } from '../../src/spec/model-spec.js';
 import { maxAbsDiff, sharedTensors } from '../helpers/shared.js';
 import { expected, goldenInput } from '../onnx/golden-cases.js';

@@ -19,7 +19,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeImageFile, sniffImageFormat } from '../../src/data/decode-node.js';
+import { decodeImageFile, sniffImageFormat } from '../../src/node/decode.js';
 import { loadFashionMnistSplit } from '../../src/data/fashion-mnist.js';
 import { IdxError, readIdx } from '../../src/data/idx.js';
 import { preprocess } from '../../src/data/preprocess.js';

@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { decodeImageFile, ImageDecodeError } from '../../src/data/decode-node.js';
+import { decodeImageFile, ImageDecodeError } from '../../src/node/decode.js';
 import { mapImage } from '../../fuzz/lib/image-layout.js';
 import { writeUint } from '../../fuzz/lib/bytes.js';
 import { sharedPath } from '../helpers/shared.js';

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { decodeImageFile, ImageDecodeError } from '../../src/data/decode-node.js';
+import { decodeImageFile, ImageDecodeError } from '../../src/node/decode.js';
 import { IdxError, readIdx } from '../../src/data/idx.js';
 import { readCheckpoint } from '../../src/weights/checkpoint.js';
 import { PickleError, unpickle } from '../../src/weights/pickle.js';

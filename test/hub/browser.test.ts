@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { fetchPretrained, type CacheStorageLike } from '../../src/hub/browser.js';
+import { fetchPretrained, type CacheStorageLike } from '../../src/browser/hub.js';
 import { HubError } from '../../src/hub/errors.js';
 import { goldenFiles, startHubServer, type HubServer } from './server.js';
 

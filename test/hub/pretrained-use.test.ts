@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RepGhost } from '../../src/api/node.js';
+import { RepGhost } from '../../src/node/api.js';
 import { readSafetensors } from '../../src/weights/safetensors.js';
 import { runCliAsync } from '../helpers/cli.js';
 import { maxAbsDiff, sharedPath, sharedTensors } from '../helpers/shared.js';

@@ -7,7 +7,7 @@ import { exportOnnx } from '../../src/onnx/emit.js';
 import { storeWeights } from '../../src/onnx/precision.js';
 import { decodeModel } from '../../src/onnx/proto.js';
 import { float16Bits, float16Value, quantizePerChannel, roundHalfEven } from '../../src/onnx/model-edit.js';
-import { createNodeEngine } from '../../src/engine/node.js';
+import { createNodeEngine } from '../../src/node/ort.js';
 import { buildSpec } from '../../src/spec/model-spec.js';
 import { loadWeights } from '../../src/reparam/load.js';
 import {

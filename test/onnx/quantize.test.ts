@@ -14,7 +14,7 @@ import { activationParams, calibrationTargets, quantizeQdq } from '../../src/onn
 import { exportOnnx } from '../../src/onnx/emit.js';
 import { decodeModel, encodeModel } from '../../src/onnx/proto.js';
 import { OrtEngine } from '../../src/engine/ort-engine.js';
-import { createNodeEngine } from '../../src/engine/node.js';
+import { createNodeEngine } from '../../src/node/ort.js';
 import { loadWeights } from '../../src/reparam/load.js';
 import {
   DEFAULT_FASHION_MNIST_DIR,

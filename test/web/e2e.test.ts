@@ -12,8 +12,8 @@ import type { Browser, Page } from 'playwright-core';
 import { buildPage, type BuiltChunks } from '../../web/scripts/build.js';
 import { serveStatic, type StaticServer } from '../../web/scripts/static-server.js';
 import { launchChromium } from '../../web/scripts/chromium.js';
-import { RepGhost } from '../../src/api/node.js';
-import { decodeImageFile } from '../../src/data/decode-node.js';
+import { RepGhost } from '../../src/node/api.js';
+import { decodeImageFile } from '../../src/node/decode.js';
 import {
   FASHION_MNIST_MEAN,
   FASHION_MNIST_SIZE,
@@ -22,7 +22,7 @@ import {
 } from '../../src/data/fashion-mnist.js';
 import { loadWeights } from '../../src/reparam/load.js';
 import { exportOnnx } from '../../src/onnx/emit.js';
-import { createNodeEngine } from '../../src/engine/node.js';
+import { createNodeEngine } from '../../src/node/ort.js';
 import { maxAbsDiff, repoRoot, sharedPath, sharedTensors } from '../helpers/shared.js';
 
 const CHECKPOINT = sharedPath('golden/repghostnet_0_5x/checkpoint.pth');

@@ -12,7 +12,7 @@ import type { Browser, Page } from 'playwright-core';
 import { buildPage } from '../../web/scripts/build.js';
 import { serveStatic, type StaticServer } from '../../web/scripts/static-server.js';
 import { launchChromium } from '../../web/scripts/chromium.js';
-import { RepGhost } from '../../src/api/node.js';
+import { RepGhost } from '../../src/node/api.js';
 import { pretrainedEntry } from '../../src/hub/registry.js';
 import { goldenFiles, startHubServer, type HubServer } from '../hub/server.js';
 import { maxAbsDiff, sharedPath } from '../helpers/shared.js';

@@ -17,7 +17,7 @@ import {
   type WebBackend,
   type WebOrt,
 } from '../../src/browser/index.js';
-import { fetchPretrained } from '../../src/hub/browser.js';
+import { fetchPretrained } from '../../src/browser/hub.js';
 import { pretrainedModels } from '../../src/hub/registry.js';
 import { drawPad } from './draw.js';
 import { makeFormats, type FormatRow } from './formats.js';

@@ -54,7 +54,7 @@ export const imageFormat: FormatTarget = {
     const images: ImageSeed[] = seeds.map((seed) => ({ seed, layout: mapImage(seed.bytes) }));
     const donors = seeds.map((s) => s.bytes.subarray(0, 4096));
     // Loaded lazily: sharp is a native module only this format needs.
-    const { decodeImageFile } = await import('../../../src/data/decode-node.js');
+    const { decodeImageFile } = await import('../../../src/node/decode.js');
     const { preprocess } = await import('../../../src/data/preprocess.js');
     const hostile = await hostileImages();
     return {

@@ -54,8 +54,8 @@ export function register(program: Command): void {
             .map((f) => path.join(ASSETS, 'samples', f));
       // Native modules load on demand so --help stays instant.
       const [{ createNodeEngine }, { decodeImageFile }] = await Promise.all([
-        import('../../engine/node.js'),
-        import('../../data/decode-node.js'),
+        import('../../node/ort.js'),
+        import('../../node/decode.js'),
       ]);
       const inputs = await Promise.all(
         files.map(async (f) => fashionInput(await decodeImageFile(await readInputFile(f, 'image'), { name: f }))),

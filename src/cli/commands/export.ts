@@ -122,7 +122,7 @@ export function register(program: Command): void {
         opts.weightsPrecision,
       );
       // Refuse to leave behind a file ONNX Runtime would not load (native module loaded on demand).
-      const { createNodeEngine } = await import('../../engine/node.js');
+      const { createNodeEngine } = await import('../../node/ort.js');
       const engine = await createNodeEngine(bytes, { threads: 1 });
       await engine.dispose();
       await writeFileAtomic(out, bytes);

@@ -35,7 +35,7 @@ export function register(program: Command): void {
         );
       const config = resolvePreprocessConfig(preprocessConfigFrom(opts));
       // Native sharp loaded on demand (the shared flag helpers above are imported by other commands).
-      const { decodeImageFile } = await import('../../data/decode-node.js');
+      const { decodeImageFile } = await import('../../node/decode.js');
       const chw = preprocess(await decodeImageFile(image), config);
       const tensors = new Map([
         ['input', { dtype: 'F32' as const, shape: [1, 3, config.size, config.size], data: chw }],

@@ -167,7 +167,7 @@ export function register(program: Command): void {
       });
       bar?.stop();
       // Refuse to leave behind a file ONNX Runtime would not load.
-      const { createNodeEngine } = await import('../../engine/node.js');
+      const { createNodeEngine } = await import('../../node/ort.js');
       await (await createNodeEngine(q.model, { threads: 1 })).dispose();
       await writeFileAtomic(out, q.model);
       const summary = {

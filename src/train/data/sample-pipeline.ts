@@ -4,11 +4,11 @@
  * job: the same files, seeds and settings give the same floats in any thread.
  *
  * Images are decoded as timm's loader does, PIL `open().convert("RGB")` without EXIF
- * orientation (timm and torchvision ignore it; decode-node.ts explains the rest). An
+ * orientation (timm and torchvision ignore it; src/node/decode.ts explains the rest). An
  * image that cannot be decoded is reported by index and its slot left as zeros; any
  * other error fails the job.
  */
-import { ImageDecodeError } from '../../data/decode-node.js';
+import { ImageDecodeError } from '../../node/decode.js';
 import { decodeImagePath } from '../../data/decode-path.js';
 import type { FsPath } from '../../data/image-folder.js';
 import {

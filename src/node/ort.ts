@@ -8,7 +8,7 @@
  * the wasm path; `REPGHOST_ORT=node` makes a missing onnxruntime-node an error.
  * The browser binds onnxruntime-web to the same `OrtEngine` (src/browser/ort.ts).
  */
-import { OrtEngine, type OrtModule, type OrtSessionOptions, type OrtTensorLike } from './ort-engine.js';
+import { OrtEngine, type OrtModule, type OrtSessionOptions, type OrtTensorLike } from '../engine/ort-engine.js';
 
 /** Options of {@link createNodeEngine}. */
 export interface NodeEngineOptions {

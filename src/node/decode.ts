@@ -27,9 +27,9 @@
  */
 import { stat } from 'node:fs/promises';
 import sharp, { type OutputInfo, type SharpOptions } from 'sharp';
-import { readInputFile } from '../node/read-input.js';
-import type { RgbImage } from './preprocess.js';
-import { DEFAULT_MAX_PIXELS, ImageDecodeError } from './decode-error.js';
+import { readInputFile } from './read-input.js';
+import type { RgbImage } from '../data/preprocess.js';
+import { DEFAULT_MAX_PIXELS, ImageDecodeError } from '../data/decode-error.js';
 
 export { DEFAULT_MAX_PIXELS, ImageDecodeError };
 

@@ -3,10 +3,10 @@
  * files read from disk and images decoded by sharp (EXIF orientation applied).
  */
 import path from 'node:path';
-import { nodeOrt, nodeSessionOptions } from '../engine/node.js';
-import { decodeImageFile } from '../data/decode-node.js';
-import { readInputFile } from '../node/read-input.js';
-import { RepGhostModel, type ModelOptions, type RepGhostRuntime } from './model.js';
+import { nodeOrt, nodeSessionOptions } from './ort.js';
+import { decodeImageFile } from './decode.js';
+import { readInputFile } from './read-input.js';
+import { RepGhostModel, type ModelOptions, type RepGhostRuntime } from '../api/model.js';
 
 /** Options of {@link RepGhost.load}. */
 export interface LoadOptions extends ModelOptions {

@@ -12,10 +12,10 @@
  *   the cache still never holds a partial file.
  */
 import type { PreprocessConfig } from '../data/preprocess.js';
-import { HubError, htmlError } from './errors.js';
-import { backoffMs, openUrl, sleep, statusError, type HttpOptions } from './http.js';
-import { sourceWeights, type PretrainedSource } from './registry.js';
-import { checkSha256, looksLikeHtml, toHex, verifyWeights, type Verifier } from './verify.js';
+import { HubError, htmlError } from '../hub/errors.js';
+import { backoffMs, openUrl, sleep, statusError, type HttpOptions } from '../hub/http.js';
+import { sourceWeights, type PretrainedSource } from '../hub/registry.js';
+import { checkSha256, looksLikeHtml, toHex, verifyWeights, type Verifier } from '../hub/verify.js';
 
 /** The subset of the Cache API used (window.caches satisfies it; tests pass a fake). */
 export interface CacheStorageLike {
