@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { repoRoot } from '../helpers/shared.js';
 
 describe('browser safety', () => {
-  it.each(['src/api/model.ts', 'src/engine/index.ts', 'src/onnx/index.ts'])(
+  it.each(['src/api/model.ts', 'src/engine/index.ts', 'src/onnx/index.ts', 'src/browser/index.ts'])(
     '%s bundles for the browser without Node built-ins',
     async (entry) => {
       const result = await build({
