@@ -26,6 +26,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { createCanvas } from '@napi-rs/canvas';
 import { Chart, registerables } from 'chart.js';
+import { whiteBackground } from './chart-background.js';
 import * as ort from 'onnxruntime-node';
 import { buildSpec, type ModelSpec } from '../src/spec/model-spec.js';
 import { layers, stateDictKeys } from '../src/spec/layers.js';
@@ -396,18 +397,7 @@ async function chart(rows: Row[], file: string, title: string): Promise<void> {
         x: { title: { display: true, text: 'width, batch, threads' } },
       },
     },
-    plugins: [
-      {
-        id: 'white',
-        beforeDraw: (ch) => {
-          const ctx = ch.ctx;
-          ctx.save();
-          ctx.fillStyle = 'white';
-          ctx.fillRect(0, 0, ch.width, ch.height);
-          ctx.restore();
-        },
-      },
-    ],
+    plugins: [whiteBackground],
   });
   writeFileSync(file, await canvas.encode('png'));
   c.destroy();

@@ -28,6 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createCanvas } from '@napi-rs/canvas';
 import { Chart, registerables } from 'chart.js';
+import { whiteBackground } from './chart-background.js';
 import { settle, type LoadAtStart } from './machine-load.js';
 import { median } from '../src/util/stats.js';
 
@@ -733,18 +734,7 @@ async function chart(j: Summary, file: string): Promise<void> {
         x: { title: { display: true, text: 'model, input, batch, classes' } },
       },
     },
-    plugins: [
-      {
-        id: 'white',
-        beforeDraw: (ch) => {
-          const ctx = ch.ctx;
-          ctx.save();
-          ctx.fillStyle = 'white';
-          ctx.fillRect(0, 0, ch.width, ch.height);
-          ctx.restore();
-        },
-      },
-    ],
+    plugins: [whiteBackground],
   });
   writeFileSync(file, await canvas.encode('png'));
   c.destroy();

@@ -11,11 +11,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildSpec } from '../../src/spec/index.js';
-import { DEFAULT_TRAIN_OPTIONS, type TrainOptions } from '../../src/train/trainer.js';
+import type { TrainOptions } from '../../src/train/trainer.js';
 import { repoRoot } from '../helpers/shared.js';
 import { expectSameCheckpoint, loadRun } from '../train/resume-helpers.js';
 import { writeSyntheticImageFolder } from '../train/synthetic-imagefolder.js';
-import { cliCommand } from './cli-run.js';
+import { cliCommand, imagefolderOptions } from './cli-run.js';
 import { mpiEnv, mpirun, transportFlags, type JobResult } from './mpirun.js';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'repghost-ddp-fault-'));
@@ -50,13 +50,7 @@ const flags = (out: string, extra: string[] = []): string[] => [
   path.join(work, out),
   ...extra,
 ];
-const options = (out: string): TrainOptions => ({
-  ...DEFAULT_TRAIN_OPTIONS,
-  dataset: 'imagefolder',
-  dataDir: data,
-  output: path.join(work, out),
-  inputSize: 32,
-});
+const options = (out: string): TrainOptions => imagefolderOptions(data, path.join(work, out));
 const spec = buildSpec('repghostnet_0_5x', { numClasses: 3 });
 
 /** Children of `pid` (mpirun starts the local ranks itself). */

@@ -18,14 +18,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildSpec } from '../../src/spec/index.js';
-import { DEFAULT_TRAIN_OPTIONS, type TrainOptions } from '../../src/train/trainer.js';
+import type { TrainOptions } from '../../src/train/trainer.js';
 import type { TrainingCheckpoint } from '../../src/train/checkpoint.js';
 import type { ParamState } from '../../src/train/optimizer.js';
 import { toFloat32 } from '../../src/weights/tensor.js';
 import { loadRun } from '../train/resume-helpers.js';
 import { writeSyntheticImageFolder } from '../train/synthetic-imagefolder.js';
 import { maxAbsDiff } from '../helpers/shared.js';
-import { cliCommand } from './cli-run.js';
+import { cliCommand, imagefolderOptions } from './cli-run.js';
 import { mpirun } from './mpirun.js';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'repghost-ddp-world-'));
@@ -61,13 +61,7 @@ const flags = (b: number, out: string, extra: readonly string[]): string[] => [
   path.join(work, out),
   ...extra,
 ];
-const options = (out: string): TrainOptions => ({
-  ...DEFAULT_TRAIN_OPTIONS,
-  dataset: 'imagefolder',
-  dataDir: data,
-  output: path.join(work, out),
-  inputSize: 32,
-});
+const options = (out: string): TrainOptions => imagefolderOptions(data, path.join(work, out));
 const spec = buildSpec('repghostnet_0_5x', { numClasses: 3 });
 const load = (out: string): TrainingCheckpoint<ParamState> =>
   loadRun(spec, path.join(work, out, 'last.pth.tar'), options(out));
