@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// Builds the optional native training kernels (native/, an N-API addon) with node-gyp
-// at install time. Optional by design: without a C++ compiler, or with
-// REPGHOST_NATIVE=0, the install still succeeds and training runs on the
-// TypeScript / wasm kernels (what a browser uses anyway). One line either way.
+// Builds the optional native addons with node-gyp at install time: the training kernels
+// (native/), the MPI binding (native/mpi) and the JPEG decoder (native/jpeg). Optional by
+// design: without a C++ compiler (or Open MPI, or libjpeg's headers), or with
+// REPGHOST_NATIVE=0, the install still succeeds: training runs on the TypeScript / wasm
+// kernels (what a browser uses anyway) and JPEGs decode through sharp. One line each.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -11,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const nativeDir = path.join(root, 'native');
 if (process.env.REPGHOST_NATIVE === '0') {
-  console.log('repghost: native kernels skipped (REPGHOST_NATIVE=0); training uses the wasm kernels');
+  console.log('repghost: native addons skipped (REPGHOST_NATIVE=0); training uses the wasm kernels, JPEGs sharp');
   process.exit(0);
 }
 if (!existsSync(path.join(nativeDir, 'binding.gyp'))) process.exit(0);
@@ -70,4 +71,17 @@ if (existsSync(path.join(mpiDir, 'binding.gyp'))) {
         : `repghost: MPI binding not built (${whyMpi.slice(0, 160)}); multi-process training unavailable`,
     );
   }
+}
+
+// The JPEG decoder binding (native/jpeg): the system libjpeg(-turbo), Pillow's own decoder,
+// for the data pipelines' JPEGs. Without it (Debian: libjpeg-dev) JPEGs decode through sharp.
+const jpegDir = path.join(nativeDir, 'jpeg');
+if (existsSync(path.join(jpegDir, 'binding.gyp'))) {
+  const t2 = Date.now();
+  const whyJpeg = gypRebuild(jpegDir);
+  console.log(
+    whyJpeg === null
+      ? `repghost: JPEG decoder built in ${((Date.now() - t2) / 1000).toFixed(1)} s`
+      : `repghost: JPEG decoder not built (${whyJpeg.slice(0, 160)}; install libjpeg-dev); JPEGs decode through sharp`,
+  );
 }

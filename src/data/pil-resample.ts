@@ -5,9 +5,13 @@
  * intermediate, plus `ImagingScaleAffine` for NEAREST. That is why the eval pipeline
  * (preprocess.ts) matches PyTorch's reference tensors to float rounding.
  *
+ * The two passes run in WebAssembly SIMD where the runtime has it (resample-wasm.ts, the
+ * same bytes, several times faster) and in the TypeScript kernels here otherwise.
+ *
  * Pure TypeScript on typed arrays: no Node or DOM imports, so the browser build shares it.
  */
 import { assertRgbImage, cropRect, type Rect, type RgbImage } from './rgb-image.js';
+import { wasmKernels, wasmResampleAvailable } from './resample-wasm.js';
 
 /**
  * PIL's resampling filters. `bicubic` (a = -0.5) and `bilinear` are the ones timm and
@@ -15,7 +19,8 @@ import { assertRgbImage, cropRect, type Rect, type RgbImage } from './rgb-image.
  */
 export type ResampleFilter = 'nearest' | 'box' | 'bilinear' | 'hamming' | 'bicubic' | 'lanczos';
 
-interface FilterDef {
+/** A resampling filter as Resample.c defines it: its support and its kernel function. */
+export interface FilterDef {
   support: number;
   fn: (x: number) => number;
 }
@@ -26,7 +31,7 @@ interface FilterDef {
 // V8 and glibc may differ by an ulp (almost never visible after the 22-bit quantization).
 const F32_054 = Math.fround(0.54); // Resample.c uses the float literals 0.54f / 0.46f
 const F32_046 = Math.fround(0.46);
-const FILTERS: Record<Exclude<ResampleFilter, 'nearest'>, FilterDef> = {
+export const FILTERS: Record<Exclude<ResampleFilter, 'nearest'>, FilterDef> = {
   box: { support: 0.5, fn: (x) => (x > -0.5 && x <= 0.5 ? 1.0 : 0.0) },
   bilinear: {
     support: 1.0,
@@ -73,16 +78,18 @@ const ONE = 1 << PRECISION_BITS;
 const HALF = 1 << (PRECISION_BITS - 1);
 
 /**
- * One axis' coefficient table for outputs [from, from + start.length): for output i, taps
- * [start[i - from], start[i - from] + count[i - from]) with weights at k[(i - from) * ksize].
+ * One axis' coefficient table for outputs [from, from + start.length): output i reads the
+ * `taps` input samples from start[i - from] with the weights at k[(i - from) * taps]. Every
+ * output has the same number of taps (the widest window of the axis): a shorter window is
+ * padded with zero weights and, at the far edge, moved back inside the input. Adding zero
+ * changes no sum, and a uniform width is what lets the kernels run four lanes at a time.
  */
-interface AxisCoeffs {
-  ksize: number;
+export interface AxisCoeffs {
+  taps: number;
   /** First output sample the table covers. */
   from: number;
   start: Int32Array;
-  count: Int32Array;
-  /** Fixed-point weights, ksize per output sample. */
+  /** Fixed-point weights, `taps` per output sample. */
   k: Int32Array;
 }
 
@@ -93,14 +100,21 @@ interface AxisCoeffs {
  * by the full resized axis (a 1x250000 PNG resized to 256 x 64,000,000 for a 224 crop
  * asked for a 1.8 GB table).
  */
-function precomputeCoeffs(inSize: number, outSize: number, filter: FilterDef, from = 0, to = outSize): AxisCoeffs {
+export function precomputeCoeffs(
+  inSize: number,
+  outSize: number,
+  filter: FilterDef,
+  from = 0,
+  to = outSize,
+): AxisCoeffs {
   const scale = inSize / outSize; // (double)(in1 - in0) / outSize with in0 = 0
   const filterscale = scale < 1.0 ? 1.0 : scale; // antialias only when shrinking
   const support = filter.support * filterscale;
   const ksize = Math.ceil(support) * 2 + 1;
-  const start = new Int32Array(to - from);
-  const count = new Int32Array(to - from);
-  const k = new Int32Array((to - from) * ksize);
+  const outs = to - from;
+  const windowStart = new Int32Array(outs);
+  const windowSize = new Int32Array(outs);
+  const weights = new Int32Array(outs * ksize);
   const w = new Float64Array(ksize);
   const ss = 1.0 / filterscale;
   for (let xx = from; xx < to; xx++) {
@@ -121,12 +135,23 @@ function precomputeCoeffs(inSize: number, outSize: number, filter: FilterDef, fr
     for (let x = 0; x < xmax; x++) {
       const v = ww !== 0.0 ? w[x]! / ww : w[x]!;
       // normalize_coeffs_8bpc: round half away from zero via (int)(±0.5 + v * 2^22).
-      k[base + x] = v < 0 ? Math.trunc(-0.5 + v * ONE) : Math.trunc(0.5 + v * ONE);
+      weights[base + x] = v < 0 ? Math.trunc(-0.5 + v * ONE) : Math.trunc(0.5 + v * ONE);
     }
-    start[xx - from] = xmin;
-    count[xx - from] = xmax;
+    windowStart[xx - from] = xmin;
+    windowSize[xx - from] = xmax;
   }
-  return { ksize, from, start, count, k };
+  // Uniform width: no window is wider than the input, so start = inSize - taps is never negative.
+  let taps = 1;
+  for (const n of windowSize) if (n > taps) taps = n;
+  const start = new Int32Array(outs);
+  const k = new Int32Array(outs * taps);
+  for (let i = 0; i < outs; i++) {
+    const s = Math.min(windowStart[i]!, inSize - taps);
+    const shift = windowStart[i]! - s;
+    start[i] = s;
+    k.set(weights.subarray(i * ksize, i * ksize + windowSize[i]!), i * taps + shift);
+  }
+  return { taps, from, start, k };
 }
 
 /** clip8: the accumulator's integer part (arithmetic shift, as in C) clamped to 0..255. */
@@ -136,78 +161,96 @@ function clip8(ss: number): number {
 }
 
 /**
- * ImagingResampleHorizontal_8bpc for source rows [rowStart, rowStart + rows) and output
- * columns [colStart, colStart + cols) of an interleaved RGB image.
+ * The two passes of Pillow's resampler. {@link TS_KERNELS} is the reference port; the
+ * WebAssembly SIMD kernels (resample-wasm.ts) give the same bytes several times faster.
  */
-function resampleHorizontal(
-  src: Uint8Array,
-  srcWidth: number,
-  rowStart: number,
-  rows: number,
-  colStart: number,
-  cols: number,
-  c: AxisCoeffs,
-): Uint8Array {
-  const out = new Uint8Array(cols * rows * 3);
-  const { ksize, from, start, count, k } = c;
-  for (let yy = 0; yy < rows; yy++) {
-    const rowBase = (yy + rowStart) * srcWidth * 3;
-    let o = yy * cols * 3;
-    for (let xx = colStart - from; xx < colStart - from + cols; xx++) {
-      const kb = xx * ksize;
-      const n = count[xx]!;
-      let p = rowBase + start[xx]! * 3;
-      // int32 wrap-around arithmetic, as PIL's C `int` accumulators (and fast in V8).
-      let s0 = HALF,
-        s1 = HALF,
-        s2 = HALF;
-      for (let x = 0; x < n; x++, p += 3) {
-        const w = k[kb + x]!;
-        s0 = (s0 + Math.imul(src[p]!, w)) | 0;
-        s1 = (s1 + Math.imul(src[p + 1]!, w)) | 0;
-        s2 = (s2 + Math.imul(src[p + 2]!, w)) | 0;
-      }
-      out[o++] = clip8(s0);
-      out[o++] = clip8(s1);
-      out[o++] = clip8(s2);
-    }
-  }
-  return out;
+export interface ResampleKernels {
+  /**
+   * ImagingResampleHorizontal_8bpc for source rows [rowStart, rowStart + rows) of an
+   * interleaved RGB image `srcWidth` pixels wide, producing output columns
+   * [colStart, colStart + cols) of table `c`.
+   */
+  horizontal(
+    src: Uint8Array,
+    srcWidth: number,
+    rowStart: number,
+    rows: number,
+    colStart: number,
+    cols: number,
+    c: AxisCoeffs,
+  ): Uint8Array;
+  /**
+   * ImagingResampleVertical_8bpc for output rows [rowStart, rowStart + rows) of table `c`;
+   * `src` is `width` pixels wide and holds the source rows from `srcRowOffset` on.
+   */
+  vertical(
+    src: Uint8Array,
+    width: number,
+    rowStart: number,
+    rows: number,
+    c: AxisCoeffs,
+    srcRowOffset: number,
+  ): Uint8Array;
 }
 
-/**
- * ImagingResampleVertical_8bpc for output rows [rowStart, rowStart + rows); `srcRowOffset`
- * is the source row that `src` starts at (it holds only the rows the pass reads).
- */
-function resampleVertical(
-  src: Uint8Array,
-  width: number,
-  rowStart: number,
-  rows: number,
-  c: AxisCoeffs,
-  srcRowOffset: number,
-): Uint8Array {
-  const rowLen = width * 3;
-  const out = new Uint8Array(rowLen * rows);
-  const { ksize, from, start, count, k } = c;
-  const acc = new Int32Array(rowLen);
-  for (let yy = 0; yy < rows; yy++) {
-    const i0 = yy + rowStart - from;
-    const kb = i0 * ksize;
-    const n = count[i0]!;
-    const y0 = start[i0]! - srcRowOffset;
-    acc.fill(HALF);
-    // Row-major accumulation (cache-friendly); per pixel the taps are still summed in PIL's
-    // order with the same int32 arithmetic, so the result is identical.
-    for (let y = 0; y < n; y++) {
-      const w = k[kb + y]!;
-      const rb = (y0 + y) * rowLen;
-      for (let i = 0; i < rowLen; i++) acc[i] = (acc[i]! + Math.imul(src[rb + i]!, w)) | 0;
+/** The resampler's passes in TypeScript: a line-by-line port of Resample.c (on padded tables). */
+export const TS_KERNELS: ResampleKernels = {
+  horizontal(src, srcWidth, rowStart, rows, colStart, cols, c) {
+    const out = new Uint8Array(cols * rows * 3);
+    const { taps, from, start, k } = c;
+    for (let yy = 0; yy < rows; yy++) {
+      const rowBase = (yy + rowStart) * srcWidth * 3;
+      let o = yy * cols * 3;
+      for (let xx = colStart - from; xx < colStart - from + cols; xx++) {
+        const kb = xx * taps;
+        let p = rowBase + start[xx]! * 3;
+        // int32 wrap-around arithmetic, as PIL's C `int` accumulators (and fast in V8).
+        let s0 = HALF,
+          s1 = HALF,
+          s2 = HALF;
+        for (let x = 0; x < taps; x++, p += 3) {
+          const w = k[kb + x]!;
+          s0 = (s0 + Math.imul(src[p]!, w)) | 0;
+          s1 = (s1 + Math.imul(src[p + 1]!, w)) | 0;
+          s2 = (s2 + Math.imul(src[p + 2]!, w)) | 0;
+        }
+        out[o++] = clip8(s0);
+        out[o++] = clip8(s1);
+        out[o++] = clip8(s2);
+      }
     }
-    const ob = yy * rowLen;
-    for (let i = 0; i < rowLen; i++) out[ob + i] = clip8(acc[i]!);
-  }
-  return out;
+    return out;
+  },
+  vertical(src, width, rowStart, rows, c, srcRowOffset) {
+    const rowLen = width * 3;
+    const out = new Uint8Array(rowLen * rows);
+    const { taps, from, start, k } = c;
+    const acc = new Int32Array(rowLen);
+    for (let yy = 0; yy < rows; yy++) {
+      const i0 = yy + rowStart - from;
+      const kb = i0 * taps;
+      const y0 = start[i0]! - srcRowOffset;
+      acc.fill(HALF);
+      // Row-major accumulation (cache-friendly); per pixel the taps are still summed in PIL's
+      // order with the same int32 arithmetic, so the result is identical.
+      for (let y = 0; y < taps; y++) {
+        const w = k[kb + y]!;
+        const rb = (y0 + y) * rowLen;
+        for (let i = 0; i < rowLen; i++) acc[i] = (acc[i]! + Math.imul(src[rb + i]!, w)) | 0;
+      }
+      const ob = yy * rowLen;
+      for (let i = 0; i < rowLen; i++) out[ob + i] = clip8(acc[i]!);
+    }
+    return out;
+  },
+};
+
+let selected: ResampleKernels | undefined;
+
+/** The kernels resizing uses: WebAssembly SIMD where the runtime has it, else TypeScript. */
+export function resampleKernels(): ResampleKernels {
+  selected ??= wasmResampleAvailable() ? wasmKernels(TS_KERNELS) : TS_KERNELS;
+  return selected;
 }
 
 /** PIL NEAREST resize (`ImagingScaleAffine`): sample at the pixel centre, truncated; only `r` is produced. */
@@ -280,25 +323,25 @@ export function resizePil(
   const def = FILTERS[filter];
   if (!def) throw new RangeError(`resize: unknown filter '${String(filter)}'`);
 
+  const kernels = resampleKernels();
   const needH = outWidth !== img.width;
   const needV = outHeight !== img.height;
   if (!needV) {
     // Horizontal only: straight from the source rows of the region.
     const horiz = precomputeCoeffs(img.width, outWidth, def, r.left, r.left + r.width);
-    return result(resampleHorizontal(img.data, img.width, r.top, r.height, r.left, r.width, horiz));
+    return result(kernels.horizontal(img.data, img.width, r.top, r.height, r.left, r.width, horiz));
   }
   const vert = precomputeCoeffs(img.height, outHeight, def, r.top, r.top + r.height);
-  // Tap ranges grow monotonically with the output index, so the region's first and last
+  // Window starts grow monotonically with the output index, so the region's first and last
   // output rows bound the source rows the vertical pass reads.
   const firstRow = vert.start[0]!;
-  const last = r.height - 1;
-  const endRow = vert.start[last]! + vert.count[last]!;
+  const endRow = vert.start[r.height - 1]! + vert.taps;
   if (needH) {
     const horiz = precomputeCoeffs(img.width, outWidth, def, r.left, r.left + r.width);
-    const mid = resampleHorizontal(img.data, img.width, firstRow, endRow - firstRow, r.left, r.width, horiz);
-    return result(resampleVertical(mid, r.width, r.top, r.height, vert, firstRow));
+    const mid = kernels.horizontal(img.data, img.width, firstRow, endRow - firstRow, r.left, r.width, horiz);
+    return result(kernels.vertical(mid, r.width, r.top, r.height, vert, firstRow));
   }
   // Vertical only: read the source directly, restricted to the region's columns.
   const cols = cropRect(img, { left: r.left, top: firstRow, width: r.width, height: endRow - firstRow });
-  return result(resampleVertical(cols, r.width, r.top, r.height, vert, firstRow));
+  return result(kernels.vertical(cols, r.width, r.top, r.height, vert, firstRow));
 }

@@ -1,5 +1,6 @@
 /**
- * Image decoding for Node (sharp / libvips), producing the pixels PIL produces for
+ * Image decoding for Node (sharp / libvips, and libjpeg directly for plain JPEGs: jpeg.ts),
+ * producing the pixels PIL produces for
  * `ImageOps.exif_transpose(Image.open(f)).convert("RGB")`:
  *
  * - EXIF orientation applied (what a user expects from a phone photo; timm's and
@@ -27,6 +28,7 @@
  */
 import { stat } from 'node:fs/promises';
 import sharp, { type OutputInfo, type SharpOptions } from 'sharp';
+import { decodeJpegNative } from './jpeg.js';
 import { readInputFile } from './read-input.js';
 import type { RgbImage } from '../data/preprocess.js';
 import { DEFAULT_MAX_PIXELS, ImageDecodeError } from '../data/decode-error.js';
@@ -141,12 +143,17 @@ export async function decodeImageFile(input: string | Uint8Array, options: Decod
     if (bytes.length === 0) fail('empty input (0 bytes)');
   }
   // The allow-list, on the detected format, before decoding.
-  if (sniffImageFormat(bytes) === null)
-    fail(`not a supported image format (${SUPPORTED})${describeUnsupported(bytes)}`);
+  const format = sniffImageFormat(bytes);
+  if (format === null) fail(`not a supported image format (${SUPPORTED})${describeUnsupported(bytes)}`);
+  const autoOrient = options.autoOrient ?? true;
+  // Plain JPEGs (most of any dataset) through libjpeg directly; everything else, and any
+  // JPEG it declines, through sharp.
+  const fast = format === 'jpeg' ? decodeJpegNative(bytes, maxPixels, autoOrient) : null;
+  if (fast !== null) return fast;
   try {
     return await decodeWithSharp(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), {
       ignoreIcc: true,
-      autoOrient: options.autoOrient ?? true,
+      autoOrient,
       limitInputPixels: maxPixels,
       // 'error' rejects truncated and undecodable data, like PIL without
       // LOAD_TRUNCATED_IMAGES, but accepts what libjpeg only warns about (e.g. "extraneous

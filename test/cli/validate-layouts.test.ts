@@ -167,11 +167,12 @@ describe('repghost validate (CLI)', () => {
   });
 
   const workersTitle =
-    'workers give the same metrics and predictions as the main thread, bit for bit; --json has the throughput fields';
+    'workers give the same metrics and predictions as the main thread, bit for bit (--topk 3 the first 3 of 5); ' +
+    '--json has the throughput fields';
   it(
     workersTitle,
     () => {
-      const run = (workers: string, csv: string) => {
+      const run = (workers: string, csv: string, ...extra: string[]) => {
         const r = runCli([
           'validate',
           tenClass,
@@ -188,12 +189,13 @@ describe('repghost validate (CLI)', () => {
           '--json',
           '--predictions',
           csv,
+          ...extra,
         ]);
         expect(r.code, r.stderr).toBe(0);
         return JSON.parse(r.stdout);
       };
       const one = run('0', path.join(work, 'p0.csv'));
-      const two = run('2', path.join(work, 'p2.csv'));
+      const two = run('2', path.join(work, 'p2.csv'), '--topk', '3');
       for (const k of ['images', 'top1', 'top5', 'loss', 'unreadable']) expect(two[k]).toBe(one[k]);
       expect(one).toMatchObject({ images: 10, unreadable: 1, class_mapping: 'sorted', workers: 0 });
       expect(two.workers).toBe(2);
@@ -205,8 +207,13 @@ describe('repghost validate (CLI)', () => {
       ])
         expect(two[k]).toBeGreaterThan(0);
       const csv = readFileSync(path.join(work, 'p0.csv'), 'utf8');
-      expect(readFileSync(path.join(work, 'p2.csv'), 'utf8')).toBe(csv);
       const rows = csv.trim().split('\n');
+      // --topk 3 with 2 workers: each row is the first 3 indices and probabilities of the top-5 row.
+      const top3 = rows.map((row) => {
+        const f = row.split(',');
+        return [f[0], ...f.slice(1, 4), ...f.slice(6, 9)].join(',');
+      });
+      expect(readFileSync(path.join(work, 'p2.csv'), 'utf8')).toBe(`${top3.join('\n')}\n`);
       expect(rows[0]).toBe(
         'path,top1_index,top2_index,top3_index,top4_index,top5_index,' +
           'top1_probability,top2_probability,top3_probability,top4_probability,top5_probability',

@@ -26,6 +26,7 @@ interface ValidateFlags extends ModelFlags, PreprocessFlags {
   limit?: number;
   classMap?: string;
   predictions?: string;
+  topk: number;
   workers?: number;
 }
 
@@ -61,8 +62,9 @@ export function register(program: Command): void {
     )
     .option(
       '--predictions <file.csv>',
-      "also write each image's top-5 to this CSV (header: path, top-5 indices, their probabilities)",
+      "also write each image's top-k to this CSV (header: path, top-k indices, their probabilities)",
     )
+    .option('--topk <k>', 'classes per image in --predictions (as timm inference.py)', intFlag('--topk'), 5)
     .option(
       '-j, --workers <n>',
       'threads decoding and resizing images while inference runs (0: the main thread; default: cores)',
@@ -75,12 +77,19 @@ export function register(program: Command): void {
       '\nExample:\n  repghost validate imagenet/val --weights repghostnet_0_5x.pth --ema -b 64 --out val.json',
     )
     .action(async (dir: string, opts: ValidateFlags, command: Command) => {
-      if (opts.out && (clobberedInput(opts.out, [opts.weights, opts.labels]) || insideFolder(opts.out, dir))) {
-        throw new UsageError(
-          `--out ${opts.out} would write over an input (the weights, the labels or the dataset folder ${dir}): ` +
-            `choose another path`,
-        );
+      for (const [flag, file] of [
+        ['--out', opts.out],
+        ['--predictions', opts.predictions],
+      ] as const) {
+        if (file && (clobberedInput(file, [opts.weights, opts.labels, opts.classMap]) || insideFolder(file, dir))) {
+          throw new UsageError(
+            `${flag} ${file} would write over an input (the weights, the labels, the class map or the dataset ` +
+              `folder ${dir}): choose another path`,
+          );
+        }
       }
+      if (opts.out && opts.predictions && clobberedInput(opts.predictions, [opts.out]))
+        throw new UsageError(`--out and --predictions name the same file ${opts.out}: give each its own`);
       const folder = await ImageFolderIndex.read(dir);
       const count = Math.min(folder.length, opts.limit ?? Infinity);
       if (!count) throw new UsageError(`no images found under ${dir} (extensions: ${IMG_EXTENSIONS.join(' ')})`);
@@ -99,7 +108,7 @@ export function register(program: Command): void {
         if (checkpoint) names.checkpoint = checkpoint;
         const mapping = mapClassFolders(dir, folder.classes, model.numClasses, names, model.spec.name);
         const csv: string[] = [];
-        const k = Math.min(5, model.numClasses);
+        const k = Math.min(opts.topk, model.numClasses);
         if (opts.predictions) {
           const cols = Array.from({ length: k }, (_, j) => `top${j + 1}_index`).concat(
             Array.from({ length: k }, (_, j) => `top${j + 1}_probability`),
@@ -187,6 +196,7 @@ async function evaluate(
       batchSize: opts.batchSize,
       workers: opts.workers ?? availableParallelism(),
       count,
+      topk: opts.topk,
       ...(onPredictions ? { onPredictions } : {}),
       onUnreadable: (u) => {
         // Reported as they happen, above the progress bar.
