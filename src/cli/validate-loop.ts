@@ -79,9 +79,10 @@ export async function runValidation(
     p.catch(() => {}); // surfaced when awaited; a batch never awaited must not crash the process
     return p;
   };
-  // One batch per worker in flight besides the one in inference: a worker never interleaves
-  // two jobs, so a job's time is one thread's preprocessing time, and memory stays bounded.
-  const depth = Math.max(1, o.workers);
+  // Two batches per worker in flight besides the one in inference: a worker runs its jobs one
+  // after another, so the second starts as the first is handed over and the worker never
+  // waits for the main thread; memory stays bounded at 2 x workers + 1 batches.
+  const depth = Math.max(1, 2 * o.workers);
   const ahead: Promise<SampleJobResult>[] = [];
   let made = 0;
   const fill = (): void => {

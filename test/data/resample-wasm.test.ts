@@ -13,19 +13,8 @@ import {
 } from '../../src/data/pil-resample.js';
 import { RESAMPLE_WASM_BASE64 } from '../../src/data/resample-wasm-binary.js';
 import { wasmKernels, wasmResampleAvailable } from '../../src/data/resample-wasm.js';
+import { Rng } from '../../src/train/rng.js';
 import { binaryModuleText, compileResampleWasm } from '../../scripts/build-wasm.js';
-
-/** Deterministic pseudo-random numbers (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const FILTER_NAMES = Object.keys(FILTERS) as Exclude<ResampleFilter, 'nearest'>[];
 
@@ -43,8 +32,8 @@ describe('WebAssembly resampling kernels', () => {
 
   it('give the TypeScript kernels’ bytes: 400 random images, sizes, filters and regions', () => {
     const wasm = wasmKernels(TS_KERNELS);
-    const rand = rng(2211_06088);
-    const int = (lo: number, hi: number): number => lo + Math.floor(rand() * (hi - lo + 1));
+    const rng = new Rng(2211_06088);
+    const int = (lo: number, hi: number): number => lo + rng.int(hi - lo + 1);
     for (let n = 0; n < 400; n++) {
       const filter = FILTER_NAMES[n % FILTER_NAMES.length]!;
       // Tiny (1-3 pixels, narrower than a vector), ordinary and odd sizes; shrink and enlarge.
@@ -52,7 +41,9 @@ describe('WebAssembly resampling kernels', () => {
       const inH = n % 11 === 0 ? int(1, 3) : int(1, 90);
       const outW = int(1, 120);
       const outH = int(1, 120);
-      const src = Uint8Array.from({ length: inW * inH * 3 }, () => (rand() < 0.1 ? 255 * int(0, 1) : int(0, 255)));
+      const src = Uint8Array.from({ length: inW * inH * 3 }, () =>
+        rng.uniform() < 0.1 ? 255 * int(0, 1) : int(0, 255),
+      );
       const colStart = int(0, outW - 1);
       const cols = int(1, outW - colStart);
       const label = `${filter} ${inW}x${inH} -> ${outW}x${outH} case ${n}`;
