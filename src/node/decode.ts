@@ -26,10 +26,12 @@
  *
  * Node only: import it from here, not from the browser-safe `src/data/index.ts`.
  */
+import { statSync, type Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { isMainThread } from 'node:worker_threads';
 import sharp, { type OutputInfo, type SharpOptions } from 'sharp';
 import { decodeJpegNative } from './jpeg.js';
-import { readInputFile } from './read-input.js';
+import { readInputFile, readInputFileSync } from './read-input.js';
 import type { RgbImage } from '../data/preprocess.js';
 import { DEFAULT_MAX_PIXELS, ImageDecodeError } from '../data/decode-error.js';
 
@@ -125,7 +127,9 @@ export async function decodeImageFile(input: string | Uint8Array, options: Decod
   let bytes: Uint8Array;
   if (typeof input === 'string') {
     // Checked here so the common mistakes get plain reasons instead of libvips wording.
-    const st = await stat(input).catch(() => null);
+    // Synchronous in worker threads: a data worker has nothing else to do meanwhile, and each
+    // asynchronous call is a hop through libuv's thread pool that costs more than a cached read.
+    const st = isMainThread ? await stat(input).catch(() => null) : statOrNull(input);
     if (!st) fail('file not found');
     else if (!st.isFile()) fail('not a regular file');
     else if (st.size === 0) fail('empty file (0 bytes)');
@@ -134,7 +138,9 @@ export async function decodeImageFile(input: string | Uint8Array, options: Decod
     // Read here, not by libvips from the path: regular files only (checked again on the
     // open handle) and the format is known before any decoder sees the bytes.
     try {
-      bytes = await readInputFile(input, 'image', { maxBytes: MAX_IMAGE_FILE_BYTES });
+      bytes = isMainThread
+        ? await readInputFile(input, 'image', { maxBytes: MAX_IMAGE_FILE_BYTES })
+        : readInputFileSync(input, 'image', { maxBytes: MAX_IMAGE_FILE_BYTES });
     } catch (e) {
       return fail((e as Error).message.replace(`image ${input} `, ''));
     }
@@ -164,6 +170,14 @@ export async function decodeImageFile(input: string | Uint8Array, options: Decod
     });
   } catch (e) {
     return fail(cleanReason(e, maxPixels));
+  }
+}
+
+function statOrNull(file: string): Stats | null {
+  try {
+    return statSync(file);
+  } catch {
+    return null;
   }
 }
 
