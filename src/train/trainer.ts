@@ -280,6 +280,17 @@ async function run(
   const { history } = start;
   let { bestMetric, bestEpoch, lastCheckpoint } = start;
   let distributed: DistributedInfo | null = null;
+  /** What a run returns however it ends, as it stands now. */
+  const outcome = () => ({
+    history,
+    bestMetric,
+    bestEpoch,
+    backend,
+    lastCheckpoint,
+    classes: data.classes,
+    distributed,
+    final,
+  });
   // After every input check, so a bad input's error stays the only line of output.
   log(`training on the tfjs ${backend} backend with ${describeKernels()}`);
   for (let epoch = start.startEpoch; epoch < o.epochs; epoch++) {
@@ -292,18 +303,7 @@ async function run(
     const done = await runEpochSteps({ ...r, rng: start.rng, onStep: hooks.onStep }, epoch, lr, where);
     if (done.nanMessage) {
       log(done.nanMessage);
-      return {
-        status: 'nan',
-        message: done.nanMessage,
-        history,
-        bestMetric,
-        bestEpoch,
-        backend,
-        lastCheckpoint,
-        classes: data.classes,
-        distributed,
-        final,
-      };
+      return { status: 'nan', message: done.nanMessage, ...outcome() };
     }
     const totals = reduceEpochTotals(comm, done);
     if (!totals.stepsRun) throw new Error(`epoch ${epoch}: no training image could be read (see the warnings above)`);
@@ -345,17 +345,7 @@ async function run(
     hooks.onEpochEnd?.(row);
     logEpoch(log, row, emaResult, done, improved, distributed);
   }
-  return {
-    status: 'completed',
-    history,
-    bestMetric,
-    bestEpoch,
-    backend,
-    lastCheckpoint,
-    classes: data.classes,
-    distributed,
-    final,
-  };
+  return { status: 'completed', ...outcome() };
 }
 
 /** The job's loss sum, steps and images of an epoch (each rank's share summed; exact in float64). */

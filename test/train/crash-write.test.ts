@@ -8,11 +8,12 @@
  * --resume the run must end equal to an uninterrupted one, and the dead writer's temp
  * file must be gone.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runTinyTrainChild, type ChildRun } from './resume-helpers.js';
 import { writeSyntheticFashionMnist } from './synthetic-data.js';
 import { buildSpec } from '../../src/spec/index.js';
 import { decodeCheckpoint, encodeCheckpoint, type TrainingCheckpoint } from '../../src/train/checkpoint.js';
@@ -29,53 +30,15 @@ const spec = buildSpec('repghostnet_0_5x', { numClasses: 10, dropout: 0.2 });
 const TRAIN_CLI = path.join(repoRoot, 'test/train/train-cli.ts');
 const KILL_CHILD = path.join(repoRoot, 'test/train/fixtures/kill-in-write-child.ts');
 
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stderr: string;
-}
-
-/** Runs `repghost train` (via `script`) in a child; `onStderr` sees the stderr so far after each chunk. */
+/** Runs the tiny training run in a child through `script`. */
 function runTrain(
   script: string,
   output: string,
   extra: string[],
   env: Record<string, string> = {},
   onStderr?: (stderr: string, child: ChildProcess) => void,
-): Promise<Run> {
-  const args = [
-    '--import',
-    'tsx',
-    script,
-    'train',
-    '--epochs',
-    '2',
-    '-b',
-    '8',
-    '--validation-batch-size',
-    '16',
-    '--log-interval',
-    '1',
-    '--data-dir',
-    dataDir,
-    '--output',
-    output,
-    ...extra,
-  ];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, {
-      cwd: repoRoot,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...env },
-    });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      onStderr?.(stderr, child);
-    });
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stderr }));
-  });
+): Promise<ChildRun> {
+  return runTinyTrainChild(script, dataDir, output, extra, env, onStderr);
 }
 
 function load(file: string): TrainingCheckpoint {

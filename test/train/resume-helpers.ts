@@ -1,4 +1,8 @@
-/** Shared by the resume tests: a run stopped after its first epoch, and checkpoint comparison. */
+/**
+ * Shared by the resume tests: a run stopped after its first epoch, the tiny run in a child
+ * process (for SIGKILL), and checkpoint comparison.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'vitest';
@@ -9,6 +13,62 @@ import { train, type TrainOptions } from '../../src/train/trainer.js';
 import { createOptimizer } from '../../src/train/create-optimizer.js';
 import { frozenParts } from '../../src/train/freeze.js';
 import { paramLayouts } from '../../src/train/layout.js';
+import { repoRoot } from '../helpers/shared.js';
+
+/** How a child training run ended. */
+export interface ChildRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+}
+
+/**
+ * Runs the kill tests' tiny `repghost train` (2 epochs, batch 8, validation batch 16, a log
+ * line per step) in a child through `script` (test/train/train-cli.ts or a fixture wrapping
+ * it); `onStderr` sees the stderr so far after each chunk (to kill the child at a line).
+ */
+export function runTinyTrainChild(
+  script: string,
+  dataDir: string,
+  output: string,
+  extra: string[],
+  env: Record<string, string> = {},
+  onStderr?: (stderr: string, child: ChildProcess) => void,
+): Promise<ChildRun> {
+  const args = [
+    '--import',
+    'tsx',
+    script,
+    'train',
+    '--epochs',
+    '2',
+    '-b',
+    '8',
+    '--validation-batch-size',
+    '16',
+    '--log-interval',
+    '1',
+    '--data-dir',
+    dataDir,
+    '--output',
+    output,
+    ...extra,
+  ];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      onStderr?.(stderr, child);
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stderr }));
+  });
+}
 
 /** Runs `options` to the end; returns its last checkpoint's path. */
 export async function runToEnd(options: TrainOptions): Promise<string> {

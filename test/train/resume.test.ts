@@ -4,11 +4,11 @@
  * middle of epoch 1 and resumed from its last checkpoint; it must end bit-identical
  * to the same run left alone (model, EMA, optimizer, PRNG, history).
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runTinyTrainChild, type ChildRun } from './resume-helpers.js';
 import { writeSyntheticFashionMnist } from './synthetic-data.js';
 import { buildSpec } from '../../src/spec/index.js';
 import { decodeCheckpoint, type TrainingCheckpoint } from '../../src/train/checkpoint.js';
@@ -21,41 +21,12 @@ const dataDir = path.join(work, 'data');
 writeSyntheticFashionMnist(dataDir, 32, 16, 7);
 
 const spec = buildSpec('repghostnet_0_5x', { numClasses: 10, dropout: 0.2 });
+const TRAIN_CLI = path.join(repoRoot, 'test/train/train-cli.ts');
 
-/** Runs `repghost train` in a child; `killAt` kills it with SIGKILL when a stderr line matches. */
-function runTrain(
-  output: string,
-  extra: string[],
-  killAt?: RegExp,
-): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
-  const args = [
-    '--import',
-    'tsx',
-    path.join(repoRoot, 'test/train/train-cli.ts'),
-    'train',
-    '--epochs',
-    '2',
-    '-b',
-    '8',
-    '--validation-batch-size',
-    '16',
-    '--log-interval',
-    '1',
-    '--data-dir',
-    dataDir,
-    '--output',
-    output,
-    ...extra,
-  ];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      if (killAt && killAt.test(stderr) && child.exitCode === null) child.kill('SIGKILL');
-    });
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stderr }));
+/** Runs the tiny training run in a child; `killAt` kills it with SIGKILL when a stderr line matches. */
+function runTrain(output: string, extra: string[], killAt?: RegExp): Promise<ChildRun> {
+  return runTinyTrainChild(TRAIN_CLI, dataDir, output, extra, {}, (stderr, child) => {
+    if (killAt && killAt.test(stderr) && child.exitCode === null) child.kill('SIGKILL');
   });
 }
 

@@ -11,6 +11,7 @@ import { writePth } from '../../src/weights/pth.js';
 import { writeSafetensors } from '../../src/weights/safetensors.js';
 import type { StateDict, Tensor } from '../../src/weights/tensor.js';
 import { sharedPath, sharedTensors } from '../helpers/shared.js';
+import { LEGACY_TORCH_FILE } from '../helpers/legacy-torch.js';
 
 type KeyList = [string, number[], string][];
 
@@ -163,23 +164,7 @@ describe('readCheckpoint on written files', () => {
   });
 
   it('refuses legacy, garbage and truncated files with the file name and the cause', () => {
-    const legacy = Uint8Array.of(
-      0x80,
-      0x02,
-      0x8a,
-      0x0a,
-      0x6c,
-      0xfc,
-      0x9c,
-      0x46,
-      0xf9,
-      0x20,
-      0x6a,
-      0xa8,
-      0x50,
-      0x19,
-      0x2e,
-    );
+    const legacy = LEGACY_TORCH_FILE;
     expect(sniffFormat(legacy)).toBe('legacy-torch');
     rejects(
       () => readCheckpoint(legacy, 'old.pth'),

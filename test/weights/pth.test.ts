@@ -7,6 +7,7 @@ import { PthError, readPth, writePth } from '../../src/weights/pth.js';
 import { PickleError, isNamespace, pyAttributes } from '../../src/weights/pickle.js';
 import { ZipError, writeZip } from '../../src/weights/zip.js';
 import type { StateDict, Tensor } from '../../src/weights/tensor.js';
+import { LEGACY_TORCH_FILE } from '../helpers/legacy-torch.js';
 import { sharedPath } from '../helpers/shared.js';
 
 type KeyList = [string, number[], string][];
@@ -367,23 +368,7 @@ describe('readPth on bad input', () => {
 
   it('refuses legacy (pre-1.6) torch files with how to re-save them', () => {
     // torch.save(..., _use_new_zipfile_serialization=False) starts with the pickled magic number.
-    const legacy = Uint8Array.of(
-      0x80,
-      0x02,
-      0x8a,
-      0x0a,
-      0x6c,
-      0xfc,
-      0x9c,
-      0x46,
-      0xf9,
-      0x20,
-      0x6a,
-      0xa8,
-      0x50,
-      0x19,
-      0x2e,
-    );
+    const legacy = LEGACY_TORCH_FILE;
     rejects(() => readPth(legacy), PthError, /legacy .* torch\.save\(torch\.load\(f\), f2\)/);
     rejects(() => readPth(Uint8Array.of(0x80, 0x02, 0x7d, 0x2e)), PthError, /legacy/);
   });

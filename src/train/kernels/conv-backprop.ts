@@ -31,12 +31,8 @@ function outRange(k: number, pad: number, stride: number, inSize: number, outSiz
   return [lo, hi];
 }
 
-/**
- * The native kernels' depthwise geometry for a conv info, or null when they do not
- * cover it (channel multiplier other than 1, dilation).
- */
-export function depthwiseGeometry(c: ConvInfo): number[] | null {
-  if (c.outChannels !== c.inChannels || c.dilationHeight !== 1 || c.dilationWidth !== 1) return null;
+/** The geometry fields both native conv kernels take, in their order. */
+function sharedGeometry(c: ConvInfo): number[] {
   return [
     c.batchSize,
     c.inHeight,
@@ -53,24 +49,19 @@ export function depthwiseGeometry(c: ConvInfo): number[] | null {
   ];
 }
 
+/**
+ * The native kernels' depthwise geometry for a conv info, or null when they do not
+ * cover it (channel multiplier other than 1, dilation).
+ */
+export function depthwiseGeometry(c: ConvInfo): number[] | null {
+  if (c.outChannels !== c.inChannels || c.dilationHeight !== 1 || c.dilationWidth !== 1) return null;
+  return sharedGeometry(c);
+}
+
 /** The native kernels' dense-conv geometry for a conv info, or null for dilated convs. */
 export function convGeometry(c: ConvInfo): number[] | null {
   if (c.dilationHeight !== 1 || c.dilationWidth !== 1) return null;
-  return [
-    c.batchSize,
-    c.inHeight,
-    c.inWidth,
-    c.inChannels,
-    c.outHeight,
-    c.outWidth,
-    c.filterHeight,
-    c.filterWidth,
-    c.strideHeight,
-    c.strideWidth,
-    c.padInfo.top,
-    c.padInfo.left,
-    c.outChannels,
-  ];
+  return [...sharedGeometry(c), c.outChannels];
 }
 
 /** dW[kh,kw,ci,co] = sum over b,oh,ow of x[b,ih,iw,ci] * dy[b,oh,ow,co]. */
