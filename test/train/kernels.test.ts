@@ -11,8 +11,7 @@ import { initTrainingBackend } from '../../src/train/backend.js';
 import { batchNormTrain } from '../../src/train/kernels/batch-norm.js';
 import { nativeKernels, setNativeEnabled } from '../../src/train/kernels/native.js';
 import { Rng } from '../../src/train/rng.js';
-
-type Pads = [[number, number], [number, number], [number, number], [number, number]];
+import { samePads } from './same-pads.js';
 
 function random(shape: number[], seed: number): Float32Array {
   const rng = new Rng(seed);
@@ -55,13 +54,8 @@ describe.each([true, false])('native kernels: %s', (native) => {
     });
 
     it.each(cases)('DepthwiseConv2dNativeBackpropInput/Filter, $name', async ({ x, k, s }) => {
-      const p = Math.floor(k / 2);
-      const pad: Pads = [
-        [0, 0],
-        [p, p],
-        [p, p],
-        [0, 0],
-      ];
+      const pad = samePads(k);
+      const p = pad[1][0];
       const xv = random(x, 1);
       const wv = random([k, k, x[3]!, 1], 2);
       const outH = Math.floor((x[1]! + 2 * p - k) / s) + 1,
@@ -84,13 +78,7 @@ describe.each([true, false])('native kernels: %s', (native) => {
     it.each([...cases, { name: '1x1 (matmul path)', x: [2, 5, 5, 7], k: 1, s: 1 }])(
       'Conv2DBackpropFilter, $name',
       async ({ x, k, s }) => {
-        const p = Math.floor(k / 2);
-        const pad: Pads = [
-          [0, 0],
-          [p, p],
-          [p, p],
-          [0, 0],
-        ];
+        const pad = samePads(k);
         const co = 4;
         const xv = random(x, 4);
         const wv = random([k, k, x[3]!, co], 5);

@@ -13,6 +13,7 @@ import { initTrainingBackend } from '../../src/train/backend.js';
 import { batchNormTrain } from '../../src/train/kernels/batch-norm.js';
 import { nativeKernels, setNativeEnabled, type NativeKernels } from '../../src/train/kernels/native.js';
 import { Rng } from '../../src/train/rng.js';
+import { samePads } from './same-pads.js';
 
 function random(n: number, seed: number): Float32Array {
   const rng = new Rng(seed);
@@ -131,7 +132,6 @@ describe('fused BN, native vs TypeScript', () => {
 });
 
 describe('depthwise conv, native vs TypeScript / wasm', () => {
-  type Pads = [[number, number], [number, number], [number, number], [number, number]];
   it.each([
     [[8, 20, 20, 16], 3, 1],
     [[8, 20, 20, 16], 3, 2],
@@ -142,13 +142,7 @@ describe('depthwise conv, native vs TypeScript / wasm', () => {
   ] as [[number, number, number, number], number, number][])(
     'x %j, kernel %i, stride %i: forward, input and filter gradients',
     (shape, k, s) => {
-      const p = Math.floor(k / 2);
-      const pad: Pads = [
-        [0, 0],
-        [p, p],
-        [p, p],
-        [0, 0],
-      ];
+      const pad = samePads(k);
       const n = shape.reduce((a, b) => a * b, 1);
       const xv = random(n, 6),
         wv = random(k * k * shape[3], 7);
@@ -178,7 +172,6 @@ describe('depthwise conv, native vs TypeScript / wasm', () => {
 });
 
 describe('dense conv (the stem), native vs TypeScript / wasm', () => {
-  type Pads = [[number, number], [number, number], [number, number], [number, number]];
   it.each([
     [[4, 33, 31, 3], 3, 2, 8],
     [[32, 32, 32, 3], 3, 2, 16],
@@ -188,13 +181,7 @@ describe('dense conv (the stem), native vs TypeScript / wasm', () => {
   ] as [[number, number, number, number], number, number, number][])(
     'x %j, kernel %i, stride %i, %i outputs: forward and filter gradient',
     (shape, k, s, co) => {
-      const p = Math.floor(k / 2);
-      const pad: Pads = [
-        [0, 0],
-        [p, p],
-        [p, p],
-        [0, 0],
-      ];
+      const pad = samePads(k);
       const xv = random(
           shape.reduce((a, b) => a * b, 1),
           9,
